@@ -1,0 +1,57 @@
+# Everything a fresh machine needs, from two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+AT     := "2026-11-23 10:00"
+
+.PHONY: setup system-packages demo test fuzz bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Debian's packages, installed only when missing: Graphviz draws the diagrams.
+system-packages:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "installing graphviz (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq graphviz >/dev/null; }
+
+setup: $(STAMP) system-packages
+
+# The main job on the examples: check, render, simulate, test.
+demo: setup
+	@mkdir -p out
+	@echo "== ivrflow check examples/*.ivr"
+	@$(BIN)/ivrflow check examples/*.ivr
+	@echo; echo "== ivrflow check examples/broken/undefined_name.ivr (a flow with a mistake)"
+	@$(BIN)/ivrflow check examples/broken/undefined_name.ivr || true
+	@echo; echo "== ivrflow render examples/*.ivr -o out/NAME.svg"
+	@for f in examples/*.ivr; do $(BIN)/ivrflow render $$f -o out/$$(basename $$f .ivr).svg; done
+	@$(BIN)/ivrflow render examples/support.ivr -o out/support.mmd
+	@echo; echo "== ivrflow simulate examples/support.ivr --press 2,1 --at $(AT)"
+	@$(BIN)/ivrflow simulate examples/support.ivr --press 2,1 --at $(AT)
+	@echo; echo "== ivrflow simulate examples/telphin_guide.ivr --press silence --format json"
+	@$(BIN)/ivrflow simulate examples/telphin_guide.ivr --press silence --format json
+	@echo; echo "== ivrflow test examples/*.ivr"
+	@$(BIN)/ivrflow test examples/*.ivr
+
+test: setup
+	$(BIN)/python -m pytest
+
+# The mutation property of tests/test_fuzz.py with 100,000 examples (minutes).
+fuzz: setup
+	IVRFLOW_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -q -p no:cacheprovider -m fuzz tests/test_fuzz.py
+
+bench: setup
+	$(BIN)/python bench/check.py
+
+lint: setup
+	$(BIN)/ruff check ivrflow tests bench
+	$(BIN)/mypy ivrflow
+
+clean:
+	rm -rf $(VENV) out build *.egg-info .pytest_cache .hypothesis

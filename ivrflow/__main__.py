@@ -1,0 +1,3 @@
+from ivrflow.cli import run
+
+run()

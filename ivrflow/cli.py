@@ -1,0 +1,254 @@
+"""The command line: arguments, files, output formats and exit codes around
+the pure compiler core. Heavy modules are imported inside the commands that
+need them, so `ivrflow check` starts fast."""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .compiler import Checked
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    ERRORS = 1  # the flow has errors, a test failed
+    USAGE = 2  # bad arguments, unreadable files, internal failures
+
+
+def _colour(stream: Any = None) -> bool:
+    if "NO_COLOR" in os.environ:
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class _Usage(click.ClickException):
+    """A problem with what the user asked for: said in one line, exit status 2."""
+
+    exit_code = ExitStatus.USAGE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"ivrflow: {self.format_message()}", err=True)
+
+
+def _load_all(files: Sequence[str], *, check_files: bool = True) -> list[Checked]:
+    from .loader import LoadError, load
+
+    results = []
+    for path in files:
+        try:
+            results.append(load(path, check_files=check_files))
+        except LoadError as error:
+            raise _Usage(str(error)) from None
+    return results
+
+
+def _load_one(path: str) -> Checked:
+    """Load a flow to run on the machine: it must be free of errors (audio
+    files need not exist to simulate); diagnostics go to stderr."""
+    result = _load_all([path], check_files=False)[0]
+    if not result.ok:
+        from . import report
+
+        click.echo(report.text([result], colour=_colour(sys.stderr)), err=True, nl=False)
+        raise click.exceptions.Exit(ExitStatus.ERRORS)
+    return result
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ivrflow")
+def cli() -> None:
+    """ivrflow: IVR call flows as text files.
+
+    Write a flow in a .ivr file, then check it, draw it, call it and test it
+    before any platform sees it:
+
+    \b
+      ivrflow check examples/quickstart.ivr
+      ivrflow render examples/quickstart.ivr -o flow.svg
+      ivrflow simulate examples/quickstart.ivr --press 1
+      ivrflow test examples/*.ivr
+
+    The language is described in docs/language.md; every diagnostic code in
+    docs/checks.md.
+    """
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+              show_default=True, help="text for people; json for scripts; github for workflow "
+                                      "annotations; sarif for code-scanning upload.")
+def check(files: tuple[str, ...], fmt: str) -> int:
+    """Report every problem in the flow files.
+
+    Each problem has a place (file:line:col), a severity, a stable code such
+    as IVR002 and usually a hint. Exit status: 0 without errors (warnings
+    allowed), 1 with errors, 2 for usage errors.
+
+    Silence a warning on one line with `# ivrflow: ignore[IVR105]`.
+    """
+    from . import report
+
+    results = _load_all(files)
+    if fmt == "text":
+        output = report.text(results, colour=_colour())
+    else:
+        output = report.FORMATS[fmt](results)
+    click.echo(output, nl=False)
+    return ExitStatus.ERRORS if any(r.errors or r.flow is None for r in results) else ExitStatus.OK
+
+
+_IMAGE_FORMATS = ("svg", "png", "pdf")
+
+
+@cli.command()
+@click.argument("file", metavar="FILE")
+@click.option("-o", "--output", metavar="OUT", help="OUT.svg, .png, .pdf (need Graphviz), .dot or .mmd "
+                                                     "(Mermaid). Without it, DOT goes to standard output.")
+def render(file: str, output: str | None) -> int:
+    """Draw the call flow as a diagram.
+
+    Menus are rounded boxes with their prompts, routes hexagons, and each way
+    a call ends has its own shape. Edges carry keys and events; dashed grey
+    edges are defaults the file does not write. Unreachable nodes are grey
+    and dashed, nodes with errors red.
+    """
+    from .compiler.render import to_dot, to_mermaid
+
+    result = _load_all([file])[0]
+    if result.flow is None or result.graph is None:
+        from . import report
+
+        click.echo(report.text([result], colour=_colour(sys.stderr)), err=True, nl=False)
+        return ExitStatus.ERRORS
+    suffix = output.rsplit(".", 1)[-1].lower() if output and "." in output else ""
+    if output and suffix not in (*_IMAGE_FORMATS, "dot", "gv", "mmd", "mermaid"):
+        raise _Usage(f"cannot tell the format of `{output}`: use .svg, .png, .pdf, .dot or .mmd")
+    if suffix in ("mmd", "mermaid"):
+        data: bytes = to_mermaid(result.flow, result.graph, result.diagnostics).encode()
+    else:
+        dot = to_dot(result.flow, result.graph, result.diagnostics)
+        data = dot.encode() if suffix in ("", "dot", "gv") else _image(dot, suffix)
+    if output is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        try:
+            with open(output, "wb") as handle:
+                handle.write(data)
+        except OSError as error:
+            raise _Usage(f"cannot write `{output}`: {error.strerror}") from None
+        click.echo(f"wrote {output}", err=True)
+    if result.errors:
+        click.echo(f"note: {result.errors} error(s) drawn in red; run `ivrflow check {file}`", err=True)
+    return ExitStatus.OK
+
+
+def _image(dot: str, fmt: str) -> bytes:
+    import graphviz
+
+    try:
+        return bytes(graphviz.Source(dot).pipe(format=fmt))
+    except graphviz.ExecutableNotFound:
+        raise _Usage(
+            "Graphviz's `dot` program is needed for ." + fmt + " images and was not found.\n"
+            "Install it: `sudo apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` "
+            "(macOS) or see https://graphviz.org/download/.\n"
+            "Without it, `-o flow.dot` and `-o flow.mmd` (Mermaid) still work.") from None
+    except graphviz.CalledProcessError as error:
+        raise _Usage(f"Graphviz failed: {error.stderr.decode(errors='replace').strip()}") from None
+
+
+@cli.command()
+@click.argument("file", metavar="FILE")
+@click.option("--press", "presses", metavar="KEYS", help="A scripted call: entries separated by commas, "
+                                                          "such as `1,2,silence` (`silence` lets the timeout pass).")
+@click.option("--at", "at", metavar="TIME", help='The time of the call, such as "2026-11-23 10:00" (wall-clock '
+                                                  "time where the hours are) or with a zone. Default: now.")
+@click.option("--caller", metavar="NUMBER", help="The calling number, such as +442071234567. Default: withheld.")
+@click.option("--answer", "answers", multiple=True, metavar="ACTION",
+              help='What the routing service answers when the flow asks, such as `transfer "100"` or '
+                   "`goto main`. Repeat for several asks.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
+             answers: tuple[str, ...], fmt: str) -> int:
+    """Call the flow offline and hear what a caller would hear.
+
+    With --press, the call is scripted and the outcome printed. Without it you
+    are the caller: type keys, `silence` (let the timeout pass) or `quit`.
+
+    \b
+      ivrflow simulate examples/support.ivr --press 1,2 --at "2026-11-23 10:00"
+      ivrflow simulate examples/support.ivr --press 2,silence --format json
+    """
+    from . import simulation
+
+    result = _load_one(file)
+    assert result.flow is not None
+    try:
+        line = simulation.line(at, caller)
+        parsed_answers = [simulation.action(text) for text in answers]
+        inputs = simulation.inputs(presses) if presses is not None else None
+    except ValueError as error:
+        raise _Usage(str(error)) from None
+    if inputs is None and fmt == "text":
+        return simulation.interactive(result.flow, line, parsed_answers, colour=_colour())
+    return simulation.scripted(result.flow, line, inputs or [], parsed_answers, fmt, colour=_colour())
+
+
+@cli.command(name="test")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+def test_command(files: tuple[str, ...]) -> int:
+    """Run the `test` blocks of the flow files.
+
+    Each failure shows its line, what was expected, what happened and the
+    path the call took. Then coverage: the keys, menu events and route
+    branches no test exercised. Exit status 1 on any failure.
+    """
+    from . import simulation
+
+    results = _load_all(files, check_files=False)
+    return simulation.run_test_files(results, colour=_colour())
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """The console script: `ivrflow …`."""
+    sys.exit(main(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line in-process and return its exit status."""
+    try:
+        status = cli.main(args=list(argv) if argv is not None else None, prog_name="ivrflow",
+                          standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        return ExitStatus.USAGE if isinstance(error, click.UsageError) else error.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return ExitStatus.USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return ExitStatus.OK
+    except Exception as error:  # the last line of defence: no traceback for users
+        if os.environ.get("IVRFLOW_DEBUG"):
+            raise
+        click.echo(f"ivrflow: internal error: {type(error).__name__}: {error}\n"
+                   "This is a bug in ivrflow; run again with IVRFLOW_DEBUG=1 for the traceback "
+                   "and please report it.", err=True)
+        return ExitStatus.USAGE
+    return int(status or 0)

@@ -1,0 +1,57 @@
+"""The compiler core: source text in, values out. No I/O, no printing.
+
+    result = check_source(text, "main.ivr")
+    result.flow, result.graph, result.diagnostics
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import ir
+from .diagnostics import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from .checks import Env
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A checked file: its IR and graph (None after a syntax error) and the
+    diagnostics in source order."""
+
+    file: str
+    source: str
+    flow: ir.Flow | None
+    graph: nx.MultiDiGraph | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return sum(d.severity is Severity.WARNING for d in self.diagnostics)
+
+    @property
+    def ok(self) -> bool:
+        return self.flow is not None and self.errors == 0
+
+
+def check_source(source: str, file: str = "<input>", env: Env | None = None) -> Checked:
+    """Parse, build the graph and run every check on one flow file."""
+    from . import checks, graph, suppress
+    from .parse import parse
+
+    parsed = parse(source, file)
+    if parsed.flow is None:
+        return Checked(file, source, None, None, parsed.diagnostics)
+    flow_graph = graph.build(parsed.flow)
+    found = checks.run(parsed.flow, flow_graph, env or checks.Env())
+    found = suppress.apply(found, suppress.find(source, file))
+    found.sort(key=Diagnostic.sort_key)
+    return Checked(file, source, parsed.flow, flow_graph, tuple(found))

@@ -1,0 +1,48 @@
+"""The checks, in the order they run. Each is a pure function
+`check_x(flow, graph, env) -> Iterable[Diagnostic]` whose docstring says what a
+caller would experience; docs/checks.md is written from the same table.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from .. import ir
+from ..diagnostics import Diagnostic
+from . import flowgraph, handlers, menus, names, routes, settings, sources, tests
+from .base import Check, Env
+
+__all__ = ["CHECKS", "Check", "Env", "run"]
+
+CHECKS: tuple[Check, ...] = (
+    names.check_undefined,          # IVR002
+    names.check_duplicates,         # IVR003
+    settings.check_values,          # IVR004
+    settings.check_repeated,        # IVR005
+    flowgraph.check_unreachable,    # IVR101
+    handlers.check_terminal,        # IVR102, IVR107
+    flowgraph.check_traps,          # IVR103
+    handlers.check_defaults,        # IVR104, IVR105
+    menus.check_duplicate_keys,     # IVR106
+    handlers.check_repeat_outside_menu,  # IVR108
+    menus.check_key_length,         # IVR109, IVR110
+    menus.check_dial_extensions,    # IVR111
+    sources.check_audio_files,      # IVR112
+    names.check_unused,             # IVR113
+    menus.check_announced_keys,     # IVR114
+    flowgraph.check_silence_loops,  # IVR115
+    routes.check_otherwise,         # IVR116
+    menus.check_option_count,       # IVR117
+    flowgraph.check_depth,          # IVR118
+    menus.check_no_prompt,          # IVR119
+    tests.check_tests,              # IVR120
+    routes.check_hours,             # IVR121
+    flowgraph.check_instant_loops,  # IVR122
+)
+
+
+def run(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env = Env()) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for check in CHECKS:
+        found.extend(check(flow, graph, env))
+    return found

@@ -1,0 +1,139 @@
+"""Checks on the call-flow graph: can a call get somewhere (IVR101), can it
+get out (IVR103, IVR115, IVR122), and how far does a caller have to dig (IVR118)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+import networkx as nx
+
+from .. import ir
+from ..diagnostics import Diagnostic
+from ..graph import CALL, can_finish, reachable
+from .base import RULES, Env
+
+#: Menus deeper than this (counting the first) are where callers give up.
+MAX_DEPTH = 5
+
+
+def _nodes(graph: nx.MultiDiGraph, *kinds: str) -> Iterator[tuple[str, dict]]:
+    for node, data in graph.nodes(data=True):
+        if data["kind"] in kinds:
+            yield node, data
+
+
+def _what(data: dict, node: str) -> str:
+    return f"{data['kind']} `{node}`"
+
+
+def check_unreachable(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A menu or route no call can reach: its keys and prompts are dead, and
+    the diagram shows it greyed out."""
+    if flow.start is None or flow.start not in graph:
+        return
+    seen = reachable(graph)
+    for node, data in _nodes(graph, "menu", "route"):
+        if node not in seen:
+            yield RULES["IVR101"].at(data["span"], f"{_what(data, node)} cannot be reached from the start (`{flow.start}`)",
+                                     hint=f"`goto {node}` from somewhere, or remove it")
+
+
+def check_traps(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """Menus and routes from which no terminal action can ever be reached: a
+    caller who gets there goes round until they hang up."""
+    finished = can_finish(graph)
+    for node, data in _nodes(graph, "menu", "route"):
+        if node not in finished:
+            inside = sorted(n for n in nx.descendants(graph, node) | {node}
+                            if graph.nodes[n]["kind"] in ("menu", "route"))
+            others = ", ".join(f"`{n}`" for n in inside)
+            yield RULES["IVR103"].at(
+                data["span"], f"no way out of {_what(data, node)}: every handler leads back into {others}, "
+                              "and none ends the call",
+                hint="give one handler a `transfer`, `hangup`, `voicemail` or `ask`, or use `repeat` so "
+                     "`on exhausted` can run")
+
+
+def _silent_successors(flow: ir.Flow, graph: nx.MultiDiGraph, node: str) -> Iterator[str]:
+    """Where a caller who says nothing goes next from `node`."""
+    data = graph.nodes[node]
+    edges = list(graph.out_edges(node, data=True))
+    if data["kind"] == "route":
+        yield from (target for _, target, _ in edges)
+        return
+    timeout = [(t, e) for _, t, e in edges if e["event"] == "timeout"]
+    for target, edge in timeout:
+        if edge.get("repeat"):
+            yield from (t for _, t, e in edges if e["event"] == "exhausted")
+        else:
+            yield target
+
+
+def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A caller who stays silent goes round menus forever: `goto` starts each
+    menu's retry count again, so `on exhausted` is never reached."""
+    finished = can_finish(graph)
+    silent = nx.DiGraph()
+    for node, _ in _nodes(graph, "menu", "route"):
+        if node in finished:
+            for target in _silent_successors(flow, graph, node):
+                if graph.nodes[target]["kind"] in ("menu", "route"):
+                    silent.add_edge(node, target)
+    limit = flow.header.max_duration if flow.header else None
+    for component in nx.strongly_connected_components(silent):
+        members = sorted(component)
+        if len(members) == 1 and not silent.has_edge(members[0], members[0]):
+            continue
+        menus = [m for m in flow.menus if m.name in component and flow.names.get(m.name) is m]
+        if not menus:
+            continue  # only routes: IVR122
+        first = menus[0]
+        where = first.on("timeout")
+        span = where.span if where is not None else first.name_span
+        loop = " → ".join(f"`{m}`" for m in members + [members[0]])
+        ending = f" until `max-duration` ({limit.text})" if limit is not None else " forever"
+        yield RULES["IVR115"].at(span, f"a silent caller goes round {loop}{ending}",
+                                 hint="use `repeat` so the retry count grows, and end with `on exhausted`")
+
+
+def check_depth(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A menu the caller reaches only after more than five menus: most callers
+    give up (or press 0) long before."""
+    start = flow.start
+    if start is None or start not in graph:
+        return
+    depth = {CALL: 0}
+    queue: deque[str] = deque([CALL])
+    while queue:  # 0-1 breadth-first search: entering a menu costs one level
+        node = queue.popleft()
+        for target in graph.successors(node):
+            kind = graph.nodes[target]["kind"]
+            cost = 1 if kind == "menu" else 0
+            if kind in ("menu", "route") and depth[node] + cost < depth.get(target, 1 << 30):
+                depth[target] = depth[node] + cost
+                (queue.append if cost else queue.appendleft)(target)
+    for menu in flow.menus:
+        if depth.get(menu.name) == MAX_DEPTH + 1 and flow.names.get(menu.name) is menu:
+            yield RULES["IVR118"].at(menu.name_span,
+                                     f"menu `{menu.name}` is {MAX_DEPTH + 1} menus deep: callers give up before they get here",
+                                     hint="offer it higher up, or merge levels")
+
+
+def check_instant_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """Routes that `goto` each other in a circle: no menu waits for the caller,
+    so the call spins without a sound."""
+    routes = nx.DiGraph()
+    for node, _ in _nodes(graph, "route"):
+        routes.add_node(node)
+        for _, target in graph.out_edges(node):
+            if graph.nodes[target]["kind"] == "route":
+                routes.add_edge(node, target)
+    for component in nx.strongly_connected_components(routes):
+        members = sorted(component)
+        if len(members) == 1 and not routes.has_edge(members[0], members[0]):
+            continue
+        first = next(r for r in flow.routes if r.name in component)
+        loop = " → ".join(f"`{m}`" for m in members + [members[0]])
+        yield RULES["IVR122"].at(first.name_span, f"routes go round {loop} without waiting for the caller",
+                                 hint="one of them must send the call to a menu or end it")

@@ -1,0 +1,101 @@
+"""Names: what is referred to must exist (IVR002), be defined once (IVR003)
+and be used (IVR113)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+import networkx as nx
+
+from .. import ir
+from ..diagnostics import Diagnostic
+from .base import RULES, Env, kind_word
+
+_NODE_KINDS = (ir.Menu, ir.Route)
+
+
+def references(flow: ir.Flow, *, tests: bool = True) -> Iterator[tuple[str, ir.Span, tuple[type, ...], str]]:
+    """(name, where, what it must be, the keyword that uses it) for every name written."""
+    header = flow.header
+    if header is not None:
+        start = header.get("start")
+        if start is not None:
+            yield str(start.value), start.span, _NODE_KINDS, "start"
+    for menu in flow.menus:
+        for play in menu.plays:
+            yield play.prompt, play.name_span, (ir.Prompt,), "play"
+    for route in flow.routes:
+        for branch in route.branches:
+            if isinstance(branch, ir.When) and isinstance(branch.condition, ir.IsOpen):
+                yield branch.condition.hours, branch.condition.name_span, (ir.Hours,), "open"
+    lists = [h.actions.items for h in ir.handlers(flow)]
+    if tests:
+        lists += [(step.action,) for test in flow.tests for step in test.steps
+                  if isinstance(step, (ir.TestExpect, ir.TestAnswer))]
+    for items in lists:
+        for action in items:
+            if isinstance(action, ir.Goto):
+                yield action.target, action.target_span, _NODE_KINDS, "goto"
+            elif isinstance(action, ir.PlayThen):
+                yield action.prompt, action.name_span, (ir.Prompt,), "play"
+
+
+def check_undefined(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A `goto`, `play`, `open` or `start` that names nothing (or the wrong kind
+    of thing): the call would have nowhere to go, or silence where a prompt
+    should be."""
+    rule = RULES["IVR002"]
+    for name, span, kinds, keyword in references(flow):
+        found = flow.names.get(name)
+        wanted = " or ".join(kind_word(k, article=False) for k in kinds)
+        if found is None:
+            candidates = [n for n, d in flow.names.items() if isinstance(d, kinds)]
+            close = difflib.get_close_matches(name, candidates, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"define a {wanted} named `{name}`"
+            yield rule.at(span, f"`{keyword} {name}`: there is no {wanted} named `{name}`", hint)
+        elif not isinstance(found, kinds):
+            article = "an" if wanted[0] in "aeiouh" else "a"
+            yield rule.at(span, f"`{keyword} {name}`: `{name}` is {kind_word(type(found))}, "
+                                f"not {article} {wanted}",
+                          related=((found.name_span, "defined here"),))
+
+
+def check_duplicates(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A name defined twice: only the first definition is used, so edits to the
+    second would silently change nothing a caller hears."""
+    rule = RULES["IVR003"]
+    for item in flow.definitions:
+        first = flow.names[item.name]
+        if first is not item:
+            yield rule.at(item.name_span,
+                          f"`{item.name}` is already defined as {kind_word(type(first))} "
+                          f"on line {first.name_span.line}",
+                          hint="rename one of them: prompts, menus, routes and hours share one set of names",
+                          related=((first.name_span, "first defined here"),))
+    for extra in flow.headers[1:]:
+        yield rule.at(extra.span, f"a second `flow` block; the first is on line {flow.headers[0].span.line}",
+                      hint="a file describes one flow: merge the settings into one block")
+    seen: dict[str, ir.Test] = {}
+    for test in flow.tests:
+        if test.name in seen:
+            yield rule.at(test.name_span, f'test "{test.name}" is already defined on line '
+                                          f"{seen[test.name].span.line}",
+                          hint="give each test its own name, so that a failure says which one")
+        else:
+            seen[test.name] = test
+
+
+def check_unused(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A prompt never played or hours never checked: dead text that readers
+    will think matters, and an audio file that is uploaded for nothing."""
+    rule = RULES["IVR113"]
+    used = {name for name, _, _, _ in references(flow, tests=False)}
+    for item in flow.definitions:
+        if item.name in used or flow.names[item.name] is not item:
+            continue
+        if isinstance(item, ir.Prompt):
+            yield rule.at(item.name_span, f"prompt `{item.name}` is never played", hint="play it, or remove it")
+        elif isinstance(item, ir.Hours):
+            yield rule.at(item.name_span, f"hours `{item.name}` are never checked by a route",
+                          hint=f"use it in a route (`when open {item.name} -> …`), or remove it")

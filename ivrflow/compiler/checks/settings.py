@@ -1,0 +1,104 @@
+"""Values that cannot be understood (IVR004) and settings given twice (IVR005)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import networkx as nx
+
+from .. import ir
+from ..diagnostics import Diagnostic
+from .base import RULES, Env
+
+
+def check_values(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A duration, time, date, zone, key, number, mask or address that is not
+    one: the platform would reject it, or the call would not do what it says."""
+    rule = RULES["IVR004"]
+    for span, problem in _problems(flow):
+        yield rule.at(span, problem)
+    for test in flow.tests:
+        for step in test.steps:
+            if isinstance(step, ir.TestExpect) and isinstance(step.action, ir.Repeat):
+                yield rule.at(step.span, "`expect repeat` cannot be checked: a repeat is not where a call ends",
+                              hint="expect `goto MENU` to check which menu the call is waiting in")
+
+
+def _problems(flow: ir.Flow) -> Iterator[tuple[ir.Span, str]]:
+    settings: list[ir.Setting] = []
+    if flow.header is not None:
+        settings += flow.header.settings
+    for menu in flow.menus:
+        settings += menu.settings
+        for press in menu.presses:
+            if press.problem:
+                yield press.key_span, press.problem
+    for hours in flow.hours:
+        settings += hours.settings
+        for days in hours.open:
+            if days.problem:
+                yield days.span, days.problem
+    for route in flow.routes:
+        for branch in route.branches:
+            if isinstance(branch, ir.When) and isinstance(branch.condition, ir.CallerIs):
+                if branch.condition.problem:
+                    yield branch.condition.span, branch.condition.problem
+    for test in flow.tests:
+        settings += test.settings
+        for step in test.steps:
+            if isinstance(step, ir.TestPress) and step.problem:
+                yield step.span, step.problem
+    for setting in settings:
+        if setting.problem:
+            yield setting.span, setting.problem
+    for action in _all_actions(flow):
+        problem = getattr(action, "problem", None)
+        if problem:
+            yield action.span, problem
+
+
+def _all_actions(flow: ir.Flow) -> Iterator[ir.Action]:
+    for handler in ir.handlers(flow):
+        yield from handler.actions.items
+    for test in flow.tests:
+        for step in test.steps:
+            if isinstance(step, (ir.TestExpect, ir.TestAnswer)):
+                yield step.action
+
+
+def check_repeated(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A setting or handler written twice in one block: one of them is ignored,
+    and which one is a guess the reader should not have to make."""
+    if flow.header is not None:
+        yield from _repeated(flow.header.settings, "in the flow block")
+    for menu in flow.menus:
+        yield from _repeated(menu.settings, f"in menu `{menu.name}`")
+        yield from _repeated_events(menu)
+    for hours in flow.hours:
+        yield from _repeated([s for s in hours.settings if s.name == "timezone"], f"in hours `{hours.name}`")
+    for test in flow.tests:
+        yield from _repeated(test.settings, f'in test "{test.name}"')
+
+
+def _repeated(settings: Iterable[ir.Setting], where: str) -> Iterator[Diagnostic]:
+    rule = RULES["IVR005"]
+    first: dict[str, ir.Setting] = {}
+    for setting in settings:
+        if setting.name in first:
+            yield rule.at(setting.span, f"`{setting.name}` is given twice {where} "
+                                        f"(first on line {first[setting.name].span.line})",
+                          hint="keep one of them", related=((first[setting.name].span, "first given here"),))
+        else:
+            first[setting.name] = setting
+
+
+def _repeated_events(menu: ir.Menu) -> Iterator[Diagnostic]:
+    rule = RULES["IVR005"]
+    first: dict[str, ir.OnEvent] = {}
+    for on in menu.events:
+        if on.event in first:
+            yield rule.at(on.span, f"`on {on.event}` is given twice in menu `{menu.name}` "
+                                   f"(first on line {first[on.event].span.line}); only the last one runs",
+                          hint="keep one of them", related=((first[on.event].span, "first given here"),))
+        else:
+            first[on.event] = on

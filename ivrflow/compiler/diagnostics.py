@@ -1,0 +1,109 @@
+"""Diagnostics are data: a code, a severity, a message and where it happened.
+
+How they are shown (text with carets, JSON, GitHub annotations, SARIF) lives
+in report.py; the checks only create them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from .ir import Span
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that `max()` gives the worst; `info` never fails a check."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A stable diagnostic code and what it means for the caller."""
+
+    code: str
+    severity: Severity
+    title: str
+
+    def at(self, span: Span, message: str, hint: str | None = None,
+           related: tuple[tuple[Span, str], ...] = ()) -> Diagnostic:
+        return Diagnostic(self.code, self.severity, message, span, hint, related)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    span: Span
+    hint: str | None = None
+    related: tuple[tuple[Span, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape of `check --format json` (DESIGN §5)."""
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "message": self.message,
+            "file": self.span.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "end_line": self.span.end_line,
+            "end_column": self.span.end_column,
+            "hint": self.hint,
+        }
+
+    def check_tuple(self) -> tuple[str, int, int]:
+        """(code, line, column): what tests compare."""
+        return (self.code, self.span.line, self.span.column)
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.span.file, self.span.line, self.span.column, self.code, self.message)
+
+
+def _rules(*rules: tuple[str, Severity, str]) -> dict[str, Rule]:
+    return {code: Rule(code, severity, title) for code, severity, title in rules}
+
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+#: Every code ivrflow can report. Codes are stable forever: add, never renumber.
+#: Bands: IVR0xx syntax, names and values; IVR1xx graph and flow; IVR2xx target
+#: support; IVR3xx deploy. docs/checks.md explains each one.
+RULES: dict[str, Rule] = _rules(
+    ("IVR001", E, "syntax error"),
+    ("IVR002", E, "reference to an undefined name"),
+    ("IVR003", E, "name defined twice"),
+    ("IVR004", E, "invalid value"),
+    ("IVR005", E, "setting given twice"),
+    ("IVR006", W, "suppression that silences nothing"),
+    ("IVR101", W, "not reachable from the start"),
+    ("IVR102", E, "handler without a terminal action"),
+    ("IVR103", E, "trap: no way out to a terminal action"),
+    ("IVR104", W, "missing `on timeout` or `on invalid`: defaults to repeat"),
+    ("IVR105", W, "missing `on exhausted`: defaults to hangup"),
+    ("IVR106", E, "the same key twice in one menu"),
+    ("IVR107", E, "actions after a terminal action never run"),
+    ("IVR108", E, "`repeat` outside a menu"),
+    ("IVR109", E, "key longer than `digits`: it can never be pressed"),
+    ("IVR110", W, "key is the start of a longer key: callers wait for it"),
+    ("IVR111", W, "`dial-extensions` cannot work in this menu"),
+    ("IVR112", E, "audio file not found"),
+    ("IVR113", W, "defined but never used"),
+    ("IVR114", W, "prompt announces a key the menu does not have"),
+    ("IVR115", W, "silence loop: a silent caller goes round forever"),
+    ("IVR116", E, "route without a proper `otherwise`"),
+    ("IVR117", W, "too many options in one menu"),
+    ("IVR118", W, "menu nested too deep"),
+    ("IVR119", W, "menu plays no prompt"),
+    ("IVR120", E, "test that can never fail"),
+    ("IVR121", W, "opening hours that are never open or overlap"),
+    ("IVR122", E, "instant loop: routes go round without waiting for the caller"),
+)

@@ -1,0 +1,313 @@
+"""Source text → IR. The only module (with syntax.py) that knows Lark exists.
+
+The LALR parser calls the `_Build` methods as it reduces, so no parse tree is
+built: each method turns its tokens into an IR value and computes its span
+from the first and last token. Keywords are named terminals, so they are in
+`children` and give spans their start.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedInput
+
+from . import ir, values
+from .diagnostics import Diagnostic
+
+_file: contextvars.ContextVar[str] = contextvars.ContextVar("ivrflow_file", default="<input>")
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parse: the flow, or (on a syntax error) None and the IVR001 diagnostic."""
+
+    flow: ir.Flow | None
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def parse(source: str, file: str = "<input>") -> Parsed:
+    """Parse one flow file. Pure: the file name is only used in spans."""
+    from .syntax import syntax_error  # error paths only
+
+    if not source.endswith("\n"):
+        source += "\n"  # the grammar ends every statement with a newline
+    file_token = _file.set(file)
+    try:
+        flow = parser().parse(source)
+    except UnexpectedInput as error:
+        return Parsed(None, (syntax_error(error, source, file),))
+    finally:
+        _file.reset(file_token)
+    return Parsed(flow, ())
+
+
+@functools.cache
+def parser() -> Lark:
+    """The grammar, built once per process (and cached on disk by Lark)."""
+    return Lark.open_from_package(
+        "ivrflow", "ivr.lark", ("grammar",),
+        parser="lalr", lexer="contextual", transformer=_Build(), cache=True,
+    )
+
+
+def _span(first: Any, last: Any) -> ir.Span:
+    """From the start of `first` to the end of `last` (tokens or IR values)."""
+    a = first.span if hasattr(first, "span") else first
+    b = last.span if hasattr(last, "span") else last
+    return ir.Span(_file.get(), a.line, a.column, b.end_line, b.end_column)
+
+
+def _token_span(token: Token) -> ir.Span:
+    return ir.Span(_file.get(), token.line, token.column, token.end_line, token.end_column)
+
+
+def _setting(name: str, keyword: Token, value: Token, reader: Any = None) -> ir.Setting:
+    parsed, problem = reader(str(value)) if reader else (str(value), None)
+    return ir.Setting(name, parsed, str(value), _span(keyword, value), problem)
+
+
+def _label(children: Sequence[Any]) -> str | None:
+    for child in children:
+        if isinstance(child, Token) and child.type == "STRING":
+            return values.unquote(child)
+    return None
+
+
+class _Build:
+    """LALR callbacks: one method per grammar rule, each returning IR."""
+
+    # --- top level ---------------------------------------------------------
+
+    def start(self, items: list[Any]) -> ir.Flow:
+        headers = tuple(i for i in items if isinstance(i, ir.Header))
+        definitions = tuple(i for i in items if isinstance(i, (ir.Prompt, ir.Menu, ir.Hours, ir.Route)))
+        names: dict[str, ir.Definition] = {}
+        for definition in definitions:
+            names.setdefault(definition.name, definition)
+        return ir.Flow(
+            file=_file.get(),
+            header=headers[0] if headers else None,
+            headers=headers,
+            prompts=tuple(i for i in items if isinstance(i, ir.Prompt)),
+            menus=tuple(i for i in items if isinstance(i, ir.Menu)),
+            hours=tuple(i for i in items if isinstance(i, ir.Hours)),
+            routes=tuple(i for i in items if isinstance(i, ir.Route)),
+            tests=tuple(i for i in items if isinstance(i, ir.Test)),
+            definitions=definitions,
+            names=names,
+        )
+
+    def flow(self, c: list[Any]) -> ir.Header:
+        body = c[2:-1]
+        if body and isinstance(body[0], Token):  # the label
+            body = body[1:]
+        limits = [s for s in body if isinstance(s, tuple)]
+        limit = limits[-1] if limits else None
+        settings = tuple(s[0] if isinstance(s, tuple) else s for s in body)
+        return ir.Header(
+            name=str(c[1]), label=_label(c[2:3]), settings=settings,
+            max_duration=limit[0] if limit else None,
+            max_duration_actions=limit[1] if limit else None,
+            span=_span(c[0], c[1]), name_span=_token_span(c[1]),
+        )
+
+    def language(self, c: list[Token]) -> ir.Setting:
+        return _setting("language", c[0], c[1])
+
+    def start_node(self, c: list[Token]) -> ir.Setting:
+        return _setting("start", c[0], c[1])
+
+    def answer_delay(self, c: list[Token]) -> ir.Setting:
+        return _setting("answer-delay", c[0], c[1],
+                        functools.partial(values.duration, allow_zero=True))
+
+    def max_duration(self, c: list[Any]) -> tuple[ir.Setting, ir.Actions]:
+        return _setting("max-duration", c[0], c[1], values.duration), c[2]
+
+    def timezone(self, c: list[Token]) -> ir.Setting:
+        return _setting("timezone", c[0], c[1],
+                        lambda text: values.timezone(values.unquote(text)))
+
+    def prompt(self, c: list[Token]) -> ir.Prompt:
+        kind, value = c[2], c[3]
+        language = str(c[5]) if len(c) > 5 else None
+        return ir.Prompt(
+            name=str(c[1]), kind="file" if kind.type == "FILE" else "say",
+            value=values.unquote(value), language=language,
+            span=_span(c[0], c[-1]), name_span=_token_span(c[1]), value_span=_token_span(value),
+        )
+
+    # --- menus -------------------------------------------------------------
+
+    def menu(self, c: list[Any]) -> ir.Menu:
+        body = c[2:-1]
+        head_end = c[1]
+        if body and isinstance(body[0], Token):  # the label
+            head_end, body = body[0], body[1:]
+        return ir.Menu(
+            name=str(c[1]), label=_label(c[2:3]),
+            plays=tuple(s for s in body if isinstance(s, ir.Play)),
+            settings=tuple(s for s in body if isinstance(s, ir.Setting)),
+            presses=tuple(s for s in body if isinstance(s, ir.Press)),
+            events=tuple(s for s in body if isinstance(s, ir.OnEvent)),
+            span=_span(c[0], head_end), name_span=_token_span(c[1]), end_line=c[-1].line,
+        )
+
+    def play(self, c: list[Token]) -> ir.Play:
+        return ir.Play(str(c[1]), len(c) > 2, _span(c[0], c[-1]), _token_span(c[1]))
+
+    def digits(self, c: list[Token]) -> ir.Setting:
+        return _setting("digits", c[0], c[1],
+                        lambda t: values.count(t, low=1, high=20, what="digits"))
+
+    def inter_digit(self, c: list[Token]) -> ir.Setting:
+        return _setting("inter-digit", c[0], c[1], values.duration)
+
+    def timeout(self, c: list[Token]) -> ir.Setting:
+        return _setting("timeout", c[0], c[1], values.duration)
+
+    def retries(self, c: list[Token]) -> ir.Setting:
+        return _setting("retries", c[0], c[1],
+                        lambda t: values.count(t, low=0, high=20, what="retries"))
+
+    def dial_extensions(self, c: list[Token]) -> ir.Setting:
+        return ir.Setting("dial-extensions", True, str(c[0]), _token_span(c[0]))
+
+    def press(self, c: list[Any]) -> ir.Press:
+        key, problem = _key(c[1])
+        return ir.Press(key, c[2], _span(c[0], c[2]), _token_span(c[1]), problem)
+
+    def on_event(self, c: list[Any]) -> ir.OnEvent:
+        return ir.OnEvent(str(c[1]), c[2], _span(c[0], c[2]))  # type: ignore[arg-type]
+
+    # --- hours and routes --------------------------------------------------
+
+    def hours(self, c: list[Any]) -> ir.Hours:
+        body = c[2:-1]
+        return ir.Hours(
+            name=str(c[1]),
+            settings=tuple(s for s in body if isinstance(s, ir.Setting)),
+            open=tuple(s for s in body if isinstance(s, ir.DayRange)),
+            span=_span(c[0], c[1]), name_span=_token_span(c[1]),
+        )
+
+    def open_days(self, c: list[Token]) -> ir.DayRange:
+        ranges, problem = [], None
+        for token in c[1:]:
+            value, issue = values.time_range(str(token))
+            if issue:
+                problem = problem or issue
+            else:
+                ranges.append(value)
+        return ir.DayRange(values.days(str(c[0])), tuple(ranges), _span(c[0], c[-1]), problem)
+
+    def closed(self, c: list[Token]) -> ir.Setting:
+        return _setting("closed", c[0], c[1], values.date)
+
+    def route(self, c: list[Any]) -> ir.Route:
+        body = c[2:-1]
+        head_end = c[1]
+        if body and isinstance(body[0], Token):
+            head_end, body = body[0], body[1:]
+        return ir.Route(str(c[1]), _label(c[2:3]), tuple(body),
+                        _span(c[0], head_end), _token_span(c[1]), c[-1].line)
+
+    def when(self, c: list[Any]) -> ir.When:
+        return ir.When(c[1], c[2], _span(c[0], c[2]))
+
+    def is_open(self, c: list[Token]) -> ir.IsOpen:
+        return ir.IsOpen(str(c[1]), _span(c[0], c[1]), _token_span(c[1]))
+
+    def caller_is(self, c: list[Token]) -> ir.CallerIs:
+        mask = values.unquote(c[1])
+        return ir.CallerIs(mask, _span(c[0], c[1]), values.caller_mask(mask))
+
+    def otherwise(self, c: list[Any]) -> ir.Otherwise:
+        return ir.Otherwise(c[1], _span(c[0], c[1]))
+
+    # --- tests -------------------------------------------------------------
+
+    def test(self, c: list[Any]) -> ir.Test:
+        body = c[2:-1]
+        return ir.Test(
+            name=values.unquote(c[1]),
+            settings=tuple(s for s in body if isinstance(s, ir.Setting)),
+            steps=tuple(s for s in body if not isinstance(s, ir.Setting)),
+            span=_span(c[0], c[1]), name_span=_token_span(c[1]),
+        )
+
+    def test_press(self, c: list[Token]) -> ir.TestPress:
+        key, problem = _key(c[1])
+        return ir.TestPress(key, _span(c[0], c[1]), problem)
+
+    def test_silence(self, c: list[Token]) -> ir.TestSilence:
+        return ir.TestSilence(_token_span(c[0]))
+
+    def test_at(self, c: list[Token]) -> ir.Setting:
+        return _setting("at", c[0], c[1], lambda t: values.moment(values.unquote(t)))
+
+    def test_caller(self, c: list[Token]) -> ir.Setting:
+        return _setting("caller", c[0], c[1], lambda t: (values.unquote(t), None))
+
+    def test_answer(self, c: list[Any]) -> ir.TestAnswer:
+        return ir.TestAnswer(c[1], _span(c[0], c[1]))
+
+    def test_expect(self, c: list[Any]) -> ir.TestExpect:
+        return ir.TestExpect(c[1], _span(c[0], c[1]))
+
+    # --- actions -----------------------------------------------------------
+
+    def actions(self, c: list[ir.Action]) -> ir.Actions:
+        return ir.Actions(tuple(c), _span(c[0], c[-1]))
+
+    def goto(self, c: list[Token]) -> ir.Goto:
+        return ir.Goto(str(c[1]), _span(c[0], c[1]), _token_span(c[1]))
+
+    def transfer(self, c: list[Token]) -> ir.Transfer:
+        destination = values.unquote(c[1])
+        _, problem = values.destination(destination)
+        return ir.Transfer(destination, _span(c[0], c[1]), problem)
+
+    def hangup(self, c: list[Token]) -> ir.Hangup:
+        return ir.Hangup(_token_span(c[0]))
+
+    def repeat(self, c: list[Token]) -> ir.Repeat:
+        return ir.Repeat(_token_span(c[0]))
+
+    def voicemail(self, c: list[Token]) -> ir.Voicemail:
+        box = values.unquote(c[1]) if len(c) > 1 else None
+        return ir.Voicemail(box, _span(c[0], c[-1]))
+
+    def play_then(self, c: list[Token]) -> ir.PlayThen:
+        return ir.PlayThen(str(c[1]), _span(c[0], c[1]), _token_span(c[1]))
+
+    def ask(self, c: list[Token]) -> ir.Ask:
+        address = values.unquote(c[1])
+        _, problem = values.url(address)
+        return ir.Ask(address, _span(c[0], c[1]), problem)
+
+
+def _key(token: Token) -> tuple[str, str | None]:
+    text = values.unquote(token) if token.type == "STRING" else str(token)
+    _, problem = values.key(text)
+    return text, problem
+
+
+def parse_action(text: str) -> ir.Action:
+    """One action as written in a flow (`transfer "100"`, `goto main`), for the
+    command line's --answer. Raises ValueError with the syntax error's words."""
+    if "\n" in text:
+        raise ValueError("an action is one line")
+    parsed = parse(f'test "-" {{\n    answer {text}\n}}\n', "<action>")
+    if parsed.flow is None:
+        message = parsed.diagnostics[0].message
+        raise ValueError(f"`{text}` is not an action: {message}")
+    step = parsed.flow.tests[0].steps[0]
+    assert isinstance(step, ir.TestAnswer)
+    return step.action

@@ -1,0 +1,185 @@
+"""Diagrams of the call flow: Graphviz DOT and Mermaid, as text.
+
+Menus are rounded boxes listing their prompts, routes are hexagons, and each
+terminal action has its own shape and colour; edges carry keys and events.
+Nodes no call can reach are grey and dashed; nodes with errors are red.
+Turning DOT into SVG/PNG/PDF needs Graphviz's `dot` and happens in the CLI.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+
+from . import ir
+from .diagnostics import Diagnostic, Severity
+from .graph import CALL, reachable
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    shape: str
+    fill: str
+    stroke: str
+    legend: str
+
+
+STYLES: dict[str, Style] = {
+    "call": Style("circle", "#37474f", "#37474f", "call"),
+    "menu": Style("box", "#e8f0fe", "#4a6fa5", "menu"),
+    "route": Style("hexagon", "#fff4e0", "#b26a00", "route"),
+    "transfer": Style("cds", "#e6f4ea", "#1e8e3e", "transfer"),
+    "hangup": Style("octagon", "#fce8e6", "#a50e0e", "hangup"),
+    "voicemail": Style("note", "#f3e8fd", "#8430ce", "voicemail"),
+    "ask": Style("parallelogram", "#e0f7fa", "#00838f", "ask a service"),
+    "extension": Style("cds", "#f1f8e9", "#558b2f", "dialled extension"),
+    "silence": Style("octagon", "#ffffff", "#d93025", "silence (error)"),
+}
+_UNREACHABLE = "#9aa0a6"
+_ERROR = "#d93025"
+
+
+def _node_errors(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Iterable[Diagnostic]) -> set[str]:
+    """Nodes drawn red: a menu or route with an error inside its block."""
+    lines = [d.span.line for d in diagnostics if d.severity is Severity.ERROR]
+    blocks = [(n.span.line, n.end_line, n.name) for n in (*flow.menus, *flow.routes)]
+    bad = {name for line in lines for start, end, name in blocks if start <= line <= end and name in graph}
+    bad |= {node for node, kind in graph.nodes(data="kind") if kind == "silence"}
+    return bad
+
+
+def _edges(graph: nx.MultiDiGraph) -> list[tuple[str, str, str, bool]]:
+    """(source, target, label, default) with parallel edges of one style merged
+    into one label (`3, #`), in the order the file wrote them."""
+    merged: dict[tuple[str, str, bool], list[str]] = {}
+    for source, target, data in graph.edges(data=True):
+        key = (source, target, bool(data.get("default")))
+        label = data["label"]
+        if data.get("repeat") and not data.get("default"):
+            label += " (repeat)"
+        if data.get("plays"):
+            label += " ♪ " + ", ".join(data["plays"])
+        merged.setdefault(key, []).append(label)
+    return [(s, t, ", ".join(x for x in labels if x), default) for (s, t, default), labels in merged.items()]
+
+
+def _prompt_line(flow: ir.Flow, entry: str) -> str:
+    name = entry.removesuffix(" (fully)")
+    prompt = flow.prompt(name)
+    fully = " (fully)" if entry.endswith(" (fully)") else ""
+    if prompt is not None and prompt.kind == "say":
+        text = prompt.value if len(prompt.value) <= 40 else prompt.value[:37] + "…"
+        return f"♪ {name}{fully}: “{text}”"
+    return f"♪ {name}{fully}"
+
+
+def _menu_lines(flow: ir.Flow, node: str, data: dict) -> list[str]:
+    lines = []
+    if data["label"] != node:
+        lines.append(data["label"])
+    lines += [_prompt_line(flow, p) for p in data.get("prompts", ())]
+    menu = flow.node(node)
+    if isinstance(menu, ir.Menu):
+        lines.append(f"timeout {menu.timeout_ms / 1000:g}s · retries {menu.retries}")
+    return lines
+
+
+def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnostic] = ()) -> str:
+    import graphviz
+
+    seen = reachable(graph) if flow.start in graph else {CALL}
+    errors = _node_errors(flow, graph, diagnostics)
+    title = (flow.header.label if flow.header and flow.header.label else flow.name)
+    dot = graphviz.Digraph(name=flow.name, graph_attr={
+        "rankdir": "LR", "label": title, "labelloc": "t", "fontname": "Helvetica", "fontsize": "16",
+        "nodesep": "0.3", "ranksep": "0.6"})
+    dot.attr("node", fontname="Helvetica", fontsize="11", style="filled")
+    dot.attr("edge", fontname="Helvetica", fontsize="10", color="#5f6368")
+    for node, data in graph.nodes(data=True):
+        kind = data["kind"]
+        style = STYLES[kind]
+        attrs = {"shape": style.shape, "fillcolor": style.fill, "color": style.stroke}
+        if kind == "call":
+            attrs.update(label="call", fontcolor="white", width="0.6", fixedsize="true")
+        elif kind == "menu":
+            rows = "".join(f'<br align="left"/>{html.escape(line)}' for line in _menu_lines(flow, node, data))
+            attrs.update(label=f"<<b>{html.escape(node)}</b>{rows}<br align=\"left\"/>>", style="rounded,filled")
+        else:
+            attrs["label"] = data["label"] if kind not in ("menu", "route") else node
+            if kind == "route" and data["label"] != node:
+                attrs["label"] = f"{node}\n{data['label']}"
+        if node not in seen:
+            attrs.update(style=attrs.get("style", "filled") + ",dashed", color=_UNREACHABLE,
+                         fontcolor=_UNREACHABLE, fillcolor="#f1f3f4")
+        if node in errors:
+            attrs.update(color=_ERROR, penwidth="2.5")
+        dot.node(node, **attrs)
+    for source, target, label, default in _edges(graph):
+        attrs = {"label": label} if label else {}
+        if default:
+            attrs.update(style="dashed", color="#9aa0a6", fontcolor="#80868b")
+        if source not in seen:
+            attrs.update(style="dashed", color=_UNREACHABLE)
+        dot.edge(source, target, **attrs)
+    with dot.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="legend", fontsize="10", color="#dadce0", style="rounded")
+        for kind in ("menu", "route", "transfer", "voicemail", "hangup", "ask"):
+            style = STYLES[kind]
+            legend.node(f"legend_{kind}", label=style.legend, shape=style.shape, fillcolor=style.fill,
+                        color=style.stroke, fontsize="9", style="rounded,filled" if kind == "menu" else "filled")
+        legend.node("legend_unreachable", label="unreachable", shape="box", style="dashed,filled",
+                    fillcolor="#f1f3f4", color=_UNREACHABLE, fontcolor=_UNREACHABLE, fontsize="9")
+        legend.node("legend_error", label="has errors", shape="box", color=_ERROR, penwidth="2.5",
+                    fillcolor="#ffffff", fontsize="9")
+        legend.edge("legend_menu", "legend_route", label="default", style="dashed", color="#9aa0a6", fontsize="9")
+        names = ["legend_route", "legend_transfer", "legend_voicemail", "legend_hangup", "legend_ask",
+                 "legend_unreachable", "legend_error"]
+        for left, right in zip(names, names[1:]):
+            legend.edge(left, right, style="invis")  # lays the legend out in one row
+    return dot.source
+
+
+def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnostic] = ()) -> str:
+    """A Mermaid flowchart that GitHub renders inside ```mermaid blocks."""
+    seen = reachable(graph) if flow.start in graph else {CALL}
+    errors = _node_errors(flow, graph, diagnostics)
+    ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
+    title = flow.header.label if flow.header and flow.header.label else flow.name
+    out = ["---", f"title: {_mermaid_text(title)}", "---", "flowchart LR"]
+    shapes = {"call": "(({}))", "menu": "[{}]", "route": "{{{{{}}}}}", "transfer": "[/{}/]",
+              "hangup": "[[{}]]", "voicemail": "[({})]", "ask": "[\\{}\\]", "extension": "[/{}/]",
+              "silence": "[[{}]]"}
+    for node, data in graph.nodes(data=True):
+        kind = data["kind"]
+        if kind == "menu":
+            text = "<br/>".join([f"<b>{_mermaid_text(node)}</b>"] +
+                                [_mermaid_text(line) for line in _menu_lines(flow, node, data)])
+        elif kind == "route" and data["label"] != node:
+            text = f"{_mermaid_text(node)}<br/>{_mermaid_text(data['label'])}"
+        else:
+            text = _mermaid_text(data["label"] if kind != "route" else node)
+        out.append(f"    {ids[node]}{shapes[kind].format(chr(34) + text + chr(34))}")
+    for source, target, label, default in _edges(graph):
+        arrow = "-.->" if default else "-->"
+        edge = f"{arrow}|\"{_mermaid_text(label)}\"|" if label else arrow
+        out.append(f"    {ids[source]} {edge} {ids[target]}")
+    for kind, style in STYLES.items():
+        out.append(f"    classDef {kind} fill:{style.fill},stroke:{style.stroke}"
+                   + (",color:#ffffff" if kind == "call" else ""))
+    out.append(f"    classDef unreachable fill:#f1f3f4,stroke:{_UNREACHABLE},color:{_UNREACHABLE},stroke-dasharray:5 5")
+    out.append(f"    classDef error stroke:{_ERROR},stroke-width:3px")
+    for node, data in graph.nodes(data=True):
+        classes = [data["kind"]]
+        if node not in seen:
+            classes.append("unreachable")
+        if node in errors:
+            classes.append("error")
+        out.append(f"    class {ids[node]} {','.join(classes)}")
+    return "\n".join(out) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    return html.escape(text, quote=False).replace('"', "#quot;")

@@ -1,0 +1,139 @@
+"""Running a flow's `test` blocks on the machine, and what they left untested."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from . import ir
+from .graph import CALL, describe
+from .machine import AskService, Keys, Line, MachineError, NeedsClock, Play, Silence
+from .simulate import CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a test failed: where, what it wanted, what happened."""
+
+    span: ir.Span
+    expected: str
+    actual: str
+
+
+@dataclass
+class TestResult:
+    __test__ = False  # not a pytest class
+
+    test: ir.Test
+    failure: Failure | None = None
+    record: CallRecord | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+
+@dataclass
+class Coverage:
+    """Handlers (keys, menu events, route branches) that tests ran or missed."""
+
+    exercised: set[tuple[str, str]] = field(default_factory=set)
+    handlers: list[tuple[str, str, ir.Span]] = field(default_factory=list)
+
+    @property
+    def missed(self) -> list[tuple[str, str, ir.Span]]:
+        return [h for h in self.handlers if (h[0], h[1]) not in self.exercised]
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * (len(self.handlers) - len(self.missed)) / len(self.handlers) if self.handlers else 100.0
+
+
+def run_tests(flow: ir.Flow, graph: nx.MultiDiGraph) -> tuple[list[TestResult], Coverage]:
+    coverage = Coverage(handlers=_handlers(flow, graph))
+    results = []
+    for test in flow.tests:
+        result = run_test(flow, test)
+        if result.record is not None:
+            coverage.exercised.update((v.node, v.event) for v in result.record.path)
+        results.append(result)
+    return results, coverage
+
+
+def _handlers(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, ir.Span]]:
+    found = []
+    seen = set()
+    for owner, _, data in graph.edges(data=True):
+        if owner == CALL:
+            continue
+        key = (owner, data["event"])
+        if key not in seen:
+            seen.add(key)
+            found.append((owner, data["event"], data.get("span") or graph.nodes[owner]["span"]))
+    found.sort(key=lambda h: (h[2].line, h[2].column, h[1]))
+    return found
+
+
+def run_test(flow: ir.Flow, test: ir.Test) -> TestResult:
+    at = test.get("at")
+    caller = test.get("caller")
+    line = Line(at.value if at is not None else None, str(caller.value) if caller is not None else None)  # type: ignore[arg-type]
+    answers = [s.action for s in test.steps if isinstance(s, ir.TestAnswer)]
+    result = TestResult(test)
+    heard_from = 0  # `expect play` and `expect ask` look at what happened since the last input
+    try:
+        record = CallRecord.start(flow, line, answers)
+        result.record = record
+        for step in test.steps:
+            if isinstance(step, (ir.TestPress, ir.TestSilence)):
+                if record.call.status != "input":
+                    result.failure = Failure(step.span, "a menu waiting for keys",
+                                             f"the call had already ended: {_outcome(record)}")
+                    return result
+                heard_from = len(record.effects)
+                record.send(Keys(step.key) if isinstance(step, ir.TestPress) else Silence())
+            elif isinstance(step, ir.TestExpect):
+                problem = _compare(step.action, record, heard_from)
+                if problem is not None:
+                    result.failure = Failure(step.span, describe(step.action), problem)
+                    return result
+    except NeedsClock as error:
+        result.failure = Failure(error.span, f"a time for `when open {error.hours}`",
+                                 'the test sets none: add `at "2026-11-23 10:00"`')
+    except MachineError as error:
+        result.failure = Failure(test.name_span, "a call that runs", str(error))
+    return result
+
+
+def _outcome(record: CallRecord) -> str:
+    outcome = record.outcome
+    if outcome.action == "waiting":
+        return f"waiting in menu `{outcome.target}`"
+    return f"{outcome.action} {outcome.target}" if outcome.target else outcome.action
+
+
+def _compare(expected: ir.Action, record: CallRecord, since: int) -> str | None:
+    """None when the call matches the expectation, else what happened instead."""
+    outcome = record.outcome
+    recent = record.effects[since:]
+    if isinstance(expected, ir.PlayThen):
+        heard = [e.prompt for e in recent if isinstance(e, Play)]
+        if expected.prompt in heard:
+            return None
+        return "heard " + (", ".join(heard) if heard else "nothing") + " after the last key or silence"
+    if isinstance(expected, ir.Ask):
+        asked = [e.url for e in recent if isinstance(e, AskService)]
+        return None if expected.url in asked else _outcome(record)
+    if isinstance(expected, ir.Goto):
+        if outcome.action == "waiting" and outcome.target == expected.target:
+            return None
+        return _outcome(record)
+    wanted = {ir.Transfer: "transfer", ir.Hangup: "hangup", ir.Voicemail: "voicemail"}.get(type(expected))
+    if outcome.action != wanted or record.call.status != "ended":
+        return _outcome(record)
+    if isinstance(expected, ir.Transfer) and outcome.target != expected.destination:
+        return _outcome(record)
+    if isinstance(expected, ir.Voicemail) and expected.box is not None and outcome.target != expected.box:
+        return _outcome(record)
+    return None

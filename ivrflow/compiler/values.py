@@ -1,0 +1,160 @@
+"""Reading the values a user writes: durations, times, dates, masks, keys.
+
+Each reader returns `(value, problem)`: a problem is a sentence for the user
+(reported as IVR004 with the value's position), never an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+
+Result = tuple[object, str | None]
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_KEY = re.compile(r"[0-9*#]+")
+_DESTINATION = re.compile(r"\+?[0-9*#]+|sips?:[^\s@]+@?[^\s]*")
+_URL = re.compile(r"https?://[^\s/]+\S*")
+_MASK_PART = re.compile(r"\+?[0-9*]+")
+
+
+def duration(text: str, *, allow_zero: bool = False) -> Result:
+    """`500ms`, `5s`, `2m`, `1h` → milliseconds."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        unit = text.lstrip("0123456789")
+        if not unit:
+            return None, f"`{text}` has no unit: write `{text}s` for seconds or `{text}ms`"
+        return None, f"`{text}`: unknown unit `{unit}`; use ms, s, m or h (such as `5s`)"
+    ms = int(match.group(1)) * _UNIT_MS[match.group(2)]
+    if ms == 0 and not allow_zero:
+        return None, "a duration of zero would end at once; give at least 1ms"
+    return ms, None
+
+
+def count(text: str, *, low: int, high: int, what: str) -> Result:
+    number = int(text)
+    if not low <= number <= high:
+        return None, f"{what} must be between {low} and {high}, not {number}"
+    return number, None
+
+
+def time_range(text: str) -> Result:
+    """`09:00-18:00` → (540, 1080) minutes after midnight; `24:00` may end a range."""
+    start_text, end_text = text.split("-")
+    start, problem = _clock(start_text, allow_24=False)
+    if problem:
+        return None, problem
+    end, problem = _clock(end_text, allow_24=True)
+    if problem:
+        return None, problem
+    assert isinstance(start, int) and isinstance(end, int)
+    if end <= start:
+        return None, (f"`{text}` ends before it starts; for a range past midnight "
+                      "write two lines, one ending at 24:00 and one starting at 00:00")
+    return (start, end), None
+
+
+def _clock(text: str, *, allow_24: bool) -> Result:
+    hours, minutes = (int(part) for part in text.split(":"))
+    if minutes > 59 or hours > 24 or (hours == 24 and (minutes or not allow_24)):
+        return None, f"`{text}` is not a time of day (00:00 to 24:00)"
+    return hours * 60 + minutes, None
+
+
+def days(text: str) -> tuple[int, ...]:
+    """`mon-fri` → (0, 1, 2, 3, 4); a range may wrap past Sunday (`fri-mon`)."""
+    first, _, last = text.partition("-")
+    start = DAY_NAMES.index(first)
+    end = DAY_NAMES.index(last) if last else start
+    return tuple((start + i) % 7 for i in range((end - start) % 7 + 1))
+
+
+def date(text: str) -> Result:
+    year, month, day = (int(part) for part in text.split("-"))
+    try:
+        return dt.date(year, month, day), None
+    except ValueError:
+        return None, f"`{text}` is not a date (YYYY-MM-DD)"
+
+
+@functools.lru_cache(maxsize=None)
+def timezone(name: str) -> Result:
+    import zoneinfo  # only flows with hours pay for it
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None, f"`{name}` is not an IANA time zone (such as \"Europe/Moscow\")"
+    return name, None
+
+
+def moment(text: str) -> Result:
+    """`2026-11-23 10:00` (wall clock where the hours are), optionally with
+    `Z`, an offset such as `+03:00`, or an IANA zone after a space."""
+    base, zone = text, None
+    head, _, tail = text.rpartition(" ")
+    if head and ("/" in tail or tail == "UTC"):
+        base, zone = head, tail
+    try:
+        value = dt.datetime.fromisoformat(base)
+    except ValueError:
+        return None, f"`{text}` is not a date and time such as \"2026-11-23 10:00\""
+    if zone is not None:
+        name, problem = timezone(zone)
+        if problem:
+            return None, problem
+        import zoneinfo
+
+        value = value.replace(tzinfo=zoneinfo.ZoneInfo(str(name)))
+    return value, None
+
+
+def key(text: str) -> Result:
+    if not _KEY.fullmatch(text):
+        return None, f"`{text}` is not a key: use digits, `*` and `#`"
+    return text, None
+
+
+def destination(text: str) -> Result:
+    if not _DESTINATION.fullmatch(text):
+        return None, (f"`{text}` is not an extension, a phone number (+4420…) "
+                      "or a sip: URI")
+    return text, None
+
+
+def url(text: str) -> Result:
+    if not _URL.fullmatch(text):
+        return None, f"`{text}` is not an http:// or https:// URL"
+    return text, None
+
+
+def caller_mask(text: str) -> str | None:
+    """The problem with a caller mask, or None: `*` is one digit, `;` separates
+    alternatives, `A-B` is a range of numbers of equal length, `ALL` is anyone."""
+    for part in text.split(";"):
+        part = part.strip()
+        if part == "ALL":
+            continue
+        low, dash, high = part.partition("-")
+        if dash:
+            low, high = low.lstrip("+"), high.lstrip("+")
+            if not (low.isdigit() and high.isdigit()) or len(low) != len(high):
+                return f"`{part}`: a range needs two numbers of the same length"
+            if int(low) > int(high):
+                return f"`{part}`: the range starts after it ends"
+        elif not _MASK_PART.fullmatch(part):
+            return (f"`{part}` is not a caller mask: use digits, `*` for any digit, "
+                    "`;` between alternatives, `A-B` for a range or ALL")
+    return None
+
+
+def unquote(text: str) -> str:
+    """A STRING token's text without its quotes, with `\\"` and `\\\\` undone."""
+    body = text[1:-1]
+    if "\\" not in body:
+        return body
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)

@@ -1,0 +1,484 @@
+"""The table of check cases: for every code, flows that must report it (at
+these lines and columns) and flows that must not. Read by test_checks.py.
+
+A case's `at` lists every (line, column) where its code must be reported,
+and no others; a passing case (`at=()`) must not report the code at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from textwrap import dedent
+
+
+@dataclass(frozen=True)
+class Case:
+    code: str
+    name: str
+    source: str
+    at: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def passes(self) -> bool:
+        return not self.at
+
+
+def case(code: str, name: str, source: str, *at: tuple[int, int]) -> Case:
+    return Case(code, name, dedent(source).lstrip("\n"), at)
+
+
+def with_clean(extra: str) -> str:
+    """CLEAN (8 lines), then `extra`: its first line is line 9."""
+    return dedent(CLEAN).lstrip("\n") + dedent(extra).lstrip("\n")
+
+
+# A small flow with no problem at all: every passing case builds on it.
+CLEAN = """
+prompt hi say "Hello. Press 1 for sales."
+menu main {
+    play hi
+    press 1 -> transfer "100"
+    on timeout -> repeat
+    on invalid -> repeat
+    on exhausted -> hangup
+}
+"""
+
+CASES = [
+    # --- IVR001 syntax ------------------------------------------------------------------
+    case("IVR001", "missing arrow", """
+        menu main {
+            press 1 goto main
+        }
+        """, (2, 13)),
+    case("IVR001", "unclosed block", """
+        menu main {
+            press 1 -> hangup
+        """, (2, 22)),
+    case("IVR001", "hash key without quotes", """
+        menu main {
+            press # -> hangup
+        }
+        """, (2, 11)),
+    case("IVR001", "clean", CLEAN),
+    # --- IVR002 undefined names ------------------------------------------------------------
+    case("IVR002", "goto nowhere", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> goto billing
+            on timeout -> repeat
+            on invalid -> repeat
+        }
+        """, (4, 21)),
+    case("IVR002", "play a menu", """
+        menu main {
+            play main
+            press 1 -> hangup
+        }
+        """, (2, 10)),
+    case("IVR002", "start and open", """
+        flow f {
+            start entry
+        }
+        route r {
+            when open office -> hangup
+            otherwise -> hangup
+        }
+        """, (2, 5), (5, 15)),
+    case("IVR002", "clean", CLEAN),
+    # --- IVR003 duplicates --------------------------------------------------------------------
+    case("IVR003", "menu and prompt share a name", """
+        prompt main say "Hi"
+        menu main {
+            play main
+            press 1 -> hangup
+        }
+        """, (2, 6)),
+    case("IVR003", "two tests with one name", with_clean("""
+        test "t" {
+            press 1
+            expect transfer "100"
+        }
+        test "t" {
+            press 1
+            expect transfer "100"
+        }
+        """), (13, 6)),
+    case("IVR003", "clean", CLEAN),
+    # --- IVR004 values --------------------------------------------------------------------------
+    case("IVR004", "bad units, times, zones, masks", """
+        hours h {
+            timezone "Mars/Olympus"
+            mon 18:00-09:00
+        }
+        route r {
+            when caller "12-345" -> hangup
+            otherwise -> transfer "not a number"
+        }
+        menu m {
+            timeout 5sec
+            digits 0
+            press 1 -> ask "ftp://x"
+        }
+        """, (2, 5), (3, 5), (6, 10), (7, 18), (10, 5), (11, 5), (12, 16)),
+    case("IVR004", "test times", with_clean("""
+        test "t" {
+            at "tomorrow"
+            press 1
+            expect transfer "100"
+        }
+        """), (10, 5)),
+    case("IVR004", "clean", with_clean("""
+        hours h {
+            timezone "Europe/Paris"
+            mon-fri 09:00-12:00, 14:00-18:00
+            sat 10:00-24:00
+            closed 2026-12-25
+        }
+        """)),
+    # --- IVR005 repeated settings ------------------------------------------------------------
+    case("IVR005", "timeout twice, on invalid twice", """
+        menu m {
+            timeout 5s
+            timeout 8s
+            press 1 -> hangup
+            on invalid -> hangup
+            on invalid -> repeat
+        }
+        """, (3, 5), (6, 5)),
+    case("IVR005", "clean", CLEAN),
+    # --- IVR006 suppressions ---------------------------------------------------------------------
+    case("IVR006", "silences nothing, unknown code, an error", """
+        prompt hi say "Hi"
+        menu main {  # ivrflow: ignore[IVR119]
+            play hi  # ivrflow: ignore[IVR999]
+            press 1 -> goto nowhere  # ivrflow: ignore[IVR002]
+            on timeout -> repeat
+            on invalid -> repeat
+            on exhausted -> hangup
+        }
+        """, (2, 14), (3, 14), (4, 30)),
+    case("IVR006", "a used suppression, on its own line", """
+        prompt hi say "Hi"
+        # ivrflow: ignore[IVR105]
+        menu main {
+            play hi
+            press 1 -> hangup
+            on timeout -> repeat
+            on invalid -> repeat
+        }
+        """),
+    # --- IVR101 unreachable ---------------------------------------------------------------------
+    case("IVR101", "a menu nobody goes to", with_clean("""
+        menu lost {
+            play hi
+            press 1 -> hangup
+        }
+        """), (9, 6)),
+    case("IVR101", "clean", CLEAN),
+    # --- IVR102 no terminal action ------------------------------------------------------------
+    case("IVR102", "plays then nothing", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> play hi
+            on timeout -> repeat
+            on invalid -> play hi
+        }
+        """, (4, 16), (6, 19)),
+    case("IVR102", "clean", CLEAN),
+    # --- IVR103 traps -------------------------------------------------------------------------------
+    case("IVR103", "two menus that only send callers to each other", """
+        prompt hi say "Hi"
+        menu a {
+            play hi
+            press 1 -> goto b
+            on timeout -> goto b
+            on invalid -> goto b
+        }
+        menu b {
+            play hi
+            press 1 -> goto a
+            on timeout -> goto a
+            on invalid -> goto a
+        }
+        """, (2, 6), (8, 6)),
+    case("IVR103", "repeat lets on exhausted run", """
+        prompt hi say "Hi"
+        menu a {
+            play hi
+            press 1 -> goto a
+            on timeout -> repeat
+            on invalid -> repeat
+        }
+        """),
+    # --- IVR104 / IVR105 defaults ------------------------------------------------------------------
+    case("IVR104", "no on timeout", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup
+            on invalid -> hangup
+        }
+        """, (2, 6)),
+    case("IVR104", "clean", CLEAN),
+    case("IVR105", "repeats without on exhausted", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup
+            on timeout -> repeat
+            on invalid -> hangup
+        }
+        """, (2, 6)),
+    case("IVR105", "never repeats, so never exhausted", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup
+            on timeout -> transfer "0"
+            on invalid -> hangup
+        }
+        """),
+    # --- IVR106 duplicate keys -----------------------------------------------------------------------
+    case("IVR106", "key 1 twice", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup
+            press 1 -> transfer "100"
+        }
+        """, (5, 11)),
+    case("IVR106", "clean", CLEAN),
+    # --- IVR107 actions after the terminal one ---------------------------------------------------------
+    case("IVR107", "play after hangup", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup, play hi
+        }
+        """, (4, 24)),
+    case("IVR107", "clean", CLEAN),
+    # --- IVR108 repeat outside a menu ----------------------------------------------------------------
+    case("IVR108", "repeat in a route", """
+        route r {
+            otherwise -> repeat
+        }
+        """, (2, 18)),
+    case("IVR108", "clean", CLEAN),
+    # --- IVR109 / IVR110 key lengths ---------------------------------------------------------------
+    case("IVR109", "key longer than digits", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            digits 2
+            press 100 -> hangup
+        }
+        """, (5, 11)),
+    case("IVR109", "clean", CLEAN),
+    case("IVR110", "1 is the start of 12", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup
+            press 12 -> hangup
+        }
+        """, (4, 11)),
+    case("IVR110", "keys of one length", CLEAN),
+    # --- IVR111 dial-extensions ------------------------------------------------------------------------
+    case("IVR111", "an entry ends after one key", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            dial-extensions
+            press 1 -> hangup
+        }
+        """, (4, 5)),
+    case("IVR111", "three-digit extensions", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            digits 3
+            dial-extensions
+            press 1 -> hangup
+        }
+        """),
+    # --- IVR112 audio files ----------------------------------------------------------------------------
+    case("IVR112", "the file is not there", """
+        prompt hi file "missing.wav"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """, (1, 16)),
+    case("IVR112", "the file is there", """
+        prompt hi file "present.wav"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """),
+    # --- IVR113 unused ---------------------------------------------------------------------------------
+    case("IVR113", "a prompt and hours nobody uses", with_clean("""
+        prompt bye say "Bye"
+        hours office {
+            timezone "UTC"
+            mon 09:00-17:00
+        }
+        """), (9, 8), (10, 7)),
+    case("IVR113", "clean", CLEAN),
+    # --- IVR114 announced keys -------------------------------------------------------------------------
+    case("IVR114", "the prompt offers 2, the menu has no 2", """
+        prompt hi say "For sales press 1, for support press 2."
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """, (3, 5)),
+    case("IVR114", "clean", CLEAN),
+    # --- IVR115 silence loops ---------------------------------------------------------------------------
+    case("IVR115", "timeouts that goto each other", """
+        prompt hi say "Hi"
+        menu a {
+            play hi
+            press 1 -> hangup
+            on timeout -> goto b
+            on invalid -> hangup
+        }
+        menu b {
+            play hi
+            press 1 -> hangup
+            on timeout -> goto a
+            on invalid -> hangup
+        }
+        """, (5, 5)),
+    case("IVR115", "clean", CLEAN),
+    # --- IVR116 otherwise ---------------------------------------------------------------------------------
+    case("IVR116", "no otherwise; when after otherwise", """
+        route r {
+            when caller "ALL" -> hangup
+        }
+        route s {
+            otherwise -> hangup
+            when caller "1" -> hangup
+        }
+        """, (1, 7), (6, 5)),
+    case("IVR116", "clean", """
+        route r {
+            when caller "ALL" -> hangup
+            otherwise -> hangup
+        }
+        """),
+    # --- IVR117 too many options ---------------------------------------------------------------------------
+    case("IVR117", "ten keys", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 0 -> hangup
+            press 1 -> hangup
+            press 2 -> hangup
+            press 3 -> hangup
+            press 4 -> hangup
+            press 5 -> hangup
+            press 6 -> hangup
+            press 7 -> hangup
+            press 8 -> hangup
+            press 9 -> hangup
+        }
+        """, (2, 6)),
+    case("IVR117", "clean", CLEAN),
+    # --- IVR118 depth -------------------------------------------------------------------------------------
+    case("IVR118", "six menus deep", """
+        prompt hi say "Hi"
+        menu m1 {
+            play hi
+            press 1 -> goto m2
+        }
+        menu m2 {
+            play hi
+            press 1 -> goto m3
+        }
+        menu m3 {
+            play hi
+            press 1 -> goto m4
+        }
+        menu m4 {
+            play hi
+            press 1 -> goto m5
+        }
+        menu m5 {
+            play hi
+            press 1 -> goto m6
+        }
+        menu m6 {
+            play hi
+            press 1 -> hangup
+        }
+        """, (22, 6)),
+    case("IVR118", "clean", CLEAN),
+    # --- IVR119 no prompt -------------------------------------------------------------------------------------
+    case("IVR119", "a silent menu", """
+        menu main {
+            press 1 -> hangup
+        }
+        """, (1, 6)),
+    case("IVR119", "clean", CLEAN),
+    # --- IVR120 tests that cannot fail ---------------------------------------------------------------------
+    case("IVR120", "no expect", with_clean("""
+        test "nothing" {
+            press 1
+        }
+        """), (9, 6)),
+    case("IVR120", "clean", with_clean("""
+        test "sales" {
+            press 1
+            expect transfer "100"
+        }
+        """)),
+    # --- IVR121 hours --------------------------------------------------------------------------------------
+    case("IVR121", "overlapping ranges, no time zone, never open", """
+        hours a {
+            mon-fri 09:00-17:00
+            mon 12:00-13:00
+        }
+        hours b {
+            timezone "UTC"
+        }
+        route r {
+            when open a -> hangup
+            when open b -> hangup
+            otherwise -> hangup
+        }
+        """, (1, 7), (3, 5), (5, 7)),
+    case("IVR121", "clean", """
+        hours a {
+            timezone "Europe/Berlin"
+            mon-fri 09:00-12:00, 13:00-17:00
+        }
+        route r {
+            when open a -> hangup
+            otherwise -> hangup
+        }
+        """),
+    # --- IVR122 instant loops -------------------------------------------------------------------------------
+    case("IVR122", "routes that goto each other", """
+        route a {
+            when caller "1*" -> goto b
+            otherwise -> hangup
+        }
+        route b {
+            when caller "2*" -> goto a
+            otherwise -> hangup
+        }
+        """, (1, 7)),
+    case("IVR122", "clean", """
+        route a {
+            when caller "1*" -> goto b
+            otherwise -> hangup
+        }
+        route b {
+            otherwise -> hangup
+        }
+        """),
+]
