@@ -198,7 +198,7 @@ def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
     assert result.flow is not None
     try:
         line = simulation.line(at, caller)
-        parsed_answers = [simulation.action(text) for text in answers]
+        parsed_answers = [simulation.action(text, result.flow) for text in answers]
         inputs = simulation.inputs(presses) if presses is not None else None
     except ValueError as error:
         raise _Usage(str(error)) from None

@@ -31,10 +31,16 @@ def line(at: str | None, caller: str | None) -> Line:
     return Line(moment, caller)
 
 
-def action(text: str) -> ir.Action:
+def action(text: str, flow: ir.Flow) -> ir.Action:
+    """An answer of the routing service, as written in a flow. Raises ValueError."""
     from .compiler.parse import parse_action
 
-    return parse_action(text)
+    parsed = parse_action(text)
+    if isinstance(parsed, ir.PlayThen):
+        raise ValueError(f"`{text}`: the routing service answers with a terminal action, not `play`")
+    if isinstance(parsed, ir.Goto) and flow.node(parsed.target) is None:
+        raise ValueError(f"`{text}`: there is no menu or route named `{parsed.target}`")
+    return parsed
 
 
 def inputs(text: str) -> list[Input]:
@@ -159,12 +165,10 @@ def interactive(flow: ir.Flow, call_line: Line, answers: list[ir.Action], *, col
 def _ask_answer(record: CallRecord) -> ir.Action:
     if record.answers:
         return record.answers.pop(0)
-    from .compiler.parse import parse_action
-
     while True:
         text = click.prompt('  its answer (`transfer "100"`, `goto main`, `repeat`, `hangup`)', prompt_suffix="> ")
         try:
-            return parse_action(text.strip())
+            return action(text.strip(), record.flow)
         except ValueError as error:
             click.echo(f"  {error}")
 

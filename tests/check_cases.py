@@ -121,14 +121,14 @@ CASES = [
             digits 0
             press 1 -> ask "ftp://x"
         }
-        """, (2, 5), (3, 5), (6, 10), (7, 18), (10, 5), (11, 5), (12, 16)),
+        """, (2, 14), (3, 5), (6, 10), (7, 18), (10, 13), (11, 12), (12, 16)),
     case("IVR004", "test times", with_clean("""
         test "t" {
             at "tomorrow"
             press 1
             expect transfer "100"
         }
-        """), (10, 5)),
+        """), (10, 8)),
     case("IVR004", "clean", with_clean("""
         hours h {
             timezone "Europe/Paris"

@@ -42,6 +42,7 @@ class Setting:
     text: str
     span: Span
     problem: str | None = None
+    value_span: Span | None = None  # just the value, where IVR004 points
 
 
 # --- actions -----------------------------------------------------------------

@@ -69,7 +69,7 @@ def _token_span(token: Token) -> ir.Span:
 
 def _setting(name: str, keyword: Token, value: Token, reader: Any = None) -> ir.Setting:
     parsed, problem = reader(str(value)) if reader else (str(value), None)
-    return ir.Setting(name, parsed, str(value), _span(keyword, value), problem)
+    return ir.Setting(name, parsed, str(value), _span(keyword, value), problem, _token_span(value))
 
 
 def _label(children: Sequence[Any]) -> str | None:

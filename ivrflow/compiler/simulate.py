@@ -63,7 +63,9 @@ class CallRecord:
 
 
 def parse_inputs(text: str) -> Iterator[Input]:
-    """`1,2,silence` → Keys("1"), Keys("2"), Silence(). Raises ValueError."""
+    """`1,2,silence` → Keys("1"), Keys("2"), Silence(); "" → nothing. Raises ValueError."""
+    if not text.strip():
+        return
     for item in text.split(","):
         item = item.strip()
         if item.lower() in ("silence", "-"):

@@ -88,7 +88,11 @@ def timezone(name: str) -> Result:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None, f"`{name}` is not an IANA time zone (such as \"Europe/Moscow\")"
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1)
+        suggestion = f"; did you mean \"{close[0]}\"?" if close else " (such as \"Europe/Moscow\")"
+        return None, f"`{name}` is not an IANA time zone{suggestion}"
     return name, None
 
 

@@ -47,10 +47,11 @@ def check_traps(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
         if node not in finished:
             inside = sorted(n for n in nx.descendants(graph, node) | {node}
                             if graph.nodes[n]["kind"] in ("menu", "route"))
-            others = ", ".join(f"`{n}`" for n in inside)
+            names = [f"`{n}`" for n in inside]
+            others = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
             yield RULES["IVR103"].at(
-                data["span"], f"no way out of {_what(data, node)}: every handler leads back into {others}, "
-                              "and none ends the call",
+                data["span"], f"no way out of {_what(data, node)}: every handler leads to {others}, "
+                              "and none of them ends the call",
                 hint="give one handler a `transfer`, `hangup`, `voicemail` or `ask`, or use `repeat` so "
                      "`on exhausted` can run")
 

@@ -50,7 +50,7 @@ def _problems(flow: ir.Flow) -> Iterator[tuple[ir.Span, str]]:
                 yield step.span, step.problem
     for setting in settings:
         if setting.problem:
-            yield setting.span, setting.problem
+            yield setting.value_span or setting.span, setting.problem
     for action in _all_actions(flow):
         problem = getattr(action, "problem", None)
         if problem:

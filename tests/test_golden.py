@@ -1,0 +1,52 @@
+"""Golden files: the exact text of `check` and the exact DOT of `render`.
+Rewrite them with `pytest --update-golden` and review the diff."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ivrflow import report
+from ivrflow.compiler.render import to_dot, to_mermaid
+from ivrflow.loader import load
+
+from .conftest import EXAMPLES, ROOT
+
+FLOWS = sorted(EXAMPLES.glob("*.ivr"))
+
+
+def _relative(path: Path) -> str:
+    return os.path.relpath(path, ROOT)
+
+
+def test_check_text_of_the_broken_examples(golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    results = [load(_relative(p)) for p in sorted((EXAMPLES / "broken").glob("*.ivr"))]
+    golden("check_broken.txt", report.text(results))
+
+
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.stem)
+def test_dot_of_each_example(path: Path, golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = load(_relative(path))
+    assert result.flow is not None and result.graph is not None
+    golden(f"render/{path.stem}.dot", to_dot(result.flow, result.graph, result.diagnostics))
+
+
+def test_mermaid_of_the_support_line(golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = load("examples/support.ivr")
+    assert result.flow is not None and result.graph is not None
+    golden("render/support.mmd", to_mermaid(result.flow, result.graph, result.diagnostics))
+
+
+def test_dot_of_a_broken_flow_marks_errors_and_unreachable_nodes(golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = load("examples/broken/traps_and_loops.ivr")
+    assert result.flow is not None and result.graph is not None
+    dot = to_dot(result.flow, result.graph, result.diagnostics)
+    golden("render/traps_and_loops.dot", dot)
+    lobby = next(line for line in dot.splitlines() if line.strip().startswith("lobby "))
+    assert "dashed" in lobby and "#d93025" in lobby  # unreachable and in error
