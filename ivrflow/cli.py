@@ -102,10 +102,7 @@ def check(files: tuple[str, ...], fmt: str) -> int:
     from . import report
 
     results = _load_all(files)
-    if fmt == "text":
-        output = report.text(results, colour=_colour())
-    else:
-        output = report.FORMATS[fmt](results)
+    output = report.text(results, colour=_colour()) if fmt == "text" else report.FORMATS[fmt](results)
     click.echo(output, nl=False)
     return ExitStatus.ERRORS if any(r.errors or r.flow is None for r in results) else ExitStatus.OK
 

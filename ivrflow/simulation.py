@@ -11,7 +11,17 @@ import click
 
 from .compiler import Checked, ir
 from .compiler.machine import (
-    Answer, AskService, End, Keys, Line, MachineError, Outcome, Play, Silence, Visited, step,
+    Answer,
+    AskService,
+    End,
+    Keys,
+    Line,
+    MachineError,
+    Outcome,
+    Play,
+    Silence,
+    Visited,
+    step,
 )
 from .compiler.simulate import CallRecord, Input, parse_inputs, run_call
 
@@ -21,7 +31,7 @@ def line(at: str | None, caller: str | None) -> Line:
     from .compiler import values
 
     if at is None:
-        moment = dt.datetime.now(dt.timezone.utc)
+        moment = dt.datetime.now(dt.UTC)
     else:
         value, problem = values.moment(at)
         if problem:

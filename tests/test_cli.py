@@ -101,7 +101,7 @@ def test_internal_errors_are_reported_not_raised(monkeypatch: pytest.MonkeyPatch
         raise RuntimeError("kaput")
 
     monkeypatch.setattr(ivrflow.loader, "load", boom)
-    status, out, err = run(capsys, "check", SUPPORT)
+    status, _out, err = run(capsys, "check", SUPPORT)
     assert status == 2
     assert "internal error: RuntimeError: kaput" in err and "Traceback" not in err
 

@@ -198,7 +198,8 @@ def test_ask_waits_for_the_service_and_follows_its_answer() -> None:
 
 
 def test_path_records_what_was_heard_at_each_step() -> None:
-    flow = flow_of(MENU.replace("on invalid -> repeat\n    on exhausted", "on invalid -> play hi, repeat\n    on exhausted"))
+    flow = flow_of(MENU.replace("on invalid -> repeat\n    on exhausted",
+                                "on invalid -> play hi, repeat\n    on exhausted"))
     record, _ = run_call(flow, [Keys("5"), Keys("1")])
     steps = [(v.node, v.event, v.played, v.keys) for v in record.path]
     assert steps == [("main", "invalid", ("hi", "hi"), "5"), ("main", "press 1", ("hi",), "1")]

@@ -50,6 +50,7 @@ def caller_matches(mask: str, caller: str | None) -> bool:
                 return True
             continue
         pattern = part.lstrip("+")
-        if len(pattern) == len(number) and all(p == "*" and n.isdigit() or p == n for p, n in zip(pattern, number)):
+        if len(pattern) == len(number) and all(
+                (p == "*" and n.isdigit()) or p == n for p, n in zip(pattern, number, strict=True)):
             return True
     return False

@@ -72,7 +72,7 @@ def _rules(*rules: tuple[str, Severity, str]) -> dict[str, Rule]:
     return {code: Rule(code, severity, title) for code, severity, title in rules}
 
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+E, W = Severity.ERROR, Severity.WARNING
 
 #: Every code ivrflow can report. Codes are stable forever: add, never renumber.
 #: Bands: IVR0xx syntax, names and values; IVR1xx graph and flow; IVR2xx target

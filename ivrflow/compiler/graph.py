@@ -24,40 +24,61 @@ TERMINAL_KINDS = frozenset({"transfer", "hangup", "voicemail", "ask", "extension
 
 def build(flow: ir.Flow) -> nx.MultiDiGraph:
     graph = nx.MultiDiGraph(name=flow.name)
-    graph.add_node(CALL, kind="call", label="call")
+    add_node, add_edge = graph.add_node, graph.add_edge
+    add_node(CALL, kind="call")
+    names = flow.names
     for item in flow.definitions:
-        if flow.names.get(item.name) is not item:
+        if names.get(item.name) is not item:
             continue  # a second definition of the name (IVR003): the first one counts
         if isinstance(item, ir.Menu):
-            graph.add_node(item.name, kind="menu", label=item.label or item.name, span=item.name_span,
-                           prompts=tuple(p.prompt + (" (fully)" if p.fully else "") for p in item.plays))
+            add_node(item.name, kind="menu", item=item, span=item.name_span)
         elif isinstance(item, ir.Route):
-            graph.add_node(item.name, kind="route", label=item.label or item.name, span=item.name_span)
+            add_node(item.name, kind="route", item=item, span=item.name_span)
 
     start = flow.start
     if start is not None and start in graph:
-        graph.add_edge(CALL, start, event="start", label="", plays=(), default=False)
+        add_edge(CALL, start, event="start", handler=None, default=False)
 
-    for handler in ir.handlers(flow):
-        if handler.owner is not None and flow.names.get(handler.owner.name) is not handler.owner:
+    for handler in flow.handlers:
+        owner_item = handler.owner
+        if owner_item is not None and names.get(owner_item.name) is not owner_item:
             continue
-        owner = handler.owner.name if handler.owner is not None else CALL
-        _add_handler(graph, flow, owner, handler.event, _label(flow, handler), handler.actions,
-                     handler.span, default=False)
+        owner = owner_item.name if owner_item is not None else CALL
+        terminal = handler.actions.terminal
+        attrs = {"event": handler.event, "handler": handler, "default": False, "span": handler.span}
+        if isinstance(terminal, ir.Goto):
+            if isinstance(names.get(terminal.target), (ir.Menu, ir.Route)):
+                add_edge(owner, terminal.target, **attrs)
+        elif isinstance(terminal, ir.Repeat):
+            if isinstance(owner_item, ir.Menu):
+                add_edge(owner, owner, repeat=True, **attrs)
+        else:
+            node = f"{owner}/{handler.event}"
+            if terminal is None:
+                add_node(node, kind="silence", action=None, span=handler.actions.span)
+            else:
+                add_node(node, kind=ir.action_word(terminal), action=terminal, span=terminal.span)
+            add_edge(owner, node, **attrs)
 
     for menu in flow.menus:
-        if flow.names.get(menu.name) is not menu:
+        if names.get(menu.name) is not menu:
             continue
+        span = menu.name_span
         for event in ("timeout", "invalid"):
             if menu.on(event) is None:
-                _add_default(graph, menu, event, "repeat")
+                add_edge(menu.name, menu.name, event=event, handler=None, default=True, repeat=True, span=span)
         if menu.on("exhausted") is None and menu_repeats(menu):
-            _add_default(graph, menu, "exhausted", "hangup")
+            node = f"{menu.name}/exhausted"
+            add_node(node, kind="hangup", action=None, span=span)
+            add_edge(menu.name, node, event="exhausted", handler=None, default=True, span=span)
         if menu.dial_extensions:
             node = f"{menu.name}/dial"
             span = menu.get("dial-extensions").span  # type: ignore[union-attr]
-            graph.add_node(node, kind="extension", label="any extension", span=span)
-            graph.add_edge(menu.name, node, event="dial", label="extension", plays=(), default=False, span=span)
+            add_node(node, kind="extension", action=None, span=span)
+            add_edge(menu.name, node, event="dial", handler=None, default=False, span=span)
+    # Two answers most checks and the renderer need, computed once here.
+    graph.graph["reachable"] = frozenset({CALL} | nx.descendants(graph, CALL))
+    graph.graph["finished"] = frozenset(_can_finish(graph))
     return graph
 
 
@@ -71,48 +92,44 @@ def menu_repeats(menu: ir.Menu) -> bool:
     return any(isinstance(on.actions.terminal, ir.Repeat) for on in menu.events if on.event != "exhausted")
 
 
-def _label(flow: ir.Flow, handler: ir.Handler) -> str:
-    event = handler.event
+def node_label(node: str, data: dict[str, Any]) -> str:
+    """What a diagram writes in a node: the name, or the action."""
+    kind = data["kind"]
+    if kind in ("menu", "route"):
+        return str(data["item"].label or node)
+    if kind == "call":
+        return "call"
+    if kind == "extension":
+        return "any extension"
+    if kind == "silence":
+        return "silence"
+    action = data.get("action")
+    return describe(action) if action is not None else kind
+
+
+def edge_label(flow: ir.Flow, data: dict[str, Any]) -> str:
+    """What a diagram writes on an edge: the key or event, and any prompts."""
+    event = data["event"]
+    if data.get("default"):
+        return f"{event} (default)"
+    if event == "start":
+        return ""
+    if event == "dial":
+        return "extension"
     if event.startswith("press "):
-        return event[6:]
-    if event.startswith("when "):
-        return event[5:]
-    if event == "max-duration" and flow.header and flow.header.max_duration:
-        return f"after {flow.header.max_duration.text}"
-    return event
-
-
-def _add_default(graph: nx.MultiDiGraph, menu: ir.Menu, event: str, action: str) -> None:
-    span = menu.name_span
-    if action == "repeat":
-        graph.add_edge(menu.name, menu.name, event=event, label=f"{event} (default)",
-                       plays=(), default=True, repeat=True, span=span)
+        label = event[6:]
+    elif event.startswith("when "):
+        label = event[5:]
+    elif event == "max-duration" and flow.header and flow.header.max_duration:
+        label = f"after {flow.header.max_duration.text}"
     else:
-        node = f"{menu.name}/{event}"
-        graph.add_node(node, kind="hangup", label="hangup", span=span)
-        graph.add_edge(menu.name, node, event=event, label=f"{event} (default)",
-                       plays=(), default=True, span=span)
-
-
-def _add_handler(graph: nx.MultiDiGraph, flow: ir.Flow, owner: str, event: str, label: str,
-                 actions: ir.Actions, span: ir.Span, *, default: bool) -> None:
-    terminal = actions.terminal
-    attrs: dict[str, Any] = {"event": event, "label": label, "plays": actions.plays,
-                             "default": default, "span": span}
-    if isinstance(terminal, ir.Goto):
-        if flow.node(terminal.target) is not None:
-            graph.add_edge(owner, terminal.target, **attrs)
-        return
-    if isinstance(terminal, ir.Repeat):
-        if graph.nodes[owner]["kind"] == "menu":
-            graph.add_edge(owner, owner, repeat=True, **attrs)
-        return
-    node = f"{owner}/{event}"
-    if terminal is None:
-        graph.add_node(node, kind="silence", label="silence", span=actions.span)
-    else:
-        graph.add_node(node, kind=ir.action_word(terminal), label=describe(terminal), span=terminal.span)
-    graph.add_edge(owner, node, **attrs)
+        label = event
+    if data.get("repeat"):
+        label += " (repeat)"
+    handler = data.get("handler")
+    if handler is not None and handler.actions.plays:
+        label += " ♪ " + ", ".join(handler.actions.plays)
+    return label
 
 
 def describe(action: ir.Action) -> str:
@@ -130,13 +147,17 @@ def describe(action: ir.Action) -> str:
     return ir.action_word(action)
 
 
-def reachable(graph: nx.MultiDiGraph) -> set[str]:
+def reachable(graph: nx.MultiDiGraph) -> frozenset[str]:
     """Nodes a call can get to from its start (CALL included)."""
-    return {CALL} | nx.descendants(graph, CALL)
+    return graph.graph["reachable"]
 
 
-def can_finish(graph: nx.MultiDiGraph) -> set[str]:
+def can_finish(graph: nx.MultiDiGraph) -> frozenset[str]:
     """Nodes from which some terminal action can be reached."""
+    return graph.graph["finished"]
+
+
+def _can_finish(graph: nx.MultiDiGraph) -> set[str]:
     terminals = [n for n, kind in graph.nodes(data="kind") if kind in TERMINAL_KINDS]
     finished: set[str] = set(terminals)
     stack = list(terminals)

@@ -9,9 +9,9 @@ Values that could not be understood (`5sec`, `25:00`) are kept with a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal, NamedTuple, Union
 
 #: What the machine assumes when a menu does not say (DESIGN §2).
 DEFAULT_TIMEOUT_MS = 5000
@@ -19,9 +19,11 @@ DEFAULT_INTER_DIGIT_MS = 2000
 DEFAULT_RETRIES = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A region of a source file: 1-based line and column, end column exclusive."""
+class Span(NamedTuple):
+    """A region of a source file: 1-based line and column, end column exclusive.
+
+    A named tuple rather than a frozen dataclass: it is the IR's most common
+    value (one per token kept), and tuples are built several times faster."""
 
     file: str
     line: int
@@ -382,6 +384,7 @@ class Flow:
     tests: tuple[Test, ...]
     definitions: tuple[Definition, ...]  # source order, duplicates included
     names: Mapping[str, Definition] = field(default_factory=dict)  # first definition wins
+    handlers: tuple[Handler, ...] = ()  # every handler: see collect_handlers
 
     @property
     def name(self) -> str:
@@ -447,19 +450,18 @@ class Handler:
     span: Span
 
 
-def handlers(flow: Flow) -> Iterator[Handler]:
-    """Every handler written in the file, in source order within each owner."""
-    header = flow.header
+def collect_handlers(header: Header | None, menus: tuple[Menu, ...], routes: tuple[Route, ...]) -> tuple[Handler, ...]:
+    """Every handler written in a file, in source order within each owner
+    (the parser stores them on the Flow, so that each check need not walk)."""
+    found: list[Handler] = []
     if header is not None and header.max_duration_actions is not None:
-        yield Handler(None, "max-duration", header.max_duration_actions, header.max_duration_actions.span)
-    for menu in flow.menus:
-        for press in menu.presses:
-            yield Handler(menu, f"press {press.key}", press.actions, press.span)
-        for on in menu.events:
-            yield Handler(menu, on.event, on.actions, on.span)
-    for route in flow.routes:
-        for branch in route.branches:
-            yield Handler(route, branch_event(branch), branch.actions, branch.span)
+        found.append(Handler(None, "max-duration", header.max_duration_actions, header.max_duration_actions.span))
+    for menu in menus:
+        found += [Handler(menu, f"press {press.key}", press.actions, press.span) for press in menu.presses]
+        found += [Handler(menu, on.event, on.actions, on.span) for on in menu.events]
+    for route in routes:
+        found += [Handler(route, branch_event(branch), branch.actions, branch.span) for branch in route.branches]
+    return tuple(found)
 
 
 def branch_event(branch: When | Otherwise) -> str:

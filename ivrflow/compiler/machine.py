@@ -143,9 +143,9 @@ class NeedsClock(MachineError):
         self.span = span
 
 
-def step(flow: ir.Flow, call: Call, event: Event, line: Line = Line()) -> tuple[Call, tuple[Effect, ...]]:
+def step(flow: ir.Flow, call: Call, event: Event, line: Line | None = None) -> tuple[Call, tuple[Effect, ...]]:
     """Move `call` on by one event; returns the new call and what to do."""
-    run = _Run(flow, call, line)
+    run = _Run(flow, call, line or Line())
     if isinstance(event, Start):
         run.expect("new", event)
         header = flow.header
@@ -163,6 +163,7 @@ def step(flow: ir.Flow, call: Call, event: Event, line: Line = Line()) -> tuple[
         run.silence()
     elif isinstance(event, Answer):
         run.expect("answer", event)
+        assert run.node is not None  # the node that asked
         run.node_handler(run.node, "answer", ir.Actions((event.action,), event.action.span))
     return run.result()
 
@@ -334,7 +335,7 @@ _STATUS = {"new": "not started", "input": "waiting for keys", "answer": "waiting
            "ended": "over"}
 
 
-def start_call(flow: ir.Flow, line: Line = Line()) -> tuple[Call, tuple[Effect, ...]]:
+def start_call(flow: ir.Flow, line: Line | None = None) -> tuple[Call, tuple[Effect, ...]]:
     return step(flow, Call(), Start(), line)
 
 

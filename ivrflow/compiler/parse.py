@@ -12,7 +12,7 @@ import contextvars
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
@@ -39,7 +39,7 @@ def parse(source: str, file: str = "<input>") -> Parsed:
         source += "\n"  # the grammar ends every statement with a newline
     file_token = _file.set(file)
     try:
-        flow = parser().parse(source)
+        flow = cast(ir.Flow, parser().parse(source))  # the callbacks build IR, not a tree
     except UnexpectedInput as error:
         return Parsed(None, (syntax_error(error, source, file),))
     finally:
@@ -58,12 +58,12 @@ def parser() -> Lark:
 
 def _span(first: Any, last: Any) -> ir.Span:
     """From the start of `first` to the end of `last` (tokens or IR values)."""
-    a = first.span if hasattr(first, "span") else first
-    b = last.span if hasattr(last, "span") else last
+    a: Any = first if isinstance(first, Token) else first.span
+    b: Any = last if isinstance(last, Token) else last.span
     return ir.Span(_file.get(), a.line, a.column, b.end_line, b.end_column)
 
 
-def _token_span(token: Token) -> ir.Span:
+def _token_span(token: Any) -> ir.Span:
     return ir.Span(_file.get(), token.line, token.column, token.end_line, token.end_column)
 
 
@@ -90,17 +90,21 @@ class _Build:
         names: dict[str, ir.Definition] = {}
         for definition in definitions:
             names.setdefault(definition.name, definition)
+        header = headers[0] if headers else None
+        menus = tuple(i for i in items if isinstance(i, ir.Menu))
+        routes = tuple(i for i in items if isinstance(i, ir.Route))
         return ir.Flow(
             file=_file.get(),
-            header=headers[0] if headers else None,
+            header=header,
             headers=headers,
             prompts=tuple(i for i in items if isinstance(i, ir.Prompt)),
-            menus=tuple(i for i in items if isinstance(i, ir.Menu)),
+            menus=menus,
             hours=tuple(i for i in items if isinstance(i, ir.Hours)),
-            routes=tuple(i for i in items if isinstance(i, ir.Route)),
+            routes=routes,
             tests=tuple(i for i in items if isinstance(i, ir.Test)),
             definitions=definitions,
             names=names,
+            handlers=ir.collect_handlers(header, menus, routes),
         )
 
     def flow(self, c: list[Any]) -> ir.Header:
@@ -150,12 +154,13 @@ class _Build:
         head_end = c[1]
         if body and isinstance(body[0], Token):  # the label
             head_end, body = body[0], body[1:]
+        parts: dict[type, list[Any]] = {ir.Play: [], ir.Setting: [], ir.Press: [], ir.OnEvent: []}
+        for statement in body:  # one pass: menus are most of a large file
+            parts[type(statement)].append(statement)
         return ir.Menu(
             name=str(c[1]), label=_label(c[2:3]),
-            plays=tuple(s for s in body if isinstance(s, ir.Play)),
-            settings=tuple(s for s in body if isinstance(s, ir.Setting)),
-            presses=tuple(s for s in body if isinstance(s, ir.Press)),
-            events=tuple(s for s in body if isinstance(s, ir.OnEvent)),
+            plays=tuple(parts[ir.Play]), settings=tuple(parts[ir.Setting]),
+            presses=tuple(parts[ir.Press]), events=tuple(parts[ir.OnEvent]),
             span=_span(c[0], head_end), name_span=_token_span(c[1]), end_line=c[-1].line,
         )
 
@@ -198,13 +203,14 @@ class _Build:
         )
 
     def open_days(self, c: list[Token]) -> ir.DayRange:
-        ranges, problem = [], None
+        ranges: list[tuple[int, int]] = []
+        problem = None
         for token in c[1:]:
             value, issue = values.time_range(str(token))
             if issue:
                 problem = problem or issue
             else:
-                ranges.append(value)
+                ranges.append(cast(tuple[int, int], value))
         return ir.DayRange(values.days(str(c[0])), tuple(ranges), _span(c[0], c[-1]), problem)
 
     def closed(self, c: list[Token]) -> ir.Setting:
@@ -264,7 +270,8 @@ class _Build:
     # --- actions -----------------------------------------------------------
 
     def actions(self, c: list[ir.Action]) -> ir.Actions:
-        return ir.Actions(tuple(c), _span(c[0], c[-1]))
+        first, last = c[0].span, c[-1].span
+        return ir.Actions(tuple(c), ir.Span(first.file, first.line, first.column, last.end_line, last.end_column))
 
     def goto(self, c: list[Token]) -> ir.Goto:
         return ir.Goto(str(c[1]), _span(c[0], c[1]), _token_span(c[1]))

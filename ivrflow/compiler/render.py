@@ -9,6 +9,7 @@ Turning DOT into SVG/PNG/PDF needs Graphviz's `dot` and happens in the CLI.
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import networkx as nx
 
 from . import ir
 from .diagnostics import Diagnostic, Severity
-from .graph import CALL, reachable
+from .graph import CALL, edge_label, node_label, reachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,24 +46,20 @@ _ERROR = "#d93025"
 def _node_errors(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Iterable[Diagnostic]) -> set[str]:
     """Nodes drawn red: a menu or route with an error inside its block."""
     lines = [d.span.line for d in diagnostics if d.severity is Severity.ERROR]
-    blocks = [(n.span.line, n.end_line, n.name) for n in (*flow.menus, *flow.routes)]
+    nodes: list[ir.Menu | ir.Route] = [*flow.menus, *flow.routes]
+    blocks = [(n.span.line, n.end_line, n.name) for n in nodes]
     bad = {name for line in lines for start, end, name in blocks if start <= line <= end and name in graph}
     bad |= {node for node, kind in graph.nodes(data="kind") if kind == "silence"}
     return bad
 
 
-def _edges(graph: nx.MultiDiGraph) -> list[tuple[str, str, str, bool]]:
+def _edges(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, str, bool]]:
     """(source, target, label, default) with parallel edges of one style merged
     into one label (`3, #`), in the order the file wrote them."""
     merged: dict[tuple[str, str, bool], list[str]] = {}
     for source, target, data in graph.edges(data=True):
         key = (source, target, bool(data.get("default")))
-        label = data["label"]
-        if data.get("repeat") and not data.get("default"):
-            label += " (repeat)"
-        if data.get("plays"):
-            label += " ♪ " + ", ".join(data["plays"])
-        merged.setdefault(key, []).append(label)
+        merged.setdefault(key, []).append(edge_label(flow, data))
     return [(s, t, ", ".join(x for x in labels if x), default) for (s, t, default), labels in merged.items()]
 
 
@@ -77,13 +74,10 @@ def _prompt_line(flow: ir.Flow, entry: str) -> str:
 
 
 def _menu_lines(flow: ir.Flow, node: str, data: dict) -> list[str]:
-    lines = []
-    if data["label"] != node:
-        lines.append(data["label"])
-    lines += [_prompt_line(flow, p) for p in data.get("prompts", ())]
-    menu = flow.node(node)
-    if isinstance(menu, ir.Menu):
-        lines.append(f"timeout {menu.timeout_ms / 1000:g}s · retries {menu.retries}")
+    menu: ir.Menu = data["item"]
+    lines = [menu.label] if menu.label else []
+    lines += [_prompt_line(flow, p.prompt + (" (fully)" if p.fully else "")) for p in menu.plays]
+    lines.append(f"timeout {menu.timeout_ms / 1000:g}s · retries {menu.retries}")
     return lines
 
 
@@ -107,17 +101,18 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
         elif kind == "menu":
             rows = "".join(f'<br align="left"/>{html.escape(line)}' for line in _menu_lines(flow, node, data))
             attrs.update(label=f"<<b>{html.escape(node)}</b>{rows}<br align=\"left\"/>>", style="rounded,filled")
+        elif kind == "route":
+            label = node_label(node, data)
+            attrs["label"] = f"{node}\n{label}" if label != node else node
         else:
-            attrs["label"] = data["label"] if kind not in ("menu", "route") else node
-            if kind == "route" and data["label"] != node:
-                attrs["label"] = f"{node}\n{data['label']}"
+            attrs["label"] = node_label(node, data)
         if node not in seen:
             attrs.update(style=attrs.get("style", "filled") + ",dashed", color=_UNREACHABLE,
                          fontcolor=_UNREACHABLE, fillcolor="#f1f3f4")
         if node in errors:
             attrs.update(color=_ERROR, penwidth="2.5")
         dot.node(node, **attrs)
-    for source, target, label, default in _edges(graph):
+    for source, target, label, default in _edges(flow, graph):
         attrs = {"label": label} if label else {}
         if default:
             attrs.update(style="dashed", color="#9aa0a6", fontcolor="#80868b")
@@ -137,7 +132,7 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
         legend.edge("legend_menu", "legend_route", label="default", style="dashed", color="#9aa0a6", fontsize="9")
         names = ["legend_route", "legend_transfer", "legend_voicemail", "legend_hangup", "legend_ask",
                  "legend_unreachable", "legend_error"]
-        for left, right in zip(names, names[1:]):
+        for left, right in itertools.pairwise(names):
             legend.edge(left, right, style="invis")  # lays the legend out in one row
     return dot.source
 
@@ -157,12 +152,12 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
         if kind == "menu":
             text = "<br/>".join([f"<b>{_mermaid_text(node)}</b>"] +
                                 [_mermaid_text(line) for line in _menu_lines(flow, node, data)])
-        elif kind == "route" and data["label"] != node:
-            text = f"{_mermaid_text(node)}<br/>{_mermaid_text(data['label'])}"
+        elif kind == "route" and node_label(node, data) != node:
+            text = f"{_mermaid_text(node)}<br/>{_mermaid_text(node_label(node, data))}"
         else:
-            text = _mermaid_text(data["label"] if kind != "route" else node)
+            text = _mermaid_text(node_label(node, data))
         out.append(f"    {ids[node]}{shapes[kind].format(chr(34) + text + chr(34))}")
-    for source, target, label, default in _edges(graph):
+    for source, target, label, default in _edges(flow, graph):
         arrow = "-.->" if default else "-->"
         edge = f"{arrow}|\"{_mermaid_text(label)}\"|" if label else arrow
         out.append(f"    {ids[source]} {edge} {ids[target]}")

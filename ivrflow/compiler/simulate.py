@@ -8,7 +8,18 @@ from typing import Any, Union
 
 from . import ir
 from .machine import (
-    Answer, AskService, Call, Effect, Keys, Line, Outcome, Silence, Visited, outcome_of, start_call, step,
+    Answer,
+    AskService,
+    Call,
+    Effect,
+    Keys,
+    Line,
+    Outcome,
+    Silence,
+    Visited,
+    outcome_of,
+    start_call,
+    step,
 )
 
 Input = Union[Keys, Silence]
@@ -26,7 +37,8 @@ class CallRecord:
     answers: list[ir.Action] = field(default_factory=list)
 
     @classmethod
-    def start(cls, flow: ir.Flow, line: Line = Line(), answers: Iterable[ir.Action] = ()) -> CallRecord:
+    def start(cls, flow: ir.Flow, line: Line | None = None, answers: Iterable[ir.Action] = ()) -> CallRecord:
+        line = line or Line()
         record = cls(flow, line, answers=list(answers))
         record._take(*start_call(flow, line))
         return record
@@ -76,7 +88,7 @@ def parse_inputs(text: str) -> Iterator[Input]:
             raise ValueError(f"`{item}` is not a key or `silence`")
 
 
-def run_call(flow: ir.Flow, inputs: Iterable[Input], line: Line = Line(),
+def run_call(flow: ir.Flow, inputs: Iterable[Input], line: Line | None = None,
              answers: Iterable[ir.Action] = ()) -> tuple[CallRecord, list[Input]]:
     """Play a scripted call; returns the record and the inputs left unused
     because the call had already ended."""

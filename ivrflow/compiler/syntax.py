@@ -85,7 +85,8 @@ def syntax_error(error: UnexpectedInput, source: str, file: str) -> Diagnostic:
             offset = token.start_pos or 0
             word = _NEXT.match(source, offset)
             width = len(word.group(0)) if word else 1
-            span = Span(file, token.line, token.column, token.line, token.column + width)
+            line, column = int(token.line or 1), int(token.column or 1)
+            span = Span(file, line, column, line, column + width)
         found = _describe_token(token) if token_type in ("$END", "_NL") else _found(source, offset)
 
     if block is not None:
@@ -112,7 +113,7 @@ def syntax_error(error: UnexpectedInput, source: str, file: str) -> Diagnostic:
         if at_hash is not None:  # `press # -> …`: the key became a comment
             span = Span(file, span.line, at_hash, span.line, at_hash + 1)
             hint = '`#` starts a comment: write the key in quotes, `"#"`'
-            message = f"expected a key after `press`, found `#`, which starts a comment"
+            message = "expected a key after `press`, found `#`, which starts a comment"
     if hint is None and block is not None and token_type == "$END":
         hint = f"the file ends inside the `{block[0]} {block[1]}` block opened on line {block[2].line}"
     return rule.at(span, message, hint=hint)
@@ -127,8 +128,8 @@ def _open_block(stack: list[Any], file: str) -> tuple[str, str, Span] | None:
                 keyword = stack[back]
                 if isinstance(keyword, Token) and keyword.type in _BLOCKS:
                     name = stack[back + 1]
-                    where = Span(file, keyword.line, keyword.column,
-                                 name.end_line, name.end_column)
+                    where = Span(file, int(keyword.line or 1), int(keyword.column or 1),
+                                 int(name.end_line or 1), int(name.end_column or 1))
                     return str(keyword), str(name), where
             return None
     return None

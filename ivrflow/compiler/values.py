@@ -81,7 +81,7 @@ def date(text: str) -> Result:
         return None, f"`{text}` is not a date (YYYY-MM-DD)"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def timezone(name: str) -> Result:
     import zoneinfo  # only flows with hours pay for it
 

@@ -41,7 +41,8 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def run(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env = Env()) -> list[Diagnostic]:
+def run(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env | None = None) -> list[Diagnostic]:
+    env = env or Env()
     found: list[Diagnostic] = []
     for check in CHECKS:
         found.extend(check(flow, graph, env))

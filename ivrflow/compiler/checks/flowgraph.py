@@ -35,7 +35,8 @@ def check_unreachable(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterat
     seen = reachable(graph)
     for node, data in _nodes(graph, "menu", "route"):
         if node not in seen:
-            yield RULES["IVR101"].at(data["span"], f"{_what(data, node)} cannot be reached from the start (`{flow.start}`)",
+            yield RULES["IVR101"].at(data["span"],
+                                     f"{_what(data, node)} cannot be reached from the start (`{flow.start}`)",
                                      hint=f"`goto {node}` from somewhere, or remove it")
 
 
@@ -56,31 +57,32 @@ def check_traps(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
                      "`on exhausted` can run")
 
 
-def _silent_successors(flow: ir.Flow, graph: nx.MultiDiGraph, node: str) -> Iterator[str]:
-    """Where a caller who says nothing goes next from `node`."""
-    data = graph.nodes[node]
-    edges = list(graph.out_edges(node, data=True))
-    if data["kind"] == "route":
-        yield from (target for _, target, _ in edges)
-        return
-    timeout = [(t, e) for _, t, e in edges if e["event"] == "timeout"]
-    for target, edge in timeout:
-        if edge.get("repeat"):
-            yield from (t for _, t, e in edges if e["event"] == "exhausted")
-        else:
-            yield target
+def _silent_edges(flow: ir.Flow, finished: frozenset[str]) -> list[tuple[str, str]]:
+    """Where a caller who says nothing goes next, from each menu and route:
+    a route to any branch's `goto`; a menu along `on timeout`, or, when that
+    repeats (written or by default), along `on exhausted`."""
+    edges: list[tuple[str, str]] = []
+    for route in flow.routes:
+        if route.name in finished:
+            edges += [(route.name, b.actions.terminal.target) for b in route.branches
+                      if isinstance(b.actions.terminal, ir.Goto)]
+    for menu in flow.menus:
+        if menu.name not in finished:
+            continue
+        handler = menu.on("timeout")
+        terminal = handler.actions.terminal if handler is not None else ir.Repeat(menu.name_span)
+        if isinstance(terminal, ir.Repeat):
+            exhausted = menu.on("exhausted")
+            terminal = exhausted.actions.terminal if exhausted is not None else None
+        if isinstance(terminal, ir.Goto):
+            edges.append((menu.name, terminal.target))
+    return [(a, b) for a, b in edges if flow.node(b) is not None]
 
 
 def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A caller who stays silent goes round menus forever: `goto` starts each
     menu's retry count again, so `on exhausted` is never reached."""
-    finished = can_finish(graph)
-    silent = nx.DiGraph()
-    for node, _ in _nodes(graph, "menu", "route"):
-        if node in finished:
-            for target in _silent_successors(flow, graph, node):
-                if graph.nodes[target]["kind"] in ("menu", "route"):
-                    silent.add_edge(node, target)
+    silent = nx.DiGraph(_silent_edges(flow, can_finish(graph)))
     limit = flow.header.max_duration if flow.header else None
     for component in nx.strongly_connected_components(silent):
         members = sorted(component)
@@ -92,7 +94,7 @@ def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
         first = menus[0]
         where = first.on("timeout")
         span = where.span if where is not None else first.name_span
-        loop = " → ".join(f"`{m}`" for m in members + [members[0]])
+        loop = " → ".join(f"`{m}`" for m in [*members, members[0]])
         ending = f" until `max-duration` ({limit.text})" if limit is not None else " forever"
         yield RULES["IVR115"].at(span, f"a silent caller goes round {loop}{ending}",
                                  hint="use `repeat` so the retry count grows, and end with `on exhausted`")
@@ -117,7 +119,8 @@ def check_depth(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
     for menu in flow.menus:
         if depth.get(menu.name) == MAX_DEPTH + 1 and flow.names.get(menu.name) is menu:
             yield RULES["IVR118"].at(menu.name_span,
-                                     f"menu `{menu.name}` is {MAX_DEPTH + 1} menus deep: callers give up before they get here",
+                                     f"menu `{menu.name}` is {MAX_DEPTH + 1} menus deep: "
+                                     "callers give up before they get here",
                                      hint="offer it higher up, or merge levels")
 
 
@@ -135,6 +138,6 @@ def check_instant_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
         if len(members) == 1 and not routes.has_edge(members[0], members[0]):
             continue
         first = next(r for r in flow.routes if r.name in component)
-        loop = " → ".join(f"`{m}`" for m in members + [members[0]])
+        loop = " → ".join(f"`{m}`" for m in [*members, members[0]])
         yield RULES["IVR122"].at(first.name_span, f"routes go round {loop} without waiting for the caller",
                                  hint="one of them must send the call to a menu or end it")

@@ -19,7 +19,7 @@ _TERMINAL_WORDS = "`goto`, `transfer`, `hangup`, `repeat`, `voicemail` or `ask`"
 def check_terminal(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A handler that plays prompts and then does nothing leaves the caller in
     silence (IVR102); actions written after the terminal one never run (IVR107)."""
-    for handler in ir.handlers(flow):
+    for handler in flow.handlers:
         items = handler.actions.items
         terminal = handler.actions.terminal
         if terminal is None:
@@ -44,7 +44,7 @@ def _prompts(items: tuple[ir.Action, ...]) -> str:
 
 def check_repeat_outside_menu(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """`repeat` in a route or in `max-duration`: there is no menu to play again."""
-    for handler in ir.handlers(flow):
+    for handler in flow.handlers:
         if isinstance(handler.owner, ir.Menu):
             continue
         terminal = handler.actions.terminal

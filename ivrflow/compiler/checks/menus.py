@@ -54,7 +54,8 @@ def check_key_length(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterato
             if setting is not None and len(press.key) > digits:
                 yield RULES["IVR109"].at(
                     press.key_span,
-                    f"key `{press.key}` has {len(press.key)} keys, but an entry ends after {digits} (`digits {digits}`)",
+                    f"key `{press.key}` has {len(press.key)} keys, "
+                    f"but an entry ends after {digits} (`digits {digits}`)",
                     hint=f"raise `digits` to {len(press.key)}, or shorten the key",
                     related=((setting.span, "set here"),))
                 continue
@@ -63,7 +64,8 @@ def check_key_length(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterato
                 seconds = menu.inter_digit_ms / 1000
                 yield RULES["IVR110"].at(
                     press.key_span,
-                    f"callers who press `{press.key}` wait {seconds:g}s for more keys, because `{longer}` starts with it",
+                    f"callers who press `{press.key}` wait {seconds:g}s for more keys, "
+                    f"because `{longer}` starts with it",
                     hint="use keys of one length in a menu, or lower `inter-digit`")
 
 
@@ -93,7 +95,8 @@ def check_announced_keys(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Ite
                 if key in keys or (menu.dial_extensions and key.isdigit() and len(key) > 1):
                     continue
                 yield RULES["IVR114"].at(
-                    play.span, f'prompt `{prompt.name}` says "{match.group(0)}", but menu `{menu.name}` has no key `{key}`',
+                    play.span,
+                    f'prompt `{prompt.name}` says "{match.group(0)}", but menu `{menu.name}` has no key `{key}`',
                     hint=f"add `press {key if key != '#' else chr(34) + '#' + chr(34)} -> …`, or change the prompt",
                     related=((prompt.value_span, "said here"),))
 
@@ -104,7 +107,8 @@ def check_option_count(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Itera
     for menu in _menus(flow):
         if len(menu.presses) > MAX_OPTIONS:
             yield RULES["IVR117"].at(
-                menu.name_span, f"menu `{menu.name}` offers {len(menu.presses)} keys; callers remember about {MAX_OPTIONS} at most",
+                menu.name_span,
+                f"menu `{menu.name}` offers {len(menu.presses)} keys; callers remember about {MAX_OPTIONS} at most",
                 hint="group the options into submenus")
 
 

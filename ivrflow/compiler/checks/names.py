@@ -29,7 +29,7 @@ def references(flow: ir.Flow, *, tests: bool = True) -> Iterator[tuple[str, ir.S
         for branch in route.branches:
             if isinstance(branch, ir.When) and isinstance(branch.condition, ir.IsOpen):
                 yield branch.condition.hours, branch.condition.name_span, (ir.Hours,), "open"
-    lists = [h.actions.items for h in ir.handlers(flow)]
+    lists = [h.actions.items for h in flow.handlers]
     if tests:
         lists += [(step.action,) for test in flow.tests for step in test.steps
                   if isinstance(step, (ir.TestExpect, ir.TestAnswer))]

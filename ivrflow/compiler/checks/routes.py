@@ -48,8 +48,9 @@ def check_hours(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
                 for start, end in days.ranges:
                     for other_start, other_end, other in seen.get(day, []):
                         if start < other_end and other_start < end:
-                            yield rule.at(days.span, f"{_clock(start)}-{_clock(end)} on {DAY_NAMES[day]} overlaps "
-                                                     f"{_clock(other_start)}-{_clock(other_end)} (line {other.span.line})",
+                            overlap = (f"{_clock(start)}-{_clock(end)} on {DAY_NAMES[day]} overlaps "
+                                       f"{_clock(other_start)}-{_clock(other_end)} (line {other.span.line})")
+                            yield rule.at(days.span, overlap,
                                           hint="merge the ranges")
                             break
                     seen.setdefault(day, []).append((start, end, days))

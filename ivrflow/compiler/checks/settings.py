@@ -40,9 +40,9 @@ def _problems(flow: ir.Flow) -> Iterator[tuple[ir.Span, str]]:
                 yield days.span, days.problem
     for route in flow.routes:
         for branch in route.branches:
-            if isinstance(branch, ir.When) and isinstance(branch.condition, ir.CallerIs):
-                if branch.condition.problem:
-                    yield branch.condition.span, branch.condition.problem
+            condition = branch.condition if isinstance(branch, ir.When) else None
+            if isinstance(condition, ir.CallerIs) and condition.problem:
+                yield condition.span, condition.problem
     for test in flow.tests:
         settings += test.settings
         for step in test.steps:
@@ -58,7 +58,7 @@ def _problems(flow: ir.Flow) -> Iterator[tuple[ir.Span, str]]:
 
 
 def _all_actions(flow: ir.Flow) -> Iterator[ir.Action]:
-    for handler in ir.handlers(flow):
+    for handler in flow.handlers:
         yield from handler.actions.items
     for test in flow.tests:
         for step in test.steps:
