@@ -18,8 +18,8 @@ def golden(request: pytest.FixtureRequest):
     """compare(name, text): the text must equal tests/golden/NAME (rewritten with --update-golden)."""
     update = request.config.getoption("--update-golden") or os.environ.get("UPDATE_GOLDEN")
 
-    def compare(name: str, text: str) -> None:
-        path = ROOT / "tests" / "golden" / name
+    def compare(name: str, text: str, path: Path | None = None) -> None:
+        path = path or ROOT / "tests" / "golden" / name
         if update:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")

@@ -119,22 +119,27 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
         if source not in seen:
             attrs.update(style="dashed", color=_UNREACHABLE)
         dot.edge(source, target, **attrs)
-    with dot.subgraph(name="cluster_legend") as legend:
-        legend.attr(label="legend", fontsize="10", color="#dadce0", style="rounded")
-        for kind in ("menu", "route", "transfer", "voicemail", "hangup", "ask"):
-            style = STYLES[kind]
-            legend.node(f"legend_{kind}", label=style.legend, shape=style.shape, fillcolor=style.fill,
-                        color=style.stroke, fontsize="9", style="rounded,filled" if kind == "menu" else "filled")
-        legend.node("legend_unreachable", label="unreachable", shape="box", style="dashed,filled",
-                    fillcolor="#f1f3f4", color=_UNREACHABLE, fontcolor=_UNREACHABLE, fontsize="9")
-        legend.node("legend_error", label="has errors", shape="box", color=_ERROR, penwidth="2.5",
-                    fillcolor="#ffffff", fontsize="9")
-        legend.edge("legend_menu", "legend_route", label="default", style="dashed", color="#9aa0a6", fontsize="9")
-        names = ["legend_route", "legend_transfer", "legend_voicemail", "legend_hangup", "legend_ask",
-                 "legend_unreachable", "legend_error"]
-        for left, right in itertools.pairwise(names):
-            legend.edge(left, right, style="invis")  # lays the legend out in one row
+    dot.node("legend", label=_legend(), shape="plaintext", style="")
     return dot.source
+
+
+_LEGEND_ROWS = (
+    ("menu", "menu: rounded box"), ("route", "route: hexagon"), ("transfer", "transfer: tag"),
+    ("voicemail", "voicemail: note"), ("hangup", "hangup: octagon"), ("ask", "ask a service: slanted"),
+)
+
+
+def _legend() -> str:
+    """A small table: a swatch and a word per kind, and how problems look."""
+    rows = "".join(
+        f'<tr><td bgcolor="{STYLES[kind].fill}" width="14"> </td><td align="left">{text}</td></tr>'
+        for kind, text in _LEGEND_ROWS)
+    rows += (f'<tr><td bgcolor="#f1f3f4" width="14"> </td><td align="left"><font color="{_UNREACHABLE}">'
+             "grey, dashed: unreachable</font></td></tr>"
+             f'<tr><td bgcolor="{_ERROR}" width="14"> </td><td align="left">red border: has errors</td></tr>'
+             '<tr><td> </td><td align="left">dashed edge: a default</td></tr>')
+    return (f'<<table border="0" cellborder="0" cellspacing="2" cellpadding="2">'
+            f'<tr><td colspan="2"><b>legend</b></td></tr>{rows}</table>>')
 
 
 def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnostic] = ()) -> str:

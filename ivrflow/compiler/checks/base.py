@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import networkx as nx
 
 from .. import ir
 from ..diagnostics import RULES, Diagnostic
 
-__all__ = ["RULES", "Check", "Env", "kind_word", "ordinal_line"]
+__all__ = ["RULES", "Check", "Env", "kind_word", "reports"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class Env:
 
 
 Check = Callable[[ir.Flow, nx.MultiDiGraph, Env], Iterable[Diagnostic]]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 _KIND_WORDS = {ir.Menu: "menu", ir.Route: "route", ir.Prompt: "prompt", ir.Hours: "hours block"}
@@ -38,5 +40,9 @@ def kind_word(kind: type, article: bool = True) -> str:
     return ("an " if word[0] in "aeiouh" else "a ") + word
 
 
-def ordinal_line(span: ir.Span) -> str:
-    return f"line {span.line}"
+def reports(*codes: str) -> Callable[[F], F]:
+    """Mark a check with the codes it reports (docs/checks.md is built from them)."""
+    def mark(check: F) -> F:
+        check.codes = codes  # type: ignore[attr-defined]
+        return check
+    return mark

@@ -11,7 +11,7 @@ import networkx as nx
 from .. import ir
 from ..diagnostics import Diagnostic
 from ..graph import CALL, can_finish, reachable
-from .base import RULES, Env
+from .base import RULES, Env, reports
 
 #: Menus deeper than this (counting the first) are where callers give up.
 MAX_DEPTH = 5
@@ -27,6 +27,7 @@ def _what(data: dict, node: str) -> str:
     return f"{data['kind']} `{node}`"
 
 
+@reports("IVR101")
 def check_unreachable(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A menu or route no call can reach: its keys and prompts are dead, and
     the diagram shows it greyed out."""
@@ -40,6 +41,7 @@ def check_unreachable(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterat
                                      hint=f"`goto {node}` from somewhere, or remove it")
 
 
+@reports("IVR103")
 def check_traps(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """Menus and routes from which no terminal action can ever be reached: a
     caller who gets there goes round until they hang up."""
@@ -79,6 +81,7 @@ def _silent_edges(flow: ir.Flow, finished: frozenset[str]) -> list[tuple[str, st
     return [(a, b) for a, b in edges if flow.node(b) is not None]
 
 
+@reports("IVR115")
 def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A caller who stays silent goes round menus forever: `goto` starts each
     menu's retry count again, so `on exhausted` is never reached."""
@@ -100,6 +103,7 @@ def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
                                  hint="use `repeat` so the retry count grows, and end with `on exhausted`")
 
 
+@reports("IVR118")
 def check_depth(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A menu the caller reaches only after more than five menus: most callers
     give up (or press 0) long before."""
@@ -124,6 +128,7 @@ def check_depth(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
                                      hint="offer it higher up, or merge levels")
 
 
+@reports("IVR122")
 def check_instant_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """Routes that `goto` each other in a circle: no menu waits for the caller,
     so the call spins without a sound."""

@@ -11,11 +11,12 @@ import networkx as nx
 from .. import ir
 from ..diagnostics import Diagnostic
 from ..graph import describe, menu_repeats
-from .base import RULES, Env
+from .base import RULES, Env, reports
 
 _TERMINAL_WORDS = "`goto`, `transfer`, `hangup`, `repeat`, `voicemail` or `ask`"
 
 
+@reports("IVR102", "IVR107")
 def check_terminal(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A handler that plays prompts and then does nothing leaves the caller in
     silence (IVR102); actions written after the terminal one never run (IVR107)."""
@@ -42,6 +43,7 @@ def _prompts(items: tuple[ir.Action, ...]) -> str:
     return ", ".join(names) if names else "nothing"
 
 
+@reports("IVR108")
 def check_repeat_outside_menu(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """`repeat` in a route or in `max-duration`: there is no menu to play again."""
     for handler in flow.handlers:
@@ -54,6 +56,7 @@ def check_repeat_outside_menu(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -
                                      hint="use `goto MENU` to send the caller to a menu")
 
 
+@reports("IVR104", "IVR105")
 def check_defaults(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A menu without `on timeout`/`on invalid` repeats itself (IVR104); after its
     retries, a menu without `on exhausted` hangs up on the caller (IVR105).

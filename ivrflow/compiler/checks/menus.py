@@ -11,7 +11,7 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from .base import RULES, Env
+from .base import RULES, Env, reports
 
 #: More keys than this in one menu and callers forget the first before the last.
 MAX_OPTIONS = 9
@@ -27,6 +27,7 @@ def _menus(flow: ir.Flow) -> Iterator[ir.Menu]:
             yield menu
 
 
+@reports("IVR106")
 def check_duplicate_keys(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """The same key twice in one menu: only the first handler ever runs."""
     for menu in _menus(flow):
@@ -42,6 +43,7 @@ def check_duplicate_keys(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Ite
                 first[press.key] = press
 
 
+@reports("IVR109", "IVR110")
 def check_key_length(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A key longer than `digits` can never be entered (IVR109); a key that is
     the start of a longer one makes its callers wait `inter-digit` before it
@@ -69,6 +71,7 @@ def check_key_length(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterato
                     hint="use keys of one length in a menu, or lower `inter-digit`")
 
 
+@reports("IVR111")
 def check_dial_extensions(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """`dial-extensions` where an entry ends after one key: no extension of two
     or more digits can be dialled, so the setting does nothing."""
@@ -81,6 +84,7 @@ def check_dial_extensions(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> It
                 hint="set `digits` to the length of your extensions, such as `digits 3`")
 
 
+@reports("IVR114")
 def check_announced_keys(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A spoken prompt says "press 4" in a menu with no key 4: the caller does
     as told and hears "invalid". (Only `say` prompts can be read; English.)"""
@@ -101,6 +105,7 @@ def check_announced_keys(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Ite
                     related=((prompt.value_span, "said here"),))
 
 
+@reports("IVR117")
 def check_option_count(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """More than nine keys in one menu: callers cannot keep the options in
     mind and pick the wrong one or give up."""
@@ -112,6 +117,7 @@ def check_option_count(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Itera
                 hint="group the options into submenus")
 
 
+@reports("IVR119")
 def check_no_prompt(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A menu that plays nothing: the caller hears silence and cannot know what
     to press."""

@@ -10,7 +10,7 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from .base import RULES, Env, kind_word
+from .base import RULES, Env, reports, kind_word
 
 _NODE_KINDS = (ir.Menu, ir.Route)
 
@@ -41,6 +41,7 @@ def references(flow: ir.Flow, *, tests: bool = True) -> Iterator[tuple[str, ir.S
                 yield action.prompt, action.name_span, (ir.Prompt,), "play"
 
 
+@reports("IVR002")
 def check_undefined(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A `goto`, `play`, `open` or `start` that names nothing (or the wrong kind
     of thing): the call would have nowhere to go, or silence where a prompt
@@ -61,6 +62,7 @@ def check_undefined(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator
                           related=((found.name_span, "defined here"),))
 
 
+@reports("IVR003")
 def check_duplicates(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A name defined twice: only the first definition is used, so edits to the
     second would silently change nothing a caller hears."""
@@ -86,6 +88,7 @@ def check_duplicates(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterato
             seen[test.name] = test
 
 
+@reports("IVR113")
 def check_unused(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A prompt never played or hours never checked: dead text that readers
     will think matters, and an audio file that is uploaded for nothing."""

@@ -10,9 +10,10 @@ import networkx as nx
 from .. import ir
 from ..diagnostics import Diagnostic
 from ..values import DAY_NAMES
-from .base import RULES, Env
+from .base import RULES, Env, reports
 
 
+@reports("IVR116")
 def check_otherwise(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A route must end with exactly one `otherwise`: without it a call that
     matches no `when` has nowhere to go; after it nothing is ever looked at."""
@@ -31,6 +32,7 @@ def check_otherwise(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator
                           hint="`otherwise` must be the last line of a route")
 
 
+@reports("IVR121")
 def check_hours(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """Hours that are never open, whose ranges overlap, or that have no time
     zone (UTC is assumed, which is rarely where the office is)."""

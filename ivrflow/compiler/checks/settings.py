@@ -8,9 +8,10 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from .base import RULES, Env
+from .base import RULES, Env, reports
 
 
+@reports("IVR004")
 def check_values(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A duration, time, date, zone, key, number, mask or address that is not
     one: the platform would reject it, or the call would not do what it says."""
@@ -66,6 +67,7 @@ def _all_actions(flow: ir.Flow) -> Iterator[ir.Action]:
                 yield step.action
 
 
+@reports("IVR005")
 def check_repeated(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A setting or handler written twice in one block: one of them is ignored,
     and which one is a guess the reader should not have to make."""

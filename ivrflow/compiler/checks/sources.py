@@ -8,9 +8,10 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from .base import RULES, Env
+from .base import RULES, Env, reports
 
 
+@reports("IVR112")
 def check_audio_files(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A `file` prompt whose audio file is not there: the platform plays
     nothing (or the deploy fails) where the caller expects a greeting."""

@@ -8,9 +8,10 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from .base import RULES, Env
+from .base import RULES, Env, reports
 
 
+@reports("IVR120")
 def check_tests(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A test without `expect` passes whatever the flow does, so it protects
     nothing."""
