@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+MERMAID := tests/mermaid/node_modules/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 AT     := "2026-11-23 10:00"
 
@@ -22,6 +23,14 @@ system-packages:
 
 setup: $(STAMP) system-packages
 
+# Mermaid's own parser, to prove the .mmd output renders (tests only).
+$(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing nodejs and npm (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	cd tests/mermaid && npm ci --silent --no-audit --no-fund
+	@touch $(MERMAID)
+
 # The main job on the examples: check, render, simulate, test.
 demo: setup
 	@mkdir -p out
@@ -39,7 +48,7 @@ demo: setup
 	@echo; echo "== ivrflow test examples/*.ivr"
 	@$(BIN)/ivrflow test examples/*.ivr
 
-test: setup
+test: setup $(MERMAID)
 	$(BIN)/python -m pytest
 
 # The mutation property of tests/test_fuzz.py with 100,000 examples (minutes).

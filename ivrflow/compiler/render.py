@@ -166,17 +166,19 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
         arrow = "-.->" if default else "-->"
         edge = f"{arrow}|\"{_mermaid_text(label)}\"|" if label else arrow
         out.append(f"    {ids[source]} {edge} {ids[target]}")
+    # Class names carry a prefix: Mermaid reserves words such as `call`.
     for kind, style in STYLES.items():
-        out.append(f"    classDef {kind} fill:{style.fill},stroke:{style.stroke}"
+        out.append(f"    classDef ivr_{kind} fill:{style.fill},stroke:{style.stroke}"
                    + (",color:#ffffff" if kind == "call" else ""))
-    out.append(f"    classDef unreachable fill:#f1f3f4,stroke:{_UNREACHABLE},color:{_UNREACHABLE},stroke-dasharray:5 5")
-    out.append(f"    classDef error stroke:{_ERROR},stroke-width:3px")
+    out.append(f"    classDef ivr_unreachable fill:#f1f3f4,stroke:{_UNREACHABLE},color:{_UNREACHABLE},"
+               "stroke-dasharray:5 5")
+    out.append(f"    classDef ivr_error stroke:{_ERROR},stroke-width:3px")
     for node, data in graph.nodes(data=True):
-        classes = [data["kind"]]
+        classes = [f"ivr_{data['kind']}"]
         if node not in seen:
-            classes.append("unreachable")
+            classes.append("ivr_unreachable")
         if node in errors:
-            classes.append("error")
+            classes.append("ivr_error")
         out.append(f"    class {ids[node]} {','.join(classes)}")
     return "\n".join(out) + "\n"
 
