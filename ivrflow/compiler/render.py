@@ -9,7 +9,6 @@ Turning DOT into SVG/PNG/PDF needs Graphviz's `dot` and happens in the CLI.
 from __future__ import annotations
 
 import html
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 

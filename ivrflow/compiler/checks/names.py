@@ -10,7 +10,7 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from .base import RULES, Env, reports, kind_word
+from .base import RULES, Env, kind_word, reports
 
 _NODE_KINDS = (ir.Menu, ir.Route)
 
