@@ -15,11 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian's packages, installed only when missing: Graphviz draws the diagrams.
+# Debian's packages, installed only when missing: Graphviz draws the diagrams;
+# redis-server backs the shared session store (the tests start their own).
 system-packages:
-	@command -v dot >/dev/null 2>&1 || { \
-	  echo "installing graphviz (apt-get)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq graphviz >/dev/null; }
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 setup: $(STAMP) system-packages
 

@@ -8,6 +8,7 @@ import enum
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -178,8 +179,10 @@ def _image(dot: str, fmt: str) -> bytes:
               help='What the routing service answers when the flow asks, such as `transfer "100"` or '
                    "`goto main`. Repeat for several asks.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--via", metavar="URL", help="Run the scripted call through a live runtime server, such as "
+                                           "http://127.0.0.1:8080/mediaservice (token: IVRFLOW_CALLBACK_TOKEN).")
 def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
-             answers: tuple[str, ...], fmt: str) -> int:
+             answers: tuple[str, ...], fmt: str, via: str | None) -> int:
     """Call the flow offline and hear what a caller would hear.
 
     With --press, the call is scripted and the outcome printed. Without it you
@@ -199,6 +202,10 @@ def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
         inputs = simulation.inputs(presses) if presses is not None else None
     except ValueError as error:
         raise _Usage(str(error)) from None
+    if via is not None:
+        if answers:
+            raise _Usage("--answer cannot be used with --via: the server asks the real routing service")
+        return simulation.via(result.flow, via, inputs or [], at, caller, fmt, colour=_colour())
     if inputs is None and fmt == "text":
         return simulation.interactive(result.flow, line, parsed_answers, colour=_colour())
     return simulation.scripted(result.flow, line, inputs or [], parsed_answers, fmt, colour=_colour())
@@ -217,6 +224,88 @@ def test_command(files: tuple[str, ...]) -> int:
 
     results = _load_all(files, check_files=False)
     return simulation.run_test_files(results, colour=_colour())
+
+
+@cli.command()
+@click.argument("file", metavar="FLOW")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--sessions", default="memory", show_default=True, metavar="memory|redis://HOST:PORT/DB",
+              help="Where calls are kept between callbacks; Redis lets several servers share them.")
+@click.option("--env", "env_name", metavar="NAME", help="An environment of ivrflow.toml: credentials, domain, "
+                                                         "SIP domain and the platform's API base URL.")
+@click.option("--insecure", is_flag=True, help="Accept callbacks without a credential (a local trial only).")
+def serve(file: str, host: str, port: int, sessions: str, env_name: str | None, insecure: bool) -> int:
+    """Answer live calls: the runtime server for platform callbacks.
+
+    The flow runs on the same machine as `simulate` and `test`. Point the
+    mediaservice's callback base URL at https://YOUR-HOST/mediaservice.
+    Callbacks must carry `Authorization: Bearer TOKEN`, the token read from
+    IVRFLOW_CALLBACK_TOKEN (or the variable the environment's `callback_token`
+    names), or a JWT signed by the platform's key (`callback_public_key`).
+
+    \b
+      IVRFLOW_CALLBACK_TOKEN=… ivrflow serve examples/support.ivr --port 8080
+      ivrflow serve examples/support.ivr --insecure        # a local trial
+    """
+    from .runtime import serve as serving
+    from .runtime.sessions import open_store
+
+    result = _load_one(file)
+    assert result.flow is not None
+    env = _environment(env_name, file) if env_name else None
+    try:
+        open_store(sessions)
+        settings = serving.settings(env, insecure, dict(os.environ))
+    except serving.NotConfigured as error:
+        raise _Usage(str(error)) from None
+    except ValueError as error:
+        raise _Usage(str(error)) from None
+    if insecure:
+        click.echo("warning: --insecure: callbacks are accepted without a credential; anyone who can reach "
+                   f"{host}:{port} can drive calls", err=True)
+    click.echo(f"serving {result.flow.name} on http://{host}:{port} (sessions: {sessions.split('@')[-1]})",
+               err=True)
+    serving.run(result.flow, settings, sessions, host, port)
+    return ExitStatus.OK
+
+
+def _environment(name: str, flow_path: str) -> Any:
+    from . import config, report
+    from .compiler import Checked
+
+    try:
+        return config.load(name, flow_path)
+    except config.ConfigError as error:
+        diagnostic = error.diagnostic
+        source = Path(diagnostic.span.file).read_text() if Path(diagnostic.span.file).is_file() else ""
+        click.echo(report.text([Checked(diagnostic.span.file, source, None, None, (diagnostic,))],
+                               colour=_colour(sys.stderr)), err=True, nl=False)
+        raise click.exceptions.Exit(ExitStatus.USAGE) from None
+
+
+@cli.command()
+@click.argument("platform", type=click.Choice(["mediaservice"]), metavar="PLATFORM")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--domain", default="localhost", show_default=True, help="The tenant domain in API paths.")
+def emulate(platform: str, host: str, port: int, domain: str) -> int:
+    """Run a local stand-in of a platform's API.
+
+    \b
+    mediaservice: the prompt-file API, /splitconnection and friends, a request
+    log at /_emulator/log, and POST /_emulator/calls to drive a call into a
+    runtime server: {"callback": "http://127.0.0.1:8080/mediaservice",
+    "inputs": ["1", "silence"], "caller": "+4420…", "token": "…"}.
+    """
+    import uvicorn
+
+    from .targets.mediaservice.emulator import Platform, platform_app
+
+    app = platform_app(Platform(domain=domain))
+    click.echo(f"mediaservice emulator on http://{host}:{port}/mediaservice/{domain}/", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+    return ExitStatus.OK
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -236,3 +237,49 @@ def run_test_files(results: Sequence[Checked], *, colour: bool) -> int:
         parts.append(paint(f"{broken} file(s) with errors", fg="red", bold=True))
     click.echo("\n" + ", ".join(parts))
     return 1 if failed or broken else 0
+
+
+# --- simulate --via -------------------------------------------------------------------
+
+def via(flow: ir.Flow, url: str, inputs: list[Input], at: str | None, caller: str | None, fmt: str,
+        *, colour: bool) -> int:
+    """The scripted call through a live server, with this process as the platform."""
+    import asyncio
+    import os
+
+    import httpx
+
+    from .targets.mediaservice.emulator import CallFailed, Platform, drive_call, platform_app, serve_in_background
+
+    entries = ["silence" if isinstance(i, Silence) else i.keys for i in inputs]
+    clock = None
+    if at is not None:
+        moment = line(at, caller).now
+        clock = moment.isoformat() if moment else None
+
+    async def run() -> Any:
+        platform = Platform()
+        server, task, base = await serve_in_background(platform_app(platform))
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                return await drive_call(client, [url], platform, base + "/mediaservice", entries, caller=caller,
+                                        clock=clock, token=os.environ.get("IVRFLOW_CALLBACK_TOKEN"))
+        finally:
+            server.should_exit = True
+            await task
+
+    try:
+        transcript = asyncio.run(run())
+    except (CallFailed, httpx.HTTPError) as error:
+        raise click.ClickException(f"the call through {url} failed: {error}") from None
+    document = transcript.to_dict()
+    if fmt == "json":
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        for step_ in document["path"]:
+            played = ", ".join(step_["played"])
+            click.echo(f"  {step_['node']}: {'♪ ' + played + ' ' if played else ''}→ {step_['event']}")
+        click.echo(f"■ {describe_outcome(transcript.outcome)}")
+    if at is not None:
+        click.echo("note: a server started without --insecure ignores --at and uses its own clock", err=True)
+    return 0

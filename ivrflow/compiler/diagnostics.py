@@ -106,4 +106,5 @@ RULES: dict[str, Rule] = _rules(
     ("IVR120", E, "test that can never fail"),
     ("IVR121", W, "opening hours that are never open or overlap"),
     ("IVR122", E, "instant loop: routes go round without waiting for the caller"),
+    ("IVR301", E, "environment configuration"),
 )

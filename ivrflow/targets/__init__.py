@@ -1,0 +1,1 @@
+"""Targets: what each platform can express, and how to talk to it."""

@@ -1,0 +1,197 @@
+"""The mediaservice callbacks (seeds/002), answered by the machine.
+
+    newCall          → start the flow: `call` (transfer), `drop` (hangup) or the IVR
+    getIvrCommand    → the next prompts and key collection; keys move the machine
+    callEvent        → a split for a transfer is answered with `call`; a drop ends it
+    callAnswered     → remembered (replyId, connectionId for /splitconnection)
+    sessionCompleted → the session is removed
+    callNotify, recordingReady, getCallIdentifier, alarm → acknowledged and logged
+
+Each response carries `X-Ivrflow-Path`: the steps of the call's path since the
+previous response, as JSON, so a driver can show the same path as `simulate`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ...compiler.machine import Keys, MachineError, Silence
+from ...runtime.core import Runtime
+from ...runtime.http import Credentials, HTTPProblem, read_json, text
+from ...runtime.sessions import Session
+from .protocol import NEWCALL_IVR_ACTION, SPLIT_WAIT_S, Settings, commands, destination_uri
+
+log = logging.getLogger("ivrflow.runtime")
+STR, NUM = (str,), (str, int, float)
+PATH_HEADER = "X-Ivrflow-Path"
+WAITING_HEADER = "X-Ivrflow-Waiting"  # the menu a command that collects keys belongs to
+CLOCK_HEADER = "X-Ivrflow-Clock"
+
+
+def mediaservice_routes(runtime: Runtime, credentials: Credentials, values: dict[str, Any],
+                        api_token: Callable[[], str] | None) -> list[Route]:
+    settings = Settings.from_env(values)
+    flow = runtime.flow
+    store = runtime.store
+
+    async def reply(session: Session, body: dict[str, Any], *, keep: bool = True) -> Response:
+        """Store the session (unless it is over) and answer, reporting the new
+        steps of its path in a header."""
+        headers = {}
+        if session.path:
+            headers[PATH_HEADER] = json.dumps(session.path, separators=(",", ":"), ensure_ascii=True)
+            session.path = []
+        if "dtmf" in body and session.call.node:
+            headers[WAITING_HEADER] = session.call.node
+        if keep:
+            await store.put(session)
+        return JSONResponse(body, headers=headers)
+
+    async def load(session_id: str) -> Session:
+        session = await store.get(session_id)
+        if session is None:
+            raise HTTPProblem(404, "unknown_session", f"no call with sessionId {session_id}")
+        return session
+
+    def plan(session: Session, effects: list[Any]) -> None:
+        result = commands(flow, effects, settings)
+        session.pending = result.commands
+        if result.end is not None and result.end.action in ("transfer", "voicemail"):
+            session.transfer = destination_uri(result.end, settings)
+
+    async def new_call(request: Request) -> Response:
+        credentials.check(request)
+        data = await read_json(request, {"sessionId": (STR, True), "callingParty": (NUM, False),
+                                         "calledParty": (NUM, False), "siteBaseUrl": (STR, False)})
+        started = None
+        if runtime.accept_test_clock and CLOCK_HEADER.lower() in request.headers:
+            try:
+                started = dt.datetime.fromisoformat(request.headers[CLOCK_HEADER.lower()])
+            except ValueError:
+                raise HTTPProblem(422, "bad_clock", f"{CLOCK_HEADER} is not an ISO date and time") from None
+        session = runtime.new_session(data["sessionId"], text(data.get("callingParty")),
+                                      text(data.get("calledParty")), started)
+        session.api_base = data.get("siteBaseUrl")
+        effects = await runtime.start(session)
+        plan(session, effects)
+        log.info("session %s: new call from %s", session.id, session.caller or "a withheld number")
+        if not session.pending and session.transfer:  # straight out, nothing to hear first
+            body = {"action": "call", "destAddr": session.transfer}
+        elif not session.pending and session.call.status == "ended":
+            body = {"action": "drop", "dropCode": "dropNoMsg"}
+        else:
+            body = {"action": NEWCALL_IVR_ACTION}
+        return await reply(session, body)
+
+    async def get_ivr_command(request: Request) -> Response:
+        credentials.check(request)
+        data = await read_json(request, {"sessionId": (STR, True), "dtmfBuffer": (NUM, False),
+                                         "dtmfParams": ((dict,), False), "replyId": (STR, False),
+                                         "siteBaseUrl": (STR, False)})
+        session = await load(data["sessionId"])
+        session.reply_id = data.get("replyId") or session.reply_id
+        session.api_base = data.get("siteBaseUrl") or session.api_base
+        if not session.pending and session.call.status == "input":
+            keys = text(data.get("dtmfBuffer")) or ""
+            try:
+                effects = await runtime.advance(session, Keys(keys) if keys else Silence())
+            except MachineError as error:
+                raise HTTPProblem(409, "call_over", str(error)) from None
+            plan(session, effects)
+        if session.pending:
+            command = session.pending.pop(0)
+        elif session.transfer:
+            await split(session)
+            command = {"phrases": [], "getIVRCommandAfter": SPLIT_WAIT_S}
+        else:  # the call is over (a hangup was sent): keep the line quiet
+            command = {"phrases": [], "hangup": True}
+        body = {"sessionId": session.id, **command}
+        if session.reply_id:
+            body["replyId"] = session.reply_id
+        return await reply(session, body)
+
+    async def split(session: Session) -> None:
+        """Ask the platform to split the IVR connection; its callEvent gets `call`."""
+        base = (session.api_base or str(values.get("base_url") or "")).rstrip("/")
+        if not base:
+            log.error("session %s: cannot transfer: no base_url for the platform API", session.id)
+            return
+        headers = {"Authorization": f"Bearer {api_token()}"} if api_token else {}
+        payload = {"replyId": session.reply_id, "connectionId": session.connection_id or session.id}
+        try:
+            response = await runtime.http.post(f"{base}/{settings.domain}/splitconnection", json=payload,
+                                               headers=headers, timeout=5.0)
+            response.raise_for_status()
+        except Exception as error:  # the platform is unreachable: log it, the caller hears silence
+            log.error("session %s: /splitconnection failed: %s", session.id, type(error).__name__)
+
+    async def call_event(request: Request) -> Response:
+        credentials.check(request)
+        data = await read_json(request, {"sessionId": (STR, True), "event": (STR, True),
+                                         "participantId": (STR, False)})
+        session = await load(data["sessionId"])
+        event = data["event"]
+        if event == "callerConnectionSplit" and session.transfer:
+            log.info("session %s: transferred to %s", session.id, session.transfer)
+            return await reply(session, {"action": "call", "destAddr": session.transfer})
+        if event in ("callingPartyDrop", "callingPartyFailure"):
+            log.info("session %s: the caller hung up", session.id)
+            await store.delete(session.id)
+            return await reply(session, {"action": "drop", "dropCode": "dropNoMsg"}, keep=False)
+        return await reply(session, {"action": "drop", "dropCode": "dropNoMsg"})
+
+    async def call_answered(request: Request) -> Response:
+        credentials.check(request)
+        data = await read_json(request, {"sessionId": (STR, False), "connectionId": (STR, False),
+                                         "replyId": (STR, False)})
+        if data.get("sessionId"):
+            session = await store.get(data["sessionId"])
+            if session is not None:
+                session.connection_id = data.get("connectionId") or session.connection_id
+                session.reply_id = data.get("replyId") or session.reply_id
+                await store.put(session)
+        return JSONResponse({})
+
+    async def session_completed(request: Request) -> Response:
+        credentials.check(request)
+        data = await read_json(request, {"sessionId": (STR, True)})
+        await store.delete(data["sessionId"])
+        log.info("session %s: completed (%s)", data["sessionId"], data.get("reason") or "no reason given")
+        return JSONResponse({})
+
+    def acknowledge(name: str, required: tuple[str, ...] = ()) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            credentials.check(request)
+            data = await read_json(request, {field: (STR, True) for field in required})
+            log.info("session %s: %s %s", data.get("sessionId", "-"), name,
+                     data.get("event") or data.get("type") or "")
+            if name == "getCallIdentifier":
+                return JSONResponse({"sessionId": data.get("sessionId")})
+            return JSONResponse({})
+        return endpoint
+
+    async def alarm(request: Request) -> Response:
+        credentials.check(request)
+        data = await read_json(request, {"type": (STR, False), "error": (STR, False), "sessionId": (STR, False)})
+        log.warning("session %s: alarm %s: %s", data.get("sessionId", "-"), data.get("type"), data.get("error"))
+        return JSONResponse({})
+
+    return [
+        Route("/newCall", new_call, methods=["POST"]),
+        Route("/getIvrCommand", get_ivr_command, methods=["POST"]),
+        Route("/callEvent", call_event, methods=["POST"]),
+        Route("/callAnswered", call_answered, methods=["POST"]),
+        Route("/callNotify", acknowledge("callNotify"), methods=["POST"]),
+        Route("/sessionCompleted", session_completed, methods=["POST"]),
+        Route("/recordingReady", acknowledge("recordingReady"), methods=["POST"]),
+        Route("/getCallIdentifier", acknowledge("getCallIdentifier", ("sessionId",)), methods=["POST"]),
+        Route("/alarm", alarm, methods=["POST"]),
+    ]

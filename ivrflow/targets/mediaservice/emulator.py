@@ -1,0 +1,247 @@
+"""A local stand-in of the mediaservice platform.
+
+It serves the platform API the runtime uses (prompt files, /splitconnection,
+/hangupparticipant, /interruptivrcommand) and drives calls into a runtime
+server by sending the callbacks in the platform's order, with payloads shaped
+like the seed's request samples:
+
+    newCall → getIvrCommand (again after each command; with dtmfBuffer after
+    a command that collects keys) → callEvent after a /splitconnection →
+    sessionCompleted
+
+`ivrflow emulate mediaservice` runs it; `ivrflow simulate --via` and the
+tests drive calls with `drive_call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ...compiler.machine import Outcome
+from .protocol import Settings, outcome_of_uri
+
+#: A call that has not ended after this many callbacks is stuck (a bug).
+MAX_CALLBACKS = 1000
+
+
+@dataclass
+class Platform:
+    """What the stand-in keeps: prompt files, requested splits, a request log."""
+
+    domain: str = "localhost"
+    prompts: dict[str, bytes] = field(default_factory=dict)
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)  # by connectionId
+    log: list[dict[str, Any]] = field(default_factory=list)
+    token: str | None = None  # the bearer the API requires, if any
+
+
+def platform_app(platform: Platform, settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings(domain=platform.domain)
+
+    def authorized(request: Request) -> bool:
+        if platform.token is None:
+            return True
+        return request.headers.get("authorization") == f"Bearer {platform.token}"
+
+    async def api(request: Request) -> Response:
+        domain = request.path_params["domain"]
+        operation = request.path_params["operation"]
+        platform.log.append({"method": request.method, "path": request.url.path})
+        if not authorized(request):
+            return JSONResponse({"success": False, "message": "Unauthorized"}, status_code=401)
+        if domain != platform.domain:
+            return JSONResponse({"success": False, "message": f"unknown domain {domain}"}, status_code=404)
+        if operation == "splitconnection" and request.method == "POST":
+            body = await request.json()
+            if not isinstance(body, dict) or not body.get("connectionId"):
+                return JSONResponse({"success": False, "message": "connectionId is required"}, status_code=400)
+            platform.splits[str(body["connectionId"])] = body
+            return JSONResponse({"success": True})
+        if operation in ("hangupparticipant", "interruptivrcommand") and request.method == "POST":
+            return JSONResponse({"success": True})
+        return JSONResponse({"success": False, "message": f"unknown operation {operation}"}, status_code=404)
+
+    async def prompt_files(request: Request) -> Response:
+        platform.log.append({"method": request.method, "path": request.url.path})
+        if not authorized(request):
+            return JSONResponse({"success": False, "message": "Unauthorized"}, status_code=401)
+        files = [{"name": name, "size": len(data)} for name, data in sorted(platform.prompts.items())]
+        return JSONResponse({"success": True, "files": files, "next": None})
+
+    async def prompt_file(request: Request) -> Response:
+        name = request.path_params["filename"]
+        platform.log.append({"method": request.method, "path": request.url.path})
+        if not authorized(request):
+            return JSONResponse({"success": False, "message": "Unauthorized"}, status_code=401)
+        if request.method == "PUT":
+            platform.prompts[name] = await request.body()
+            return JSONResponse({"success": True})
+        if request.method == "DELETE":
+            found = platform.prompts.pop(name, None) is not None
+            return JSONResponse({"success": found}, status_code=200 if found else 404)
+        if name not in platform.prompts:
+            return JSONResponse({"success": False, "message": "no such file"}, status_code=404)
+        return Response(platform.prompts[name], media_type="audio/wav")
+
+    async def request_log(request: Request) -> Response:
+        return JSONResponse(platform.log)
+
+    async def calls(request: Request) -> Response:
+        """Drive a call into a runtime server: {"callback": URL or [URLs],
+        "inputs": ["1", "silence"], "caller", "clock", "token"}."""
+        body = await request.json()
+        callbacks = body.get("callback")
+        if isinstance(callbacks, str):
+            callbacks = [callbacks]
+        if not callbacks or not isinstance(body.get("inputs", []), list):
+            return JSONResponse({"error": "give `callback` (a URL or a list) and `inputs` (a list)"}, status_code=422)
+        api_base = str(request.base_url).rstrip("/") + "/mediaservice"
+        async with httpx.AsyncClient(timeout=30) as client:
+            try:
+                transcript = await drive_call(client, callbacks, platform, api_base,
+                                              [str(i) for i in body.get("inputs", [])],
+                                              caller=body.get("caller"), clock=body.get("clock"),
+                                              token=body.get("token"), settings=settings)
+            except (CallFailed, httpx.HTTPError) as error:
+                return JSONResponse({"error": str(error)}, status_code=502)
+        return JSONResponse(transcript.to_dict())
+
+    return Starlette(routes=[
+        Route("/_emulator/log", request_log, methods=["GET"]),
+        Route("/_emulator/calls", calls, methods=["POST"]),
+        Route("/mediaservice/{domain}/promptfile", prompt_files, methods=["GET"]),
+        Route("/mediaservice/{domain}/promptfile/{filename}", prompt_file, methods=["GET", "PUT", "DELETE"]),
+        Route("/mediaservice/{domain}/{operation}", api, methods=["POST"]),
+    ])
+
+
+@dataclass
+class Transcript:
+    """A driven call: how it ended, the path the server reported, what was played."""
+
+    outcome: Outcome
+    path: list[dict[str, Any]] = field(default_factory=list)
+    phrases: list[dict[str, Any]] = field(default_factory=list)
+    callbacks: int = 0
+    waiting: str | None = None  # the menu of the last command that collected keys
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome.to_dict(), "path": self.path}
+
+
+class CallFailed(Exception):
+    """The server answered a callback with an error, or the call never ended."""
+
+
+async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platform: Platform, api_base: str,
+                     inputs: Sequence[str], *, caller: str | None = None, called: str = "ivr",
+                     clock: str | None = None, token: str | None = None,
+                     settings: Settings | None = None) -> Transcript:
+    """Play one call against runtime server(s) at `callbacks` (round robin,
+    as behind a load balancer). `inputs` are key entries or "silence"."""
+    settings = settings or Settings(domain=platform.domain)
+    targets = itertools.cycle([c.rstrip("/") for c in callbacks])
+    session = str(uuid.uuid4())
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    transcript = Transcript(Outcome("waiting"))
+    pending = list(inputs)
+
+    async def send(name: str, payload: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, Any]:
+        transcript.callbacks += 1
+        if transcript.callbacks > MAX_CALLBACKS:
+            raise CallFailed(f"the call did not end after {MAX_CALLBACKS} callbacks")
+        response = await client.post(f"{next(targets)}/{name}", json=payload, headers={**headers, **(extra or {})})
+        if response.status_code != 200:
+            raise CallFailed(f"{name} → {response.status_code}: {response.text}")
+        steps = response.headers.get("x-ivrflow-path")
+        if steps:
+            transcript.path.extend(json.loads(steps))
+        transcript.waiting = response.headers.get("x-ivrflow-waiting") or transcript.waiting
+        body = response.json()
+        if not isinstance(body, dict):
+            raise CallFailed(f"{name} answered {body!r}")
+        return body
+
+    async def complete(reason: str) -> None:
+        await send("sessionCompleted", {"sessionId": session, "domain": platform.domain, "reason": reason,
+                                        "sessionDuration": 0, "ivrServer": "127.0.0.1"})
+
+    answer = await send("newCall", {
+        "sessionId": session, "sipCallId": uuid.uuid4().hex, "ivrServer": "127.0.0.1",
+        "callingPartyPrivacy": "public" if caller else "secret", "callingParty": caller or "anonymous",
+        "fromUser": caller or "anonymous", "calledParty": called, "xHeaders": {}, "pHeaders": {},
+        "siteBaseUrl": api_base,
+    }, {"X-Ivrflow-Clock": clock} if clock else None)
+    action = answer.get("action")
+    if action == "call":
+        transcript.outcome = outcome_of_uri(str(answer.get("destAddr")), settings)
+        await complete("transferred")
+        return transcript
+    if action == "drop":
+        transcript.outcome = Outcome("hangup")
+        await complete("dropped")
+        return transcript
+    if action != "ivr":
+        raise CallFailed(f"newCall answered with action {action!r}")
+
+    request: dict[str, Any] = {"sessionId": session, "replyId": None, "ivrServer": "127.0.0.1"}
+    while True:
+        command = await send("getIvrCommand", request)
+        request = {"sessionId": session, "replyId": command.get("replyId"), "ivrServer": "127.0.0.1"}
+        transcript.phrases.extend(command.get("phrases") or [])
+        if command.get("hangup"):
+            transcript.outcome = Outcome("hangup")
+            await complete("hangup")
+            return transcript
+        dtmf = command.get("dtmf")
+        if dtmf is not None:
+            if not pending:  # the script is over while the caller is in a menu
+                await send("callEvent", {"sessionId": session, "event": "callingPartyDrop",
+                                         "domain": platform.domain, "connectionId": session})
+                transcript.outcome = Outcome("waiting", transcript.waiting)
+                return transcript
+            entry = pending.pop(0)
+            if entry != "silence":
+                keys = entry[: int(dtmf.get("maxDigits") or len(entry))]
+                request["dtmfBuffer"] = keys
+                request["dtmfParams"] = {"dtmfMatch": keys, "reason": "maxDigits"}
+            continue
+        split = platform.splits.pop(session, None)
+        if split is not None:
+            answer = await send("callEvent", {"sessionId": session, "event": "callerConnectionSplit",
+                                              "domain": platform.domain, "connectionId": session,
+                                              "participantId": f"{session}-caller", "ivrServer": "127.0.0.1"})
+            if answer.get("action") != "call":
+                raise CallFailed(f"the split was answered with {answer!r}")
+            transcript.outcome = outcome_of_uri(str(answer.get("destAddr")), settings)
+            await complete("transferred")
+            return transcript
+        await asyncio.sleep(0)  # getIVRCommandAfter: ask again for the next command
+
+
+async def serve_in_background(app: Starlette, host: str = "127.0.0.1") -> tuple[Any, asyncio.Task, str]:
+    """Run `app` under uvicorn in this event loop on a free port: (server, task, URL)."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return server, task, f"http://{host}:{port}"

@@ -1,0 +1,317 @@
+"""The runtime server behind the mediaservice protocol, over real HTTP:
+calls end exactly as the offline machine says."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ivrflow.cli import main
+from ivrflow.compiler import ir
+from ivrflow.compiler.machine import Keys, Line, Silence
+from ivrflow.compiler.simulate import run_call
+from ivrflow.loader import load
+from ivrflow.runtime.app import create_app
+from ivrflow.runtime.http import Credentials
+from ivrflow.runtime.sessions import MemoryStore, Session, open_store
+from ivrflow.targets.mediaservice.emulator import Platform, drive_call, platform_app
+
+from .conftest import EXAMPLES
+from .servers import ivrflow_serve, redis_server, serve_app
+
+TOKEN = "test-callback-token-7c1"
+FLOWS = sorted(EXAMPLES.glob("*.ivr"))
+
+
+def flow_of(path: Path) -> ir.Flow:
+    result = load(str(path), check_files=False)
+    assert result.flow is not None and result.errors == 0
+    return result.flow
+
+
+def answer_json(action: ir.Action) -> dict[str, Any]:
+    if isinstance(action, ir.Transfer):
+        return {"action": "transfer", "target": action.destination}
+    if isinstance(action, ir.Goto):
+        return {"action": "goto", "target": action.target}
+    if isinstance(action, ir.Voicemail):
+        return {"action": "voicemail", "target": action.box}
+    return {"action": ir.action_word(action)}
+
+
+class RoutingService:
+    """The user's routing service for `ask`: answers from a queue."""
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+
+    def app(self) -> Starlette:
+        async def route(request: Request) -> JSONResponse:
+            self.requests.append(await request.json())
+            if not self.answers:
+                return JSONResponse({"error": "no answer"}, status_code=500)
+            return JSONResponse(self.answers.pop(0))
+        return Starlette(routes=[Route("/{path:path}", route, methods=["POST"])])
+
+
+def runtime_app(flow: ir.Flow, service: RoutingService | None = None, **kwargs: Any) -> Starlette:
+    mounts = {}
+    if service is not None:
+        # The flows ask services on the internet; here a local one answers for them.
+        mounts = {"all://appointments.riverside.example": httpx.ASGITransport(app=service.app())}
+    http = httpx.AsyncClient(mounts=mounts)  # type: ignore[arg-type]
+    credentials = kwargs.pop("credentials", Credentials(token=TOKEN))
+    return create_app(flow, MemoryStore(), credentials, http=http, accept_test_clock=True, **kwargs)
+
+
+def drive(urls: list[str], inputs: list[str], **kwargs: Any) -> Any:
+    async def run() -> Any:
+        platform = Platform()
+        async with httpx.AsyncClient(timeout=30) as client:
+            from ivrflow.targets.mediaservice.emulator import serve_in_background
+
+            server, task, base = await serve_in_background(platform_app(platform))
+            try:
+                return await drive_call(client, urls, platform, base + "/mediaservice", inputs, token=TOKEN, **kwargs)
+            finally:
+                server.should_exit = True
+                await task
+    return asyncio.run(run())
+
+
+CASES = [(path, test.name) for path in FLOWS for test in flow_of(path).tests]
+
+
+@pytest.mark.parametrize(("path", "name"), CASES, ids=[f"{p.stem}: {n}" for p, n in CASES])
+def test_each_test_block_ends_through_the_server_as_offline(path: Path, name: str) -> None:
+    flow = flow_of(path)
+    test = next(t for t in flow.tests if t.name == name)
+    at, caller = test.get("at"), test.get("caller")
+    moment = at.value if at is not None else dt.datetime(2026, 11, 23, 10, 0)
+    number = str(caller.value) if caller is not None else None
+    inputs = [s.key if isinstance(s, ir.TestPress) else "silence" for s in test.steps
+              if isinstance(s, (ir.TestPress, ir.TestSilence))]
+    answers = [s.action for s in test.steps if isinstance(s, ir.TestAnswer)]
+    expected, _ = run_call(flow, [Keys(i) if i != "silence" else Silence() for i in inputs],
+                           Line(moment, number), answers)  # type: ignore[arg-type]
+    service = RoutingService()
+    service.answers = [answer_json(a) for a in answers]
+    with serve_app(runtime_app(flow, service)) as url:
+        transcript = drive([url + "/mediaservice"], inputs, caller=number, clock=moment.isoformat())  # type: ignore[union-attr]
+    if expected.outcome.action == "ask":
+        # Offline, nobody has answered yet; live, the service was asked at that point
+        # (and, failing to answer, the call fell back).
+        assert service.requests and service.requests[0]["node"] == expected.call.node
+        assert transcript.path[:len(expected.path)] == expected.to_dict()["path"]
+        return
+    assert transcript.to_dict() == expected.to_dict()
+    # and the prompts the platform was told to play are the ones the path heard
+    names = [_prompt_name(flow, phrase) for phrase in transcript.phrases]
+    heard = [p for step in expected.path for p in step.played]
+    assert names[:len(heard)] == heard
+
+
+def _prompt_name(flow: ir.Flow, phrase: dict[str, Any]) -> str:
+    for prompt in flow.prompts:
+        if phrase.get("fileName") == prompt.value.rsplit("/", 1)[-1] and prompt.kind == "file":
+            return prompt.name
+        if prompt.kind == "say" and phrase.get("awsTTSParameters", {}).get("Text") == prompt.value:
+            return prompt.name
+    raise AssertionError(f"no prompt for {phrase}")
+
+
+SCRIPTS = [  # (inputs, expected outcome) on the support line at a Monday 10:00
+    (["1"], {"action": "transfer", "target": "201"}),
+    (["2", "2"], {"action": "transfer", "target": "302"}),
+    (["3", "2"], {"action": "voicemail", "target": "invoices"}),
+    (["silence", "silence", "silence"], {"action": "transfer", "target": "200"}),
+    (["9", "3"], {"action": "waiting", "target": "billing"}),
+]
+
+
+def test_200_concurrent_calls_complete_with_the_right_outcomes() -> None:
+    flow = flow_of(EXAMPLES / "support.ivr")
+    app = runtime_app(flow)
+
+    async def run(url: str) -> list[Any]:
+        from ivrflow.targets.mediaservice.emulator import serve_in_background
+
+        platform = Platform()
+        server, task, base = await serve_in_background(platform_app(platform))
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        try:
+            async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+                calls = [drive_call(client, [url + "/mediaservice"], platform, base + "/mediaservice",
+                                    SCRIPTS[i % len(SCRIPTS)][0], token=TOKEN, clock="2026-11-23T10:00:00")
+                         for i in range(200)]
+                return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=120)
+        finally:
+            server.should_exit = True
+            await task
+
+    with serve_app(app) as url:
+        results = asyncio.run(run(url))
+        health = httpx.get(url + "/healthz").json()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert errors == []
+    assert [r.outcome.to_dict() for r in results] == [SCRIPTS[i % len(SCRIPTS)][1] for i in range(200)]
+    assert health == {"status": "ok", "flow": "support"}
+    assert len(app.state.runtime.store) == 0  # every session was completed and removed
+
+
+def test_two_servers_share_calls_through_redis() -> None:
+    with redis_server() as redis_url:
+        env = {"IVRFLOW_CALLBACK_TOKEN": TOKEN}
+        flow = EXAMPLES / "support.ivr"
+        with ivrflow_serve(flow, "--sessions", redis_url, "--insecure", env=env) as (first, _), \
+                ivrflow_serve(flow, "--sessions", redis_url, env=env) as (second, _):
+            urls = [first + "/mediaservice", second + "/mediaservice"]  # callbacks alternate
+            for inputs, expected in SCRIPTS:
+                transcript = drive(urls, inputs, clock="2026-11-23T10:00:00")
+                assert transcript.callbacks >= 3
+                if expected["action"] != "waiting":
+                    assert transcript.outcome.to_dict() == expected
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert client.keys("ivrflow:session:*") == []  # every call ended, so its session is gone
+        finally:
+            client.close()
+
+
+# --- security and bad input ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def secured() -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    flow = flow_of(EXAMPLES / "support.ivr")
+    app = runtime_app(flow, credentials=Credentials(token=TOKEN, public_key=public))
+    with serve_app(app) as url:
+        yield url + "/mediaservice", key, other
+
+
+def _jwt(key: Any) -> str:
+    import jwt
+
+    return jwt.encode({"iss": "iotcomms", "exp": int(dt.datetime.now().timestamp()) + 60}, key, algorithm="RS256")
+
+
+def test_callbacks_need_a_credential(secured: Any) -> None:
+    url, key, other = secured
+    call = {"sessionId": "s-auth", "callingParty": "+4420"}
+    assert httpx.post(f"{url}/newCall", json=call).status_code == 401
+    refused = httpx.post(f"{url}/newCall", json=call, headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    for bearer, status in ((_jwt(other), 401), (_jwt(key), 200), (TOKEN, 200)):
+        answer = httpx.post(f"{url}/newCall", json=call, headers={"Authorization": f"Bearer {bearer}"})
+        assert answer.status_code == status
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code"), [
+    ("newCall", b"{not json", 400, "invalid_json"),
+    ("newCall", b"[1, 2]", 422, "not_an_object"),
+    ("newCall", json.dumps({"callingParty": "1"}).encode(), 422, "missing_field"),
+    ("newCall", json.dumps({"sessionId": 5}).encode(), 422, "wrong_type"),
+    ("getIvrCommand", json.dumps({"sessionId": "never-started"}).encode(), 404, "unknown_session"),
+    ("callEvent", json.dumps({"sessionId": "never-started", "event": "callingPartyDrop"}).encode(), 404,
+     "unknown_session"),
+    ("sessionCompleted", b"x" * 70_000, 413, "body_too_large"),
+])
+def test_bad_requests_get_a_4xx_and_a_json_error(secured: Any, path: str, body: bytes, status: int, code: str) -> None:
+    url = secured[0]
+    response = httpx.post(f"{url}/{path}", content=body, headers={"Authorization": f"Bearer {TOKEN}",
+                                                                   "Content-Type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_health_needs_no_credential(secured: Any) -> None:
+    base = secured[0].rsplit("/mediaservice", 1)[0]
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "flow": "support"}
+    assert httpx.get(f"{base}/nowhere").status_code == 404
+
+
+def test_serve_refuses_to_start_without_a_credential(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("IVRFLOW_CALLBACK_TOKEN", raising=False)
+    status = main(["serve", str(EXAMPLES / "support.ivr")])
+    assert status == 2
+    assert "refusing to start" in capsys.readouterr().err
+
+
+def test_serve_insecure_says_so_and_answers() -> None:
+    with ivrflow_serve(EXAMPLES / "quickstart.ivr", "--insecure") as (url, log):
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "flow": "quickstart"}
+        answer = httpx.post(f"{url}/mediaservice/newCall", json={"sessionId": "s1", "callingParty": "1"})
+        assert answer.json() == {"action": "ivr"}
+    assert "warning: --insecure" in log.read_text()
+
+
+def test_secrets_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    from ivrflow import redact
+
+    redact.register(TOKEN)
+    redact.install_log_filter("ivrflow.runtime")
+    flow = flow_of(EXAMPLES / "quickstart.ivr")
+    with caplog.at_level(logging.INFO, logger="ivrflow.runtime"), serve_app(runtime_app(flow)) as url:
+        httpx.post(f"{url}/mediaservice/newCall", json={"sessionId": "s-log", "callingParty": TOKEN},
+                   headers={"Authorization": f"Bearer {TOKEN}"})
+    text = caplog.text
+    assert "s-log" in text and TOKEN not in text and "***" in text
+
+
+def test_a_failing_routing_service_falls_back_to_repeat() -> None:
+    flow = flow_of(EXAMPLES / "clinic.ivr")
+    service = RoutingService()  # no answers: it fails every request
+    with serve_app(runtime_app(flow, service)) as url:
+        transcript = drive([url + "/mediaservice"], ["1"])
+    assert transcript.outcome.to_dict() == {"action": "waiting", "target": "main"}
+    assert service.requests and service.requests[0]["node"] == "main" and service.requests[0]["keys"] == "1"
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+def test_memory_sessions_expire_and_are_bounded() -> None:
+    from ivrflow.compiler.machine import Call
+
+    async def run() -> None:
+        store = MemoryStore(ttl_s=0.05, limit=3)
+        for i in range(5):
+            await store.put(Session(f"s{i}", Call(), started="2026-11-23T10:00:00"))
+        assert len(store) == 3 and await store.get("s0") is None
+        await asyncio.sleep(0.1)
+        assert await store.get("s4") is None
+        await store.put(Session("s5", Call(), started="2026-11-23T10:00:00"))
+        assert len(store) <= 3
+    asyncio.run(run())
+
+
+def test_session_round_trips_through_json() -> None:
+    flow = flow_of(EXAMPLES / "support.ivr")
+    record, _ = run_call(flow, [Keys("2")], Line(dt.datetime(2026, 11, 23, 10), "+44"))
+    session = Session("s", record.call, caller="+44", started="2026-11-23T10:00:00", pending=[{"phrases": []}])
+    assert Session.loads(session.dumps()) == session
+
+
+def test_an_unknown_session_store_is_refused() -> None:
+    with pytest.raises(ValueError, match="neither `memory` nor a redis"):
+        open_store("mysql://x")
