@@ -55,10 +55,6 @@ def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, setting
         return JSONResponse({"error": {"code": "http", "message": str(error.detail)}}, status_code=error.status_code)
 
     async def crash(request: Request, error: Exception) -> Response:
-        if type(error).__module__.startswith("redis"):
-            log.error("%s %s: the session store failed: %s", request.method, request.url.path, error)
-            return JSONResponse({"error": {"code": "store_unavailable", "message": "the session store is down"}},
-                                status_code=503)
         # A bug, not the client's fault: logged with the session, answered without details.
         log.exception("%s %s failed", request.method, request.url.path)
         return JSONResponse({"error": {"code": "internal", "message": "the server could not handle this callback"}},

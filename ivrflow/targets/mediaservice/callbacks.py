@@ -164,7 +164,7 @@ def mediaservice_routes(runtime: Runtime, credentials: Credentials, values: dict
         credentials.check(request)
         data = await read_json(request, {"sessionId": (STR, True)})
         await store.delete(data["sessionId"])
-        log.info("session %s: completed (%s)", data["sessionId"], data.get("reason") or "no reason given")
+        log.debug("session %s: completed (%s)", data["sessionId"], data.get("reason") or "no reason given")
         return JSONResponse({})
 
     def acknowledge(name: str, required: tuple[str, ...] = ()) -> Callable[[Request], Any]:
