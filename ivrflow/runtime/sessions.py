@@ -8,8 +8,8 @@ import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
