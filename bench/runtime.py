@@ -139,7 +139,8 @@ async def load(base: str, concurrency: int, seconds: float, think: float) -> tup
 
 def measure(base: str, concurrency: int, seconds: float, think_ms: int) -> tuple[float, float, float]:
     """In a separate process pinned to the second core: (callbacks/s, p50 ms, p99 ms)."""
-    argv = [*pinned(1), sys.executable, __file__, "--load", base, "--concurrency", str(concurrency), "--seconds", str(seconds), "--think", str(think_ms)]
+    argv = [*pinned(1), sys.executable, __file__, "--load", base, "--concurrency", str(concurrency),
+            "--seconds", str(seconds), "--think", str(think_ms)]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"the load generator failed against {base}:\n{done.stderr[-2000:]}")
@@ -174,7 +175,9 @@ def main() -> None:
     bare_rate: dict[tuple[int, int], float] = {}
 
     port = free_port()
-    with process([*pinned(0), sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port), "--log-level", "warning", "--no-access-log"], f"http://127.0.0.1:{port}/", env):
+    bare = [*pinned(0), sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port),
+            "--log-level", "warning", "--no-access-log"]
+    with process(bare, f"http://127.0.0.1:{port}/", env):
         for level in levels:
             rate, p50, p99 = measure(f"http://127.0.0.1:{port}", *level[:1], args.seconds, level[1])
             bare_rate[level] = rate
@@ -192,7 +195,8 @@ def main() -> None:
     try:
         for label, spec in stores:
             port = free_port()
-            argv = [*pinned(0), sys.executable, "-m", "ivrflow", "serve", str(workdir / "bench.ivr"), "--port", str(port), "--sessions", spec]
+            argv = [*pinned(0), sys.executable, "-m", "ivrflow", "serve", str(workdir / "bench.ivr"),
+                    "--port", str(port), "--sessions", spec]
             with process(argv, f"http://127.0.0.1:{port}/healthz", env):
                 for level in levels:
                     rate, p50, p99 = measure(f"http://127.0.0.1:{port}", level[0], args.seconds, level[1])
