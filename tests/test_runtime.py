@@ -315,3 +315,30 @@ def test_session_round_trips_through_json() -> None:
 def test_an_unknown_session_store_is_refused() -> None:
     with pytest.raises(ValueError, match="neither `memory` nor a redis"):
         open_store("mysql://x")
+
+
+def test_serve_with_an_environment_reads_the_token_variable_it_names(tmp_path: Path) -> None:
+    flow = tmp_path / "quickstart.ivr"
+    flow.write_text((EXAMPLES / "quickstart.ivr").read_text())
+    (tmp_path / "ivrflow.toml").write_text(
+        '[env.live]\ntarget = "mediaservice"\ndomain = "acme.example"\ncallback_token = "ACME_CALLBACK_TOKEN"\n')
+    with ivrflow_serve(flow, "--env", "live", env={"ACME_CALLBACK_TOKEN": "acme-token-42"}) as (url, log):
+        call = {"sessionId": "s-env", "callingParty": "+4420"}
+        assert httpx.post(f"{url}/mediaservice/newCall", json=call).status_code == 401
+        accepted = httpx.post(f"{url}/mediaservice/newCall", json=call,
+                              headers={"Authorization": "Bearer acme-token-42"})
+        assert accepted.json() == {"action": "ivr"}
+        alarm = httpx.post(f"{url}/mediaservice/alarm", headers={"Authorization": "Bearer acme-token-42"},
+                           json={"type": "sessionError", "sessionId": "s-env", "error": "maxDuration"})
+        assert alarm.status_code == 200
+    text = log.read_text()
+    assert "session s-env: alarm sessionError: maxDuration" in text
+    assert "acme-token-42" not in text
+
+
+def test_serve_reports_a_missing_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = tmp_path / "quickstart.ivr"
+    flow.write_text((EXAMPLES / "quickstart.ivr").read_text())
+    (tmp_path / "ivrflow.toml").write_text('[env.live]\ntarget = "mediaservice"\n')
+    assert main(["serve", str(flow), "--env", "staging"]) == 2
+    assert "IVR301" in capsys.readouterr().err
