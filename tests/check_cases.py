@@ -267,6 +267,17 @@ CASES = [
         }
         """, (2, 18)),
     case("IVR108", "clean", CLEAN),
+    case("IVR123", "repeat when the retries are used up", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup
+            on timeout -> repeat
+            on invalid -> repeat
+            on exhausted -> repeat
+        }
+        """, (7, 20)),
+    case("IVR123", "clean", CLEAN),
     # --- IVR109 / IVR110 key lengths ---------------------------------------------------------------
     case("IVR109", "key longer than digits", """
         prompt hi say "Hi"

@@ -106,5 +106,6 @@ RULES: dict[str, Rule] = _rules(
     ("IVR120", E, "test that can never fail"),
     ("IVR121", W, "opening hours that are never open or overlap"),
     ("IVR122", E, "instant loop: routes go round without waiting for the caller"),
+    ("IVR123", E, "`repeat` in `on exhausted`: the retries are already used up"),
     ("IVR301", E, "environment configuration"),
 )

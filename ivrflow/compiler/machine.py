@@ -298,8 +298,8 @@ class _Run:
             self.enter(terminal.target)
         elif isinstance(terminal, ir.Repeat):
             owner = self.flow.node(node)
-            if not isinstance(owner, ir.Menu):
-                raise MachineError(f"`repeat` in `{node}`, which is not a menu")
+            if not isinstance(owner, ir.Menu) or event == "exhausted":
+                raise MachineError(f"`repeat` in `{node}` ({event}) cannot repeat a menu")
             self.repeat(owner)
         elif isinstance(terminal, ir.Transfer):
             self.end(Outcome("transfer", terminal.destination))

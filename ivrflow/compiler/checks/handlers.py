@@ -43,13 +43,19 @@ def _prompts(items: tuple[ir.Action, ...]) -> str:
     return ", ".join(names) if names else "nothing"
 
 
-@reports("IVR108")
+@reports("IVR108", "IVR123")
 def check_repeat_outside_menu(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """`repeat` in a route or in `max-duration`: there is no menu to play again."""
+    """`repeat` in a route or in `max-duration`: there is no menu to play again
+    (IVR108); in `on exhausted`, the retries are used up, so it could only
+    start the same handler again, forever (IVR123)."""
     for handler in flow.handlers:
-        if isinstance(handler.owner, ir.Menu):
-            continue
         terminal = handler.actions.terminal
+        if isinstance(handler.owner, ir.Menu):
+            if handler.event == "exhausted" and isinstance(terminal, ir.Repeat):
+                yield RULES["IVR123"].at(terminal.span, "`repeat` in `on exhausted`: the retries are used up, so "
+                                                        "this would run `on exhausted` again, forever",
+                                         hint="send the caller somewhere: `transfer`, `voicemail`, `goto` or `hangup`")
+            continue
         if isinstance(terminal, ir.Repeat):
             where = f"route `{handler.owner.name}`" if handler.owner else "`max-duration`"
             yield RULES["IVR108"].at(terminal.span, f"`repeat` in {where}: there is no menu here to repeat",
