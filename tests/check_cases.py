@@ -276,7 +276,7 @@ CASES = [
             on invalid -> repeat
             on exhausted -> repeat
         }
-        """, (7, 20)),
+        """, (7, 21)),
     case("IVR123", "clean", CLEAN),
     # --- IVR109 / IVR110 key lengths ---------------------------------------------------------------
     case("IVR109", "key longer than digits", """
