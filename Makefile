@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Debian's packages, installed only when missing: Graphviz draws the diagrams;
-# redis-server backs the shared session store (the tests start their own).
+# redis-server backs the shared session store (the tests start their own);
+# espeak-ng speaks `say` prompts for platforms that only play recordings.
 system-packages:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 class ExitStatus(enum.IntEnum):
     OK = 0
     ERRORS = 1  # the flow has errors, a test failed
-    USAGE = 2  # bad arguments, unreadable files, internal failures
+    USAGE = 2  # bad arguments, unreadable files, bad configuration, internal failures
+    AUTH = 3  # the platform refused the credentials
+    REJECTED = 4  # the platform refused a change (mapped to the flow's line)
+    NETWORK = 5  # the platform could not be reached, even after retries
 
 
 def _colour(stream: Any = None) -> bool:
@@ -256,7 +259,7 @@ def serve(file: str, host: str, port: int, sessions: str, env_name: str | None, 
     env = _environment(env_name, file) if env_name else None
     try:
         open_store(sessions)
-        settings = serving.settings(env, insecure, dict(os.environ))
+        settings = serving.settings(env, insecure, dict(os.environ), result.flow.name)
     except serving.NotConfigured as error:
         raise _Usage(str(error)) from None
     except ValueError as error:
@@ -271,25 +274,40 @@ def serve(file: str, host: str, port: int, sessions: str, env_name: str | None, 
 
 
 def _environment(name: str, flow_path: str) -> Any:
-    from . import config, report
-    from .compiler import Checked
+    from . import config
 
     try:
         return config.load(name, flow_path)
     except config.ConfigError as error:
-        diagnostic = error.diagnostic
-        source = Path(diagnostic.span.file).read_text() if Path(diagnostic.span.file).is_file() else ""
-        click.echo(report.text([Checked(diagnostic.span.file, source, None, None, (diagnostic,))],
-                               colour=_colour(sys.stderr)), err=True, nl=False)
+        _show_config_error(error)
         raise click.exceptions.Exit(ExitStatus.USAGE) from None
 
 
+def _show_config_error(error: Any) -> None:
+    """An IVR301 diagnostic, shown with its line of ivrflow.toml."""
+    from . import report
+    from .compiler import Checked
+
+    diagnostic = error.diagnostic
+    path = Path(diagnostic.span.file)
+    source = path.read_text(encoding="utf-8") if path.is_file() else ""
+    click.echo(report.text([Checked(diagnostic.span.file, source, None, None, (diagnostic,))],
+                           colour=_colour(sys.stderr)), err=True, nl=False)
+
+
 @cli.command()
-@click.argument("platform", type=click.Choice(["mediaservice"]), metavar="PLATFORM")
+@click.argument("platform", type=click.Choice(["mediaservice", "telphin"]), metavar="PLATFORM")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--domain", default="localhost", show_default=True, help="The tenant domain in API paths.")
-def emulate(platform: str, host: str, port: int, domain: str) -> int:
+@click.option("--domain", default="localhost", show_default=True, help="mediaservice: the tenant domain in paths.")
+@click.option("--client-id", default="demo", show_default=True, help="telphin: the OAuth client id it accepts.")
+@click.option("--client-secret", default="demo", show_default=True, help="telphin: the OAuth client secret.")
+@click.option("--faults", type=click.FloatRange(0, 1), default=0.0, help="telphin: the share of API calls that fail.")
+@click.option("--fault-kinds", default="429,500,503,timeout,drop", show_default=True,
+              help="telphin: the kinds of failure injected.")
+@click.option("--latency-ms", type=click.IntRange(0, 60_000), default=0, help="telphin: added to every API call.")
+def emulate(platform: str, host: str, port: int, domain: str, client_id: str, client_secret: str, faults: float,
+            fault_kinds: str, latency_ms: int) -> int:
     """Run a local stand-in of a platform's API.
 
     \b
@@ -297,15 +315,183 @@ def emulate(platform: str, host: str, port: int, domain: str) -> int:
     log at /_emulator/log, and POST /_emulator/calls to drive a call into a
     runtime server: {"callback": "http://127.0.0.1:8080/mediaservice",
     "inputs": ["1", "silence"], "caller": "+4420…", "token": "…"}.
+
+    \b
+    telphin: OAuth (client credentials), extensions, sounds, IVR settings,
+    contexts, options and rules, with Telphin's validation and errors, fault
+    injection (--faults 0.2), a request log at /_emulator/log, and POST
+    /_emulator/call to run a call against what it holds: {"extension": "071",
+    "inputs": ["1", "silence"], "caller": "+7495…"}.
     """
     import uvicorn
 
-    from .targets.mediaservice.emulator import Platform, platform_app
+    if platform == "telphin":
+        from .targets.telphin.emulator import Faults, Telphin, telphin_app
 
-    app = platform_app(Platform(domain=domain))
-    click.echo(f"mediaservice emulator on http://{host}:{port}/mediaservice/{domain}/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+        kinds = tuple(k.strip() for k in fault_kinds.split(",") if k.strip())
+        state = Telphin(client_id=client_id, client_secret=client_secret,
+                        faults=Faults(rate=faults, kinds=kinds, latency_ms=latency_ms))
+        app = telphin_app(state)
+        click.echo(f"telphin emulator on http://{host}:{port} (API under /api/ver1.0)", err=True)
+    else:
+        from .targets.mediaservice.emulator import Platform, platform_app
+
+        app = platform_app(Platform(domain=domain))
+        click.echo(f"mediaservice emulator on http://{host}:{port}/mediaservice/{domain}/", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
     return ExitStatus.OK
+
+
+def _target(name: str) -> Any:
+    from . import targets
+
+    try:
+        return targets.get(name)
+    except targets.UnknownTarget as error:
+        raise _Usage(str(error)) from None
+
+
+def _show(diagnostics: Sequence[Any], result: Checked) -> None:
+    from . import report
+    from .compiler import Checked as CheckedResult
+
+    shown = CheckedResult(result.file, result.source, result.flow, result.graph, tuple(diagnostics))
+    text = report.text([shown], colour=_colour(sys.stderr))
+    click.echo(text.rsplit("\n\n", 1)[0] + "\n", err=True, nl=False)
+
+
+@cli.command(name="compile")
+@click.argument("file", metavar="FLOW")
+@click.option("--target", "target_name", required=True, metavar="T", help="telphin or mediaservice.")
+@click.option("--env", "env_name", metavar="NAME", help="Fills in the bindings (extension, runtime URL, …); "
+                                                         "without it, placeholders are used and listed.")
+@click.option("-o", "--output", default="build", show_default=True, metavar="DIR")
+@click.option("--tts", type=click.Choice(["espeak"]), help="Speak `say` prompts with espeak-ng.")
+def compile_command(file: str, target_name: str, env_name: str | None, output: str, tts: str | None) -> int:
+    """Write what a target needs, without touching the network.
+
+    plan.json: the ordered API calls that create the flow from nothing,
+    `[{"method", "path", "body", "ref", "source": {"file", "line"}}]`, where a
+    later call refers to an id created earlier as {"$ref": "name"} in a body
+    and {name} in a path. deploy.sh: the same calls as a curl script.
+    """
+    target = _target(target_name)
+    result = _load_one(file)
+    assert result.flow is not None
+    env = _environment(env_name, file) if env_name else None
+    if env is not None and env.get("target") != target_name:
+        raise _Usage(f"environment `{env_name}` is for target `{env.get('target')}`, not `{target_name}`")
+    wanted, _ = _desired(target, result, file, env, tts == "espeak")
+    the_plan = target.make_empty_plan(wanted)
+    written = target.write_artifacts(wanted, the_plan, Path(output),
+                                     env.get("base_url") if env is not None else None, flow=result.flow,
+                                     flow_path=file)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}: {len(the_plan.changes)} calls", err=True)
+    for note in the_plan.notes:
+        click.echo(f"note: {note}", err=True)
+    return ExitStatus.OK
+
+
+def _desired(target: Any, result: Checked, file: str, env: Any, tts: bool) -> tuple[Any, Any]:
+    from .compiler.diagnostics import Severity
+
+    assert result.flow is not None
+    wanted = target.desired(result.flow, file, env, tts)
+    if wanted.diagnostics:
+        _show(wanted.diagnostics, result)
+    if any(d.severity is Severity.ERROR for d in wanted.diagnostics):
+        raise click.exceptions.Exit(ExitStatus.ERRORS)
+    return wanted, None
+
+
+@cli.command()
+@click.argument("file", metavar="FLOW")
+@click.option("--env", "env_name", required=True, metavar="NAME", help="An environment of ivrflow.toml.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def plan(file: str, env_name: str, fmt: str) -> int:
+    """Show what a deploy would create, change and delete on the platform.
+
+    Only objects ivrflow manages (marked in their description or title) are
+    ever changed or deleted. `--format json` prints {"create": N, "update": N,
+    "delete": N, "changes": [...]}.
+    """
+    return _deploy(file, env_name, fmt=fmt, apply=False, dry_run=False, yes=True)
+
+
+@cli.command()
+@click.argument("file", metavar="FLOW")
+@click.option("--env", "env_name", required=True, metavar="NAME", help="An environment of ivrflow.toml.")
+@click.option("--dry-run", is_flag=True, help="Print the calls instead of sending them.")
+@click.option("--yes", is_flag=True, help="Do not ask before changing the platform.")
+def deploy(file: str, env_name: str, dry_run: bool, yes: bool) -> int:
+    """Make the platform match the flow.
+
+    Reads what is live, shows the plan, applies it (with a progress bar) and
+    can be run again: after a failure it converges, and when nothing changed
+    it writes nothing. Calls that fail with 429, 5xx, timeouts or dropped
+    connections are retried where that is safe (a create that may have
+    happened is looked up first). Exit status: 0 done, 3 credentials refused,
+    4 the platform rejected a change (the flow's line is shown), 5 network.
+    """
+    return _deploy(file, env_name, fmt="text", apply=True, dry_run=dry_run, yes=yes)
+
+
+def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, yes: bool) -> int:
+    from . import config
+    from .compiler.diagnostics import RULES
+    from .deploy import run
+    from .deploy.http import DeployError, Rejected, Stats
+
+    result = _load_one(file)
+    assert result.flow is not None
+    env = _environment(env_name, file)
+    target = _target(str(env.get("target") or ""))
+    stats = Stats()
+    api = None
+    try:
+        api = target.api_for(env, stats=stats)
+        wanted, the_plan = target.plan(result.flow, file, env, api)
+        if any(d.severity.name == "ERROR" for d in wanted.diagnostics):
+            _show(wanted.diagnostics, result)
+            return ExitStatus.ERRORS
+        title = f"{result.flow.name} on {env_name} ({env.get('target')})"
+        if not apply:
+            run.print_plan(the_plan, fmt, title)
+            return ExitStatus.OK
+        run.print_plan(the_plan, "text", title)
+        if not the_plan.changes:
+            return ExitStatus.OK
+        if dry_run:
+            click.echo("\n--dry-run: these calls would be sent:")
+            run.print_calls(the_plan)
+            return ExitStatus.OK
+        if not yes:
+            if not sys.stdin.isatty():
+                raise _Usage("not a terminal: add --yes to deploy without being asked")
+            if not click.confirm(f"apply {len(the_plan.changes)} changes?", default=False):
+                click.echo("nothing changed", err=True)
+                return ExitStatus.OK
+        ids: dict[str, Any] = {}
+        run.apply(the_plan, lambda change, known: target.apply(result.flow, file, change, api, known), ids)
+        click.echo(f"deployed {result.flow.name} to {env_name}: {run.describe_stats(stats)}", err=True)
+        return ExitStatus.OK
+    except config.ConfigError as error:
+        _show_config_error(error)
+        return ExitStatus.USAGE
+    except Rejected as error:
+        change = error.change
+        span = change.source if change is not None and change.source is not None else None
+        if span is not None:
+            _show([RULES["IVR302"].at(span, f"{env.get('target')} rejected `{change.describe()}`: {error}")], result)
+        else:
+            click.echo(f"ivrflow: the platform rejected a change: {error}", err=True)
+        return ExitStatus.REJECTED
+    except DeployError as error:
+        click.echo(f"ivrflow: {error}", err=True)
+        return ExitStatus.AUTH if error.kind == "auth" else ExitStatus.NETWORK
+    finally:
+        if api is not None:
+            api.close()
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -55,9 +55,9 @@ def test_a_literal_secret_is_refused(toml: Path) -> None:
 
 
 def test_unknown_environment_and_missing_file(toml: Path, tmp_path: Path) -> None:
-    with pytest.raises(config.ConfigError, match="no environment `prod`.*known: bad, sandbox"):
+    with pytest.raises(config.ConfigError, match=r"no environment `prod`.*known: bad, sandbox"):
         config.load("prod", path=toml)
-    with pytest.raises(config.ConfigError, match="no ivrflow.toml"):
+    with pytest.raises(config.ConfigError, match=r"no ivrflow\.toml"):
         config.load("prod", flow_path=str(tmp_path / "sub" / "flow.ivr"))
 
 

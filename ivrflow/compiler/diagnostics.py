@@ -107,5 +107,11 @@ RULES: dict[str, Rule] = _rules(
     ("IVR121", W, "opening hours that are never open or overlap"),
     ("IVR122", E, "instant loop: routes go round without waiting for the caller"),
     ("IVR123", E, "`repeat` in `on exhausted`: the retries are already used up"),
+    ("IVR201", Severity.INFO, "menu unrolled: the platform has no retry counter"),
+    ("IVR202", Severity.INFO, "served by the runtime server through the platform's webhook"),
+    ("IVR203", E, "voicemail box with no destination on this platform"),
+    ("IVR204", E, "`say` prompt on a platform that only plays recordings"),
+    ("IVR205", E, "construct the target cannot express"),
     ("IVR301", E, "environment configuration"),
+    ("IVR302", E, "the platform rejected a change"),
 )

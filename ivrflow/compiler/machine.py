@@ -213,21 +213,8 @@ class _Run:
         self.effects.append(Collect(name))
 
     def route(self, route: ir.Route) -> None:
-        for branch in route.branches:
-            if isinstance(branch, ir.Otherwise) or self.holds(branch.condition):
-                self.node_handler(route.name, ir.branch_event(branch), branch.actions)
-                return
-        raise MachineError(f"route `{route.name}` has no `otherwise` and no `when` matched")
-
-    def holds(self, condition: ir.Condition) -> bool:
-        if isinstance(condition, ir.CallerIs):
-            return caller_matches(condition.mask, self.line.caller)
-        hours = self.flow.hours_named(condition.hours)
-        if hours is None:
-            raise MachineError(f"there are no hours named `{condition.hours}`")
-        if self.line.now is None:
-            raise NeedsClock(condition.hours, condition.span)
-        return is_open(hours, self.line.now + dt.timedelta(milliseconds=self.elapsed))
+        branch = route.branches[branch_index(self.flow, route, self.line, self.elapsed)]
+        self.node_handler(route.name, ir.branch_event(branch), branch.actions)
 
     def play(self, prompt: str, fully: bool = False) -> None:
         self.heard.append(prompt)
@@ -333,6 +320,27 @@ class _Run:
 
 _STATUS = {"new": "not started", "input": "waiting for keys", "answer": "waiting for the routing service",
            "ended": "over"}
+
+
+def branch_index(flow: ir.Flow, route: ir.Route, line: Line, elapsed_ms: int = 0) -> int:
+    """Which branch of `route` a call takes: the first `when` that holds, else
+    `otherwise` (the runtime answers Telphin's call_interactive with this)."""
+    for index, branch in enumerate(route.branches):
+        if isinstance(branch, ir.Otherwise):
+            return index
+        condition = branch.condition
+        if isinstance(condition, ir.CallerIs):
+            if caller_matches(condition.mask, line.caller):
+                return index
+            continue
+        hours = flow.hours_named(condition.hours)
+        if hours is None:
+            raise MachineError(f"there are no hours named `{condition.hours}`")
+        if line.now is None:
+            raise NeedsClock(condition.hours, condition.span)
+        if is_open(hours, line.now + dt.timedelta(milliseconds=elapsed_ms)):
+            return index
+    raise MachineError(f"route `{route.name}` has no `otherwise` and no `when` matched")
 
 
 def start_call(flow: ir.Flow, line: Line | None = None) -> tuple[Call, tuple[Effect, ...]]:

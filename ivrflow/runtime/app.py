@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -24,12 +25,14 @@ log = logging.getLogger("ivrflow.runtime")
 
 def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, settings: dict | None = None,
                api_token: Callable[[], str] | None = None, accept_test_clock: bool = False,
-               http: httpx.AsyncClient | None = None) -> Starlette:
+               http: httpx.AsyncClient | None = None, telphin: Any = None) -> Starlette:
     """The app for one flow. `settings` are the environment's values the
     protocols need (domain, sip_domain, …); `api_token` makes the bearer for
     calls to the platform's API; `http` is the client for those calls and
-    for `ask` (injected, so tests can point it at local services)."""
+    for `ask` (injected, so tests can point it at local services); `telphin`
+    is the directory of deployed contexts that Telphin's answers jump to."""
     from ..targets.mediaservice.callbacks import mediaservice_routes
+    from ..targets.telphin.interactive import telphin_routes
 
     http = http or httpx.AsyncClient()
     runtime = Runtime(flow, store, http, accept_test_clock=accept_test_clock)
@@ -43,6 +46,8 @@ def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, setting
         yield
         await http.aclose()
         await store.close()
+        if telphin is not None:
+            telphin.api.close()
 
     async def problem(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPProblem)
@@ -63,6 +68,7 @@ def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, setting
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/mediaservice", routes=mediaservice_routes(runtime, credentials, settings or {}, api_token)),
+        Mount("/telphin", routes=telphin_routes(runtime, credentials, settings or {}, telphin, credentials.token)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPProblem: problem, HTTPException: http_error, Exception: crash})

@@ -1,0 +1,120 @@
+"""Talking to a platform's API during a deploy: retries where they are safe,
+a look-up before repeating a create that may have happened, errors that say
+which line of the flow a rejected call came from, and no secret in any text."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ..redact import redact
+
+#: Attempts per call before a deploy gives up with a network failure.
+ATTEMPTS = 6
+#: Backoff before attempt n: BACKOFF_S * 2**n, at most BACKOFF_MAX_S (plus jitter).
+BACKOFF_S = 0.05
+BACKOFF_MAX_S = 2.0
+TIMEOUT_S = 10.0
+
+
+class DeployError(Exception):
+    """A deploy stopped; `kind` picks the exit status."""
+
+    kind = "network"
+
+
+class AuthFailed(DeployError):
+    kind = "auth"
+
+
+class Rejected(DeployError):
+    """The platform refused a call (4xx): the flow or the environment is wrong."""
+
+    kind = "rejected"
+
+    def __init__(self, message: str, status: int, change: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.change = change
+
+
+class NetworkFailed(DeployError):
+    kind = "network"
+
+
+@dataclass
+class Stats:
+    """What a deploy sent: every request, and how many were writes or retries."""
+
+    requests: int = 0
+    writes: int = 0
+    retries: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+def _ambiguous(error: Exception | None, response: httpx.Response | None) -> bool:
+    """Whether a failed call may still have been carried out by the server."""
+    if response is not None:
+        return response.status_code >= 500
+    return isinstance(error, (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
+
+
+def backoff(attempt: int) -> None:
+    delay = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** attempt)
+    time.sleep(delay * (0.5 + random.random()))
+
+
+def send(client: httpx.Client, method: str, url: str, stats: Stats, *,
+         lookup: Callable[[], Any] | None = None, sleep: Callable[[int], None] = backoff,
+         timeout: float = TIMEOUT_S, **kwargs: Any) -> httpx.Response | Any:
+    """One API call with retries. GET, PUT and DELETE are repeated as they are;
+    a POST that may have happened (a timeout, a dropped connection, a 5xx) is
+    first looked for with `lookup`, whose non-None answer is returned instead
+    of repeating it. 429 is always safe to repeat. 4xx raises Rejected."""
+    last = ""
+    for attempt in range(ATTEMPTS):
+        response = None
+        error: Exception | None = None
+        if attempt:
+            stats.retries += 1
+        stats.requests += 1
+        if method != "GET":
+            stats.writes += 1
+        try:
+            response = client.request(method, url, timeout=timeout, **kwargs)
+        except httpx.TransportError as caught:
+            error = caught
+        if response is not None and response.status_code < 400:
+            return response
+        if response is not None and response.status_code == 401:
+            raise AuthFailed(f"{method} {redact(url)}: 401 {_message(response)}")
+        if response is not None and 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+            if method == "DELETE" and response.status_code == 404 and attempt:
+                return response  # an earlier attempt deleted it
+            raise Rejected(f"{method} {redact(url)}: {response.status_code} {_message(response)}",
+                           response.status_code)
+        last = f"{response.status_code} {_message(response)}" if response is not None else type(error).__name__
+        stats.log.append(f"{method} {redact(url)}: {last} (attempt {attempt + 1})")
+        if method == "POST" and lookup is not None and _ambiguous(error, response):
+            found = lookup()
+            if found is not None:
+                return found
+        sleep(attempt)
+    raise NetworkFailed(f"{method} {redact(url)} failed {ATTEMPTS} times; last: {last}")
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return redact(response.text[:200])
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error", "errors"):
+            if key in body:
+                return redact(str(body[key]))[:300]
+    return redact(str(body))[:300]

@@ -1,0 +1,544 @@
+"""A local stand-in of Telphin's voice-menu API, and of its calls.
+
+The API keeps state like the platform: OAuth client credentials, extensions,
+multipart sound uploads, IVR settings, contexts (each created with the
+built-in options `start`, `timeout` and `invalid`), options and rules in
+order, with the documented validation and `{"message": …}` errors. Faults can
+be injected (a rate, kinds: 429, 500, 503, timeout, drop; latency) and every
+request is logged.
+
+`execute_call` runs a call against the configuration it holds, following
+Telphin's documented behaviour, not the compiler's: the entry context's
+`start` rules run, then keys are collected (`digit_len`, `allow_any_dial`);
+an option with no rules, or whose rules end without leaving, hangs up;
+`call_interactive` asks a URL and follows its XML (`<Jump>`, `<Hangup/>`,
+`<SimpleTransfer>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import re
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ...compiler.machine import Outcome
+
+ACTIONS = {
+    "transfer": ("transfer_dst",), "simple_transfer": ("transfer_dst",), "hangup": (),
+    "play_sound": ("sound", "sound_type"), "play_silence": ("silence_time",),
+    "jump_to_context": ("context",), "play_digits": ("digits",), "set_variable": ("set_variable_name",),
+    "call_interactive": ("call_interactive_url",), "transfer_from_variable": ("transfer_variable",),
+    "record_digits": ("record_digits_variable",), "play_digits_from_variable": ("play_digits_variable",),
+    "set_caller_id_number": ("caller_id_number",), "set_caller_id_name": ("caller_id_name",),
+    "quality_rate": ("sound",), "voice_helper": ("sound",),
+}
+BUILT_IN = ("start", "timeout", "invalid")
+CONTEXT_FIELDS: dict[str, Any] = {
+    "name": str, "description": (str, type(None)), "digit_len": int, "inter_digit_timeout": int,
+    "timeout": int, "allow_any_dial": bool, "extra_params": (str, type(None))}
+FAULTS = ("429", "500", "503", "timeout", "drop")
+
+
+@dataclass
+class Faults:
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULTS
+    latency_ms: int = 0
+    timeout_s: float = 12.0  # longer than the deploy client waits
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+
+
+@dataclass
+class Telphin:
+    """The platform's state."""
+
+    client_id: str = "demo"
+    client_secret: str = "demo"
+    token_lifetime_s: int = 3600
+    client: int = 12
+    tokens: dict[str, float] = field(default_factory=dict)
+    sounds: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sound_data: dict[int, bytes] = field(default_factory=dict)
+    extensions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    ivrs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    contexts: dict[int, dict[str, Any]] = field(default_factory=dict)  # with "extension", "options"
+    faults: Faults = field(default_factory=Faults)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def next_id(self) -> int:
+        return int(next(self._ids))
+
+    def writes(self) -> int:
+        return sum(entry["method"] != "GET" and "/oauth/" not in entry["path"] for entry in self.log)
+
+    def configuration(self, extension: str) -> dict[str, Any]:
+        """Everything an extension's voice menu is, by names instead of ids:
+        what a person would compare with the guide."""
+        found = next((e for e in self.extensions.values() if e["name"].endswith("*" + extension)), None)
+        if found is None:
+            return {}
+        names = {c["id"]: c["name"] for c in self.contexts.values()}
+        sounds = {s["id"]: s["filename"] for s in self.sounds.values()}
+
+        def rule(r: dict[str, Any]) -> dict[str, Any]:
+            out = {k: v for k, v in r.items() if k != "id"}
+            if "sound" in out:
+                out["sound"] = sounds.get(out["sound"], out["sound"])
+            if "context" in out:
+                out["context"] = names.get(out["context"], out["context"])
+            return out
+
+        ivr = dict(self.ivrs.get(found["id"], {}))
+        ivr["entry_context"] = names.get(ivr.get("entry_context"), ivr.get("entry_context"))
+        contexts = {}
+        for context in self.contexts.values():
+            if context["extension"] == found["id"]:
+                fields = {k: context[k] for k in ("digit_len", "inter_digit_timeout", "timeout", "allow_any_dial")}
+                options = {d: [rule(r) for r in rules] for d, rules in context["options"].items()}
+                contexts[context["name"]] = {**fields, "options": options}
+        return {"extension": {"name": found["name"], "type": found["type"], "label": found["label"]},
+                "ivr": ivr, "contexts": contexts}
+
+
+class _Dropped(Response):
+    """Starts an answer and breaks the connection: the client cannot know
+    whether the call was carried out."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+        await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
+        raise ConnectionResetError("the emulator dropped the connection on purpose")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status)
+
+
+def telphin_app(state: Telphin) -> Starlette:
+    def authorized(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        expires = state.tokens.get(token)
+        return expires is not None and expires > time.monotonic()
+
+    async def token(request: Request) -> Response:
+        async with request.form() as form:
+            grant, client_id, secret = form.get("grant_type"), form.get("client_id"), form.get("client_secret")
+        if grant != "client_credentials":
+            return _error(400, "unsupported grant_type")
+        if client_id != state.client_id or secret != state.client_secret:
+            return _error(401, "invalid client credentials")
+        value = f"tok-{state.next_id()}-{random.getrandbits(32):08x}"
+        state.tokens[value] = time.monotonic() + state.token_lifetime_s
+        return JSONResponse({"access_token": value, "token_type": "Bearer", "expires_in": state.token_lifetime_s,
+                             "scope": "all"})
+
+    async def api(request: Request) -> Response:
+        path = request.path_params["path"]
+        method = request.method
+        entry = {"method": method, "path": "/api/ver1.0/" + path, "status": 0}
+        state.log.append(entry)
+        faults = state.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        fault = faults.random.choice(faults.kinds) if faults.rate and faults.random.random() < faults.rate else None
+        if fault in ("429", "500", "503") and (method == "GET" or faults.random.random() < 0.5):
+            entry["status"] = int(fault)  # refused before doing anything
+            return _error(int(fault), "Too many requests" if fault == "429" else "Internal error")
+        if fault == "timeout":
+            await asyncio.sleep(faults.timeout_s)
+        if not authorized(request):
+            entry["status"] = 401
+            return _error(401, "Unauthorized")
+        response = await _handle(state, request, method, path)
+        entry["status"] = response.status_code
+        if fault in ("500", "503"):  # done, then the answer is lost
+            return _error(int(fault), "Internal error")
+        if fault == "drop":
+            return _Dropped()  # done, then the connection breaks before the answer is complete
+        return response
+
+    async def control(request: Request) -> Response:
+        if request.method == "POST":
+            body = await request.json()
+            state.faults = Faults(rate=float(body.get("rate", 0)), kinds=tuple(body.get("kinds") or FAULTS),
+                                  latency_ms=int(body.get("latency_ms", 0)), seed=body.get("seed"))
+        f = state.faults
+        return JSONResponse({"rate": f.rate, "kinds": list(f.kinds), "latency_ms": f.latency_ms})
+
+    async def request_log(request: Request) -> Response:
+        return JSONResponse(state.log)
+
+    async def call(request: Request) -> Response:
+        body = await request.json()
+        async with httpx.AsyncClient(timeout=10) as client:
+            result = await execute_call(state, client, str(body.get("extension", "")), list(body.get("inputs", [])),
+                                        caller=body.get("caller"), clock=body.get("clock"))
+        return JSONResponse(result.to_dict())
+
+    return Starlette(routes=[
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/api/ver1.0/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE"]),
+        Route("/_emulator/faults", control, methods=["GET", "POST"]),
+        Route("/_emulator/log", request_log, methods=["GET"]),
+        Route("/_emulator/call", call, methods=["POST"]),
+    ])
+
+
+_ROUTES = [
+    (re.compile(r"client/(@me|\d+)/sound/?"), "sounds"),
+    (re.compile(r"client/(@me|\d+)/sound/(\d+)/?"), "sound"),
+    (re.compile(r"client/(@me|\d+)/extension/?"), "extensions"),
+    (re.compile(r"extension/(\d+)/ivr/?"), "ivr"),
+    (re.compile(r"extension/(\d+)/ivr/context/?"), "contexts"),
+    (re.compile(r"extension/(\d+)/ivr/context/(\d+)/?"), "context"),
+    (re.compile(r"extension/(\d+)/ivr/context/(\d+)/options/?"), "options"),
+    (re.compile(r"extension/(\d+)/ivr/context/(\d+)/options/([^/]+)/?"), "option"),
+    (re.compile(r"extension/(\d+)/ivr/context/(\d+)/options/([^/]+)/rules/?"), "rules"),
+    (re.compile(r"extension/(\d+)/ivr/context/(\d+)/options/([^/]+)/rules/(\d+)/?"), "rule"),
+]
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def _route(path: str) -> tuple[str, tuple[str, ...]] | None:
+    for pattern, name in _ROUTES:
+        match = pattern.fullmatch(path)
+        if match:
+            return name, match.groups()
+    return None
+
+
+async def _handle(state: Telphin, request: Request, method: str, path: str) -> Response:
+    routed = _route(path)
+    if routed is None:
+        return _error(404, "Not found")
+    name, args = routed
+
+    if name == "sounds":
+        if method == "GET":
+            return JSONResponse(list(state.sounds.values()))
+        if method == "POST":
+            async with request.form() as form:
+                upload = form.get("file")
+                if upload is None or isinstance(upload, str):
+                    return _error(400, "file is required")
+                data = await upload.read()
+                title, filename = str(form.get("title") or ""), upload.filename
+            if not data:
+                return _error(400, "file is empty")
+            sound: dict[str, Any] = {"id": state.next_id(), "client_id": state.client, "title": title,
+                                     "dealer_id": None, "filename": filename}
+            state.sounds[sound["id"]] = sound
+            state.sound_data[sound["id"]] = data
+            return JSONResponse(sound)
+    if name == "sound" and method == "DELETE":
+        if state.sounds.pop(int(args[1]), None) is None:
+            return _error(404, "Sound not found")
+        return Response(status_code=204)
+
+    if name == "extensions":
+        if method == "GET":
+            return JSONResponse(list(state.extensions.values()))
+        if method == "POST":
+            body = await _json(request)
+            if not isinstance(body, dict) or not re.fullmatch(r"\d{2,6}", str(body.get("name", ""))):
+                return _error(400, "name must be 2 to 6 digits")
+            if body.get("type") not in ("ivr", "phone", "queue", "fax"):
+                return _error(400, "unknown type")
+            full = f"{state.client:03d}*{body['name']}"
+            if any(e["name"] == full for e in state.extensions.values()):
+                return _error(400, f"extension {body['name']} already exists")
+            extension = {"id": state.next_id(), "name": full, "label": body.get("label"), "type": body["type"],
+                         "status": body.get("status", "active"), "client_id": state.client, "domain": "sip.example"}
+            state.extensions[extension["id"]] = extension
+            if extension["type"] == "ivr":
+                state.ivrs[extension["id"]] = {"entry_context": 0, "lifetime": 0, "lifetime_exp_action": "hangup",
+                                               "lifetime_exp_transfer_dst": None, "sleep_time": 0,
+                                               "vm_enabled": False, "vm_greeting": None, "vm_mailto": None,
+                                               "vm_attach_file": True}
+            return JSONResponse(extension)
+
+    extension_id = int(args[0]) if name not in ("sounds", "sound", "extensions") else 0
+    if extension_id not in state.ivrs:
+        return _error(404, "Extension not found or not an IVR")
+
+    if name == "ivr":
+        if method == "GET":
+            return JSONResponse(state.ivrs[extension_id])
+        if method == "PUT":
+            body = await _json(request)
+            if not isinstance(body, dict):
+                return _error(400, "JSON object expected")
+            ivr = state.ivrs[extension_id]
+            for key, value in body.items():
+                if key not in ivr:
+                    return _error(400, f"unknown field {key}")
+                if key == "entry_context" and value not in state.contexts:
+                    return _error(400, f"entry_context {value} does not exist")
+                if key in ("lifetime", "sleep_time") and (not isinstance(value, int) or value < 0):
+                    return _error(400, f"{key} must be a non-negative integer")
+                if key == "lifetime_exp_action" and value not in ("hangup", "transfer"):
+                    return _error(400, "lifetime_exp_action must be hangup or transfer")
+                ivr[key] = value
+            return JSONResponse(ivr)
+
+    if name == "contexts":
+        if method == "GET":
+            return JSONResponse([_context_view(c) for c in state.contexts.values() if c["extension"] == extension_id])
+        if method == "POST":
+            body = await _json(request)
+            problem = _context_problem(body, creating=True)
+            if problem:
+                return _error(400, problem)
+            created: dict[str, Any] = {
+                "id": state.next_id(), "extension": extension_id, "description": None, "extra_params": None,
+                       "digit_len": 1, "inter_digit_timeout": 2000, "timeout": 5000, "allow_any_dial": False,
+                **body, "options": {option: [] for option in BUILT_IN}}
+            state.contexts[created["id"]] = created
+            return JSONResponse(_context_view(created))
+
+    context = state.contexts.get(int(args[1])) if len(args) > 1 else None
+    if len(args) > 1 and (context is None or context["extension"] != extension_id):
+        return _error(404, "Context not found")
+    assert context is not None
+
+    if name == "context":
+        if method == "GET":
+            return JSONResponse(_context_view(context))
+        if method == "PUT":
+            body = await _json(request)
+            problem = _context_problem(body, creating=False)
+            if problem:
+                return _error(400, problem)
+            context.update(body)
+            return JSONResponse(_context_view(context))
+        if method == "DELETE":
+            del state.contexts[context["id"]]
+            return Response(status_code=204)
+
+    if name == "options":
+        if method == "GET":
+            return JSONResponse([{"digits": d} for d in context["options"]])
+        if method == "POST":
+            body = await _json(request)
+            digits = str(body.get("digits", "")) if isinstance(body, dict) else ""
+            if not re.fullmatch(r"[0-9*#]{1,20}", digits):
+                return _error(400, "digits must be 1 to 20 of 0-9, * and #")
+            if digits in context["options"]:
+                return _error(400, f"option {digits} already exists")
+            context["options"][digits] = []
+            return JSONResponse({"digits": digits})
+
+    digits = args[2] if len(args) > 2 else ""
+    if len(args) > 2 and digits not in context["options"]:
+        return _error(404, "Option not found")
+
+    if name == "option" and method == "DELETE":
+        if digits in BUILT_IN:
+            return _error(400, "built-in options cannot be deleted")
+        del context["options"][digits]
+        return Response(status_code=204)
+
+    rules = context["options"].get(digits, [])
+    if name == "rules":
+        if method == "GET":
+            return JSONResponse(rules)
+        if method == "POST":
+            body = await _json(request)
+            problem = _rule_problem(state, extension_id, body)
+            if problem:
+                return _error(400, problem)
+            rule = {"id": state.next_id(), **body}
+            rules.append(rule)
+            return JSONResponse(rule)
+    if name == "rule":
+        found = [r for r in rules if r["id"] == int(args[3])]
+        if not found:
+            return _error(404, "Rule not found")
+        rule = found[0]
+        if method == "GET":
+            return JSONResponse(rule)
+        if method == "PUT":
+            body = await _json(request)
+            problem = _rule_problem(state, extension_id, body)
+            if problem:
+                return _error(400, problem)
+            rule.clear()
+            rule.update({"id": int(args[3]), **body})
+            return JSONResponse(rule)
+        if method == "DELETE":
+            rules.remove(rule)
+            return Response(status_code=204)
+    return _error(405, "Method not allowed")
+
+
+def _context_view(context: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in context.items() if k not in ("options", "extension")}
+
+
+def _context_problem(body: Any, *, creating: bool) -> str | None:
+    if not isinstance(body, dict):
+        return "JSON object expected"
+    if creating and not body.get("name"):
+        return "name is required"
+    for key, value in body.items():
+        if key not in CONTEXT_FIELDS:
+            return f"unknown field {key}"
+        if not isinstance(value, CONTEXT_FIELDS[key]) or (isinstance(value, bool) and key != "allow_any_dial"):
+            return f"{key} has the wrong type"
+    if "digit_len" in body and not 1 <= body["digit_len"] <= 20:
+        return "digit_len must be between 1 and 20"
+    for key in ("timeout", "inter_digit_timeout"):
+        if key in body and body[key] <= 0:
+            return f"{key} must be positive (milliseconds)"
+    if len(str(body.get("name", ""))) > 255:
+        return "name is too long"
+    return None
+
+
+def _rule_problem(state: Telphin, extension: int, body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "JSON object expected"
+    action = body.get("action")
+    if action not in ACTIONS:
+        return f"unknown action {action!r}"
+    for required in ACTIONS[action]:
+        if body.get(required) in (None, ""):
+            return f"{required} is required for {action}"
+    if action == "play_sound" and (body["sound"] not in state.sounds or
+                                   body["sound_type"] not in ("foreground", "background")):
+        return "sound must exist and sound_type be foreground or background"
+    if action == "jump_to_context" and (body["context"] not in state.contexts
+                                        or state.contexts[body["context"]]["extension"] != extension):
+        return f"context {body['context']} does not exist"
+    if action == "transfer" and len(str(body["transfer_dst"]).split(",")) > 10:
+        return "at most 10 destinations"
+    return None
+
+
+# --- calls ------------------------------------------------------------------------------------
+
+@dataclass
+class CallResult:
+    outcome: Outcome
+    played: list[str] = field(default_factory=list)  # sound file names
+    context: str | None = None  # where a waiting call is (the context's description)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome.to_dict(), "played": self.played, "context": self.context}
+
+
+class _Left(Exception):
+    def __init__(self, outcome: Outcome):
+        self.outcome = outcome
+
+
+async def execute_call(state: Telphin, client: httpx.AsyncClient, extension: str, inputs: list[str], *,
+                       caller: str | None = None, clock: str | None = None, max_steps: int = 500) -> CallResult:
+    """A call to `extension`: `inputs` are key entries or "silence"."""
+    found = next((e for e in state.extensions.values() if e["name"].endswith("*" + extension)), None)
+    if found is None or found["id"] not in state.ivrs:
+        return CallResult(Outcome("hangup"))
+    ivr = state.ivrs[found["id"]]
+    result = CallResult(Outcome("waiting"))
+    pending = list(inputs)
+    steps = 0
+    jump: tuple[int, str] | None = (ivr["entry_context"], "start")
+    call_id = f"call-{state.next_id()}"
+    try:
+        while True:
+            context = state.contexts.get(jump[0]) if jump else None
+            if context is None:
+                raise _Left(Outcome("hangup"))
+            option = jump[1] if jump else "start"
+            jump = await _run_rules(state, client, context, option, result, caller, clock, call_id)
+            steps += 1
+            if steps > max_steps:
+                raise _Left(Outcome("hangup"))
+            if jump is not None:
+                continue
+            if option != "start":
+                raise _Left(Outcome("hangup"))  # an option that ends without leaving hangs up
+            # the start rules have run: collect keys
+            if not pending:
+                result.context = context.get("description") or context["name"]
+                return result
+            entry = pending.pop(0)
+            if entry == "silence":
+                jump = (context["id"], "timeout")
+                continue
+            entry = entry[: context["digit_len"]]
+            if entry in context["options"] and entry not in BUILT_IN:
+                jump = (context["id"], entry)
+            elif context["allow_any_dial"] and entry.isdigit():
+                raise _Left(Outcome("transfer", entry))
+            else:
+                jump = (context["id"], "invalid")
+    except _Left as left:
+        result.outcome = left.outcome
+        return result
+
+
+async def _run_rules(state: Telphin, client: httpx.AsyncClient, context: dict[str, Any], option: str,
+                     result: CallResult, caller: str | None, clock: str | None,
+                     call_id: str) -> tuple[int, str] | None:
+    """Run an option's rules; a jump elsewhere is returned, a transfer or hangup raised."""
+    for rule in list(context["options"].get(option, [])):
+        action = rule["action"]
+        if action == "play_sound":
+            sound = state.sounds.get(rule["sound"])
+            result.played.append(sound["filename"] if sound else "?")
+        elif action in ("transfer", "simple_transfer"):
+            raise _Left(Outcome("transfer", str(rule["transfer_dst"])))
+        elif action == "hangup":
+            raise _Left(Outcome("hangup"))
+        elif action == "jump_to_context":
+            return int(rule["context"]), str(rule.get("context_option") or "start")
+        elif action == "call_interactive":
+            return await _interactive(client, rule, caller, clock, call_id)
+    return None
+
+
+async def _interactive(client: httpx.AsyncClient, rule: dict[str, Any], caller: str | None, clock: str | None,
+                       call_id: str) -> tuple[int, str] | None:
+    params = {"CallID": call_id, "CallerIDNum": caller or "anonymous", "CalledNumber": "071",
+              "CallStatus": "ANSWER", "CallFlow": "in"}
+    headers = {"X-Ivrflow-Clock": clock} if clock else {}
+    try:
+        if str(rule.get("call_interactive_method", "POST")).upper() == "GET":
+            response = await client.get(rule["call_interactive_url"], params=params, headers=headers)
+        else:
+            response = await client.post(rule["call_interactive_url"], data=params, headers=headers)
+        root = ET.fromstring(response.text)
+    except (httpx.HTTPError, ET.ParseError):
+        raise _Left(Outcome("hangup")) from None
+    for element in root:
+        if element.tag == "Hangup":
+            raise _Left(Outcome("hangup"))
+        if element.tag == "Jump":
+            return int(element.get("context", "0")), element.get("option", "start")
+        if element.tag in ("SimpleTransfer", "Transfer"):
+            raise _Left(Outcome("transfer", (element.text or element.get("number") or "").strip()))
+    return None

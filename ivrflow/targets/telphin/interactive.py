@@ -1,0 +1,164 @@
+"""`/telphin/interactive`: the runtime's answers to Telphin's call_interactive.
+
+Telphin asks (GET or POST, with CallerIDNum, CallID, …) when a call reaches a
+route or an `ask`; the URL says which (`flow`, `node`, `kind`, `copy`) and is
+signed (`sig`, see compile.signature). The answer is XML:
+
+    <Response><Jump context="ID" option="start"/></Response>
+    <Response><SimpleTransfer>DEST</SimpleTransfer></Response>   (ASSUMPTION)
+    <Response><Hangup/></Response>
+
+Context ids are looked up in Telphin by the marker in their description
+(cached; looked up again when one is missing, as after a redeploy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from xml.sax.saxutils import escape
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...compiler import ir
+from ...compiler.machine import Line, MachineError, NeedsClock, branch_index
+from ...runtime import ask
+from ...runtime.core import Runtime
+from ...runtime.http import Credentials, HTTPProblem
+from .client import TelphinApi, find_extension
+from .compile import MARKER, copies, signature
+
+log = logging.getLogger("ivrflow.runtime")
+#: ASSUMPTION: the element that transfers a call answered by call_interactive
+#: (the documents list <SimpleTransfer> but its attributes were cut off); the
+#: destination is its text.
+TRANSFER_ELEMENT = "SimpleTransfer"
+#: How long context ids are trusted before they are looked up again.
+DIRECTORY_TTL_S = 60.0
+
+
+class Directory:
+    """Context ids by key, read from Telphin."""
+
+    def __init__(self, api: TelphinApi, flow: str, extension: str):
+        self.api = api
+        self.flow = flow
+        self.extension = extension
+        self.ids: dict[str, int] = {}
+        self.read_at = 0.0
+
+    def _read(self) -> dict[str, int]:
+        found = find_extension(self.api.get("/client/@me/extension/") or [], self.extension)
+        if found is None:
+            return {}
+        prefix = f"{MARKER}:{self.flow}:context:"
+        return {str(c.get("description"))[len(prefix):]: int(c["id"])
+                for c in self.api.get(f"/extension/{found['id']}/ivr/context/") or []
+                if str(c.get("description") or "").startswith(prefix)}
+
+    async def context(self, key: str) -> int:
+        if key not in self.ids or time.monotonic() - self.read_at > DIRECTORY_TTL_S:
+            self.ids = await asyncio.to_thread(self._read)
+            self.read_at = time.monotonic()
+        if key not in self.ids:
+            raise HTTPProblem(404, "unknown_context", f"no deployed context for `{key}`; deploy the flow first")
+        return self.ids[key]
+
+
+def _xml(body: str) -> Response:
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
+                    media_type="application/xml")
+
+
+def telphin_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str, Any],
+                   directory: Directory | None, token: str | None) -> list[Route]:
+    flow = runtime.flow
+
+    def jump(context: int) -> Response:
+        return _xml(f'<Jump context="{context}" option="start"/>')
+
+    async def interactive(request: Request) -> Response:
+        query = dict(request.query_params)
+        if token:
+            expected = signature(token, query)
+            if not hmac.compare_digest(query.get("sig", ""), expected):
+                raise HTTPProblem(401, "bad_signature", "the call_interactive URL is not signed by this server")
+        elif not credentials.insecure:
+            raise HTTPProblem(401, "unauthorized", "no callback token is configured to check signatures")
+        if query.get("flow") != flow.name:
+            raise HTTPProblem(404, "unknown_flow", f"this server runs flow `{flow.name}`")
+        form: dict[str, Any] = {}
+        if request.method == "POST":
+            async with request.form() as posted:
+                form = {k: v for k, v in posted.items() if isinstance(v, str)}
+        fields = {**query, **form}
+        node_name = str(query.get("node", ""))
+        node = flow.node(node_name)
+        if node is None or directory is None:
+            raise HTTPProblem(404, "unknown_node", f"no menu or route `{node_name}`")
+        caller = str(fields.get("CallerIDNum") or "") or None
+        now: dt.datetime = runtime.clock()
+        if runtime.accept_test_clock and "x-ivrflow-clock" in request.headers:
+            now = dt.datetime.fromisoformat(request.headers["x-ivrflow-clock"])
+        if query.get("kind") == "route" and isinstance(node, ir.Route):
+            try:
+                index = branch_index(flow, node, Line(now, caller))
+            except (MachineError, NeedsClock) as error:
+                raise HTTPProblem(409, "no_branch", str(error)) from None
+            log.info("call %s: route %s took branch %s", fields.get("CallID", "-"), node_name, index)
+            return jump(await directory.context(f"{node_name}/{index}"))
+        if query.get("kind") == "ask" and isinstance(node, ir.Menu):
+            url = _ask_url(node, str(query.get("event", "")))
+            answer = await ask.ask(runtime.http, flow, url, {
+                "flow": flow.name, "node": node_name, "session": fields.get("CallID"), "caller": caller,
+                "called": fields.get("CalledNumber"), "keys": None})
+            return await _answer(answer, node, int(query.get("copy", "0")))
+        raise HTTPProblem(422, "bad_kind", "kind must be route (for a route) or ask (for a menu)")
+
+    async def _answer(action: ir.Action, menu: ir.Menu, copy: int) -> Response:
+        if isinstance(action, ir.Transfer):
+            return _xml(f"<{TRANSFER_ELEMENT}>{escape(action.destination)}</{TRANSFER_ELEMENT}>")
+        if isinstance(action, ir.Voicemail):
+            boxes = values.get("voicemail") or {}
+            destination = boxes.get(action.box or "default") if isinstance(boxes, Mapping) else None
+            if destination is None:
+                return _xml("<Hangup/>")
+            return _xml(f"<{TRANSFER_ELEMENT}>{escape(str(destination))}</{TRANSFER_ELEMENT}>")
+        if isinstance(action, ir.Goto):
+            return jump(await directory_context(action.target))
+        if isinstance(action, ir.Repeat):
+            key = f"{menu.name}#{copy + 1}" if copy + 1 < copies(menu) else f"{menu.name}/exhausted"
+            return jump(await directory_context(key))
+        return _xml("<Hangup/>")
+
+    async def directory_context(key: str) -> int:
+        assert directory is not None
+        return await directory.context(key)
+
+    return [Route("/interactive", interactive, methods=["GET", "POST"])]
+
+
+def _ask_url(menu: ir.Menu, event: str) -> str:
+    for press in menu.presses:
+        if f"press {press.key}" == event and isinstance(press.actions.terminal, ir.Ask):
+            return press.actions.terminal.url
+    for on in menu.events:
+        if on.event == event and isinstance(on.actions.terminal, ir.Ask):
+            return on.actions.terminal.url
+    raise HTTPProblem(404, "unknown_ask", f"menu `{menu.name}` has no `ask` under `{event}`")
+
+
+def directory_from_env(flow: str, values: Mapping[str, Any], secret: Callable[[str], str | None]) -> Directory | None:
+    """The directory when the environment is a Telphin one, else None."""
+    base, client_id, client_secret = values.get("base_url"), values.get("client_id"), secret("client_secret")
+    extension = values.get("extension")
+    if not (base and client_id and client_secret and extension):
+        return None
+    return Directory(TelphinApi(str(base), str(client_id), client_secret), flow, str(extension))
