@@ -94,7 +94,10 @@ def cli() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
               show_default=True, help="text for people; json for scripts; github for workflow "
                                       "annotations; sarif for code-scanning upload.")
-def check(files: tuple[str, ...], fmt: str) -> int:
+@click.option("--target", "target_name", metavar="T", help="Also report what target T cannot express "
+                                                            "(IVR2xx), such as telphin or mediaservice.")
+@click.option("--tts", type=click.Choice(["espeak"]), help="With --target: `say` prompts will be synthesized.")
+def check(files: tuple[str, ...], fmt: str, target_name: str | None, tts: str | None) -> int:
     """Report every problem in the flow files.
 
     Each problem has a place (file:line:col), a severity, a stable code such
@@ -106,9 +109,24 @@ def check(files: tuple[str, ...], fmt: str) -> int:
     from . import report
 
     results = _load_all(files)
+    if target_name is not None:
+        target = _target(target_name)
+        results = [_with_target(target, result, tts == "espeak") for result in results]
     output = report.text(results, colour=_colour()) if fmt == "text" else report.FORMATS[fmt](results)
     click.echo(output, nl=False)
     return ExitStatus.ERRORS if any(r.errors or r.flow is None for r in results) else ExitStatus.OK
+
+
+def _with_target(target: Any, result: Checked, tts: bool) -> Checked:
+    """The result with the target's diagnostics (IVR2xx) added, in order."""
+    from .compiler import Checked as CheckedResult
+    from .compiler.diagnostics import Diagnostic
+
+    if not result.ok or result.flow is None:
+        return result
+    found = list(result.diagnostics) + list(target.desired(result.flow, result.file, None, tts).diagnostics)
+    found.sort(key=Diagnostic.sort_key)
+    return CheckedResult(result.file, result.source, result.flow, result.graph, tuple(found))
 
 
 _IMAGE_FORMATS = ("svg", "png", "pdf")

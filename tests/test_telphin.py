@@ -58,7 +58,8 @@ def deploy(path: Path, env: Environment, *, timeout: float = 10.0) -> Stats:
     flow = flow_of(path)
     with TelphinApi(str(env.get("base_url")), "demo", "demo", stats=stats, sleep=lambda attempt: None,
                     timeout=timeout) as api:
-        _, plan = target.plan(flow, str(path), env, api)
+        wanted, plan = target.plan(flow, str(path), env, api)
+        assert [d for d in wanted.diagnostics if d.severity.name == "ERROR"] == []
         ids: dict[str, Any] = {}
         for change in plan.changes:
             target.apply(flow, str(path), change, api, ids)
@@ -280,11 +281,41 @@ def test_a_rejected_change_is_mapped_to_its_line(telphin: tuple[Telphin, str], t
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     _, url = telphin
     flow = tmp_path / "long.ivr"
-    flow.write_text('prompt hi file "hi.wav"\nmenu main {\n    play hi\n    press 1 -> transfer "'
-                    + ",".join(["100"] * 11) + '"\n    on timeout -> hangup\n    on invalid -> hangup\n}\n')
+    label = "A" * 300  # Telphin refuses context names this long; the flow itself is fine
+    flow.write_text(f'prompt hi file "hi.wav"\nmenu main "{label}" {{\n    play hi\n    press 1 -> hangup\n'
+                    '    on timeout -> hangup\n    on invalid -> hangup\n}\n')
     (tmp_path / "hi.wav").write_bytes((EXAMPLES / "prompts" / "hello.wav").read_bytes())
     (tmp_path / "ivrflow.toml").write_text(f'[env.emu]\ntarget = "telphin"\nbase_url = "{url}"\n'
                                            'client_id = "demo"\nclient_secret = "${S}"\nextension = "071"\n')
     monkeypatch.setenv("S", "demo")
-    assert main(["check", str(flow)]) == 1  # the flow itself says the destination is wrong
+    assert main(["check", str(flow)]) == 0
     capsys.readouterr()
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 4
+    err = capsys.readouterr().err
+    assert f"{flow}:2:6: error[IVR302]: telphin rejected `create context main`" in err
+    assert "name is too long" in err
+
+
+@pytest.mark.parametrize(("source", "code", "line"), [
+    ('prompt p say "Hi"\nmenu m {\n    play p\n    press 1 -> hangup\n}\n', "IVR204", 1),
+    ('prompt p file "x.wav"\nmenu m {\n    play p\n    retries 1\n    press 1 -> hangup\n}\n', "IVR201", 2),
+    ('flow f {\n    max-duration 1m -> goto m\n}\nprompt p file "x.wav"\nmenu m {\n    play p\n'
+     '    press 1 -> hangup\n    on timeout -> hangup\n    on invalid -> hangup\n}\n', "IVR205", 2),
+])
+def test_check_with_the_telphin_target(tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str,
+                                       code: str, line: int) -> None:
+    flow = tmp_path / "f.ivr"
+    flow.write_text(source)
+    (tmp_path / "x.wav").write_bytes(b"RIFF")
+    main(["check", str(flow), "--target", "telphin", "--format", "json"])
+    found = [(d["code"], d["line"]) for d in json.loads(capsys.readouterr().out)["diagnostics"]]
+    assert (code, line) in found
+
+
+def test_an_unmapped_voicemail_box_is_an_error_with_an_environment(telphin: tuple[Telphin, str]) -> None:
+    _, url = telphin
+    env = environment(url)
+    flow = flow_of(EXAMPLES / "clinic.ivr")
+    values = dict(env.settings, voicemail={"reception": "804"})
+    wanted = target.desired(flow, str(EXAMPLES / "clinic.ivr"), Environment("t", "x", values, environ={"SECRET": "d"}))
+    assert [d.span.line for d in wanted.diagnostics if d.code == "IVR203"] == [22]  # "prescriptions"

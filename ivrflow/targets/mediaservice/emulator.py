@@ -93,7 +93,18 @@ def platform_app(platform: Platform, settings: Settings | None = None) -> Starle
             return JSONResponse({"success": found}, status_code=200 if found else 404)
         if name not in platform.prompts:
             return JSONResponse({"success": False, "message": "no such file"}, status_code=404)
-        return Response(platform.prompts[name], media_type="audio/wav")
+        return Response(platform.prompts[name], media_type="application/octet-stream")
+
+    async def prompt_url(request: Request) -> Response:
+        """A link to download the file (the platform's is pre-signed, for 15 minutes)."""
+        name = request.path_params["filename"]
+        platform.log.append({"method": request.method, "path": request.url.path})
+        if not authorized(request):
+            return JSONResponse({"success": False, "message": "Unauthorized"}, status_code=401)
+        if name not in platform.prompts:
+            return JSONResponse({"success": False, "message": "no such file"}, status_code=404)
+        url = str(request.url_for("download", domain=request.path_params["domain"], filename=name))
+        return JSONResponse({"success": True, "url": url})
 
     async def request_log(request: Request) -> Response:
         return JSONResponse(platform.log)
@@ -122,7 +133,9 @@ def platform_app(platform: Platform, settings: Settings | None = None) -> Starle
         Route("/_emulator/log", request_log, methods=["GET"]),
         Route("/_emulator/calls", calls, methods=["POST"]),
         Route("/mediaservice/{domain}/promptfile", prompt_files, methods=["GET"]),
-        Route("/mediaservice/{domain}/promptfile/{filename}", prompt_file, methods=["GET", "PUT", "DELETE"]),
+        Route("/mediaservice/{domain}/promptfile/{filename}", prompt_file, methods=["GET", "PUT", "DELETE"],
+              name="download"),
+        Route("/mediaservice/{domain}/promptfile/{filename}/url", prompt_url, methods=["GET"]),
         Route("/mediaservice/{domain}/{operation}", api, methods=["POST"]),
     ])
 

@@ -135,8 +135,9 @@ class _Compiler:
                 ivr["lifetime"] = header.max_duration.value // 1000
                 ivr.update(self.lifetime_action(header))
         label = header.label if header and header.label else flow.name
+        unique = list(dict.fromkeys(self.diagnostics))  # a menu's copies repeat their handlers' findings
         return Desired(flow.name, label, extension, sounds, self.contexts, flow.start or "", ivr,
-                       self.diagnostics, self.placeholders)
+                       unique, self.placeholders)
 
     # --- objects -------------------------------------------------------------------
 
@@ -264,6 +265,8 @@ class _Compiler:
             return {"lifetime_exp_action": "hangup"}
         if isinstance(terminal, ir.Transfer) and actions is not None and not actions.plays:
             return {"lifetime_exp_action": "transfer", "lifetime_exp_transfer_dst": terminal.destination}
+        if isinstance(terminal, ir.Voicemail) and actions is not None and not actions.plays:
+            return {"lifetime_exp_action": "transfer", "lifetime_exp_transfer_dst": self.voicemail(terminal)}
         span = actions.span if actions is not None else header.span
         self.diagnostics.append(RULES["IVR205"].at(
             span, "Telphin can only hang up or transfer when `max-duration` runs out",
