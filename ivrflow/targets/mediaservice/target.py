@@ -18,7 +18,7 @@ from ...compiler import ir
 from ...compiler.diagnostics import Diagnostic
 from ...config import Environment
 from ...deploy.http import Stats, send
-from ...deploy.plan import Change, Plan
+from ...deploy.plan import Change, Op, Plan
 
 NAME = "mediaservice"
 
@@ -101,7 +101,7 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: MediaserviceApi) 
     the_plan = Plan(NAME)
     for name, (path, digest, span) in sorted(wanted.files.items()):
         if manifest.get(name) != digest or name not in names:
-            op = "update" if name in names else "create"
+            op: Op = "update" if name in names else "create"
             the_plan.changes.append(Change(op, "prompt file", f"file:{name}", "PUT", f"/promptfile/{name}",
                                            source=span, upload=path))
     for name in sorted(set(manifest) - set(wanted.files)):
