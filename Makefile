@@ -54,6 +54,20 @@ demo: setup
 	@$(BIN)/ivrflow simulate examples/telphin_guide.ivr --press silence --format json
 	@echo; echo "== ivrflow test examples/*.ivr"
 	@$(BIN)/ivrflow test examples/*.ivr
+	@echo; echo "== deploy to a local Telphin stand-in: ivrflow emulate telphin, then plan, deploy, plan"
+	@port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(BIN)/ivrflow emulate telphin --port $$port & pid=$$!; trap "kill $$pid 2>/dev/null" EXIT; \
+	export TELPHIN_BASE_URL=http://127.0.0.1:$$port TELPHIN_CLIENT_ID=demo TELPHIN_CLIENT_SECRET=demo; \
+	for i in $$(seq 50); do curl -s -o /dev/null $$TELPHIN_BASE_URL/_emulator/log && break; sleep 0.1; done; \
+	echo "-- ivrflow plan examples/telphin_guide.ivr --env local" && \
+	$(BIN)/ivrflow plan examples/telphin_guide.ivr --env local && \
+	echo "-- ivrflow deploy examples/telphin_guide.ivr --env local --yes" && \
+	$(BIN)/ivrflow deploy examples/telphin_guide.ivr --env local --yes && \
+	echo "-- ivrflow plan examples/telphin_guide.ivr --env local (again)" && \
+	$(BIN)/ivrflow plan examples/telphin_guide.ivr --env local && \
+	echo "-- a call on what was deployed: 1, then silence" && \
+	curl -s -X POST $$TELPHIN_BASE_URL/_emulator/call -d '{"extension": "071", "inputs": ["1"]}' && echo && \
+	curl -s -X POST $$TELPHIN_BASE_URL/_emulator/call -d '{"extension": "071", "inputs": ["silence"]}' && echo
 
 test: setup $(MERMAID)
 	$(BIN)/python -m pytest
