@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import re
 import time
@@ -130,7 +131,18 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
+class _QuietDrops(logging.Filter):
+    """The connections the emulator drops on purpose are not errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, ConnectionResetError) and "on purpose" in str(error))
+
+
 def telphin_app(state: Telphin) -> Starlette:
+    error_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDrops) for f in error_log.filters):
+        error_log.addFilter(_QuietDrops())
     def authorized(request: Request) -> bool:
         header = request.headers.get("authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""

@@ -1,0 +1,101 @@
+"""What does a deploy cost? Prints a table; asserts nothing.
+
+A generated flow of 50 menus (each with a recording, four keys, a retry and
+its own timeout and invalid handlers) is deployed to the Telphin emulator,
+which adds 20 ms to every request: the first deploy, a redeploy with no
+change, and a deploy after changing one key. Then the same on a fresh
+emulator that also fails 10% of requests (429, 5xx, timeouts, dropped
+connections); a deploy that gives up is run again, as a person would.
+Reported per step: the changes the plan held, requests sent (reads and
+writes), retries and wall time. Writes beyond the plan's changes would be
+requests the plan did not need.
+
+    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ivrflow.config import Environment  # noqa: E402
+from ivrflow.deploy.http import NetworkFailed, Stats  # noqa: E402
+from ivrflow.loader import load  # noqa: E402
+from ivrflow.targets.telphin import target  # noqa: E402
+from ivrflow.targets.telphin.client import TelphinApi  # noqa: E402
+from ivrflow.targets.telphin.emulator import Faults, Telphin, telphin_app  # noqa: E402
+from tests.servers import serve_app  # noqa: E402
+
+
+def generate(menus: int, changed: bool = False) -> str:
+    out = ['flow bench "Deploy benchmark" {', "    answer-delay 500ms", "}", 'prompt hi file "hi.wav"']
+    for i in range(menus):
+        nxt = f"m{i + 1}" if i + 1 < menus else "m0"
+        first = '"+44207900%04d"' % (i + (7000 if changed and i == menus // 2 else 0))
+        out += [f'menu m{i} "Menu {i}" {{', "    play hi", "    retries 1", f"    press 1 -> transfer {first}",
+                f"    press 2 -> goto {nxt}", '    press 3 -> voicemail "sales"', "    press 0 -> transfer \"100\"",
+                '    on timeout -> transfer "100"', "    on invalid -> repeat", "    on exhausted -> hangup", "}"]
+    return "\n".join(out) + "\n"
+
+
+def deploy(folder: Path, url: str, stats: Stats, timeout: float) -> int:
+    """One `ivrflow deploy`; returns the number of changes the plan held."""
+    path = folder / "bench.ivr"
+    result = load(str(path))
+    assert result.flow is not None and result.errors == 0, result.diagnostics[:3]
+    env = Environment("bench", "ivrflow.toml", {"target": "telphin", "base_url": url, "client_id": "demo",
+                                                "client_secret": "demo", "extension": "071",
+                                                "voicemail": {"sales": "800"}})
+    with TelphinApi(url, "demo", "demo", stats=stats, timeout=timeout) as api:
+        _, plan = target.plan(result.flow, str(path), env, api)
+        ids: dict = {}
+        for change in plan.changes:
+            target.apply(result.flow, str(path), change, api, ids)
+    return len(plan.changes)
+
+
+def run(folder: Path, menus: int, latency_ms: int, faults: float, rows: list[tuple]) -> None:
+    state = Telphin(faults=Faults(rate=faults, latency_ms=latency_ms, timeout_s=1.5, seed=1))
+    label = f" ({faults:.0%} faults)" if faults else ""
+    with serve_app(telphin_app(state)) as url:
+        for step, changed in (("first deploy", False), ("redeploy, no change", False), ("one key changed", True)):
+            (folder / "bench.ivr").write_text(generate(menus, changed))
+            stats, started, runs, changes = Stats(), time.perf_counter(), 0, 0
+            while True:  # run again after a failure
+                runs += 1
+                try:
+                    changes = deploy(folder, url, stats, timeout=1.0)
+                    break
+                except NetworkFailed:
+                    if runs >= 10:
+                        raise
+            rows.append((step + label, changes, stats.requests, stats.requests - stats.writes, stats.writes,
+                         stats.retries, runs, time.perf_counter() - started))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--menus", type=int, default=50)
+    parser.add_argument("--latency-ms", type=int, default=20)
+    parser.add_argument("--faults", type=float, default=0.1)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="ivrflow-deploy-bench-"))
+    (folder / "hi.wav").write_bytes((ROOT / "examples" / "prompts" / "hello.wav").read_bytes())
+    rows: list[tuple] = []
+    run(folder, args.menus, args.latency_ms, 0.0, rows)
+    run(folder, args.menus, args.latency_ms, args.faults, rows)
+    print(f"{args.menus} menus, {args.latency_ms} ms per request\n")
+    print(f"{'step':<34} {'changes':>8} {'requests':>9} {'reads':>6} {'writes':>7} {'retries':>8} "
+          f"{'runs':>5} {'seconds':>8}")
+    for step, changes, requests, reads, writes, retries, runs, seconds in rows:
+        print(f"{step:<34} {changes:>8} {requests:>9} {reads:>6} {writes:>7} {retries:>8} {runs:>5} {seconds:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
