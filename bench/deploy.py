@@ -37,7 +37,8 @@ def generate(menus: int, changed: bool = False) -> str:
     out = ['flow bench "Deploy benchmark" {', "    answer-delay 500ms", "}", 'prompt hi file "hi.wav"']
     for i in range(menus):
         nxt = f"m{i + 1}" if i + 1 < menus else "m0"
-        first = '"+44207900%04d"' % (i + (7000 if changed and i == menus // 2 else 0))
+        number = i + (7000 if changed and i == menus // 2 else 0)
+        first = f'"+44207900{number:04d}"'
         out += [f'menu m{i} "Menu {i}" {{', "    play hi", "    retries 1", f"    press 1 -> transfer {first}",
                 f"    press 2 -> goto {nxt}", '    press 3 -> voicemail "sales"', "    press 0 -> transfer \"100\"",
                 '    on timeout -> transfer "100"', "    on invalid -> repeat", "    on exhausted -> hangup", "}"]

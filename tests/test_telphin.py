@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import os
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,3 +320,110 @@ def test_an_unmapped_voicemail_box_is_an_error_with_an_environment(telphin: tupl
     values = dict(env.settings, voicemail={"reception": "804"})
     wanted = target.desired(flow, str(EXAMPLES / "clinic.ivr"), Environment("t", "x", values, environ={"SECRET": "d"}))
     assert [d.span.line for d in wanted.diagnostics if d.code == "IVR203"] == [22]  # "prescriptions"
+
+
+# --- random flows ----------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+KEYS = list("0123456789*")
+
+
+@st.composite
+def flows(draw: st.DrawFn) -> str:
+    """A small random flow that Telphin can express natively."""
+    count = draw(st.integers(1, 3))
+    names = [f"m{i}" for i in range(count)]
+
+    def action() -> str:
+        plays = "play hi, " if draw(st.booleans()) else ""
+        kind = draw(st.sampled_from(["transfer", "goto", "hangup", "repeat", "voicemail"]))
+        if kind == "transfer":
+            return plays + f'transfer "{draw(st.integers(100, 999))}"'
+        if kind == "goto":
+            return plays + f"goto {draw(st.sampled_from(names))}"
+        if kind == "voicemail":
+            return plays + 'voicemail "sales"'
+        return plays + kind
+
+    lines = ['prompt hi file "hi.wav"']
+    for name in names:
+        lines += [f"menu {name} {{", "    play hi", f"    retries {draw(st.integers(0, 2))}"]
+        for key in draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=4, unique=True)):
+            lines.append(f"    press {key} -> {action()}")
+        for event in ("timeout", "invalid"):
+            if draw(st.booleans()):
+                lines.append(f"    on {event} -> {action()}")
+        if draw(st.booleans()):
+            ending = draw(st.sampled_from(['transfer "500"', "hangup", 'voicemail "sales"', "goto m0"]))
+            lines.append(f"    on exhausted -> {ending}")
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+_extensions = itertools.count(200)
+
+
+@settings(max_examples=int(os.environ.get("IVRFLOW_RANDOM_FLOWS", "12")), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+@given(source=flows())
+def test_random_flows_run_on_telphin_as_on_the_machine(source: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from ivrflow.compiler import check_source
+
+    checked = check_source(source, "random.ivr")
+    assume(checked.flow is not None and checked.errors == 0)
+    assert checked.flow is not None
+    folder = tmp_path_factory.mktemp("random")
+    path = folder / "random.ivr"
+    path.write_text(source)
+    (folder / "hi.wav").write_bytes((EXAMPLES / "prompts" / "hello.wav").read_bytes())
+    state = Telphin()
+    extension = str(next(_extensions))
+    with serve_app(telphin_app(state)) as url:
+        env = environment(url)
+        env = Environment("random", "ivrflow.toml", {**env.settings, "extension": extension},
+                          environ={"SECRET": "demo"})
+        deploy(path, env)
+        flow = checked.flow
+        sequences = [s for n in range(3) for s in itertools.product(alphabet(flow), repeat=n)]
+        moment = dt.datetime(2026, 11, 23, 10, 0)
+
+        async def run_all() -> list[tuple[Any, Any]]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                return [(inputs, await execute_call(state, client, extension, list(inputs)))
+                        for inputs in sequences]
+
+        for inputs, call in asyncio.run(run_all()):
+            got = call.outcome.to_dict() if call.outcome.action != "waiting" else \
+                {"action": "waiting", "context": call.context}
+            assert got == expected(flow, inputs, moment), (source, inputs)
+
+
+def test_call_interactive_urls_are_signed_and_checked(telphin: tuple[Telphin, str]) -> None:
+    state, url = telphin
+    flow = flow_of(EXAMPLES / "support.ivr")
+    token = "interactive-secret-5150"
+    directory = Directory(TelphinApi(url, "demo", "demo"), flow.name, "071")
+    runtime = create_app(flow, MemoryStore(), Credentials(token=token), settings={"voicemail": VOICEMAIL},
+                         accept_test_clock=True, telphin=directory)
+    with serve_app(runtime) as runtime_url:
+        env = environment(url, runtime_url)
+        signed = Environment("signed", "ivrflow.toml", {**env.settings, "callback_token": "${TOKEN}"},
+                             environ={"SECRET": "demo", "TOKEN": token})
+        deploy(EXAMPLES / "support.ivr", signed)
+        urls = [r["call_interactive_url"] for c in state.contexts.values() for rules in c["options"].values()
+                for r in rules if r["action"] == "call_interactive"]
+        assert urls and all("sig=" in u for u in urls) and token not in " ".join(urls)
+
+        async def call() -> Any:
+            async with httpx.AsyncClient(timeout=10) as client:
+                return await execute_call(state, client, "071", ["1"], clock="2026-11-23T10:00:00")
+        assert asyncio.run(call()).outcome.to_dict() == {"action": "transfer", "target": "201"}
+        tampered = urls[0].replace("node=entry", "node=main")
+        assert httpx.post(tampered, data={"CallerIDNum": "1"}).status_code == 401
+        branch = next(c["id"] for c in state.contexts.values()
+                      if c["description"] == "ivrflow:support:context:entry/1")
+        answer = httpx.post(urls[0], data={"CallerIDNum": "1"}, headers={"X-Ivrflow-Clock": "2026-11-23T10:00:00"})
+        assert answer.text.endswith(f'<Response><Jump context="{branch}" option="start"/></Response>')

@@ -181,7 +181,7 @@ class _Compiler:
                 else:
                     context.options[event] = [self.repeat(menu, copy, menu.name_span)]
             self.contexts.append(context)
-        if copies > 1:
+        if menu_repeats(menu):  # with `retries 0` too: the first repeat is one too many
             exhausted = Context(f"{menu.name}/exhausted", f"{menu.label or menu.name} (exhausted)", menu.name_span)
             handler = menu.on("exhausted")
             exhausted.options["start"] = self.actions(handler.actions, menu, copies - 1, "exhausted", start=True) \
