@@ -387,7 +387,7 @@ def test_random_flows_run_on_telphin_as_on_the_machine(source: str, tmp_path_fac
                           environ={"SECRET": "demo"})
         deploy(path, env)
         flow = checked.flow
-        sequences = [s for n in range(3) for s in itertools.product(alphabet(flow), repeat=n)]
+        sequences = [s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)]
         moment = dt.datetime(2026, 11, 23, 10, 0)
 
         async def run_all() -> list[tuple[Any, Any]]:
@@ -427,3 +427,29 @@ def test_call_interactive_urls_are_signed_and_checked(telphin: tuple[Telphin, st
                       if c["description"] == "ivrflow:support:context:entry/1")
         answer = httpx.post(urls[0], data={"CallerIDNum": "1"}, headers={"X-Ivrflow-Clock": "2026-11-23T10:00:00"})
         assert answer.text.endswith(f'<Response><Jump context="{branch}" option="start"/></Response>')
+
+
+def test_an_expired_token_is_replaced_once(telphin: tuple[Telphin, str]) -> None:
+    state, url = telphin
+    with TelphinApi(url, "demo", "demo") as api:
+        assert api.get("/client/@me/extension/") == []
+        state.tokens.clear()  # the platform forgets the token before it says it expires
+        assert api.get("/client/@me/sound/") == []
+    tokens = [e for e in state.log if e["status"] == 401]
+    assert len(tokens) == 1
+
+
+def test_an_unreachable_platform_is_a_network_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import ivrflow.deploy.http as deploy_http
+
+    from .servers import free_port
+
+    monkeypatch.setattr(deploy_http, "backoff", lambda attempt: None)
+    flow = tmp_path / "guide.ivr"
+    flow.write_text((EXAMPLES / "telphin_guide.ivr").read_text())
+    (tmp_path / "ivrflow.toml").write_text(f'[env.down]\ntarget = "telphin"\nbase_url = "http://127.0.0.1:{free_port()}"\n'
+                                           'client_id = "demo"\nclient_secret = "${S}"\nextension = "071"\n')
+    monkeypatch.setenv("S", "demo")
+    assert main(["plan", str(flow), "--env", "down"]) == 5
+    assert "failed 6 times" in capsys.readouterr().err

@@ -70,7 +70,7 @@ def backoff(attempt: int) -> None:
 
 
 def send(client: httpx.Client, method: str, url: str, stats: Stats, *,
-         lookup: Callable[[], Any] | None = None, sleep: Callable[[int], None] = backoff,
+         lookup: Callable[[], Any] | None = None, sleep: Callable[[int], None] | None = None,
          timeout: float = TIMEOUT_S, **kwargs: Any) -> httpx.Response | Any:
     """One API call with retries. GET, PUT and DELETE are repeated as they are;
     a POST that may have happened (a timeout, a dropped connection, a 5xx) is
@@ -104,7 +104,7 @@ def send(client: httpx.Client, method: str, url: str, stats: Stats, *,
             found = lookup()
             if found is not None:
                 return found
-        sleep(attempt)
+        (sleep or backoff)(attempt)
     raise NetworkFailed(f"{method} {redact(url)} failed {ATTEMPTS} times; last: {last}")
 
 
