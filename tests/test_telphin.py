@@ -28,8 +28,9 @@ from ivrflow.runtime.app import create_app
 from ivrflow.runtime.http import Credentials
 from ivrflow.runtime.sessions import MemoryStore
 from ivrflow.targets.telphin import target
+from ivrflow.targets.telphin.calls import execute_call
 from ivrflow.targets.telphin.client import TelphinApi
-from ivrflow.targets.telphin.emulator import Faults, Telphin, execute_call, telphin_app
+from ivrflow.targets.telphin.emulator import Faults, Telphin, telphin_app
 from ivrflow.targets.telphin.interactive import Directory
 
 from .conftest import EXAMPLES
