@@ -342,3 +342,19 @@ def test_serve_reports_a_missing_environment(tmp_path: Path, capsys: pytest.Capt
     (tmp_path / "ivrflow.toml").write_text('[env.live]\ntarget = "mediaservice"\n')
     assert main(["serve", str(flow), "--env", "staging"]) == 2
     assert "IVR301" in capsys.readouterr().err
+
+
+def test_simulate_via_a_live_server_prints_the_offline_json(capsys: pytest.CaptureFixture[str]) -> None:
+    flow = str(EXAMPLES / "support.ivr")
+    args = ["--press", "3,2", "--at", "2026-11-23 10:00", "--format", "json"]
+    assert main(["simulate", flow, *args]) == 0
+    offline = json.loads(capsys.readouterr().out)
+    with ivrflow_serve(EXAMPLES / "support.ivr", "--insecure") as (url, _):
+        assert main(["simulate", flow, "--via", f"{url}/mediaservice", *args]) == 0
+    assert json.loads(capsys.readouterr().out) == offline == {
+        "outcome": {"action": "voicemail", "target": "invoices"},
+        "path": [
+            {"node": "entry", "event": "when open support_hours", "played": [], "keys": None},
+            {"node": "main", "event": "press 3", "played": ["welcome", "main_menu"], "keys": "3"},
+            {"node": "billing", "event": "press 2", "played": ["bill_menu"], "keys": "2"},
+        ]}
