@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 class TTSUnavailable(Exception):
-    pass
+    """espeak-ng is not installed."""
 
 
 def voice(language: str) -> str:

@@ -87,12 +87,15 @@ class Credentials:
             raise HTTPProblem(401, "unauthorized", "a bearer credential is required")
         if self.token and hmac.compare_digest(value.encode(), self.token.encode()):
             return
-        if self.public_key and value.count(".") == 2:
-            import jwt
-
-            try:
-                jwt.decode(value, self.public_key, algorithms=["RS256"], options={"verify_aud": False})
-                return
-            except jwt.PyJWTError:
-                pass
+        if self.public_key and value.count(".") == 2 and self._valid_jwt(value):
+            return
         raise HTTPProblem(401, "unauthorized", "the credential is not valid")
+
+    def _valid_jwt(self, value: str) -> bool:
+        import jwt
+
+        try:
+            jwt.decode(value, self.public_key, algorithms=["RS256"], options={"verify_aud": False})
+        except jwt.PyJWTError:
+            return False
+        return True

@@ -19,7 +19,7 @@ TARGETS = {
 
 
 class UnknownTarget(Exception):
-    pass
+    """A target name that is not registered; the message suggests the closest one."""
 
 
 def get(name: str) -> ModuleType:
