@@ -95,7 +95,7 @@ class Credentials:
         import jwt
 
         try:
-            jwt.decode(value, self.public_key, algorithms=["RS256"], options={"verify_aud": False})
+            jwt.decode(value, self.public_key or "", algorithms=["RS256"], options={"verify_aud": False})
         except jwt.PyJWTError:
             return False
         return True
