@@ -512,6 +512,28 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
             api.close()
 
 
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+def targets(fmt: str) -> int:
+    """What each target expresses: natively, through the runtime server, or not at all."""
+    from .targets import capabilities
+
+    if fmt == "markdown":
+        click.echo(capabilities.markdown(), nl=False)
+        return ExitStatus.OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("construct")
+    for name in capabilities.capabilities():
+        table.add_column(name)
+    for row in capabilities.rows():
+        table.add_row(*row)
+    Console(highlight=False).print(table)
+    return ExitStatus.OK
+
+
 def run(argv: Sequence[str] | None = None) -> None:
     """The console script: `ivrflow …`."""
     sys.exit(main(argv))

@@ -454,3 +454,14 @@ def test_an_unreachable_platform_is_a_network_failure(tmp_path: Path, monkeypatc
     monkeypatch.setenv("S", "demo")
     assert main(["plan", str(flow), "--env", "down"]) == 5
     assert "failed 6 times" in capsys.readouterr().err
+
+
+def test_targets_declare_every_construct_and_the_readme_shows_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from ivrflow.targets import capabilities
+
+    for name, module in capabilities.capabilities().items():
+        assert set(module.CAPABILITIES) == {key for key, _ in capabilities.CONSTRUCTS}, name
+    assert main(["targets", "--format", "markdown"]) == 0
+    table = capsys.readouterr().out
+    assert table in (EXAMPLES.parent / "README.md").read_text()
+    assert main(["targets"]) == 0 and "call_interactive" in capsys.readouterr().out

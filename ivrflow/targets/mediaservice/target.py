@@ -21,6 +21,13 @@ from ...deploy.http import Stats, send
 from ...deploy.plan import Change, Op, Plan
 
 NAME = "mediaservice"
+#: The flow runs in the runtime server; only prompt files are on the platform.
+CAPABILITIES = {key: ("runtime", "") for key in (
+    "menu", "fully", "keys", "dial-extensions", "timeout", "retries", "invalid", "handler-prompts",
+    "goto", "transfer", "hangup", "voicemail", "ask", "route-hours", "route-caller", "answer-delay",
+    "max-duration")}
+CAPABILITIES["prompt-file"] = ("native", "promptfile")
+CAPABILITIES["prompt-say"] = ("runtime", "the platform's TTS")
 
 
 @dataclass

@@ -21,6 +21,28 @@ from .compile import Desired, compile_flow
 from .planner import apply_change, make_plan
 
 NAME = "telphin"
+#: What Telphin expresses natively (see capabilities.py).
+CAPABILITIES = {
+    "menu": ("native", "a context"),
+    "prompt-file": ("native", "uploaded sounds"),
+    "prompt-say": ("synthesized", "espeak-ng"),
+    "fully": ("native", "foreground"),
+    "keys": ("native", "options"),
+    "dial-extensions": ("native", "allow_any_dial"),
+    "timeout": ("native", ""),
+    "retries": ("native", "unrolled into copies"),
+    "invalid": ("native", ""),
+    "handler-prompts": ("native", ""),
+    "goto": ("native", "jump_to_context"),
+    "transfer": ("native", ""),
+    "hangup": ("native", ""),
+    "voicemail": ("native", "a mapped extension"),
+    "ask": ("runtime", "call_interactive"),
+    "route-hours": ("runtime", "call_interactive"),
+    "route-caller": ("runtime", "call_interactive"),
+    "answer-delay": ("native", "sleep_time"),
+    "max-duration": ("native", "hangup or transfer"),
+}
 DEFAULT_BASE_URL = "https://apiproxy.telphin.ru"
 ENV_KEYS = ("extension", "runtime_url", "voicemail", "tts")
 
