@@ -78,6 +78,8 @@ fuzz: setup
 
 bench: setup
 	$(BIN)/python bench/check.py
+	$(BIN)/python bench/runtime.py
+	$(BIN)/python bench/deploy.py
 
 lint: setup
 	$(BIN)/ruff check ivrflow tests bench
