@@ -24,19 +24,18 @@ class Style:
     shape: str
     fill: str
     stroke: str
-    legend: str
 
 
 STYLES: dict[str, Style] = {
-    "call": Style("circle", "#37474f", "#37474f", "call"),
-    "menu": Style("box", "#e8f0fe", "#4a6fa5", "menu"),
-    "route": Style("hexagon", "#fff4e0", "#b26a00", "route"),
-    "transfer": Style("cds", "#e6f4ea", "#1e8e3e", "transfer"),
-    "hangup": Style("octagon", "#fce8e6", "#a50e0e", "hangup"),
-    "voicemail": Style("note", "#f3e8fd", "#8430ce", "voicemail"),
-    "ask": Style("parallelogram", "#e0f7fa", "#00838f", "ask a service"),
-    "extension": Style("cds", "#f1f8e9", "#558b2f", "dialled extension"),
-    "silence": Style("octagon", "#ffffff", "#d93025", "silence (error)"),
+    "call": Style("circle", "#37474f", "#37474f"),
+    "menu": Style("box", "#e8f0fe", "#4a6fa5"),
+    "route": Style("hexagon", "#fff4e0", "#b26a00"),
+    "transfer": Style("cds", "#e6f4ea", "#1e8e3e"),
+    "hangup": Style("octagon", "#fce8e6", "#a50e0e"),
+    "voicemail": Style("note", "#f3e8fd", "#8430ce"),
+    "ask": Style("parallelogram", "#e0f7fa", "#00838f"),
+    "extension": Style("cds", "#f1f8e9", "#558b2f"),
+    "silence": Style("octagon", "#ffffff", "#d93025"),
 }
 _UNREACHABLE = "#9aa0a6"
 _ERROR = "#d93025"

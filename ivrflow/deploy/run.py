@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .http import DeployError, Rejected, Stats
+from .http import Rejected, Stats
 from .plan import Change, Plan
 
 OP_STYLE = {"create": "green", "update": "yellow", "delete": "red"}
@@ -70,9 +70,7 @@ def _one(send: Callable[[Change, dict[str, Any]], None], change: Change, ids: di
     try:
         send(change, ids)
     except Rejected as error:
-        error.change = change
-        raise
-    except DeployError:
+        error.change = change  # so the CLI can point at the flow's line
         raise
 
 
