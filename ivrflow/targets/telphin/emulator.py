@@ -368,14 +368,15 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
         return Response(status_code=204)
 
     rules = context["options"].get(digits, [])
+    if method in ("POST", "PUT") and name in ("rules", "rule"):  # both writes take a valid rule
+        body = await _json(request)
+        problem = _rule_problem(state, extension_id, body)
+        if problem:
+            return _error(400, problem)
     if name == "rules":
         if method == "GET":
             return JSONResponse(rules)
         if method == "POST":
-            body = await _json(request)
-            problem = _rule_problem(state, extension_id, body)
-            if problem:
-                return _error(400, problem)
             rule = {"id": state.next_id(), **body}
             rules.append(rule)
             return JSONResponse(rule)
@@ -387,10 +388,6 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
         if method == "GET":
             return JSONResponse(rule)
         if method == "PUT":
-            body = await _json(request)
-            problem = _rule_problem(state, extension_id, body)
-            if problem:
-                return _error(400, problem)
             rule.clear()
             rule.update({"id": int(args[3]), **body})
             return JSONResponse(rule)
