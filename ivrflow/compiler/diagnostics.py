@@ -112,6 +112,8 @@ RULES: dict[str, Rule] = _rules(
     ("IVR203", E, "voicemail box with no destination on this platform"),
     ("IVR204", E, "`say` prompt on a platform that only plays recordings"),
     ("IVR205", E, "construct the target cannot express"),
+    ("IVR206", W, "construct the target only approximates"),
+    ("IVR207", E, "prompt audio the target cannot play"),
     ("IVR301", E, "environment configuration"),
     ("IVR302", E, "the platform rejected a change"),
 )

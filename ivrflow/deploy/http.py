@@ -71,11 +71,13 @@ def backoff(attempt: int) -> None:
 
 def send(client: httpx.Client, method: str, url: str, stats: Stats, *,
          lookup: Callable[[], Any] | None = None, sleep: Callable[[int], None] | None = None,
-         timeout: float = TIMEOUT_S, **kwargs: Any) -> httpx.Response | Any:
+         timeout: float = TIMEOUT_S, deleting: bool = False, **kwargs: Any) -> httpx.Response | Any:
     """One API call with retries. GET, PUT and DELETE are repeated as they are;
     a POST that may have happened (a timeout, a dropped connection, a 5xx) is
     first looked for with `lookup`, whose non-None answer is returned instead
-    of repeating it. 429 is always safe to repeat. 4xx raises Rejected."""
+    of repeating it. 429 is always safe to repeat. 4xx raises Rejected.
+    `deleting`: the call deletes (PortSIP deletes with POST …/destroy), so a
+    404 on a repeat means an earlier attempt did it."""
     last = ""
     for attempt in range(ATTEMPTS):
         response = None
@@ -94,7 +96,7 @@ def send(client: httpx.Client, method: str, url: str, stats: Stats, *,
         if response is not None and response.status_code == 401:
             raise AuthFailed(f"{method} {redact(url)}: 401 {_message(response)}")
         if response is not None and 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-            if method == "DELETE" and response.status_code == 404 and attempt:
+            if (method == "DELETE" or deleting) and response.status_code == 404 and attempt:
                 return response  # an earlier attempt deleted it
             raise Rejected(f"{method} {redact(url)}: {response.status_code} {_message(response)}",
                            response.status_code)
@@ -113,6 +115,9 @@ def _message(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return redact(response.text[:200])
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):  # PortSIP: [{code, message, detail}]
+        return redact("; ".join(f"{e.get('message', '')}" + (f" ({e['detail']})" if e.get("detail") else "")
+                                for e in body["errors"] if isinstance(e, dict)))[:300]
     if isinstance(body, dict):
         for key in ("message", "detail", "error", "errors"):
             if key in body:

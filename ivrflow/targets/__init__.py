@@ -14,6 +14,7 @@ from types import ModuleType
 
 TARGETS = {
     "mediaservice": "ivrflow.targets.mediaservice.target",
+    "portsip": "ivrflow.targets.portsip.target",
     "telphin": "ivrflow.targets.telphin.target",
 }
 

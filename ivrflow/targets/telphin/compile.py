@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
+from ..signing import signature
 
 MARKER = "ivrflow"  # every context we manage says so in its description
 
@@ -278,9 +278,3 @@ def copies(menu: ir.Menu) -> int:
     """How many contexts a menu becomes: one per retry when it repeats."""
     return menu.retries + 1 if menu_repeats(menu) else 1
 
-
-def signature(token: str, query: Mapping[str, str]) -> str:
-    """Signs a call_interactive URL, so that the runtime can tell Telphin's
-    requests from anyone's (Telphin sends no credential of its own)."""
-    message = "&".join(f"{k}={query[k]}" for k in sorted(query) if k != "sig")
-    return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()[:32]

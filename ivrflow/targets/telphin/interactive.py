@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -32,8 +31,9 @@ from ...compiler.machine import Line, MachineError, NeedsClock, branch_index
 from ...runtime import ask
 from ...runtime.core import Runtime
 from ...runtime.http import Credentials, HTTPProblem
+from ..signing import check
 from .client import TelphinApi, find_extension
-from .compile import MARKER, copies, signature
+from .compile import MARKER, copies
 
 log = logging.getLogger("ivrflow.runtime")
 #: ASSUMPTION: the element that transfers a call answered by call_interactive
@@ -86,12 +86,7 @@ def telphin_routes(runtime: Runtime, credentials: Credentials, values: Mapping[s
 
     async def interactive(request: Request) -> Response:
         query = dict(request.query_params)
-        if token:
-            expected = signature(token, query)
-            if not hmac.compare_digest(query.get("sig", ""), expected):
-                raise HTTPProblem(401, "bad_signature", "the call_interactive URL is not signed by this server")
-        elif not credentials.insecure:
-            raise HTTPProblem(401, "unauthorized", "no callback token is configured to check signatures")
+        check(query, token, credentials.insecure, "call_interactive")
         if query.get("flow") != flow.name:
             raise HTTPProblem(404, "unknown_flow", f"this server runs flow `{flow.name}`")
         form: dict[str, Any] = {}

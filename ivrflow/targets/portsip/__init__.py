@@ -1,0 +1,1 @@
+"""PortSIP PBX virtual receptionists (seeds/001, PLATFORMS.md §2)."""

@@ -1,0 +1,182 @@
+"""PortSIP's REST API over httpx: sign-in with username, password and tenant
+domain (the token refreshed before it expires, and once on a 401), paged
+lists, the three-step prompt upload, and reading what ivrflow manages."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ... import redact
+from ...deploy.http import AuthFailed, Rejected, Stats, send
+from .compile import MARKER
+
+#: Refresh the token this long before it expires.
+REFRESH_EARLY_S = 60
+#: PortSIP's largest page (`top`).
+PAGE = 100
+READ_CONCURRENCY = 4
+
+
+class PortSipApi:
+    def __init__(self, base_url: str, username: str, password: str, domain: str, *,
+                 http: httpx.Client | None = None, stats: Stats | None = None,
+                 sleep: Callable[[int], None] | None = None, timeout: float | None = None):
+        self.base = base_url.rstrip("/")
+        self.username = username
+        self.password = redact.register(password)
+        self.domain = domain
+        self.http = http or httpx.Client()
+        self.stats = stats or Stats()
+        self._token: str | None = None
+        self._refresh: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+        # Set by target.plan for the deploy that follows: the PIN and how to make prompt files.
+        self.pin = ""
+        self.read_audio: Callable[[str], bytes] = lambda name: b""
+        self._retry: dict[str, Any] = {}
+        if sleep is not None:
+            self._retry["sleep"] = sleep
+        if timeout is not None:
+            self._retry["timeout"] = timeout
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> PortSipApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- tokens ------------------------------------------------------------------------
+
+    def token(self, *, force: bool = False) -> str:
+        with self._lock:
+            if force or self._token is None or time.monotonic() > self._expires - REFRESH_EARLY_S:
+                body = None
+                if self._refresh is not None and not force:
+                    body = self._sign("/auth/refresh_token", {"refresh_token": self._refresh}, quiet=True)
+                if body is None:
+                    body = self._sign("/login", {"username": self.username, "password": self.password,
+                                                 "domain": self.domain})
+                assert body is not None
+                self._token = redact.register(str(body["access_token"]))
+                self._refresh = redact.register(str(body.get("refresh_token") or "")) or None
+                self._expires = time.monotonic() + float(body.get("expires_in", 1800))
+            return self._token
+
+    def _sign(self, path: str, payload: dict[str, str], *, quiet: bool = False) -> dict[str, Any] | None:
+        try:
+            response = send(self.http, "POST", self.base + path, self.stats, json=payload, **self._retry)
+        except (Rejected, AuthFailed) as error:
+            if quiet:
+                return None  # a refresh token that no longer works: sign in again
+            raise AuthFailed(f"PortSIP refused the sign-in of `{self.username}` at `{self.domain}` ({error})") \
+                from None
+        finally:
+            self.stats.writes -= 1  # signing in changes nothing on the platform
+        return dict(response.json())
+
+    # --- calls -------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, lookup: Callable[[], Any] | None = None,
+                deleting: bool = False, raw: bool = False, **kwargs: Any) -> Any:
+        """A call to the API: its JSON (or the response, `raw`; or what `lookup` found)."""
+        for attempt in (0, 1):
+            headers = {"Authorization": f"Bearer {self.token(force=attempt == 1)}", **kwargs.pop("headers", {})}
+            try:
+                response = send(self.http, method, self.base + path, self.stats, lookup=lookup, deleting=deleting,
+                                headers=headers, **self._retry, **kwargs)
+            except AuthFailed:
+                if attempt == 0:
+                    continue
+                raise
+            if not isinstance(response, httpx.Response) or raw:
+                return response
+            return response.json() if response.content else None
+        raise AssertionError("unreachable")
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def items(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a paged list."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.request("GET", path, params={"top": PAGE, "skip": len(found)}) or {}
+            items = page.get("items", []) if isinstance(page, dict) else page
+            found += items
+            if len(items) < PAGE:
+                return found
+
+    def upload(self, filename: str, data: bytes) -> str:
+        """The three-step upload; the file's id. A repeated append could double
+        the data, so any failure after the first step starts again, and the
+        sha256 digest lets PortSIP refuse a damaged file."""
+        digest = hashlib.sha256(data).hexdigest()
+        last: Exception | None = None
+        for _ in range(3):
+            started = self.request("POST", "/blobs/uploads", params={"filename": filename}, raw=True,
+                                   lookup=None)
+            upload_id = started.headers["PortSIP-Upload-ID"]
+            token = {"PortSIP-Upload-Token": started.headers["PortSIP-Upload-Token"]}
+            try:
+                self.request("POST", f"/blobs/uploads/{upload_id}/append", content=data, raw=True,
+                             headers={**token, "Content-Type": "application/octet-stream"})
+                done = self.request("POST", f"/blobs/uploads/{upload_id}/complete", params={"digest": digest},
+                                    headers=token, lookup=lambda: self.find_file(filename))
+            except Rejected as error:
+                last = error  # a damaged or half-finished upload: start again
+                continue
+            return str(done["id"])
+        assert last is not None
+        raise last
+
+    def find_file(self, name: str) -> dict[str, Any] | None:
+        return next((f for f in self.items("/files") if f.get("name") == name), None)
+
+
+@dataclass
+class Live:
+    """What ivrflow manages on the platform now, by name."""
+
+    ivrs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    urls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by receptionist name
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)  # every receptionist's number, ours or not
+
+
+def prefix(flow: str) -> str:
+    return f"{MARKER}:{flow}:"
+
+
+def read_live(api: PortSipApi, flow: str) -> Live:
+    live = Live()
+    files_prefix = f"{MARKER}-{flow}-"
+    live.files = {str(f["name"]): f for f in api.items("/files") if str(f.get("name", "")).startswith(files_prefix)}
+    mine = []
+    for ivr in api.items("/ivrs"):
+        live.taken.add(str(ivr.get("extension_number")))
+        if str(ivr.get("name", "")).startswith(prefix(flow)):
+            mine.append(ivr)
+
+    def read(ivr: dict[str, Any]) -> None:
+        full = api.get(f"/ivrs/{ivr['id']}") or ivr
+        full.setdefault("id", ivr["id"])
+        live.ivrs[str(full["name"])] = full
+        urls = api.get(f"/ivrs/{ivr['id']}/action_urls") or {}
+        items = urls.get("items", []) if isinstance(urls, dict) else urls
+        live.urls[str(full["name"])] = [u for u in items if str(u.get("name", "")).startswith(f"{MARKER}:")]
+
+    with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
+        list(pool.map(read, mine))
+    return live

@@ -1,0 +1,570 @@
+"""A flow as PortSIP virtual receptionists: the desired state, before any id.
+
+PortSIP's receptionist plays one prompt, then takes a key (a rule in
+`custom_forward_rules`) or, after `timeout` seconds of silence, replays the
+prompt `repeat_times` times before its `timeout_forward_rule` action. Every
+destination is a number: to go to another menu, a call is forwarded to that
+menu's receptionist. So:
+
+    menu      → a receptionist; when its handlers repeat it in ways PortSIP's
+                one counter cannot follow, one receptionist per retry
+                (`main`, `main#1`, …), each going on to the next
+    play …, X → a receptionist that plays the prompts, then does X
+                (`sorry>main#1`): PortSIP has no prompt on a forward
+    press KEY → a key rule; `goto` forwards to the other receptionist, a
+                route on business hours becomes the rule's office hours
+    route, ask, and menus whose keys PortSIP cannot decide itself
+              → an action URL (DTMF or CALLER) answered by the runtime
+                server at /portsip/action, which runs the machine
+    voicemail → FORWARD_TO_VOICEMAIL to the box's extension
+
+`destination()` is shared with the runtime server, so both agree on where a
+call goes next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...compiler import ir
+from ...compiler.diagnostics import RULES, Diagnostic
+from ..signing import signature
+from . import audio
+
+MARKER = "ivrflow"
+#: PortSIP's limit on a receptionist's name.
+NAME_MAX = 64
+#: ASSUMPTION: how long a receptionist that only plays something waits before
+#: its action (PortSIP's `timeout`, in seconds, counted after the prompt).
+PASS_THROUGH_TIMEOUT_S = 1
+#: ASSUMPTION: an `exclude_list` range covering every extension, to turn direct
+#: extension dialing off (ranges compare as numbers, as in `1001-2001`).
+EXCLUDE_ALL = "0-99999999999"
+#: ASSUMPTION: a DTMF action URL with this mask is asked about every entry.
+MASK_ALL = "ALL"
+#: The extension range used when no environment gives one (compile, check).
+DEFAULT_EXTENSIONS = "7000-7099"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def ivr_name(flow: str, key: str) -> str:
+    """The receptionist's name: the marker that tells ivrflow's own apart."""
+    name = f"{MARKER}:{flow}:{key}"
+    if len(name) <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return f"{MARKER}:{flow[:NAME_MAX - len(MARKER) - 15]}:{digest}"
+
+
+def copy_key(menu: str, copy: int) -> str:
+    return menu if copy == 0 else f"{menu}#{copy}"
+
+
+@dataclass(frozen=True)
+class Dest:
+    """Where a call goes: a number, a voicemail box, a hang-up or a
+    receptionist (`node`); `plays` are heard first (through a receptionist
+    that plays them). `runtime`: the runtime server decides (an `ask`)."""
+
+    kind: str  # number | voicemail | hangup | node | runtime
+    value: str = ""
+    plays: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        base = {"number": f"transfer:{self.value}", "voicemail": f"voicemail:{self.value}",
+                "hangup": "hangup", "node": self.value, "runtime": "ask"}[self.kind]
+        return base
+
+    def key(self) -> str | None:
+        """The receptionist a forward to this destination reaches (None: a number,
+        a voicemail forward or a hang-up, which need none)."""
+        if self.plays:
+            return "+".join(self.plays) + ">" + self.label()
+        return self.value if self.kind == "node" else None
+
+    def bare(self) -> Dest:
+        return Dest(self.kind, self.value)
+
+
+def counts_natively(menu: ir.Menu) -> bool:
+    """Whether one receptionist, with PortSIP's own counter, is the menu: a
+    timeout and a wrong key both just repeat it (ASSUMPTION: a wrong key
+    counts like a timeout), every key is decided natively and none repeats."""
+    for event in ("timeout", "invalid"):
+        handler = menu.on(event)
+        if handler is not None and (handler.actions.plays or not isinstance(handler.actions.terminal, ir.Repeat)):
+            return False
+    if any(isinstance(p.actions.terminal, (ir.Repeat, ir.Ask)) for p in menu.presses):
+        return False
+    return not needs_runtime_for_entries(menu)
+
+
+def needs_runtime_for_entries(menu: ir.Menu) -> bool:
+    """PortSIP ends an entry when the caller pauses; it cannot cut one at
+    `digits` keys, nor dial what is left of it: those menus' entries are
+    decided by the runtime server, which runs the machine."""
+    return menu.dial_extensions or menu.digits > 1
+
+
+def destination(flow: ir.Flow, plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None,
+                copy: int) -> Dest:
+    """Where a handler sends a call that is at `copy` of `menu`."""
+    if isinstance(terminal, ir.Repeat) and menu is not None:
+        if copy + 1 <= menu.retries:
+            return Dest("node", copy_key(menu.name, copy + 1), plays)
+        exhausted = menu.on("exhausted")
+        if exhausted is None:
+            return Dest("hangup", "", plays)
+        return destination(flow, plays + exhausted.actions.plays, exhausted.actions.terminal, menu, copy)
+    if isinstance(terminal, ir.Goto):
+        return Dest("node", terminal.target, plays)
+    if isinstance(terminal, ir.Transfer):
+        return Dest("number", terminal.destination, plays)
+    if isinstance(terminal, ir.Voicemail):
+        return Dest("voicemail", terminal.box or "default", plays)
+    if isinstance(terminal, ir.Ask):
+        return Dest("runtime", terminal.url, plays)
+    return Dest("hangup", "", plays)
+
+
+def event_destination(flow: ir.Flow, menu: ir.Menu, event: str, copy: int) -> Dest:
+    handler = menu.on(event)  # type: ignore[arg-type]
+    if handler is None:
+        return destination(flow, (), ir.Repeat(menu.name_span), menu, copy)
+    return destination(flow, handler.actions.plays, handler.actions.terminal, menu, copy)
+
+
+def voicemail_key(box: str) -> str:
+    """The receptionist the runtime sends a call to for voicemail (action URLs
+    can only call, hang up or repeat)."""
+    return f">voicemail:{box}"
+
+
+# --- the desired objects ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Part:
+    kind: str  # file | say | silence
+    value: str  # the path, the text, or milliseconds
+    language: str = ""
+
+
+@dataclass
+class Audio:
+    """One prompt file: its parts joined."""
+
+    name: str  # on PortSIP: ivrflow-FLOW-DIGEST.wav
+    parts: tuple[Part, ...]
+    rate: int
+    source: ir.Span
+
+
+@dataclass
+class KeyRule:
+    key: str
+    office: Dest
+    other: Dest  # outside office hours (the same as `office` for a plain key)
+    hours: ir.Hours | None
+    source: ir.Span
+
+
+@dataclass
+class ActionUrl:
+    type: str  # DTMF | CALLER
+    mask: str
+    url: str
+    source: ir.Span
+
+
+@dataclass
+class Receptionist:
+    key: str
+    name: str
+    source: ir.Span
+    prompt: Audio | None
+    timeout_s: int
+    repeat_times: int
+    on_timeout: Dest
+    dtmf_interval: int = 2
+    rules: list[KeyRule] = field(default_factory=list)
+    dial: bool = False  # direct extension dialing
+    urls: list[ActionUrl] = field(default_factory=list)
+    language: str | None = None
+
+
+@dataclass
+class Desired:
+    flow: str
+    entry: str  # the receptionist callers dial
+    receptionists: dict[str, Receptionist]
+    audio: dict[str, Audio]  # by name
+    voicemail: dict[str, str]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+    numbers: dict[str, str] = field(default_factory=dict)  # receptionist key → extension number
+
+    def forward(self, dest: Dest) -> dict[str, Any]:
+        """A PortSIP forward rule: `{action, number}`."""
+        key = dest.key()
+        if key is not None:
+            return {"action": "FORWARD_TO_NUMBER", "number": self.numbers.get(key, f"<{key}>")}
+        if dest.kind == "number":
+            return {"action": "FORWARD_TO_NUMBER", "number": dest.value}
+        if dest.kind == "voicemail":
+            return {"action": "FORWARD_TO_VOICEMAIL", "number": self.voicemail.get(dest.value,
+                                                                                    f"<voicemail.{dest.value}>")}
+        return {"action": "HANGUP"}
+
+    def body(self, receptionist: Receptionist) -> dict[str, Any]:
+        """The receptionist as PortSIP's `POST /ivrs` body (the prompt file by
+        name: the plan puts its id in; the PIN is left to the deploy)."""
+        body: dict[str, Any] = {
+            "name": receptionist.name,
+            "extension_number": self.numbers.get(receptionist.key, f"<{receptionist.key}>"),
+            "dtmf_interval": receptionist.dtmf_interval,
+            "enable_pin": False,
+            "timeout_forward_rule": {"timeout": receptionist.timeout_s, "repeat_times": receptionist.repeat_times,
+                                     **self.forward(receptionist.on_timeout)},
+            "custom_forward_rules": [self.rule(rule) for rule in receptionist.rules],
+            "exclude_list": "" if receptionist.dial else EXCLUDE_ALL,
+        }
+        if receptionist.language:
+            body["language"] = receptionist.language
+        return body
+
+    def rule(self, rule: KeyRule) -> dict[str, Any]:
+        hours: dict[str, Any] = {"mode": "GLOBAL"}
+        if rule.hours is not None:
+            hours = {"mode": "CUSTOM", **office_hours(rule.hours)}
+        return {"user_input": rule.key, "office_hours": hours,
+                "office_hours_forward_rule": self.forward(rule.office),
+                "non_office_hours_forward_rule": self.forward(rule.other)}
+
+    def url_body(self, url: ActionUrl) -> dict[str, Any]:
+        mask_field = "dtmf_mask" if url.type == "DTMF" else "caller_mask"
+        return {"name": f"{MARKER}:{url.type.lower()}", "enabled": True, "type": url.type, "method": "POST",
+                mask_field: url.mask, "url": url.url, "auth": "DISABLE", "connection_timeout": 2,
+                "request_timeout": 3}
+
+
+def office_hours(hours: ir.Hours) -> dict[str, Any]:
+    """PortSIP's per-weekday hours (ASSUMPTION: keys `monday` … `sunday`)."""
+    days: dict[str, Any] = {day: {"enabled": False, "ranges": []} for day in WEEKDAYS}
+    for span in hours.open:
+        for day in span.days:
+            days[WEEKDAYS[day]]["enabled"] = True
+            days[WEEKDAYS[day]]["ranges"] += [{"from": _clock(a), "to": _clock(b)} for a, b in span.ranges]
+    return days
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def compile_flow(flow: ir.Flow, env: Mapping[str, Any], *, sources: Mapping[str, bytes] | None = None,
+                 tts: bool = False) -> Desired:
+    """The desired PortSIP state of `flow`. `env` holds the environment's
+    values (runtime_url, voicemail, callback_token_value); `sources` the bytes
+    of each prompt file; `tts` allows `say` prompts (spoken by espeak-ng)."""
+    return _Compiler(flow, env, sources or {}, tts).run()
+
+
+class _Compiler:
+    def __init__(self, flow: ir.Flow, env: Mapping[str, Any], sources: Mapping[str, bytes], tts: bool):
+        self.flow = flow
+        self.env = env
+        self.sources = sources
+        self.tts = tts
+        self.diagnostics: list[Diagnostic] = []
+        self.placeholders: list[str] = []
+        self.receptionists: dict[str, Receptionist] = {}
+        self.audio: dict[str, Audio] = {}
+        self.pending: list[tuple[str, Any]] = []
+        self.uses_runtime = False
+        boxes = env.get("voicemail") or {}
+        self.voicemail = {str(k): str(v) for k, v in boxes.items()} if isinstance(boxes, Mapping) else {}
+
+    def placeholder(self, name: str) -> str:
+        if name not in self.placeholders:
+            self.placeholders.append(name)
+            self.placeholders.sort()
+        return "<" + name + ">"
+
+    def warn(self, span: ir.Span, message: str, hint: str | None = None) -> None:
+        self.diagnostics.append(RULES["IVR206"].at(span, message, hint=hint))
+
+    def error(self, span: ir.Span, message: str, hint: str | None = None) -> None:
+        self.diagnostics.append(RULES["IVR205"].at(span, message, hint=hint))
+
+    def run(self) -> Desired:
+        flow = self.flow
+        start = flow.start or ""
+        header = flow.header
+        entry = start
+        delay = header.get("answer-delay") if header else None
+        if delay is not None and isinstance(delay.value, int) and delay.value > 0:
+            entry = self.need(Dest("node", start, (f"~{delay.value}ms",)), delay.span) or start
+        if header is not None and header.max_duration is not None:
+            self.warn(header.max_duration.span, "PortSIP has no limit on the time a call spends in its "
+                                                "receptionists: `max-duration` is not enforced")
+        start_node = flow.node(start)
+        if start_node is not None:
+            self.need(Dest("node", start), start_node.name_span)
+        for item in flow.definitions:  # every menu and route, so the runtime can send calls to any
+            if isinstance(item, (ir.Menu, ir.Route)) and flow.names.get(item.name) is item:
+                self.need(Dest("node", item.name), item.name_span)
+        while self.pending:
+            key, what = self.pending.pop(0)
+            self.build(key, what)
+        if self.uses_runtime:
+            for box, span in sorted(self.boxes().items()):
+                self.need(Dest("node", voicemail_key(box)), span)
+            while self.pending:
+                key, what = self.pending.pop(0)
+                self.build(key, what)
+        for box in sorted(self.boxes()):
+            if box not in self.voicemail:
+                self.voicemail[box] = self.voicemail_number(box)
+        unique = list(dict.fromkeys(self.diagnostics))
+        return Desired(flow.name, entry, self.receptionists, self.audio, self.voicemail, unique, self.placeholders)
+
+    def boxes(self) -> dict[str, ir.Span]:
+        """The voicemail boxes the flow leaves messages in, each with its first line."""
+        found: dict[str, ir.Span] = {}
+        for handler in self.flow.handlers:
+            terminal = handler.actions.terminal
+            if isinstance(terminal, ir.Voicemail):
+                found.setdefault(terminal.box or "default", terminal.span)
+        return found
+
+    def voicemail_number(self, box: str) -> str:
+        if not self.env.get("has_env"):
+            return self.placeholder(f"voicemail.{box}")
+        self.diagnostics.append(RULES["IVR203"].at(
+            self.boxes()[box], f"voicemail box `{box}` has no extension in this environment",
+            hint=f'add `voicemail.{box} = "EXTENSION"` to the environment in ivrflow.toml'))
+        return f"<voicemail.{box}>"
+
+    # --- receptionists ---------------------------------------------------------------
+
+    def need(self, dest: Dest, span: ir.Span) -> str | None:
+        """Make sure the receptionist a forward to `dest` reaches exists."""
+        key = dest.key()
+        if key is None or key in self.receptionists or any(k == key for k, _ in self.pending):
+            return key
+        if dest.plays or key.startswith(">voicemail:"):
+            self.pending.append((key, ("plays", dest, span)))
+        else:
+            self.pending.append((key, ("node", dest, span)))
+        return key
+
+    def build(self, key: str, what: tuple[str, Dest, ir.Span]) -> None:
+        kind, dest, span = what
+        if kind == "plays":
+            self.pass_through(key, dest, span)
+            return
+        name, _, copy = dest.value.partition("#")
+        node = self.flow.node(name)
+        if isinstance(node, ir.Menu):
+            self.menu(node, int(copy or 0))
+        elif isinstance(node, ir.Route):
+            self.route(node)
+
+    def pass_through(self, key: str, dest: Dest, span: ir.Span) -> None:
+        """A receptionist that plays `dest.plays`, then goes on: nothing to press."""
+        then = dest.bare()
+        if key.startswith(">voicemail:"):
+            then = Dest("voicemail", key.split(":", 1)[1])
+        self.need(then, span)
+        prompt = self.prompt(dest.plays, span) if dest.plays else None
+        self.receptionists[key] = Receptionist(key, ivr_name(self.flow.name, key), span, prompt,
+                                               PASS_THROUGH_TIMEOUT_S, 0, then)
+
+    def menu(self, menu: ir.Menu, copy: int) -> None:
+        flow = self.flow
+        key = copy_key(menu.name, copy)
+        native = counts_natively(menu)
+        on_timeout = self.event(menu, "timeout", copy)
+        if native:
+            repeat_times = menu.retries
+            exhausted = menu.on("exhausted")
+            on_timeout = destination(flow, exhausted.actions.plays, exhausted.actions.terminal, menu, copy) \
+                if exhausted is not None else Dest("hangup")
+            self.need(on_timeout, exhausted.span if exhausted else menu.name_span)
+        else:
+            repeat_times = 0
+        timeout_s = math.ceil(menu.timeout_ms / 1000)
+        receptionist = Receptionist(key, ivr_name(flow.name, key), menu.name_span,
+                                    self.prompt(tuple(p.prompt for p in menu.plays), menu.name_span, menu),
+                                    timeout_s, repeat_times, on_timeout,
+                                    dtmf_interval=max(1, math.ceil(menu.inter_digit_ms / 1000)),
+                                    dial=menu.dial_extensions, language=self.flow.language)
+        if copy == 0:
+            setting = menu.get("timeout")
+            if menu.timeout_ms % 1000 and setting is not None:
+                self.warn(setting.span, f"PortSIP counts timeouts in whole seconds: {menu.timeout_ms} ms becomes {timeout_s} s")
+            for play in menu.plays:
+                if play.fully:
+                    self.warn(play.span, "PortSIP lets callers key in during every prompt: `fully` is not kept")
+        ask_keys: list[str] = []
+        for press in menu.presses:
+            rule = self.key_rule(menu, copy, press)
+            if rule is None:
+                ask_keys.append(press.key)
+            else:
+                receptionist.rules.append(rule)
+        invalid = self.event(menu, "invalid", copy)
+        everything = needs_runtime_for_entries(menu) or (not native and invalid != on_timeout) \
+            or any(not k.isdigit() for k in ask_keys)
+        if everything:
+            receptionist.urls.append(self.action_url("DTMF", MASK_ALL, menu.name, "menu", copy, menu.name_span))
+        elif ask_keys:
+            receptionist.urls.append(self.action_url("DTMF", ";".join(ask_keys), menu.name, "menu", copy,
+                                                     menu.name_span))
+        self.receptionists[key] = receptionist
+
+    def event(self, menu: ir.Menu, event: str, copy: int) -> Dest:
+        handler = menu.on(event)  # type: ignore[arg-type]
+        dest = event_destination(self.flow, menu, event, copy)
+        span = handler.span if handler is not None else menu.name_span
+        if dest.kind == "runtime":
+            if event == "timeout":
+                self.error(span, "PortSIP asks action URLs about keys and callers, never about a timeout: "
+                                 "`on timeout -> ask` cannot run", hint="ask on a key, or decide the timeout here")
+                return Dest("hangup")
+            return dest
+        self.need(dest, span)
+        return dest
+
+    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press) -> KeyRule | None:
+        """The key's rule, or None when the runtime server decides it (`ask`)."""
+        actions = press.actions
+        terminal = actions.terminal
+        if isinstance(terminal, ir.Goto) and not actions.plays:
+            route = self.flow.node(terminal.target)
+            if isinstance(route, ir.Route):
+                native = self.hours_rule(press, route)
+                if native is not None:
+                    return native
+        dest = destination(self.flow, actions.plays, terminal, menu, copy)
+        if dest.kind == "runtime":
+            if dest.plays:
+                self.error(press.span, "PortSIP cannot play a prompt before asking an action URL",
+                           hint="play it in the menu, or let the routing service's answer lead to it")
+            self.uses_runtime = True
+            return None
+        self.need(dest, press.span)
+        return KeyRule(press.key, dest, dest, None, press.span)
+
+    def hours_rule(self, press: ir.Press, route: ir.Route) -> KeyRule | None:
+        """`press K -> goto R`, R being `when open H -> A; otherwise -> B`:
+        the key's office hours, A in them and B outside."""
+        if len(route.branches) != 2:
+            return None
+        first, other = route.branches
+        if not (isinstance(first, ir.When) and isinstance(first.condition, ir.IsOpen)
+                and isinstance(other, ir.Otherwise)):
+            return None
+        hours = self.flow.hours_named(first.condition.hours)
+        if hours is None or hours.closed_dates:
+            return None  # holidays are objects of their own on PortSIP: the runtime decides
+        office = destination(self.flow, first.actions.plays, first.actions.terminal, None, 0)
+        outside = destination(self.flow, other.actions.plays, other.actions.terminal, None, 0)
+        if "runtime" in (office.kind, outside.kind):
+            return None
+        self.need(office, first.span)
+        self.need(outside, other.span)
+        self.warn(first.condition.span, f"PortSIP applies office hours in the PBX's time zone; hours "
+                                        f"`{hours.name}` are in {hours.timezone_name}",
+                  hint=f"set the PBX (or tenant) time zone to {hours.timezone_name}")
+        return KeyRule(press.key, office, outside, hours, press.span)
+
+    def route(self, route: ir.Route) -> None:
+        """A receptionist the runtime server answers as soon as a call
+        arrives (a CALLER action URL): which branch, then where."""
+        self.uses_runtime = True
+        masks = [b.condition.mask for b in route.branches
+                 if isinstance(b, ir.When) and isinstance(b.condition, ir.CallerIs)]
+        only_callers = all(isinstance(b, ir.Otherwise) or isinstance(b.condition, ir.CallerIs)
+                           for b in route.branches)
+        otherwise = next((b for b in route.branches if isinstance(b, ir.Otherwise)), None)
+        on_timeout = Dest("hangup")
+        mask = MASK_ALL
+        if only_callers and otherwise is not None and masks and len(";".join(masks)) <= 255:
+            mask = ";".join(masks)  # PortSIP matches the numbers; the otherwise branch is the timeout's
+            on_timeout = destination(self.flow, otherwise.actions.plays, otherwise.actions.terminal, None, 0)
+        for branch in route.branches:
+            dest = destination(self.flow, branch.actions.plays, branch.actions.terminal, None, 0)
+            if dest.kind != "runtime":
+                self.need(dest, branch.span)
+        if on_timeout.kind == "runtime":
+            on_timeout = Dest("hangup")
+        receptionist = Receptionist(route.name, ivr_name(self.flow.name, route.name), route.name_span, None,
+                                    PASS_THROUGH_TIMEOUT_S, 0, on_timeout)
+        receptionist.urls.append(self.action_url("CALLER", mask, route.name, "route", 0, route.name_span))
+        self.receptionists[route.name] = receptionist
+
+    def action_url(self, kind: str, mask: str, node: str, what: str, copy: int, span: ir.Span) -> ActionUrl:
+        self.uses_runtime = True
+        runtime = self.env.get("runtime_url")
+        base = str(runtime).rstrip("/") if runtime else self.placeholder("runtime_url")
+        query = {"flow": self.flow.name, "node": node, "kind": what, "copy": str(copy)}
+        token = self.env.get("callback_token_value")
+        if token:
+            query["sig"] = signature(str(token), query)
+        return ActionUrl(kind, mask, f"{base}/portsip/action?{urllib.parse.urlencode(query)}", span)
+
+    # --- prompts -----------------------------------------------------------------------
+
+    def prompt(self, plays: tuple[str, ...], span: ir.Span, menu: ir.Menu | None = None) -> Audio | None:
+        """One file of the prompts, in order: its name is a digest of what it is made of."""
+        if not plays:
+            return None
+        parts: list[Part] = []
+        rate = 0
+        for name in plays:
+            if name.startswith("~"):
+                parts.append(Part("silence", name[1:-2]))
+                continue
+            prompt = self.flow.prompt(name)
+            if prompt is None:
+                continue
+            if prompt.kind == "say":
+                if not self.tts:
+                    self.diagnostics.append(RULES["IVR204"].at(
+                        prompt.value_span, f"prompt `{prompt.name}` is text to speech; PortSIP plays uploaded "
+                                           "recordings", hint="record it (`file \"…\"`), or let ivrflow synthesize "
+                                                              "it: `tts = \"espeak\"` in the environment, or "
+                                                              "`--tts espeak`"))
+                parts.append(Part("say", prompt.value, prompt.language or self.flow.language or "en-US"))
+                continue
+            data = self.sources.get(prompt.value)
+            if data is not None:
+                problem = audio.problem(data)
+                if problem is not None:
+                    self.diagnostics.append(RULES["IVR207"].at(
+                        prompt.value_span, f"PortSIP cannot play `{prompt.value}`: {problem}",
+                        hint="convert it, e.g. `sox IN -r 16000 -c 1 -b 16 OUT.wav`"))
+                else:
+                    this = audio.describe(data)[2]
+                    if rate and this != rate:
+                        self.diagnostics.append(RULES["IVR207"].at(
+                            prompt.value_span, f"`{prompt.value}` is {this} Hz but the prompts before it in "
+                                               f"one receptionist are {rate} Hz; PortSIP plays one file, so they "
+                                               "must match", hint="record them at one rate"))
+                    rate = rate or this
+            parts.append(Part("file", prompt.value))
+        rate = rate or audio.DEFAULT_RATE
+        digest = hashlib.sha256()
+        for part in parts:
+            data = self.sources.get(part.value) if part.kind == "file" else None
+            digest.update(f"{part.kind}\0{part.value}\0{part.language}\0".encode())
+            digest.update(hashlib.sha256(data).digest() if data is not None else b"")
+        name = f"{MARKER}-{self.flow.name}-{digest.hexdigest()[:16]}.wav"
+        found = self.audio.setdefault(name, Audio(name, tuple(parts), rate, span))
+        return found

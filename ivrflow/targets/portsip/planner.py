@@ -1,0 +1,190 @@
+"""What to send PortSIP: extension numbers for the receptionists (kept from
+what is live), then the difference between the desired objects and the live
+ones in an order the API accepts: prompt files, receptionists, their action
+URLs; receptionists no longer wanted last. Only what carries ivrflow's marker
+is changed or deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...deploy.plan import Change, Plan, resolve, resolve_path
+from .client import Live, PortSipApi
+from .compile import Desired
+
+#: The PIN is a secret: plans carry this marker, the deploy puts the value in.
+PIN = {"$secret": "pin"}
+
+
+class RangeFull(Exception):
+    """The environment's extension range has too few free numbers."""
+
+
+def parse_range(text: str) -> tuple[int, int, int]:
+    """`7000-7099` → (7000, 7099, width)."""
+    low, _, high = text.partition("-")
+    high = high or low
+    if not (low.strip().isdigit() and high.strip().isdigit()) or int(low) > int(high) or len(low.strip()) < 3:
+        raise ValueError(f"`{text}` is not a range of extension numbers such as 7000-7099")
+    return int(low), int(high), len(low.strip())
+
+
+def assign_numbers(desired: Desired, live: Live, extensions: str) -> None:
+    """Each receptionist keeps the number it has; new ones take the lowest
+    free numbers of the range, in order (so the entry gets the first)."""
+    low, high, width = parse_range(extensions)
+    used = set(live.taken)
+    numbers: dict[str, str] = {}
+    for key, receptionist in desired.receptionists.items():
+        existing = live.ivrs.get(receptionist.name)
+        if existing is not None:
+            numbers[key] = str(existing["extension_number"])
+    free = (str(n).zfill(width) for n in range(low, high + 1) if str(n).zfill(width) not in used)
+    for key in desired.receptionists:
+        if key not in numbers:
+            number = next(free, None)
+            if number is None:
+                raise RangeFull(f"the range {extensions} has no free number left for {len(desired.receptionists)} "
+                                f"receptionists ({len(used & {str(n).zfill(width) for n in range(low, high + 1)})} "
+                                "of its numbers are taken)")
+            numbers[key] = number
+            used.add(number)
+    desired.numbers = numbers
+
+
+def ivr_body(desired: Desired, key: str) -> dict[str, Any]:
+    receptionist = desired.receptionists[key]
+    body = desired.body(receptionist)
+    body["prompt_file_id"] = {"$ref": f"file:{receptionist.prompt.name}"} if receptionist.prompt else ""
+    body["pin"] = PIN
+    return body
+
+
+def make_plan(desired: Desired, live: Live | None, pin: str | None = None) -> Plan:
+    """The calls that make `live` (None: nothing exists) into `desired`
+    (whose numbers are assigned). With `pin`, a receptionist whose PIN
+    differs is updated (the plan says so without showing either)."""
+    live = live or Live()
+    plan = Plan("portsip", notes=[f"placeholder: <{name}> (give an environment to fill it in)"
+                                  for name in desired.placeholders])
+    ids: dict[str, Any] = {}
+    add = plan.changes.append
+    wanted_files = {r.prompt.name: r.prompt for r in desired.receptionists.values() if r.prompt is not None}
+    for name, audio in sorted(wanted_files.items()):
+        found = live.files.get(name)
+        if found is not None:
+            ids[f"file:{name}"] = found["id"]
+        else:
+            add(Change("create", "file", f"file:{name}", "POST", f"/blobs/uploads?filename={name}", None,
+                       ref=f"file:{name}", source=audio.source, upload=name))
+
+    for key, receptionist in desired.receptionists.items():
+        body = ivr_body(desired, key)
+        existing = live.ivrs.get(receptionist.name)
+        if existing is None:
+            add(Change("create", "receptionist", f"ivr:{key}", "POST", "/ivrs", body, ref=f"ivr:{key}",
+                       source=receptionist.source))
+            continue
+        ids[f"ivr:{key}"] = existing["id"]
+        changed = _differences(body, existing, receptionist.prompt.name if receptionist.prompt else "")
+        if pin is not None and str(existing.get("pin", pin)) != pin:
+            changed.append("pin: (changed)")
+        if changed:
+            update = {k: v for k, v in body.items() if k != "extension_number"}
+            add(Change("update", "receptionist", f"ivr:{key}", "POST", f"/ivrs/{{ivr:{key}}}", update,
+                       source=receptionist.source, detail=changed))
+
+    for key, receptionist in desired.receptionists.items():
+        current = {str(u["name"]): u for u in live.urls.get(receptionist.name, [])}
+        wanted = {}
+        for url in receptionist.urls:
+            body = desired.url_body(url)
+            wanted[body["name"]] = body
+            found = current.get(body["name"])
+            what = f"url:{key}/{url.type.lower()}"
+            if found is None:
+                add(Change("create", "action URL", what, "POST", f"/ivrs/{{ivr:{key}}}/action_urls", body,
+                           source=url.source))
+            elif any(found.get(k) != v for k, v in body.items()):
+                add(Change("update", "action URL", what, "POST", f"/ivrs/{{ivr:{key}}}/action_urls/{found['id']}",
+                           body, source=url.source,
+                           detail=[f"{k}: {found.get(k)!r} → {v!r}" for k, v in body.items() if found.get(k) != v]))
+        for name, found in sorted(current.items()):
+            if name not in wanted:
+                add(Change("delete", "action URL", f"url:{key}/{name.split(':')[-1]}", "POST",
+                           f"/ivrs/{{ivr:{key}}}/action_urls/{found['id']}/destroy"))
+
+    wanted_names = {r.name for r in desired.receptionists.values()}
+    for name, existing in sorted(live.ivrs.items()):
+        if name not in wanted_names:
+            add(Change("delete", "receptionist", f"ivr:{name.split(':', 2)[2]}", "POST",
+                       f"/ivrs/{existing['id']}/destroy"))
+    unused = sorted(set(live.files) - set(wanted_files))
+    if unused:
+        plan.notes.append(f"{len(unused)} prompt file(s) ivrflow uploaded are no longer used; PortSIP documents no "
+                          "way to delete files, so they stay")
+    for change in plan.changes:
+        change.path = resolve_path(change.path, ids)
+    return plan
+
+
+def _differences(body: dict[str, Any], live: dict[str, Any], prompt: str) -> list[str]:
+    changed = []
+    for key, value in body.items():
+        if key == "pin":
+            continue  # compared by the deploy, which knows the value
+        if key == "prompt_file_id":
+            if str(live.get("prompt_file_name") or "") != prompt:
+                changed.append(f"prompt: {live.get('prompt_file_name')!r} → {prompt!r}")
+            continue
+        if live.get(key) != value:
+            changed.append(f"{key}: {_short(live.get(key))} → {_short(value)}")
+    return changed
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def apply_change(api: PortSipApi, change: Change, ids: dict[str, Any], pin: str,
+                 read_audio: Callable[[str], bytes]) -> None:
+    """Send one change; a create records the id it made under its `ref`."""
+    path = resolve_path(change.path, ids)
+    if change.kind == "file":
+        name = change.upload or ""
+        ids[change.ref or f"file:{name}"] = api.upload(name, read_audio(name))
+        return
+    body = _with_secrets(resolve(change.body, ids), pin)
+    if change.op == "delete":
+        api.request("POST", path, deleting=True)
+        return
+    if change.op == "update":
+        api.request("POST", path, json=body)
+        return
+    lookup = _lookup(api, change, path, body)
+    result = api.request("POST", path, json=body, lookup=lookup)
+    if change.ref is not None:
+        ids[change.ref] = result["id"]
+
+
+def _with_secrets(body: Any, pin: str) -> Any:
+    if isinstance(body, dict):
+        if body == PIN:
+            return pin
+        return {k: _with_secrets(v, pin) for k, v in body.items()}
+    return body
+
+
+def _lookup(api: PortSipApi, change: Change, path: str, body: dict[str, Any]) -> Callable[[], Any]:
+    """How to tell whether a create that failed ambiguously happened after all."""
+    def find() -> Any:
+        if change.kind == "receptionist":
+            return next((i for i in api.items("/ivrs") if i.get("name") == body["name"]), None)
+        if change.kind == "action URL":
+            found = api.get(path) or {}
+            items = found.get("items", []) if isinstance(found, dict) else found
+            return next((u for u in items if u.get("name") == body["name"]), None)
+        return None
+    return find

@@ -1,0 +1,158 @@
+"""The PortSIP target: compile to plan.json and the joined prompt files, plan
+against what is live, deploy with the shared engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ...compiler import ir
+from ...config import Environment
+from ...deploy.http import Stats
+from ...deploy.plan import Change, Plan
+from ...deploy.tts import synthesize
+from . import audio
+from .client import PortSipApi, read_live
+from .compile import DEFAULT_EXTENSIONS, Audio, Desired, compile_flow
+from .planner import RangeFull, apply_change, assign_numbers, make_plan
+
+NAME = "portsip"
+#: What PortSIP expresses natively (see capabilities.py and compile.py).
+CAPABILITIES = {
+    "menu": ("native", "a virtual receptionist"),
+    "prompt-file": ("native", "joined into one WAV"),
+    "prompt-say": ("synthesized", "espeak-ng"),
+    "fully": ("no", "warning: callers can always key in"),
+    "keys": ("native", "custom_forward_rules"),
+    "dial-extensions": ("runtime", "action URL: entries cut at `digits`"),
+    "timeout": ("native", "timeout_forward_rule; `digits` > 1 by action URL"),
+    "retries": ("native", "repeat_times, or one receptionist per retry"),
+    "invalid": ("runtime", "action URL, unless it does what a timeout does"),
+    "handler-prompts": ("native", "a receptionist that plays, then forwards"),
+    "goto": ("native", "forward to the menu's receptionist"),
+    "transfer": ("native", "FORWARD_TO_NUMBER"),
+    "hangup": ("native", "HANGUP"),
+    "voicemail": ("native", "FORWARD_TO_VOICEMAIL"),
+    "ask": ("runtime", "DTMF action URL"),
+    "route-hours": ("native", "office hours on a key; elsewhere a CALLER action URL"),
+    "route-caller": ("runtime", "CALLER action URL"),
+    "answer-delay": ("native", "leading silence"),
+    "max-duration": ("no", "warning: not enforced"),
+}
+DEFAULT_BASE_URL = "https://127.0.0.1:8887/api"
+ENV_KEYS = ("runtime_url", "voicemail", "tts", "extensions")
+
+
+def env_values(env: Environment | None) -> dict[str, Any]:
+    if env is None:
+        return {}
+    values = {key: env.get(key) for key in ENV_KEYS if env.get(key) is not None}
+    values["has_env"] = True
+    token = env.secret("callback_token", default_variable="IVRFLOW_CALLBACK_TOKEN")
+    if token:
+        values["callback_token_value"] = token
+    return values
+
+
+def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = False) -> Desired:
+    values = env_values(env)
+    base = Path(flow_path).parent
+    sources = {p.value: (base / p.value).read_bytes() for p in flow.prompts
+               if p.kind == "file" and (base / p.value).is_file()}
+    wanted = compile_flow(flow, values, sources=sources, tts=tts or values.get("tts") == "espeak")
+    if env is None:
+        assign_numbers(wanted, read_nothing(), DEFAULT_EXTENSIONS)
+    return wanted
+
+
+def read_nothing() -> Any:
+    from .client import Live
+
+    return Live()
+
+
+def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats | None = None) -> PortSipApi:
+    return PortSipApi(str(env.get("base_url") or DEFAULT_BASE_URL), str(env.require("username")),
+                      env.secret("password") or "", str(env.require("domain")), http=http, stats=stats)
+
+
+def pin_of(env: Environment) -> str:
+    pin = env.secret("pin")
+    if not pin:
+        raise env.error("`pin` is required: PortSIP needs a PIN on every receptionist (6 to 10 digits)", "pin",
+                        hint='pin = "${PORTSIP_IVR_PIN}", and export that variable')
+    return pin
+
+
+def plan(flow: ir.Flow, flow_path: str, env: Environment, api: PortSipApi) -> tuple[Desired, Plan]:
+    pin = pin_of(env)
+    wanted = desired(flow, flow_path, env)
+    live = read_live(api, flow.name)
+    extensions = str(env.get("extensions") or "")
+    if not extensions:
+        raise env.error("`extensions` is required: the range the receptionists' numbers come from", "extensions",
+                        hint='extensions = "7000-7099"')
+    try:
+        assign_numbers(wanted, live, extensions)
+    except (RangeFull, ValueError) as error:
+        raise env.error(str(error), "extensions") from None
+    api.pin = pin
+    api.read_audio = audio_reader(flow, flow_path, wanted)
+    return wanted, make_plan(wanted, live, pin)
+
+
+def audio_reader(flow: ir.Flow, flow_path: str, wanted: Desired) -> Any:
+    """How the deploy makes a prompt file: its parts, joined."""
+    files = {r.prompt.name: r.prompt for r in wanted.receptionists.values() if r.prompt is not None}
+    base = Path(flow_path).parent
+
+    def read(name: str) -> bytes:
+        return build_audio(files[name], base)
+    return read
+
+
+def build_audio(prompt: Audio, base: Path) -> bytes:
+    parts = []
+    for part in prompt.parts:
+        if part.kind == "silence":
+            parts.append(audio.silence(int(part.value), prompt.rate))
+            continue
+        data = (base / part.value).read_bytes() if part.kind == "file" else synthesize(part.value, part.language)
+        values, rate = audio.samples(data)
+        parts.append(audio.resample(values, rate, prompt.rate))
+    return audio.join(parts, prompt.rate)
+
+
+def apply(flow: ir.Flow, flow_path: str, change: Change, api: PortSipApi, ids: dict[str, Any]) -> None:
+    """Send one change of the plan `plan` made with this `api`."""
+    apply_change(api, change, ids, api.pin, api.read_audio)
+
+
+# --- artifacts ------------------------------------------------------------------------------
+
+def make_empty_plan(wanted: Desired) -> Plan:
+    the_plan = make_plan(wanted, None)
+    the_plan.notes.append(f"callers dial {wanted.numbers.get(wanted.entry)} (receptionist `{wanted.entry}`); "
+                          "numbers come from the environment's `extensions` when deploying")
+    return the_plan
+
+
+def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | None, *, flow: ir.Flow,
+                    flow_path: str) -> list[Path]:
+    """plan.json and the joined prompt files (prompts/NAME.wav) in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    read = audio_reader(flow, flow_path, wanted)
+    folder = out / "prompts"
+    written = []
+    for change in the_plan.changes:
+        if change.kind == "file" and change.upload:
+            folder.mkdir(exist_ok=True)
+            path = folder / change.upload
+            path.write_bytes(read(change.upload))
+            written.append(path)
+    plan_path = out / "plan.json"
+    plan_path.write_text(json.dumps(the_plan.calls(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return [plan_path, *written]
