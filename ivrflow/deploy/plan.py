@@ -71,17 +71,20 @@ class Plan:
         return [c.to_dict() for c in self.changes]
 
 
-def resolve(value: Any, ids: Mapping[str, Any]) -> Any:
-    """Replace `{"$ref": name}` in a body by the id it names."""
+def resolve(value: Any, ids: Mapping[str, Any], *, partial: bool = False) -> Any:
+    """Replace `{"$ref": name}` in a body by the id it names (`partial`: only
+    the ids known, leaving the others for the deploy)."""
     if isinstance(value, dict):
         if set(value) == {"$ref"}:
             name = value["$ref"]
             if name not in ids:
+                if partial:
+                    return value
                 raise KeyError(name)
             return ids[name]
-        return {k: resolve(v, ids) for k, v in value.items()}
+        return {k: resolve(v, ids, partial=partial) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, ids) for v in value]
+        return [resolve(v, ids, partial=partial) for v in value]
     if isinstance(value, str) and "{" in value:
         return resolve_path(value, ids)
     return value

@@ -12,9 +12,7 @@ It also runs calls against the configuration it holds (calls.py).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import logging
 import random
 import re
 import time
@@ -26,6 +24,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from ..emulation import FAULTS, Faults, quiet_drops, with_faults
 
 ACTIONS = {
     "transfer": ("transfer_dst",), "simple_transfer": ("transfer_dst",), "hangup": (),
@@ -40,21 +40,6 @@ BUILT_IN = ("start", "timeout", "invalid")
 CONTEXT_FIELDS: dict[str, Any] = {
     "name": str, "description": (str, type(None)), "digit_len": int, "inter_digit_timeout": int,
     "timeout": int, "allow_any_dial": bool, "extra_params": (str, type(None))}
-FAULTS = ("429", "500", "503", "timeout", "drop")
-
-
-@dataclass
-class Faults:
-    rate: float = 0.0
-    kinds: tuple[str, ...] = FAULTS
-    latency_ms: int = 0
-    timeout_s: float = 12.0  # longer than the deploy client waits
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        self.random = random.Random(self.seed)
-
-
 @dataclass
 class Telphin:
     """The platform's state."""
@@ -108,33 +93,13 @@ class Telphin:
                 "ivr": ivr, "contexts": contexts}
 
 
-class _Dropped(Response):
-    """Starts an answer and breaks the connection: the client cannot know
-    whether the call was carried out."""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
-        await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
-        raise ConnectionResetError("the emulator dropped the connection on purpose")
-
-
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
-class _QuietDrops(logging.Filter):
-    """The connections the emulator drops on purpose are not errors."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(error, ConnectionResetError) and "on purpose" in str(error))
-
-
 def telphin_app(state: Telphin) -> Starlette:
-    error_log = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _QuietDrops) for f in error_log.filters):
-        error_log.addFilter(_QuietDrops())
+    quiet_drops()
+
     def authorized(request: Request) -> bool:
         header = request.headers.get("authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
@@ -158,25 +123,12 @@ def telphin_app(state: Telphin) -> Starlette:
         method = request.method
         entry = {"method": method, "path": "/api/ver1.0/" + path, "status": 0}
         state.log.append(entry)
-        faults = state.faults
-        if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
-        fault = faults.random.choice(faults.kinds) if faults.rate and faults.random.random() < faults.rate else None
-        if fault in ("429", "500", "503") and (method == "GET" or faults.random.random() < 0.5):
-            entry["status"] = int(fault)  # refused before doing anything
-            return _error(int(fault), "Too many requests" if fault == "429" else "Internal error")
-        if fault == "timeout":
-            await asyncio.sleep(faults.timeout_s)
-        if not authorized(request):
-            entry["status"] = 401
-            return _error(401, "Unauthorized")
-        response = await _handle(state, request, method, path)
-        entry["status"] = response.status_code
-        if fault in ("500", "503"):  # done, then the answer is lost
-            return _error(int(fault), "Internal error")
-        if fault == "drop":
-            return _Dropped()  # done, then the connection breaks before the answer is complete
-        return response
+
+        async def handle() -> Response:
+            if not authorized(request):
+                return _error(401, "Unauthorized")
+            return await _handle(state, request, method, path)
+        return await with_faults(state.faults, method, entry, handle, _error)
 
     async def control(request: Request) -> Response:
         if request.method == "POST":

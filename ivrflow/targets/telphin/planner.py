@@ -99,8 +99,9 @@ def make_plan(desired: Desired, live: Live | None) -> Plan:
     for title, live_sound in sorted(live.sounds.items()):
         if title not in wanted_titles:
             add(Change("delete", "sound", f"sound:{title.split(':')[2]}", "DELETE", f"{SOUNDS}{live_sound['id']}"))
-    for change in plan.changes:  # ids that already exist go straight into the paths
+    for change in plan.changes:  # ids that already exist go straight into paths and bodies
         change.path = resolve_path(change.path, ids)
+        change.body = resolve(change.body, ids, partial=True)
     return plan
 
 

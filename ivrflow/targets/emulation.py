@@ -1,0 +1,74 @@
+"""What every platform emulator shares: injected faults (429, 5xx, timeouts,
+dropped connections, latency) around the handling of an API call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+
+FAULTS = ("429", "500", "503", "timeout", "drop")
+
+
+@dataclass
+class Faults:
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULTS
+    latency_ms: int = 0
+    timeout_s: float = 12.0  # longer than the deploy client waits
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+
+
+class Dropped(Response):
+    """Starts an answer and breaks the connection: the client cannot know
+    whether the call was carried out."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+        await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
+        raise ConnectionResetError("the emulator dropped the connection on purpose")
+
+
+class _QuietDrops(logging.Filter):
+    """The connections an emulator drops on purpose are not errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, ConnectionResetError) and "on purpose" in str(error))
+
+
+def quiet_drops() -> None:
+    error_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDrops) for f in error_log.filters):
+        error_log.addFilter(_QuietDrops())
+
+
+async def with_faults(faults: Faults, method: str, entry: dict[str, Any], handle: Callable[[], Awaitable[Response]],
+                      error: Callable[[int, str], Response]) -> Response:
+    """Handle a call as the platform would on a bad day. A refused call
+    (429, or a 5xx before anything is done) changes nothing; a 5xx after, a
+    timeout or a dropped connection leave the client not knowing."""
+    if faults.latency_ms:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    fault = faults.random.choice(faults.kinds) if faults.rate and faults.random.random() < faults.rate else None
+    if fault in ("429", "500", "503") and (method == "GET" or faults.random.random() < 0.5):
+        entry["status"] = int(fault)
+        return error(int(fault), "Too many requests" if fault == "429" else "Internal error")
+    if fault == "timeout":
+        await asyncio.sleep(faults.timeout_s)
+    response = await handle()
+    entry["status"] = response.status_code
+    if fault in ("500", "503"):
+        return error(int(fault), "Internal error")
+    if fault == "drop":
+        return Dropped()
+    return response
