@@ -38,7 +38,7 @@ $(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
 	cd tests/mermaid && npm ci --silent --no-audit --no-fund
 	@touch $(MERMAID)
 
-# The main job on the examples: check, render, simulate, test.
+# The main job on the examples: check, render, simulate, test, compile and deploy to local stand-ins.
 demo: setup
 	@mkdir -p out
 	@echo "== ivrflow check examples/*.ivr"
@@ -68,6 +68,25 @@ demo: setup
 	echo "-- a call on what was deployed: 1, then silence" && \
 	curl -s -X POST $$TELPHIN_BASE_URL/_emulator/call -d '{"extension": "071", "inputs": ["1"]}' && echo && \
 	curl -s -X POST $$TELPHIN_BASE_URL/_emulator/call -d '{"extension": "071", "inputs": ["silence"]}' && echo
+	@echo; echo "== compile for PortSIP: plan.json and the joined prompts (ivrflow compile --target portsip)"
+	@$(BIN)/ivrflow compile examples/quickstart.ivr --target portsip --tts espeak -o out/portsip
+	@echo; echo "== deploy to a local PortSIP stand-in, with the runtime server answering its action URLs"
+	@free() { $(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }; \
+	pbx=$$(free); rt=$$(free); \
+	export PORTSIP_BASE_URL=http://127.0.0.1:$$pbx/api PORTSIP_PASSWORD=demo PORTSIP_IVR_PIN=482916 \
+	       PORTSIP_RUNTIME_URL=http://127.0.0.1:$$rt; \
+	$(BIN)/ivrflow emulate portsip --port $$pbx & pbx_pid=$$!; \
+	$(BIN)/ivrflow serve examples/quickstart.ivr --env pbx --insecure --port $$rt 2>/dev/null & rt_pid=$$!; \
+	trap "kill $$pbx_pid $$rt_pid 2>/dev/null" EXIT; \
+	for i in $$(seq 50); do curl -s -o /dev/null http://127.0.0.1:$$pbx/_emulator/log && \
+	  curl -s -o /dev/null http://127.0.0.1:$$rt/healthz && break; sleep 0.1; done; \
+	echo "-- ivrflow deploy examples/quickstart.ivr --env pbx --yes" && \
+	$(BIN)/ivrflow deploy examples/quickstart.ivr --env pbx --yes && \
+	echo "-- ivrflow plan examples/quickstart.ivr --env pbx (again)" && \
+	$(BIN)/ivrflow plan examples/quickstart.ivr --env pbx && \
+	echo "-- calls to 7000: key 2; a wrong key, then 1 (the runtime answers the action URL)" && \
+	curl -s -X POST http://127.0.0.1:$$pbx/_emulator/call -d '{"extension": "7000", "inputs": ["2"]}' && echo && \
+	curl -s -X POST http://127.0.0.1:$$pbx/_emulator/call -d '{"extension": "7000", "inputs": ["7", "1"]}' && echo
 
 test: setup $(MERMAID)
 	$(BIN)/python -m pytest

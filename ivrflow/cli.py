@@ -95,7 +95,7 @@ def cli() -> None:
               show_default=True, help="text for people; json for scripts; github for workflow "
                                       "annotations; sarif for code-scanning upload.")
 @click.option("--target", "target_name", metavar="T", help="Also report what target T cannot express "
-                                                            "(IVR2xx), such as telphin or mediaservice.")
+                                                            "(IVR2xx): telphin, portsip or mediaservice.")
 @click.option("--tts", type=click.Choice(["espeak"]), help="With --target: `say` prompts will be synthesized.")
 def check(files: tuple[str, ...], fmt: str, target_name: str | None, tts: str | None) -> int:
     """Report every problem in the flow files.
@@ -314,18 +314,22 @@ def _show_config_error(error: Any) -> None:
 
 
 @cli.command()
-@click.argument("platform", type=click.Choice(["mediaservice", "telphin"]), metavar="PLATFORM")
+@click.argument("platform", type=click.Choice(["mediaservice", "portsip", "telphin"]), metavar="PLATFORM")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--domain", default="localhost", show_default=True, help="mediaservice: the tenant domain in paths.")
 @click.option("--client-id", default="demo", show_default=True, help="telphin: the OAuth client id it accepts.")
 @click.option("--client-secret", default="demo", show_default=True, help="telphin: the OAuth client secret.")
-@click.option("--faults", type=click.FloatRange(0, 1), default=0.0, help="telphin: the share of API calls that fail.")
+@click.option("--username", default="demo", show_default=True, help="portsip: the user it signs in.")
+@click.option("--password", default="demo", show_default=True, help="portsip: that user's password.")
+@click.option("--faults", type=click.FloatRange(0, 1), default=0.0,
+              help="telphin, portsip: the share of API calls that fail.")
 @click.option("--fault-kinds", default="429,500,503,timeout,drop", show_default=True,
-              help="telphin: the kinds of failure injected.")
-@click.option("--latency-ms", type=click.IntRange(0, 60_000), default=0, help="telphin: added to every API call.")
-def emulate(platform: str, host: str, port: int, domain: str, client_id: str, client_secret: str, faults: float,
-            fault_kinds: str, latency_ms: int) -> int:
+              help="telphin, portsip: the kinds of failure injected.")
+@click.option("--latency-ms", type=click.IntRange(0, 60_000), default=0,
+              help="telphin, portsip: added to every API call.")
+def emulate(platform: str, host: str, port: int, domain: str, client_id: str, client_secret: str, username: str,
+            password: str, faults: float, fault_kinds: str, latency_ms: int) -> int:
     """Run a local stand-in of a platform's API.
 
     \b
@@ -340,17 +344,31 @@ def emulate(platform: str, host: str, port: int, domain: str, client_id: str, cl
     injection (--faults 0.2), a request log at /_emulator/log, and POST
     /_emulator/call to run a call against what it holds: {"extension": "071",
     "inputs": ["1", "silence"], "caller": "+7495…"}.
+
+    \b
+    portsip: the REST API under /api: sign-in (POST /api/login with username,
+    password and domain), files and the three-step blob upload, virtual
+    receptionists and their action URLs, with PortSIP's validation and
+    {"errors": [...]} answers, fault injection, a request log at
+    /_emulator/log, and POST /_emulator/call to run a call, asking action
+    URLs over HTTP: {"extension": "7000", "inputs": ["1"], "caller": "+44…"}.
     """
     import uvicorn
 
-    if platform == "telphin":
-        from .targets.telphin.emulator import Faults, Telphin, telphin_app
+    from .targets.emulation import Faults
 
-        kinds = tuple(k.strip() for k in fault_kinds.split(",") if k.strip())
-        state = Telphin(client_id=client_id, client_secret=client_secret,
-                        faults=Faults(rate=faults, kinds=kinds, latency_ms=latency_ms))
-        app = telphin_app(state)
+    injected = Faults(rate=faults, kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()),
+                      latency_ms=latency_ms)
+    if platform == "telphin":
+        from .targets.telphin.emulator import Telphin, telphin_app
+
+        app = telphin_app(Telphin(client_id=client_id, client_secret=client_secret, faults=injected))
         click.echo(f"telphin emulator on http://{host}:{port} (API under /api/ver1.0)", err=True)
+    elif platform == "portsip":
+        from .targets.portsip.emulator import PortSip, portsip_app
+
+        app = portsip_app(PortSip(username=username, password=password, faults=injected))
+        click.echo(f"portsip emulator on http://{host}:{port}/api", err=True)
     else:
         from .targets.mediaservice.emulator import Platform, platform_app
 
@@ -380,7 +398,8 @@ def _show(diagnostics: Sequence[Any], result: Checked) -> None:
 
 @cli.command(name="compile")
 @click.argument("file", metavar="FLOW")
-@click.option("--target", "target_name", required=True, metavar="T", help="telphin or mediaservice.")
+@click.option("--target", "target_name", required=True, metavar="T",
+              help="telphin, portsip or mediaservice (`ivrflow targets` compares them).")
 @click.option("--env", "env_name", metavar="NAME", help="Fills in the bindings (extension, runtime URL, …); "
                                                          "without it, placeholders are used and listed.")
 @click.option("-o", "--output", default="build", show_default=True, metavar="DIR")
@@ -391,7 +410,12 @@ def compile_command(file: str, target_name: str, env_name: str | None, output: s
     plan.json: the ordered API calls that create the flow from nothing,
     `[{"method", "path", "body", "ref", "source": {"file", "line"}}]`, where a
     later call refers to an id created earlier as {"$ref": "name"} in a body
-    and {name} in a path. deploy.sh: the same calls as a curl script.
+    and {name} in a path; secrets stay markers ({"$secret": "pin"}).
+
+    \b
+    telphin: also deploy.sh, the same calls as a curl script.
+    portsip: also prompts/*.wav, each receptionist's prompts joined into one
+    16-bit mono WAV, as they will be uploaded.
     """
     target = _target(target_name)
     result = _load_one(file)

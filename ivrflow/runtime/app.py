@@ -25,13 +25,15 @@ log = logging.getLogger("ivrflow.runtime")
 
 def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, settings: dict | None = None,
                api_token: Callable[[], str] | None = None, accept_test_clock: bool = False,
-               http: httpx.AsyncClient | None = None, telphin: Any = None) -> Starlette:
+               http: httpx.AsyncClient | None = None, telphin: Any = None, portsip: Any = None) -> Starlette:
     """The app for one flow. `settings` are the environment's values the
     protocols need (domain, sip_domain, …); `api_token` makes the bearer for
     calls to the platform's API; `http` is the client for those calls and
     for `ask` (injected, so tests can point it at local services); `telphin`
-    is the directory of deployed contexts that Telphin's answers jump to."""
+    is the directory of deployed contexts that Telphin's answers jump to;
+    `portsip` the directory of receptionists PortSIP's answers call."""
     from ..targets.mediaservice.callbacks import mediaservice_routes
+    from ..targets.portsip.action import portsip_routes
     from ..targets.telphin.interactive import telphin_routes
 
     http = http or httpx.AsyncClient()
@@ -46,8 +48,9 @@ def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, setting
         yield
         await http.aclose()
         await store.close()
-        if telphin is not None:
-            telphin.api.close()
+        for directory in (telphin, portsip):
+            if directory is not None:
+                directory.api.close()
 
     async def problem(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPProblem)
@@ -69,6 +72,7 @@ def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, setting
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/mediaservice", routes=mediaservice_routes(runtime, credentials, settings or {}, api_token)),
         Mount("/telphin", routes=telphin_routes(runtime, credentials, settings or {}, telphin, credentials.token)),
+        Mount("/portsip", routes=portsip_routes(runtime, credentials, portsip, credentials.token)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPProblem: problem, HTTPException: http_error, Exception: crash})

@@ -31,22 +31,27 @@ class ServeSettings:
     values: dict[str, Any]
     api_token: Callable[[], str] | None
     telphin: Any = None  # the directory of deployed Telphin contexts
+    portsip: Any = None  # the directory of deployed PortSIP receptionists
 
 
 def settings(env: Environment | None, insecure: bool, environ: dict[str, str], flow: str = "") -> ServeSettings:
     values: dict[str, Any] = {}
     public_key = None
     api_token = None
-    telphin = None
+    telphin = portsip = None
     if env is not None:
         token = env.secret("callback_token", default_variable=TOKEN_VARIABLE)
         values = {key: env.get(key) for key in ("domain", "sip_domain", "voicemail_uri", "base_url", "language",
-                                                "voicemail", "client_id", "extension")
+                                                "voicemail", "client_id", "extension", "username")
                   if env.get(key) is not None}
         if env.get("target") == "telphin":
             from ..targets.telphin.interactive import directory_from_env
 
             telphin = directory_from_env(flow, values, env.secret)
+        if env.get("target") == "portsip":
+            from ..targets.portsip.action import directory_from_env as portsip_directory
+
+            portsip = portsip_directory(flow, values, env.secret)
         key_file = env.get("callback_public_key")
         if key_file:
             path = Path(env.file).parent / str(key_file)
@@ -66,7 +71,7 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str], f
             f"refusing to start: callbacks would be accepted from anyone. Set {TOKEN_VARIABLE} (or name "
             "another variable with `callback_token`, or give `callback_public_key`, in the environment of "
             "ivrflow.toml), or pass --insecure for a local trial.")
-    return ServeSettings(credentials, values, api_token, telphin)
+    return ServeSettings(credentials, values, api_token, telphin, portsip)
 
 
 def _signer(private_key: str, domain: str) -> Callable[[], str]:
@@ -87,7 +92,8 @@ def run(flow: ir.Flow, serve: ServeSettings, sessions: str, host: str, port: int
 
     store = open_store(sessions)
     app = create_app(flow, store, serve.credentials, settings=serve.values, api_token=serve.api_token,
-                     accept_test_clock=serve.credentials.insecure, telphin=serve.telphin)
+                     accept_test_clock=serve.credentials.insecure, telphin=serve.telphin,
+                     portsip=serve.portsip)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     redact.install_log_filter("", "uvicorn", "uvicorn.error", "uvicorn.access", "ivrflow.runtime")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -407,7 +407,8 @@ class _Compiler:
         if copy == 0:
             setting = menu.get("timeout")
             if menu.timeout_ms % 1000 and setting is not None:
-                self.warn(setting.span, f"PortSIP counts timeouts in whole seconds: {menu.timeout_ms} ms becomes {timeout_s} s")
+                self.warn(setting.span, f"PortSIP counts timeouts in whole seconds: {menu.timeout_ms} ms "
+                                        f"becomes {timeout_s} s")
             for play in menu.plays:
                 if play.fully:
                     self.warn(play.span, "PortSIP lets callers key in during every prompt: `fully` is not kept")

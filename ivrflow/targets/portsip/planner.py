@@ -124,8 +124,9 @@ def make_plan(desired: Desired, live: Live | None, pin: str | None = None) -> Pl
     if unused:
         plan.notes.append(f"{len(unused)} prompt file(s) ivrflow uploaded are no longer used; PortSIP documents no "
                           "way to delete files, so they stay")
-    for change in plan.changes:
+    for change in plan.changes:  # ids that already exist go straight into paths and bodies
         change.path = resolve_path(change.path, ids)
+        change.body = resolve(change.body, ids, partial=True)
     return plan
 
 

@@ -1,0 +1,162 @@
+"""`/portsip/action`: the runtime's answers to PortSIP's action URLs.
+
+PortSIP asks (GET with a query, or POST with JSON: `session_id`, `from`,
+`to`, `input`, `from_name`, `account_name`) when a caller's entry matches a
+DTMF action URL or a call reaches a receptionist with a CALLER one. The URL
+says which node it is (`flow`, `node`, `kind` menu|route, `copy`) and is
+signed. The machine decides what the entry (or the caller) does; the answer
+is where to go, as PortSIP's action URL response:
+
+    {"status_code": 200, "action": "call", "destination": "7003"}
+    {"status_code": 200, "action": "hangup"}
+
+Receptionists' numbers are read from PortSIP by name (cached, read again when
+one is missing, as after a redeploy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ...compiler import ir
+from ...compiler.machine import Call, Keys, Line, MachineError, NeedsClock, Visited, branch_index, step
+from ...runtime import ask
+from ...runtime.core import Runtime
+from ...runtime.http import Credentials, HTTPProblem
+from ..signing import check
+from .client import PortSipApi, prefix
+from .compile import Dest, destination, event_destination, ivr_name, voicemail_key
+
+log = logging.getLogger("ivrflow.runtime")
+#: How long receptionists' numbers are trusted before they are read again.
+DIRECTORY_TTL_S = 60.0
+
+
+class Directory:
+    """Receptionists' extension numbers by name, read from PortSIP."""
+
+    def __init__(self, api: PortSipApi, flow: str):
+        self.api = api
+        self.flow = flow
+        self.numbers: dict[str, str] = {}
+        self.read_at = 0.0
+
+    def _read(self) -> dict[str, str]:
+        return {str(i["name"]): str(i["extension_number"]) for i in self.api.items("/ivrs")
+                if str(i.get("name", "")).startswith(prefix(self.flow))}
+
+    async def number(self, name: str) -> str:
+        if name not in self.numbers or time.monotonic() - self.read_at > DIRECTORY_TTL_S:
+            self.numbers = await asyncio.to_thread(self._read)
+            self.read_at = time.monotonic()
+        if name not in self.numbers:
+            raise HTTPProblem(404, "unknown_receptionist", f"no deployed receptionist `{name}`; deploy the flow first")
+        return self.numbers[name]
+
+
+def portsip_routes(runtime: Runtime, credentials: Credentials, directory: Directory | None,
+                   token: str | None) -> list[Route]:
+    flow = runtime.flow
+
+    async def answer(dest: Dest) -> Response:
+        if dest.kind == "hangup" and not dest.plays:
+            return JSONResponse({"status_code": 200, "action": "hangup"})
+        if dest.kind == "number" and not dest.plays:
+            return JSONResponse({"status_code": 200, "action": "call", "destination": dest.value})
+        key = dest.key() or voicemail_key(dest.value)  # action URLs cannot forward to voicemail
+        if directory is None:
+            raise HTTPProblem(503, "no_directory", "this server has no PortSIP environment to look up "
+                                                   "receptionists in; start it with --env")
+        number = await directory.number(ivr_name(flow.name, key))
+        return JSONResponse({"status_code": 200, "action": "call", "destination": number})
+
+    async def action(request: Request) -> Response:
+        query = dict(request.query_params)
+        check(query, token, credentials.insecure, "action")
+        if query.get("flow") != flow.name:
+            raise HTTPProblem(404, "unknown_flow", f"this server runs flow `{flow.name}`")
+        fields: dict[str, Any] = dict(query)
+        if request.method == "POST":
+            body = await _body(request)
+            fields.update(body)
+        caller = str(fields.get("from") or "") or None
+        now: dt.datetime = runtime.clock()
+        if runtime.accept_test_clock and "x-ivrflow-clock" in request.headers:
+            now = dt.datetime.fromisoformat(request.headers["x-ivrflow-clock"])
+        name = str(query.get("node", ""))
+        node = flow.node(name)
+        kind = query.get("kind")
+        if kind == "route" and isinstance(node, ir.Route):
+            try:
+                branch = node.branches[branch_index(flow, node, Line(now, caller))]
+            except (MachineError, NeedsClock) as error:
+                raise HTTPProblem(409, "no_branch", str(error)) from None
+            log.info("call %s: route %s took %s", fields.get("session_id", "-"), name, ir.branch_event(branch))
+            return await answer(await decide(branch.actions.plays, branch.actions.terminal, None, 0, fields))
+        if kind == "menu" and isinstance(node, ir.Menu):
+            entry = str(fields.get("input") or "")
+            if not entry or not all(c in "0123456789*#" for c in entry):
+                raise HTTPProblem(422, "bad_input", "`input` must be the keys the caller pressed (0-9, * and #)")
+            try:
+                copy = int(query.get("copy", "0"))
+            except ValueError:
+                raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
+            return await answer(await on_entry(node, copy, entry, caller, now, fields))
+        raise HTTPProblem(404, "unknown_node", f"no {kind or 'node'} `{name}` in flow `{flow.name}`")
+
+    async def on_entry(menu: ir.Menu, copy: int, entry: str, caller: str | None, now: dt.datetime,
+                       fields: Mapping[str, Any]) -> Dest:
+        """The machine picks what the entry does; `destination` says where that leads."""
+        try:
+            _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries)), Keys(entry), Line(now, caller))
+        except MachineError as error:
+            raise HTTPProblem(409, "machine", str(error)) from None
+        visit = next(e for e in effects if isinstance(e, Visited))
+        if visit.event == "dial":
+            return Dest("number", visit.keys or entry)
+        if visit.event.startswith("press "):
+            press = next(p for p in menu.presses if f"press {p.key}" == visit.event)
+            return await decide(press.actions.plays, press.actions.terminal, menu, copy, fields)
+        handler = menu.on("invalid")
+        if handler is not None and isinstance(handler.actions.terminal, ir.Ask):
+            return await decide(handler.actions.plays, handler.actions.terminal, menu, copy, fields)
+        return event_destination(flow, menu, "invalid", copy)
+
+    async def decide(plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None, copy: int,
+                     fields: Mapping[str, Any]) -> Dest:
+        if isinstance(terminal, ir.Ask):
+            reply = await ask.ask(runtime.http, flow, terminal.url, {
+                "flow": flow.name, "node": menu.name if menu else None, "session": fields.get("session_id"),
+                "caller": fields.get("from"), "called": fields.get("to"), "keys": fields.get("input")})
+            return destination(flow, plays, None if isinstance(reply, ir.PlayThen) else reply, menu, copy)
+        return destination(flow, plays, terminal, menu, copy)
+
+    return [Route("/action", action, methods=["GET", "POST"])]
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise HTTPProblem(400, "bad_json", "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPProblem(422, "bad_body", "the body must be a JSON object")
+    return body
+
+
+def directory_from_env(flow: str, values: Mapping[str, Any], secret: Callable[[str], str | None]) -> Directory | None:
+    """The directory when the environment is a PortSIP one, else None."""
+    base, username, password, domain = values.get("base_url"), values.get("username"), secret("password"), \
+        values.get("domain")
+    if not (base and username and password and domain):
+        return None
+    return Directory(PortSipApi(str(base), str(username), password, str(domain)), flow)

@@ -1,0 +1,386 @@
+"""The PortSIP target, deployed over real HTTP to the emulator under uvicorn:
+idempotent redeploys, convergence under faults, untouched unmanaged objects,
+and calls on the deployed receptionists (action URLs answered by the
+runtime server under uvicorn) that end as the machine says."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import os
+import urllib.parse
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from ivrflow.cli import main
+from ivrflow.compiler import ir
+from ivrflow.compiler.machine import Keys, Line, Silence
+from ivrflow.compiler.simulate import run_call
+from ivrflow.config import Environment
+from ivrflow.deploy.http import NetworkFailed, Stats
+from ivrflow.loader import load
+from ivrflow.runtime.app import create_app
+from ivrflow.runtime.http import Credentials
+from ivrflow.runtime.sessions import MemoryStore
+from ivrflow.targets.emulation import Faults
+from ivrflow.targets.portsip import target
+from ivrflow.targets.portsip.action import Directory
+from ivrflow.targets.portsip.calls import execute_call
+from ivrflow.targets.portsip.client import PortSipApi
+from ivrflow.targets.portsip.compile import ivr_name
+from ivrflow.targets.portsip.emulator import PortSip, pin_problem, portsip_app
+
+from .conftest import EXAMPLES
+from .servers import serve_app
+
+FLOWS = sorted(EXAMPLES.glob("*.ivr"))
+VOICEMAIL = {"sales": "800", "support": "801", "invoices": "802", "prescriptions": "803", "reception": "804",
+             "billing": "805"}
+ASK_ANSWER = {"action": "transfer", "target": "+15550100"}
+PIN = "482916"
+
+
+def environment(base_url: str, runtime_url: str = "http://127.0.0.1:9", **extra: Any) -> Environment:
+    settings = {"target": "portsip", "base_url": base_url, "username": "demo", "password": "${SECRET}",
+                "domain": "pbx.example", "extensions": "7000-7099", "pin": "${PIN}", "runtime_url": runtime_url,
+                "tts": "espeak", "voicemail": VOICEMAIL, **extra}
+    return Environment("test", "ivrflow.toml", settings, environ={"SECRET": "demo", "PIN": PIN})
+
+
+def flow_of(path: Path) -> ir.Flow:
+    result = load(str(path), check_files=False)
+    assert result.flow is not None and result.errors == 0
+    return result.flow
+
+
+def deploy(path: Path, env: Environment, *, timeout: float = 10.0, flow: ir.Flow | None = None) -> Stats:
+    """`ivrflow deploy` in-process, without pauses between retries."""
+    stats = Stats()
+    flow = flow or flow_of(path)
+    with PortSipApi(str(env.get("base_url")), "demo", "demo", "pbx.example", stats=stats,
+                    sleep=lambda attempt: None, timeout=timeout) as api:
+        wanted, plan = target.plan(flow, str(path), env, api)
+        assert [d for d in wanted.diagnostics if d.severity.name == "ERROR"] == []
+        ids: dict[str, Any] = {}
+        for change in plan.changes:
+            target.apply(flow, str(path), change, api, ids)
+    return stats
+
+
+def planned(path: Path, env: Environment) -> Any:
+    with PortSipApi(str(env.get("base_url")), "demo", "demo", "pbx.example") as api:
+        return target.plan(flow_of(path), str(path), env, api)[1]
+
+
+@pytest.fixture
+def portsip() -> Iterator[tuple[PortSip, str]]:
+    state = PortSip()
+    with serve_app(portsip_app(state)) as url:
+        yield state, url + "/api"
+
+
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.stem)
+def test_every_example_deploys_and_redeploys_with_zero_writes(portsip: tuple[PortSip, str], path: Path) -> None:
+    state, url = portsip
+    env = environment(url)
+    first = deploy(path, env)
+    assert first.writes > 0 and state.ivrs
+    assert all(ivr["pin"] == PIN for ivr in state.ivrs.values())
+    writes = state.writes()
+    assert planned(path, env).changes == []
+    again = deploy(path, env)
+    assert again.writes == 0 and state.writes() == writes
+
+
+def test_the_entry_keeps_its_number_and_the_range_is_respected(portsip: tuple[PortSip, str], tmp_path: Path) -> None:
+    state, url = portsip
+    env = environment(url)
+    deploy(EXAMPLES / "quickstart.ivr", env)
+    entry = state.by_number("7000")
+    assert entry is not None and entry["name"] == "ivrflow:quickstart:main"
+    numbers = {i["name"]: i["extension_number"] for i in state.ivrs.values()}
+    assert all("7000" <= n <= "7099" for n in numbers.values())
+    changed = tmp_path / "quickstart.ivr"  # one key more, one retry less: numbers that stay keep theirs
+    source = (EXAMPLES / "quickstart.ivr").read_text().replace('press 2 -> transfer "102"',
+                                                               'press 2 -> transfer "102"\n    press 3 -> hangup')
+    changed.write_text(source.replace("on timeout -> repeat", "retries 2\n    on timeout -> repeat"))
+    deploy(changed, env, flow=load(str(changed), check_files=False).flow)
+    after = {i["name"]: i["extension_number"] for i in state.ivrs.values()}
+    assert {k: v for k, v in after.items() if k in numbers} == {k: v for k, v in numbers.items() if k in after}
+    assert "ivrflow:quickstart:main#3" not in after  # no longer wanted: deleted
+    assert any(r["user_input"] == "3" for r in state.by_number("7000")["custom_forward_rules"])  # type: ignore[index]
+
+
+def test_a_deploy_with_20_percent_faults_converges_without_duplicates(portsip: tuple[PortSip, str]) -> None:
+    state, url = portsip
+    env = environment(url)
+    state.faults = Faults(rate=0.2, latency_ms=0, timeout_s=0.6, seed=11)
+    runs = 0
+    while runs < 6:  # run again after a failure, as a person would
+        runs += 1
+        try:
+            deploy(EXAMPLES / "support.ivr", env, timeout=0.4)
+            break
+        except NetworkFailed:
+            continue
+    state.faults = Faults()
+    assert planned(EXAMPLES / "support.ivr", env).changes == []
+    clean = PortSip()
+    with serve_app(portsip_app(clean)) as clean_url:
+        deploy(EXAMPLES / "support.ivr", environment(clean_url + "/api"))
+    assert _by_name(state) == _by_name(clean)  # no duplicate receptionists or action URLs
+    assert sum(1 for e in state.log if e["status"] >= 500 or e["status"] == 429) > 0
+
+
+def _by_name(state: PortSip) -> dict[str, Any]:
+    """The configuration with prompt files by name (ids differ between PBXs)."""
+    config = state.configuration()
+    for ivr in state.ivrs.values():
+        prompt = state.files.get(ivr.get("prompt_file_id") or "")
+        config[ivr["name"]]["prompt"] = prompt["name"] if prompt else None
+    return config
+
+
+def test_nothing_unmanaged_is_touched(portsip: tuple[PortSip, str]) -> None:
+    state, url = portsip
+    env = environment(url)
+    with PortSipApi(url, "demo", "demo", "pbx.example") as api:
+        mine = api.request("POST", "/ivrs", json={"name": "made by hand", "extension_number": "7000", "pin": "402913"})
+    deploy(EXAMPLES / "quickstart.ivr", env)
+    deploy(EXAMPLES / "clinic.ivr", env)  # another flow on the same PBX
+    assert state.ivrs[mine["id"]]["name"] == "made by hand"
+    assert state.by_number("7000")["name"] == "made by hand"  # type: ignore[index]
+    names = {i["name"] for i in state.ivrs.values()}
+    assert "ivrflow:quickstart:main" in names and "ivrflow:clinic:main" in names
+
+
+def test_the_emulator_validates_as_documented(portsip: tuple[PortSip, str]) -> None:
+    _, url = portsip
+    with PortSipApi(url, "demo", "demo", "pbx.example") as api:
+        def refused(path: str, body: dict[str, Any]) -> str:
+            response = api.http.post(url + path, json=body, headers={"Authorization": f"Bearer {api.token()}"})
+            assert response.status_code in (400, 409), response.text
+            return str(response.json()["errors"][0]["message"])
+
+        assert "extension_number" in refused("/ivrs", {"name": "x", "extension_number": "12", "pin": "402913"})
+        assert "pin" in refused("/ivrs", {"name": "x", "extension_number": "123", "pin": "123456"})
+        assert "name" in refused("/ivrs", {"name": "x" * 65, "extension_number": "123", "pin": "402913"})
+        made = api.request("POST", "/ivrs", json={"name": "x", "extension_number": "123", "pin": "402913"})
+        urls = f"/ivrs/{made['id']}/action_urls"
+        good = {"name": "u", "enabled": True, "type": "DTMF", "dtmf_mask": "1;2", "url": "http://a.example/x"}
+        assert "username" in refused(urls, {**good, "auth": "BASIC", "username": "Bob", "password": "secret1"})
+        assert "dtmf_mask" in refused(urls, {**good, "dtmf_mask": "1;1"})
+        assert "url" in refused(urls, {**good, "url": "http://a.example/" + "x" * 1024})
+    assert [pin_problem(p) is None for p in ("482916", "111111", "987654", "12345")] == [True, False, False, False]
+
+
+# --- calls on the deployed receptionists ---------------------------------------------------------
+
+def alphabet(flow: ir.Flow) -> list[str]:
+    keys = sorted({p.key for m in flow.menus for p in m.presses})
+    invalid = next(k for k in "7985*0#" if k not in keys)
+    extra = ["2045"] if any(m.dial_extensions for m in flow.menus) else []
+    return [*keys, invalid, *extra, "silence"]
+
+
+def expected(flow: ir.Flow, inputs: tuple[str, ...], moment: dt.datetime, caller: str | None) -> dict[str, Any]:
+    """What the machine says, in PortSIP's words: the number a voicemail goes
+    to, the receptionist a waiting call is at."""
+    answer = ir.Transfer(ASK_ANSWER["target"], ir.Span("<test>", 1, 1, 1, 1))
+    record, _ = run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs], Line(moment, caller),
+                         [answer] * 5)
+    outcome = record.outcome
+    if outcome.action == "voicemail":
+        return {"action": "voicemail", "target": VOICEMAIL[outcome.target or "default"]}
+    if outcome.action == "waiting":
+        from ivrflow.targets.portsip.compile import copy_key, counts_natively
+
+        menu = flow.node(outcome.target or "")
+        assert isinstance(menu, ir.Menu)
+        copy = 0 if counts_natively(menu) else record.call.retries
+        return {"action": "waiting", "receptionist": ivr_name(flow.name, copy_key(menu.name, copy))}
+    return outcome.to_dict()
+
+
+class RoutingService:
+    def app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def answer(request: Any) -> JSONResponse:
+            return JSONResponse(ASK_ANSWER)
+        return Starlette(routes=[Route("/{path:path}", answer, methods=["POST"])])
+
+
+def _got(call: Any) -> dict[str, Any]:
+    if call.outcome.action == "waiting":
+        return {"action": "waiting", "receptionist": call.receptionist}
+    return dict(call.outcome.to_dict())
+
+
+def _runtime(flow: ir.Flow, url: str) -> Any:
+    asks = {urllib.parse.urlsplit(h.actions.terminal.url).hostname for h in flow.handlers
+            if isinstance(h.actions.terminal, ir.Ask)}
+    mounts = {f"all://{host}": httpx.ASGITransport(app=RoutingService().app()) for host in asks}
+    http = httpx.AsyncClient(mounts=mounts)
+    directory = Directory(PortSipApi(url, "demo", "demo", "pbx.example"), flow.name)
+    return create_app(flow, MemoryStore(), Credentials(insecure=True), http=http, accept_test_clock=True,
+                      portsip=directory)
+
+
+def _callers(flow: ir.Flow) -> list[str | None]:
+    masks = [b.condition.mask for r in flow.routes for b in r.branches
+             if isinstance(b, ir.When) and isinstance(b.condition, ir.CallerIs)]
+    return [None, *[m.split(";")[0].replace("*", "5") for m in masks]]
+
+
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.stem)
+def test_calls_on_the_deployed_flow_end_as_the_machine_says(portsip: tuple[PortSip, str], path: Path) -> None:
+    state, url = portsip
+    flow = flow_of(path)
+    with serve_app(_runtime(flow, url)) as runtime_url:
+        env = environment(url, runtime_url)
+        deploy(path, env)
+        entry = state.by_number("7000")
+        assert entry is not None
+        sequences = [s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)]
+        moments = [dt.datetime(2026, 11, 23, 10, 0), dt.datetime(2026, 11, 28, 20, 0)] if flow.routes else \
+            [dt.datetime(2026, 11, 23, 10, 0)]
+        cases = [(i, m, c) for m in moments for c in _callers(flow) for i in sequences]
+
+        async def run_all() -> list[Any]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                return [await execute_call(state, client, "7000", list(i), caller=c, clock=m.isoformat())
+                        for i, m, c in cases]
+
+        calls = asyncio.run(run_all())
+    mismatches = [(i, str(m), c, expected(flow, i, m, c), _got(call))
+                  for (i, m, c), call in zip(cases, calls, strict=True) if _got(call) != expected(flow, i, m, c)]
+    assert mismatches == [], json.dumps(mismatches[:5], indent=1, default=str)
+    assert len(cases) > 20
+    if any(ivr for ivr in state.urls.values()):
+        assert sum(call.asked for call in calls) > 0  # the runtime server answered some of them
+
+
+KEYS = list("0123456789*")
+
+
+@st.composite
+def flows(draw: st.DrawFn) -> str:
+    """A small random flow: handlers with prompts, repeats, gotos, voicemail."""
+    count = draw(st.integers(1, 3))
+    names = [f"m{i}" for i in range(count)]
+
+    def action() -> str:
+        plays = "play hi, " if draw(st.booleans()) else ""
+        kind = draw(st.sampled_from(["transfer", "goto", "hangup", "repeat", "voicemail"]))
+        if kind == "transfer":
+            return plays + f'transfer "{draw(st.integers(100, 999))}"'
+        if kind == "goto":
+            return plays + f"goto {draw(st.sampled_from(names))}"
+        if kind == "voicemail":
+            return plays + 'voicemail "sales"'
+        return plays + kind
+
+    lines = ['prompt hi file "hi.wav"']
+    for name in names:
+        lines += [f"menu {name} {{", "    play hi", f"    retries {draw(st.integers(0, 2))}"]
+        for key in draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=4, unique=True)):
+            lines.append(f"    press {key} -> {action()}")
+        for event in ("timeout", "invalid"):
+            if draw(st.booleans()):
+                lines.append(f"    on {event} -> {action()}")
+        if draw(st.booleans()):
+            ending = draw(st.sampled_from(['transfer "500"', "hangup", 'voicemail "sales"', "goto m0"]))
+            lines.append(f"    on exhausted -> {ending}")
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=int(os.environ.get("IVRFLOW_RANDOM_FLOWS", "12")), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+@given(source=flows())
+def test_random_flows_run_on_portsip_as_on_the_machine(source: str,
+                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    from ivrflow.compiler import check_source
+
+    checked = check_source(source, "random.ivr")
+    assume(checked.flow is not None and checked.errors == 0)
+    assert checked.flow is not None
+    flow = checked.flow
+    folder = tmp_path_factory.mktemp("random")
+    path = folder / "random.ivr"
+    path.write_text(source)
+    (folder / "hi.wav").write_bytes((EXAMPLES / "prompts" / "hello.wav").read_bytes())
+    state = PortSip()
+    with serve_app(portsip_app(state)) as base, serve_app(_runtime(flow, base + "/api")) as runtime_url:
+        deploy(path, environment(base + "/api", runtime_url), flow=flow)
+        sequences = [s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)]
+        moment = dt.datetime(2026, 11, 23, 10, 0)
+
+        async def run_all() -> list[Any]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                return [await execute_call(state, client, "7000", list(i), clock=moment.isoformat())
+                        for i in sequences]
+
+        calls = asyncio.run(run_all())
+    for inputs, call in zip(sequences, calls, strict=True):
+        assert _got(call) == expected(flow, inputs, moment, None), (source, inputs)
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+def test_compile_writes_plan_json_and_joined_prompts_without_the_network(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "build"
+    code = main(["compile", str(EXAMPLES / "telphin_guide.ivr"), "--target", "portsip", "-o", str(out)])
+    assert code == 0
+    calls = json.loads((out / "plan.json").read_text())
+    assert [c["path"] for c in calls][-2:] == ["/ivrs", "/ivrs/{ivr:main}/action_urls"]
+    assert calls[2]["body"]["pin"] == {"$secret": "pin"}
+    prompts = sorted((out / "prompts").iterdir())
+    assert len(prompts) == 2
+    with wave.open(str(prompts[0])) as a, wave.open(str(prompts[1])) as b:
+        frames = sorted([a.getnframes(), b.getnframes()])
+        assert (a.getframerate(), a.getnchannels(), a.getsampwidth()) == (16000, 1, 2)
+    assert frames == [2 * 6400, 5 * 16000]  # advertising + hello joined; 5 s of answer-delay silence
+    assert "callers dial 7000" in capsys.readouterr().err
+
+
+def test_say_prompts_need_speech_and_wrong_audio_is_an_error(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["compile", str(EXAMPLES / "quickstart.ivr"), "--target", "portsip", "-o", str(tmp_path)])
+    assert code == 1 and "IVR204" in capsys.readouterr().err
+    (tmp_path / "stereo.wav").write_bytes(_wav(channels=2, rate=16000))
+    (tmp_path / "fast.wav").write_bytes(_wav(channels=1, rate=48000))
+    (tmp_path / "slow.wav").write_bytes(_wav(channels=1, rate=16000))
+    flow = tmp_path / "f.ivr"
+    flow.write_text('prompt a file "stereo.wav"\nprompt b file "slow.wav"\nprompt c file "fast.wav"\n'
+                    "menu m {\n    play a\n}\nmenu n {\n    play b\n    play c\n    press 1 -> goto m\n}\n")
+    code = main(["check", str(flow), "--target", "portsip"])
+    err = capsys.readouterr().out
+    assert code == 1
+    assert "f.ivr:1:" in err and "2-channel" in err and "f.ivr:3:" in err and "48000 Hz" in err
+
+
+def _wav(channels: int, rate: int) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(b"\0\0" * channels * 100)
+    return buffer.getvalue()
