@@ -19,14 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
 
 from ivrflow.cli import main
 from ivrflow.compiler import ir
 from ivrflow.compiler.machine import Keys, Line, Silence
 from ivrflow.compiler.simulate import run_call
 from ivrflow.config import Environment
-from ivrflow.deploy.http import NetworkFailed, Stats
+from ivrflow.deploy.http import Stats
 from ivrflow.loader import load
 from ivrflow.runtime.app import create_app
 from ivrflow.runtime.http import Credentials
@@ -40,12 +39,10 @@ from ivrflow.targets.portsip.compile import ivr_name
 from ivrflow.targets.portsip.emulator import PortSip, pin_problem, portsip_app
 
 from .conftest import EXAMPLES
+from .flows import VOICEMAIL, RoutingService, alphabet, ask_answer, converge, deploy_with, flow_of, flows, plan_with
 from .servers import serve_app
 
 FLOWS = sorted(EXAMPLES.glob("*.ivr"))
-VOICEMAIL = {"sales": "800", "support": "801", "invoices": "802", "prescriptions": "803", "reception": "804",
-             "billing": "805"}
-ASK_ANSWER = {"action": "transfer", "target": "+15550100"}
 PIN = "482916"
 
 
@@ -56,29 +53,12 @@ def environment(base_url: str, runtime_url: str = "http://127.0.0.1:9", **extra:
     return Environment("test", "ivrflow.toml", settings, environ={"SECRET": "demo", "PIN": PIN})
 
 
-def flow_of(path: Path) -> ir.Flow:
-    result = load(str(path), check_files=False)
-    assert result.flow is not None and result.errors == 0
-    return result.flow
-
-
 def deploy(path: Path, env: Environment, *, timeout: float = 10.0, flow: ir.Flow | None = None) -> Stats:
-    """`ivrflow deploy` in-process, without pauses between retries."""
-    stats = Stats()
-    flow = flow or flow_of(path)
-    with PortSipApi(str(env.get("base_url")), "demo", "demo", "pbx.example", stats=stats,
-                    sleep=lambda attempt: None, timeout=timeout) as api:
-        wanted, plan = target.plan(flow, str(path), env, api)
-        assert [d for d in wanted.diagnostics if d.severity.name == "ERROR"] == []
-        ids: dict[str, Any] = {}
-        for change in plan.changes:
-            target.apply(flow, str(path), change, api, ids)
-    return stats
+    return deploy_with(target, path, env, timeout=timeout, flow=flow)
 
 
 def planned(path: Path, env: Environment) -> Any:
-    with PortSipApi(str(env.get("base_url")), "demo", "demo", "pbx.example") as api:
-        return target.plan(flow_of(path), str(path), env, api)[1]
+    return plan_with(target, path, env)
 
 
 @pytest.fixture
@@ -124,14 +104,7 @@ def test_a_deploy_with_20_percent_faults_converges_without_duplicates(portsip: t
     state, url = portsip
     env = environment(url)
     state.faults = Faults(rate=0.2, latency_ms=0, timeout_s=0.6, seed=11)
-    runs = 0
-    while runs < 6:  # run again after a failure, as a person would
-        runs += 1
-        try:
-            deploy(EXAMPLES / "support.ivr", env, timeout=0.4)
-            break
-        except NetworkFailed:
-            continue
+    converge(lambda: deploy(EXAMPLES / "support.ivr", env, timeout=0.4))
     state.faults = Faults()
     assert planned(EXAMPLES / "support.ivr", env).changes == []
     clean = PortSip()
@@ -185,17 +158,10 @@ def test_the_emulator_validates_as_documented(portsip: tuple[PortSip, str]) -> N
 
 # --- calls on the deployed receptionists ---------------------------------------------------------
 
-def alphabet(flow: ir.Flow) -> list[str]:
-    keys = sorted({p.key for m in flow.menus for p in m.presses})
-    invalid = next(k for k in "7985*0#" if k not in keys)
-    extra = ["2045"] if any(m.dial_extensions for m in flow.menus) else []
-    return [*keys, invalid, *extra, "silence"]
-
-
 def expected(flow: ir.Flow, inputs: tuple[str, ...], moment: dt.datetime, caller: str | None) -> dict[str, Any]:
     """What the machine says, in PortSIP's words: the number a voicemail goes
     to, the receptionist a waiting call is at."""
-    answer = ir.Transfer(ASK_ANSWER["target"], ir.Span("<test>", 1, 1, 1, 1))
+    answer = ask_answer()
     record, _ = run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs], Line(moment, caller),
                          [answer] * 5)
     outcome = record.outcome
@@ -209,17 +175,6 @@ def expected(flow: ir.Flow, inputs: tuple[str, ...], moment: dt.datetime, caller
         copy = 0 if counts_natively(menu) else record.call.retries
         return {"action": "waiting", "receptionist": ivr_name(flow.name, copy_key(menu.name, copy))}
     return outcome.to_dict()
-
-
-class RoutingService:
-    def app(self) -> Any:
-        from starlette.applications import Starlette
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
-
-        async def answer(request: Any) -> JSONResponse:
-            return JSONResponse(ASK_ANSWER)
-        return Starlette(routes=[Route("/{path:path}", answer, methods=["POST"])])
 
 
 def _got(call: Any) -> dict[str, Any]:
@@ -270,41 +225,6 @@ def test_calls_on_the_deployed_flow_end_as_the_machine_says(portsip: tuple[PortS
     assert len(cases) > 20
     if any(ivr for ivr in state.urls.values()):
         assert sum(call.asked for call in calls) > 0  # the runtime server answered some of them
-
-
-KEYS = list("0123456789*")
-
-
-@st.composite
-def flows(draw: st.DrawFn) -> str:
-    """A small random flow: handlers with prompts, repeats, gotos, voicemail."""
-    count = draw(st.integers(1, 3))
-    names = [f"m{i}" for i in range(count)]
-
-    def action() -> str:
-        plays = "play hi, " if draw(st.booleans()) else ""
-        kind = draw(st.sampled_from(["transfer", "goto", "hangup", "repeat", "voicemail"]))
-        if kind == "transfer":
-            return plays + f'transfer "{draw(st.integers(100, 999))}"'
-        if kind == "goto":
-            return plays + f"goto {draw(st.sampled_from(names))}"
-        if kind == "voicemail":
-            return plays + 'voicemail "sales"'
-        return plays + kind
-
-    lines = ['prompt hi file "hi.wav"']
-    for name in names:
-        lines += [f"menu {name} {{", "    play hi", f"    retries {draw(st.integers(0, 2))}"]
-        for key in draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=4, unique=True)):
-            lines.append(f"    press {key} -> {action()}")
-        for event in ("timeout", "invalid"):
-            if draw(st.booleans()):
-                lines.append(f"    on {event} -> {action()}")
-        if draw(st.booleans()):
-            ending = draw(st.sampled_from(['transfer "500"', "hangup", 'voicemail "sales"', "goto m0"]))
-            lines.append(f"    on exhausted -> {ending}")
-        lines.append("}")
-    return "\n".join(lines) + "\n"
 
 
 @settings(max_examples=int(os.environ.get("IVRFLOW_RANDOM_FLOWS", "12")), deadline=None, derandomize=True,

@@ -5,14 +5,16 @@ which line of the flow a rejected call came from, and no secret in any text."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
 from ..redact import redact
+from ..redact import register as redact_register
 
 #: Attempts per call before a deploy gives up with a network failure.
 ATTEMPTS = 6
@@ -123,3 +125,73 @@ def _message(response: httpx.Response) -> str:
             if key in body:
                 return redact(str(body[key]))[:300]
     return redact(str(body))[:300]
+
+
+#: Get a new token this long before the old one expires.
+REFRESH_EARLY_S = 60
+
+
+class ApiClient:
+    """A platform's API during a deploy: one httpx client, the deploy's Stats,
+    retries through `send`, and a bearer token from `sign_in` (the target's
+    own), renewed before it expires and once more on a 401."""
+
+    def __init__(self, api: str, *, http: httpx.Client | None = None, stats: Stats | None = None,
+                 sleep: Callable[[int], None] | None = None, timeout: float | None = None):
+        self.api = api.rstrip("/")  # requests' paths are under this
+        self.http = http or httpx.Client()
+        self.stats = stats or Stats()
+        self.retry: dict[str, Any] = {}
+        if sleep is not None:
+            self.retry["sleep"] = sleep
+        if timeout is not None:
+            self.retry["timeout"] = timeout
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sign_in(self, renew: bool) -> tuple[str, float]:
+        """A new token and its lifetime in seconds (`renew`: the old one may still serve to get it)."""
+        raise NotImplementedError
+
+    def token(self, *, force: bool = False) -> str:
+        with self._lock:
+            if force or self._token is None or time.monotonic() > self._expires - REFRESH_EARLY_S:
+                writes = self.stats.writes
+                try:
+                    token, lifetime = self.sign_in(renew=not force and self._token is not None)
+                finally:
+                    self.stats.writes = writes  # signing in changes nothing on the platform
+                self._token = redact_register(token)
+                self._expires = time.monotonic() + lifetime
+            return self._token
+
+    def request(self, method: str, path: str, *, lookup: Callable[[], Any] | None = None, deleting: bool = False,
+                raw: bool = False, **kwargs: Any) -> Any:
+        """A call to the API: its JSON (the response itself with `raw`), or what `lookup` found."""
+        extra = kwargs.pop("headers", {})
+        for attempt in (0, 1):
+            headers = {"Authorization": f"Bearer {self.token(force=attempt == 1)}", **extra}
+            try:
+                response = send(self.http, method, self.api + path, self.stats, lookup=lookup, deleting=deleting,
+                                headers=headers, **self.retry, **kwargs)
+            except AuthFailed:
+                if attempt == 0:
+                    continue  # the token may have expired early: get a new one, once
+                raise
+            if not isinstance(response, httpx.Response) or raw:
+                return response
+            return response.json() if response.content else None
+        raise AssertionError("unreachable")
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)

@@ -72,3 +72,25 @@ async def with_faults(faults: Faults, method: str, entry: dict[str, Any], handle
     if fault == "drop":
         return Dropped()
     return response
+
+
+def control_routes(state: Any) -> list[Any]:
+    """`/_emulator/faults` (GET, or POST {rate, kinds, latency_ms, seed}) and
+    `/_emulator/log` for an emulator whose state has `faults` and `log`."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def control(request: Request) -> Response:
+        if request.method == "POST":
+            body = await request.json()
+            state.faults = Faults(rate=float(body.get("rate", 0)), kinds=tuple(body.get("kinds") or FAULTS),
+                                  latency_ms=int(body.get("latency_ms", 0)), seed=body.get("seed"))
+        f = state.faults
+        return JSONResponse({"rate": f.rate, "kinds": list(f.kinds), "latency_ms": f.latency_ms})
+
+    async def request_log(request: Request) -> Response:
+        return JSONResponse(state.log)
+
+    return [Route("/_emulator/faults", control, methods=["GET", "POST"]),
+            Route("/_emulator/log", request_log, methods=["GET"])]

@@ -5,8 +5,6 @@ lists, the three-step prompt upload, and reading what ivrflow manages."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,98 +13,48 @@ from typing import Any
 import httpx
 
 from ... import redact
-from ...deploy.http import AuthFailed, Rejected, Stats, send
+from ...deploy.http import ApiClient, AuthFailed, Rejected, Stats, send
 from .compile import MARKER
 
-#: Refresh the token this long before it expires.
-REFRESH_EARLY_S = 60
 #: PortSIP's largest page (`top`).
 PAGE = 100
 READ_CONCURRENCY = 4
 
 
-class PortSipApi:
+class PortSipApi(ApiClient):
     def __init__(self, base_url: str, username: str, password: str, domain: str, *,
                  http: httpx.Client | None = None, stats: Stats | None = None,
                  sleep: Callable[[int], None] | None = None, timeout: float | None = None):
-        self.base = base_url.rstrip("/")
+        super().__init__(base_url, http=http, stats=stats, sleep=sleep, timeout=timeout)
         self.username = username
         self.password = redact.register(password)
         self.domain = domain
-        self.http = http or httpx.Client()
-        self.stats = stats or Stats()
-        self._token: str | None = None
         self._refresh: str | None = None
-        self._expires = 0.0
-        self._lock = threading.Lock()
         # Set by target.plan for the deploy that follows: the PIN and how to make prompt files.
         self.pin = ""
         self.read_audio: Callable[[str], bytes] = lambda name: b""
-        self._retry: dict[str, Any] = {}
-        if sleep is not None:
-            self._retry["sleep"] = sleep
-        if timeout is not None:
-            self._retry["timeout"] = timeout
 
-    def close(self) -> None:
-        self.http.close()
+    def sign_in(self, renew: bool) -> tuple[str, float]:
+        """A refresh while the refresh token works; else the username and password."""
+        body = None
+        if renew and self._refresh is not None:
+            body = self._post("/auth/refresh_token", {"refresh_token": self._refresh}, quiet=True)
+        if body is None:
+            body = self._post("/login", {"username": self.username, "password": self.password,
+                                         "domain": self.domain})
+        assert body is not None
+        self._refresh = redact.register(str(body.get("refresh_token") or "")) or None
+        return str(body["access_token"]), float(body.get("expires_in", 1800))
 
-    def __enter__(self) -> PortSipApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # --- tokens ------------------------------------------------------------------------
-
-    def token(self, *, force: bool = False) -> str:
-        with self._lock:
-            if force or self._token is None or time.monotonic() > self._expires - REFRESH_EARLY_S:
-                body = None
-                if self._refresh is not None and not force:
-                    body = self._sign("/auth/refresh_token", {"refresh_token": self._refresh}, quiet=True)
-                if body is None:
-                    body = self._sign("/login", {"username": self.username, "password": self.password,
-                                                 "domain": self.domain})
-                assert body is not None
-                self._token = redact.register(str(body["access_token"]))
-                self._refresh = redact.register(str(body.get("refresh_token") or "")) or None
-                self._expires = time.monotonic() + float(body.get("expires_in", 1800))
-            return self._token
-
-    def _sign(self, path: str, payload: dict[str, str], *, quiet: bool = False) -> dict[str, Any] | None:
+    def _post(self, path: str, payload: dict[str, str], *, quiet: bool = False) -> dict[str, Any] | None:
         try:
-            response = send(self.http, "POST", self.base + path, self.stats, json=payload, **self._retry)
+            response = send(self.http, "POST", self.api + path, self.stats, json=payload, **self.retry)
         except (Rejected, AuthFailed) as error:
             if quiet:
                 return None  # a refresh token that no longer works: sign in again
             raise AuthFailed(f"PortSIP refused the sign-in of `{self.username}` at `{self.domain}` ({error})") \
                 from None
-        finally:
-            self.stats.writes -= 1  # signing in changes nothing on the platform
         return dict(response.json())
-
-    # --- calls -------------------------------------------------------------------------
-
-    def request(self, method: str, path: str, *, lookup: Callable[[], Any] | None = None,
-                deleting: bool = False, raw: bool = False, **kwargs: Any) -> Any:
-        """A call to the API: its JSON (or the response, `raw`; or what `lookup` found)."""
-        for attempt in (0, 1):
-            headers = {"Authorization": f"Bearer {self.token(force=attempt == 1)}", **kwargs.pop("headers", {})}
-            try:
-                response = send(self.http, method, self.base + path, self.stats, lookup=lookup, deleting=deleting,
-                                headers=headers, **self._retry, **kwargs)
-            except AuthFailed:
-                if attempt == 0:
-                    continue
-                raise
-            if not isinstance(response, httpx.Response) or raw:
-                return response
-            return response.json() if response.content else None
-        raise AssertionError("unreachable")
-
-    def get(self, path: str) -> Any:
-        return self.request("GET", path)
 
     def items(self, path: str) -> list[dict[str, Any]]:
         """Every item of a paged list."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
+from ..common import TargetCompiler
 from ..signing import signature
 from . import audio
 
@@ -274,26 +275,15 @@ def compile_flow(flow: ir.Flow, env: Mapping[str, Any], *, sources: Mapping[str,
     return _Compiler(flow, env, sources or {}, tts).run()
 
 
-class _Compiler:
+class _Compiler(TargetCompiler):
     def __init__(self, flow: ir.Flow, env: Mapping[str, Any], sources: Mapping[str, bytes], tts: bool):
-        self.flow = flow
-        self.env = env
-        self.sources = sources
-        self.tts = tts
-        self.diagnostics: list[Diagnostic] = []
-        self.placeholders: list[str] = []
+        super().__init__(flow, env, sources, tts)
         self.receptionists: dict[str, Receptionist] = {}
         self.audio: dict[str, Audio] = {}
         self.pending: list[tuple[str, Any]] = []
         self.uses_runtime = False
         boxes = env.get("voicemail") or {}
         self.voicemail = {str(k): str(v) for k, v in boxes.items()} if isinstance(boxes, Mapping) else {}
-
-    def placeholder(self, name: str) -> str:
-        if name not in self.placeholders:
-            self.placeholders.append(name)
-            self.placeholders.sort()
-        return "<" + name + ">"
 
     def warn(self, span: ir.Span, message: str, hint: str | None = None) -> None:
         self.diagnostics.append(RULES["IVR206"].at(span, message, hint=hint))

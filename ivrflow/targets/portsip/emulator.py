@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import emulation
-from ..emulation import Faults, with_faults
+from ..emulation import Faults, control_routes, with_faults
 from . import audio
 
 FORWARD_ACTIONS = ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL", "REPEAT", "HANGUP")
@@ -144,17 +144,6 @@ def portsip_app(state: PortSip) -> Starlette:
                 return _error(problem.status, problem.message, problem.detail, problem.code)
         return await with_faults(state.faults, method, entry, handle, _error)
 
-    async def control(request: Request) -> Response:
-        if request.method == "POST":
-            body = await request.json()
-            state.faults = Faults(rate=float(body.get("rate", 0)), kinds=tuple(body.get("kinds") or emulation.FAULTS),
-                                  latency_ms=int(body.get("latency_ms", 0)), seed=body.get("seed"))
-        f = state.faults
-        return JSONResponse({"rate": f.rate, "kinds": list(f.kinds), "latency_ms": f.latency_ms})
-
-    async def request_log(request: Request) -> Response:
-        return JSONResponse(state.log)
-
     async def call(request: Request) -> Response:
         from .calls import execute_call
 
@@ -171,8 +160,7 @@ def portsip_app(state: PortSip) -> Starlette:
         Route("/api/auth/sign_in", login, methods=["POST"]),
         Route("/api/auth/refresh_token", refresh, methods=["POST"]),
         Route("/api/{path:path}", api, methods=["GET", "POST"]),
-        Route("/_emulator/faults", control, methods=["GET", "POST"]),
-        Route("/_emulator/log", request_log, methods=["GET"]),
+        *control_routes(state),
         Route("/_emulator/call", call, methods=["POST"]),
     ])
 

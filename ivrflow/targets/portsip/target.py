@@ -14,8 +14,9 @@ from ...config import Environment
 from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
 from ...deploy.tts import synthesize
+from ..common import env_values, prompt_sources
 from . import audio
-from .client import PortSipApi, read_live
+from .client import Live, PortSipApi, read_live
 from .compile import DEFAULT_EXTENSIONS, Audio, Desired, compile_flow
 from .planner import RangeFull, apply_change, assign_numbers, make_plan
 
@@ -46,32 +47,13 @@ DEFAULT_BASE_URL = "https://127.0.0.1:8887/api"
 ENV_KEYS = ("runtime_url", "voicemail", "tts", "extensions")
 
 
-def env_values(env: Environment | None) -> dict[str, Any]:
-    if env is None:
-        return {}
-    values = {key: env.get(key) for key in ENV_KEYS if env.get(key) is not None}
-    values["has_env"] = True
-    token = env.secret("callback_token", default_variable="IVRFLOW_CALLBACK_TOKEN")
-    if token:
-        values["callback_token_value"] = token
-    return values
-
-
 def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = False) -> Desired:
-    values = env_values(env)
-    base = Path(flow_path).parent
-    sources = {p.value: (base / p.value).read_bytes() for p in flow.prompts
-               if p.kind == "file" and (base / p.value).is_file()}
-    wanted = compile_flow(flow, values, sources=sources, tts=tts or values.get("tts") == "espeak")
+    values = env_values(env, ENV_KEYS)
+    speech = tts or values.get("tts") == "espeak"
+    wanted = compile_flow(flow, values, sources=prompt_sources(flow, flow_path), tts=speech)
     if env is None:
-        assign_numbers(wanted, read_nothing(), DEFAULT_EXTENSIONS)
+        assign_numbers(wanted, Live(), DEFAULT_EXTENSIONS)
     return wanted
-
-
-def read_nothing() -> Any:
-    from .client import Live
-
-    return Live()
 
 
 def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats | None = None) -> PortSipApi:

@@ -23,6 +23,7 @@ from typing import Any
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
+from ..common import TargetCompiler
 from ..signing import signature
 
 MARKER = "ivrflow"  # every context we manage says so in its description
@@ -93,23 +94,11 @@ def compile_flow(flow: ir.Flow, env: Mapping[str, Any], *, sources: Mapping[str,
     return _Compiler(flow, env, sources or {}, tts).run()
 
 
-class _Compiler:
+class _Compiler(TargetCompiler):
     def __init__(self, flow: ir.Flow, env: Mapping[str, Any], sources: Mapping[str, bytes], tts: bool):
-        self.flow = flow
-        self.env = env
-        self.sources = sources
-        self.tts = tts
-        self.diagnostics: list[Diagnostic] = []
-        self.placeholders: list[str] = []
+        super().__init__(flow, env, sources, tts)
         self.contexts: list[Context] = []
         self.copies: dict[str, int] = {}  # menu → how many contexts it became
-
-    def placeholder(self, name: str) -> str:
-        """A binding the environment would give; listed, and left visible in the plan."""
-        if name not in self.placeholders:
-            self.placeholders.append(name)
-            self.placeholders.sort()
-        return "<" + name + ">"
 
     def run(self) -> Desired:
         flow = self.flow

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..emulation import FAULTS, Faults, quiet_drops, with_faults
+from ..emulation import Faults, control_routes, quiet_drops, with_faults
 
 ACTIONS = {
     "transfer": ("transfer_dst",), "simple_transfer": ("transfer_dst",), "hangup": (),
@@ -130,17 +130,6 @@ def telphin_app(state: Telphin) -> Starlette:
             return await _handle(state, request, method, path)
         return await with_faults(state.faults, method, entry, handle, _error)
 
-    async def control(request: Request) -> Response:
-        if request.method == "POST":
-            body = await request.json()
-            state.faults = Faults(rate=float(body.get("rate", 0)), kinds=tuple(body.get("kinds") or FAULTS),
-                                  latency_ms=int(body.get("latency_ms", 0)), seed=body.get("seed"))
-        f = state.faults
-        return JSONResponse({"rate": f.rate, "kinds": list(f.kinds), "latency_ms": f.latency_ms})
-
-    async def request_log(request: Request) -> Response:
-        return JSONResponse(state.log)
-
     async def call(request: Request) -> Response:
         from .calls import execute_call
 
@@ -153,8 +142,7 @@ def telphin_app(state: Telphin) -> Starlette:
     return Starlette(routes=[
         Route("/oauth/token", token, methods=["POST"]),
         Route("/api/ver1.0/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE"]),
-        Route("/_emulator/faults", control, methods=["GET", "POST"]),
-        Route("/_emulator/log", request_log, methods=["GET"]),
+        *control_routes(state),
         Route("/_emulator/call", call, methods=["POST"]),
     ])
 

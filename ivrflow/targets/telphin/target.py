@@ -16,6 +16,7 @@ from ...config import Environment
 from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
 from ...deploy.tts import synthesize
+from ..common import env_values, prompt_sources
 from .client import TelphinApi, read_live
 from .compile import Desired, compile_flow
 from .planner import apply_change, make_plan
@@ -47,22 +48,9 @@ DEFAULT_BASE_URL = "https://apiproxy.telphin.ru"
 ENV_KEYS = ("extension", "runtime_url", "voicemail", "tts")
 
 
-def env_values(env: Environment | None) -> dict[str, Any]:
-    if env is None:
-        return {}
-    values = {key: env.get(key) for key in ENV_KEYS if env.get(key) is not None}
-    token = env.secret("callback_token", default_variable="IVRFLOW_CALLBACK_TOKEN")
-    if token:
-        values["callback_token_value"] = token
-    return values
-
-
 def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = False) -> Desired:
-    values = env_values(env)
-    base = Path(flow_path).parent
-    sources = {p.value: (base / p.value).read_bytes() for p in flow.prompts
-               if p.kind == "file" and (base / p.value).is_file()}
-    return compile_flow(flow, values, sources=sources, tts=tts or values.get("tts") == "espeak")
+    values = env_values(env, ENV_KEYS)
+    return compile_flow(flow, values, sources=prompt_sources(flow, flow_path), tts=tts or values.get("tts") == "espeak")
 
 
 def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats | None = None) -> TelphinApi:
