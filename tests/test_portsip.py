@@ -142,7 +142,8 @@ def test_the_emulator_validates_as_documented(portsip: tuple[PortSip, str]) -> N
         def refused(path: str, body: dict[str, Any]) -> str:
             response = api.http.post(url + path, json=body, headers={"Authorization": f"Bearer {api.token()}"})
             assert response.status_code in (400, 409), response.text
-            return str(response.json()["errors"][0]["message"])
+            error = response.json()["errors"][0]
+            return f"{error['message']} {error['detail']}".lower()
 
         assert "extension_number" in refused("/ivrs", {"name": "x", "extension_number": "12", "pin": "402913"})
         assert "pin" in refused("/ivrs", {"name": "x", "extension_number": "123", "pin": "123456"})
@@ -260,6 +261,64 @@ def test_random_flows_run_on_portsip_as_on_the_machine(source: str,
 
 
 # --- the command line ------------------------------------------------------------------------------
+
+def test_plan_and_deploy_commands(portsip: tuple[PortSip, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    state, url = portsip
+    flow = tmp_path / "guide.ivr"
+    flow.write_text((EXAMPLES / "telphin_guide.ivr").read_text())
+    (tmp_path / "prompts").mkdir()
+    for name in ("hello.wav", "advertising.wav"):
+        (tmp_path / "prompts" / name).write_bytes((EXAMPLES / "prompts" / name).read_bytes())
+    common = (f'target = "portsip"\nbase_url = "{url}"\ndomain = "pbx.example"\nextensions = "7000-7001"\n'
+              'runtime_url = "http://127.0.0.1:9"\n')
+    (tmp_path / "ivrflow.toml").write_text(
+        f'[env.emu]\n{common}username = "demo"\npassword = "${{PBX_PASSWORD}}"\npin = "${{PBX_PIN}}"\n'
+        f'[env.wrong]\n{common}username = "demo"\npassword = "${{PBX_WRONG}}"\npin = "${{PBX_PIN}}"\n'
+        f'[env.weak]\n{common}username = "demo"\npassword = "${{PBX_PASSWORD}}"\npin = "${{PBX_WEAK}}"\n'
+        f'[env.small]\n{common.replace("7000-7001", "7000-7000")}username = "demo"\n'
+        'password = "${PBX_PASSWORD}"\npin = "${PBX_PIN}"\n')
+    monkeypatch.setenv("PBX_PASSWORD", "demo")
+    monkeypatch.setenv("PBX_WRONG", "not-the-password")
+    monkeypatch.setenv("PBX_PIN", PIN)
+    monkeypatch.setenv("PBX_WEAK", "123456")
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["create"], summary["update"], summary["delete"]) == (5, 0, 0)
+    assert main(["deploy", str(flow), "--env", "emu", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "POST /ivrs " in out and '"pin": {"$secret": "pin"}' in out and PIN not in out and not state.ivrs
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
+    assert PIN not in capsys.readouterr().out
+    assert sorted(i["extension_number"] for i in state.ivrs.values()) == ["7000", "7001"]
+    assert main(["plan", str(flow), "--env", "emu"]) == 0
+    assert "nothing to change" in capsys.readouterr().out
+    assert main(["deploy", str(flow), "--env", "wrong", "--yes"]) == 3  # credentials refused
+    assert "not-the-password" not in capsys.readouterr().err
+    assert main(["plan", str(flow), "--env", "weak"]) == 2
+    assert "error[IVR301]: PortSIP would refuse this PIN" in capsys.readouterr().err
+    state.ivrs.clear()
+    assert main(["plan", str(flow), "--env", "small"]) == 2
+    assert "the range 7000-7000 has no free number" in capsys.readouterr().err
+
+
+def test_a_rejected_change_is_mapped_to_its_line(portsip: tuple[PortSip, str], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    _, url = portsip
+    flow = tmp_path / "f.ivr"
+    flow.write_text('prompt hi file "hi.wav"\nmenu main {\n    play hi\n    press 1 -> voicemail "sales"\n}\n')
+    (tmp_path / "hi.wav").write_bytes((EXAMPLES / "prompts" / "hello.wav").read_bytes())
+    (tmp_path / "ivrflow.toml").write_text(
+        f'[env.emu]\ntarget = "portsip"\nbase_url = "{url}"\nusername = "demo"\npassword = "${{P}}"\n'
+        'domain = "d"\nextensions = "7000-7009"\npin = "${PIN}"\nvoicemail = { sales = "mailbox" }\n')
+    monkeypatch.setenv("P", "demo")
+    monkeypatch.setenv("PIN", PIN)
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 4  # "mailbox" is not a number PortSIP takes
+    err = capsys.readouterr().err
+    assert f"{flow}:2:6: error[IVR302]: portsip rejected `create receptionist main`" in err
+    assert "number is required to forward" in err
+
 
 def test_compile_writes_plan_json_and_joined_prompts_without_the_network(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

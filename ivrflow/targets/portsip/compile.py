@@ -25,7 +25,9 @@ call goes next.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -144,6 +146,18 @@ def voicemail_key(box: str) -> str:
     """The receptionist the runtime sends a call to for voicemail (action URLs
     can only call, hang up or repeat)."""
     return f">voicemail:{box}"
+
+
+def pin_problem(pin: object) -> str | None:
+    """PortSIP's PIN rules: 6 to 10 digits, not all one digit, not a run like 123456."""
+    if not isinstance(pin, str) or not re.fullmatch(r"[0-9]{6,10}", pin):
+        return "a PIN is 6 to 10 digits"
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
+    if steps == {0}:
+        return "a PIN must not repeat one digit"
+    if steps in ({1}, {-1}):
+        return "a PIN must not be a run of digits"
+    return None
 
 
 # --- the desired objects ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from .. import emulation
 from ..emulation import Faults, control_routes, with_faults
 from . import audio
+from .compile import pin_problem
 
 FORWARD_ACTIONS = ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL", "REPEAT", "HANGUP")
 KEY_ACTIONS = (*FORWARD_ACTIONS, "DISA")
@@ -302,18 +303,6 @@ def _ivr_view(state: PortSip, ivr: dict[str, Any]) -> dict[str, Any]:
 
 def _store_ivr(state: PortSip, ivr: dict[str, Any], body: dict[str, Any]) -> None:
     ivr.update(body)
-
-
-def pin_problem(pin: Any) -> str | None:
-    """The PIN rules: 6 to 10 digits, not all one digit, not a run like 123456."""
-    if not isinstance(pin, str) or not re.fullmatch(r"[0-9]{6,10}", pin):
-        return "pin must be 6 to 10 digits"
-    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
-    if steps == {0}:
-        return "pin must not repeat one digit"
-    if steps in ({1}, {-1}):
-        return "pin must not be a sequence of digits"
-    return None
 
 
 def _check_ivr(state: PortSip, body: Any, *, creating: bool, current: dict[str, Any] | None = None) -> None:

@@ -17,7 +17,7 @@ from ...deploy.tts import synthesize
 from ..common import env_values, prompt_sources
 from . import audio
 from .client import Live, PortSipApi, read_live
-from .compile import DEFAULT_EXTENSIONS, Audio, Desired, compile_flow
+from .compile import DEFAULT_EXTENSIONS, Audio, Desired, compile_flow, pin_problem
 from .planner import RangeFull, apply_change, assign_numbers, make_plan
 
 NAME = "portsip"
@@ -51,8 +51,10 @@ def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = 
     values = env_values(env, ENV_KEYS)
     speech = tts or values.get("tts") == "espeak"
     wanted = compile_flow(flow, values, sources=prompt_sources(flow, flow_path), tts=speech)
-    if env is None:
-        assign_numbers(wanted, Live(), DEFAULT_EXTENSIONS)
+    try:  # numbered as on an empty PBX; `plan` numbers again against what is live
+        assign_numbers(wanted, Live(), str(values.get("extensions") or DEFAULT_EXTENSIONS))
+    except (RangeFull, ValueError):
+        assign_numbers(wanted, Live(), DEFAULT_EXTENSIONS)  # `plan` reports the range
     return wanted
 
 
@@ -66,6 +68,10 @@ def pin_of(env: Environment) -> str:
     if not pin:
         raise env.error("`pin` is required: PortSIP needs a PIN on every receptionist (6 to 10 digits)", "pin",
                         hint='pin = "${PORTSIP_IVR_PIN}", and export that variable')
+    problem = pin_problem(pin)
+    if problem:
+        raise env.error(f"PortSIP would refuse this PIN: {problem}", "pin",
+                        hint="6 to 10 digits, not one digit repeated and not a run such as 123456")
     return pin
 
 
