@@ -1,8 +1,8 @@
 """What does a deploy cost? Prints a table; asserts nothing.
 
 A generated flow of 50 menus (each with a recording, four keys, a retry and
-its own timeout and invalid handlers) is deployed to the Telphin emulator,
-which adds 20 ms to every request: the first deploy, a redeploy with no
+its own timeout and invalid handlers) is deployed to each declarative
+target's emulator (Telphin, PortSIP), which adds 20 ms to every request: the first deploy, a redeploy with no
 change, and a deploy after changing one key. Then the same on a fresh
 emulator that also fails 10% of requests (429, 5xx, timeouts, dropped
 connections); a deploy that gives up is run again, as a person would.
@@ -10,7 +10,7 @@ Reported per step: the changes the plan held, requests sent (reads and
 writes), retries and wall time. Writes beyond the plan's changes would be
 requests the plan did not need.
 
-    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1]
+    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1] [--target telphin|portsip]
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ sys.path.insert(0, str(ROOT))
 from ivrflow.config import Environment  # noqa: E402
 from ivrflow.deploy.http import NetworkFailed, Stats  # noqa: E402
 from ivrflow.loader import load  # noqa: E402
-from ivrflow.targets.telphin import target  # noqa: E402
-from ivrflow.targets.telphin.client import TelphinApi  # noqa: E402
-from ivrflow.targets.telphin.emulator import Faults, Telphin, telphin_app  # noqa: E402
+from ivrflow.targets import get  # noqa: E402
+from ivrflow.targets.emulation import Faults  # noqa: E402
+from ivrflow.targets.portsip.emulator import PortSip, portsip_app  # noqa: E402
+from ivrflow.targets.telphin.emulator import Telphin, telphin_app  # noqa: E402
 from tests.servers import serve_app  # noqa: E402
 
 
@@ -45,15 +46,23 @@ def generate(menus: int, changed: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def deploy(folder: Path, url: str, stats: Stats, timeout: float) -> int:
+ENVIRONMENTS = {
+    "telphin": {"client_id": "demo", "client_secret": "${SECRET}", "extension": "071"},
+    "portsip": {"username": "demo", "password": "${SECRET}", "domain": "bench", "extensions": "7000-7999",
+                "pin": "${PIN}", "runtime_url": "http://127.0.0.1:9"},
+}
+
+
+def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> int:
     """One `ivrflow deploy`; returns the number of changes the plan held."""
     path = folder / "bench.ivr"
     result = load(str(path))
     assert result.flow is not None and result.errors == 0, result.diagnostics[:3]
-    env = Environment("bench", "ivrflow.toml", {"target": "telphin", "base_url": url, "client_id": "demo",
-                                                "client_secret": "demo", "extension": "071",
-                                                "voicemail": {"sales": "800"}})
-    with TelphinApi(url, "demo", "demo", stats=stats, timeout=timeout) as api:
+    env = Environment("bench", "ivrflow.toml", {"target": name, "base_url": url, "voicemail": {"sales": "800"},
+                                                **ENVIRONMENTS[name]}, environ={"SECRET": "demo", "PIN": "482916"})
+    target = get(name)
+    with target.api_for(env, stats=stats) as api:
+        api.retry["timeout"] = timeout
         _, plan = target.plan(result.flow, str(path), env, api)
         ids: dict = {}
         for change in plan.changes:
@@ -61,22 +70,24 @@ def deploy(folder: Path, url: str, stats: Stats, timeout: float) -> int:
     return len(plan.changes)
 
 
-def run(folder: Path, menus: int, latency_ms: int, faults: float, rows: list[tuple]) -> None:
-    state = Telphin(faults=Faults(rate=faults, latency_ms=latency_ms, timeout_s=1.5, seed=1))
+def run(folder: Path, name: str, menus: int, latency_ms: int, faults: float, rows: list[tuple]) -> None:
+    injected = Faults(rate=faults, latency_ms=latency_ms, timeout_s=1.5, seed=1)
+    app = telphin_app(Telphin(faults=injected)) if name == "telphin" else portsip_app(PortSip(faults=injected))
     label = f" ({faults:.0%} faults)" if faults else ""
-    with serve_app(telphin_app(state)) as url:
+    with serve_app(app) as base:
+        url = base if name == "telphin" else base + "/api"
         for step, changed in (("first deploy", False), ("redeploy, no change", False), ("one key changed", True)):
             (folder / "bench.ivr").write_text(generate(menus, changed))
             stats, started, runs, changes = Stats(), time.perf_counter(), 0, 0
             while True:  # run again after a failure
                 runs += 1
                 try:
-                    changes = deploy(folder, url, stats, timeout=1.0)
+                    changes = deploy(folder, name, url, stats, timeout=1.0)
                     break
                 except NetworkFailed:
                     if runs >= 10:
                         raise
-            rows.append((step + label, changes, stats.requests, stats.requests - stats.writes, stats.writes,
+            rows.append((name, step + label, changes, stats.requests, stats.requests - stats.writes, stats.writes,
                          stats.retries, runs, time.perf_counter() - started))
 
 
@@ -85,17 +96,20 @@ def main() -> None:
     parser.add_argument("--menus", type=int, default=50)
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--faults", type=float, default=0.1)
+    parser.add_argument("--target", choices=sorted(ENVIRONMENTS), action="append")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="ivrflow-deploy-bench-"))
     (folder / "hi.wav").write_bytes((ROOT / "examples" / "prompts" / "hello.wav").read_bytes())
     rows: list[tuple] = []
-    run(folder, args.menus, args.latency_ms, 0.0, rows)
-    run(folder, args.menus, args.latency_ms, args.faults, rows)
+    for name in args.target or sorted(ENVIRONMENTS, reverse=True):
+        run(folder, name, args.menus, args.latency_ms, 0.0, rows)
+        run(folder, name, args.menus, args.latency_ms, args.faults, rows)
     print(f"{args.menus} menus, {args.latency_ms} ms per request\n")
-    print(f"{'step':<34} {'changes':>8} {'requests':>9} {'reads':>6} {'writes':>7} {'retries':>8} "
+    print(f"{'target':<8} {'step':<34} {'changes':>8} {'requests':>9} {'reads':>6} {'writes':>7} {'retries':>8} "
           f"{'runs':>5} {'seconds':>8}")
-    for step, changes, requests, reads, writes, retries, runs, seconds in rows:
-        print(f"{step:<34} {changes:>8} {requests:>9} {reads:>6} {writes:>7} {retries:>8} {runs:>5} {seconds:>8.1f}")
+    for name, step, changes, requests, reads, writes, retries, runs, seconds in rows:
+        print(f"{name:<8} {step:<34} {changes:>8} {requests:>9} {reads:>6} {writes:>7} {retries:>8} {runs:>5} "
+              f"{seconds:>8.1f}")
 
 
 if __name__ == "__main__":

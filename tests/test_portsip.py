@@ -363,3 +363,31 @@ def _wav(channels: int, rate: int) -> bytes:
         writer.setframerate(rate)
         writer.writeframes(b"\0\0" * channels * 100)
     return buffer.getvalue()
+
+
+def test_the_action_endpoint_answers_bad_requests_with_4xx_json(portsip: tuple[PortSip, str]) -> None:
+    _, url = portsip
+    flow = flow_of(EXAMPLES / "quickstart.ivr")
+    signed = create_app(flow, MemoryStore(), Credentials(token="s3cret-token"),
+                        portsip=Directory(PortSipApi(url, "demo", "demo", "pbx.example"), flow.name))
+    with serve_app(signed) as runtime_url, serve_app(_runtime(flow, url)) as open_url:
+        action = f"{open_url}/portsip/action"
+        query = "flow=quickstart&node=main&kind=menu&copy=0"
+        cases = [
+            (f"{runtime_url}/portsip/action?{query}&sig=forged", {"input": "1"}, 401),
+            (f"{action}?{query}", {"input": "x"}, 422),
+            (f"{action}?{query}", {}, 422),
+            (f"{action}?flow=other&node=main&kind=menu", {"input": "1"}, 404),
+            (f"{action}?flow=quickstart&node=nowhere&kind=menu", {"input": "1"}, 404),
+            (f"{action}?{query}&copy=x", {"input": "1"}, 422),
+            (f"{action}?{query}", [1, 2], 422),
+            (f"{action}?{query}", {"input": "7"}, 404),  # nothing deployed yet: no receptionist to send it to
+        ]
+        for target_url, body, status in cases:
+            response = httpx.post(target_url, json=body)
+            assert response.status_code == status, (target_url, body, response.text)
+            assert set(response.json()["error"]) == {"code", "message"}
+        broken = httpx.post(f"{action}?{query}", content=b"{not json", headers={"content-type": "application/json"})
+        assert broken.status_code == 400
+        answer = httpx.get(f"{action}?{query}&input=1&from=%2B4420")  # GET with the fields in the query
+        assert answer.json() == {"status_code": 200, "action": "call", "destination": "101"}

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 FAULTS = ("429", "500", "503", "timeout", "drop")
@@ -65,7 +66,11 @@ async def with_faults(faults: Faults, method: str, entry: dict[str, Any], handle
         return error(int(fault), "Too many requests" if fault == "429" else "Internal error")
     if fault == "timeout":
         await asyncio.sleep(faults.timeout_s)
-    response = await handle()
+    try:
+        response = await handle()
+    except ClientDisconnect:  # the client gave up (a timeout) before its body was read: nothing was done
+        entry["status"] = 499
+        return Response(status_code=499)
     entry["status"] = response.status_code
     if fault in ("500", "503"):
         return error(int(fault), "Internal error")

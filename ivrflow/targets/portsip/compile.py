@@ -35,6 +35,7 @@ from typing import Any
 
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
+from ...compiler.graph import menu_repeats
 from ..common import TargetCompiler
 from ..signing import signature
 from . import audio
@@ -426,7 +427,16 @@ class _Compiler(TargetCompiler):
         invalid = self.event(menu, "invalid", copy)
         everything = needs_runtime_for_entries(menu) or (not native and invalid != on_timeout) \
             or any(not k.isdigit() for k in ask_keys)
+        repeats = menu_repeats(menu) or any(isinstance(p.actions.terminal, ir.Ask) for p in menu.presses)
+        if copy == 0 and not native and menu.retries and repeats:
+            self.diagnostics.append(RULES["IVR201"].at(
+                menu.name_span, f"menu `{menu.name}` becomes one receptionist per retry: PortSIP's one counter "
+                                "cannot tell its timeouts from its other repeats"))
         if everything:
+            if copy == 0:
+                self.diagnostics.append(RULES["IVR202"].at(menu.name_span, f"the runtime server decides the keys of "
+                                                                           f"menu `{menu.name}` (an action URL): "
+                                                                           f"{self.why_runtime(menu)}"))
             receptionist.urls.append(self.action_url("DTMF", MASK_ALL, menu.name, "menu", copy, menu.name_span))
         elif ask_keys:
             receptionist.urls.append(self.action_url("DTMF", ";".join(ask_keys), menu.name, "menu", copy,
@@ -489,10 +499,21 @@ class _Compiler(TargetCompiler):
                   hint=f"set the PBX (or tenant) time zone to {hours.timezone_name}")
         return KeyRule(press.key, office, outside, hours, press.span)
 
+    @staticmethod
+    def why_runtime(menu: ir.Menu) -> str:
+        if menu.dial_extensions:
+            return "PortSIP would dial the whole entry, not its first `digits` keys"
+        if menu.digits > 1:
+            return "PortSIP ends an entry at a pause; it cannot count keys"
+        return "a wrong key does something a timeout does not"
+
     def route(self, route: ir.Route) -> None:
         """A receptionist the runtime server answers as soon as a call
         arrives (a CALLER action URL): which branch, then where."""
         self.uses_runtime = True
+        self.diagnostics.append(RULES["IVR202"].at(
+            route.name_span, f"route `{route.name}` is decided by the runtime server (a CALLER action URL), "
+                             "which forwards to a receptionist per branch"))
         masks = [b.condition.mask for b in route.branches
                  if isinstance(b, ir.When) and isinstance(b.condition, ir.CallerIs)]
         only_callers = all(isinstance(b, ir.Otherwise) or isinstance(b.condition, ir.CallerIs)
