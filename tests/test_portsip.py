@@ -391,3 +391,76 @@ def test_the_action_endpoint_answers_bad_requests_with_4xx_json(portsip: tuple[P
         assert broken.status_code == 400
         answer = httpx.get(f"{action}?{query}&input=1&from=%2B4420")  # GET with the fields in the query
         assert answer.json() == {"status_code": 200, "action": "call", "destination": "101"}
+
+
+MIXED = """flow mixed {
+    start entry
+}
+prompt hi file "hi.wav"
+hours office {
+    timezone "Europe/London"
+    mon-fri 09:00-17:00
+}
+hours shop {
+    timezone "Europe/London"
+    sat 10:00-12:00
+    closed 2026-11-28
+}
+route entry {
+    when caller "4420790*****" -> transfer "250"
+    otherwise -> goto main
+}
+route desk {
+    when open office -> transfer "300"
+    otherwise -> play hi, voicemail "sales"
+}
+route store {
+    when open shop -> transfer "400"
+    otherwise -> hangup
+}
+menu main {
+    play hi
+    press 1 -> goto desk
+    press 2 -> goto store
+    on timeout -> repeat
+    on invalid -> repeat
+}
+"""
+
+
+def test_office_hours_on_keys_and_caller_masks_are_native(portsip: tuple[PortSip, str], tmp_path: Path) -> None:
+    """A key that goes to an hours route carries the office hours itself; a
+    route on callers alone is a CALLER mask whose `otherwise` is the timeout;
+    holidays (`closed`) are left to the runtime server."""
+    state, url = portsip
+    path = tmp_path / "mixed.ivr"
+    path.write_text(MIXED)
+    (tmp_path / "hi.wav").write_bytes((EXAMPLES / "prompts" / "hello.wav").read_bytes())
+    flow = flow_of(path)
+    with serve_app(_runtime(flow, url)) as runtime_url:
+        deploy(path, environment(url, runtime_url), flow=flow)
+        by_name = {i["name"]: i for i in state.ivrs.values()}
+        main_rules = {r["user_input"]: r for r in by_name["ivrflow:mixed:main"]["custom_forward_rules"]}
+        office = main_rules["1"]["office_hours"]
+        assert office["mode"] == "CUSTOM" and office["monday"] == {"enabled": True,
+                                                                   "ranges": [{"from": "09:00", "to": "17:00"}]}
+        assert office["saturday"]["enabled"] is False
+        assert main_rules["1"]["office_hours_forward_rule"] == {"action": "FORWARD_TO_NUMBER", "number": "300"}
+        assert main_rules["2"]["office_hours"] == {"mode": "GLOBAL"}  # to the `store` receptionist
+        assert by_name["ivrflow:mixed:main"]["timeout_forward_rule"]["repeat_times"] == 3  # one receptionist
+        entry_urls = list(state.urls[by_name["ivrflow:mixed:entry"]["id"]].values())
+        assert [(u["type"], u["caller_mask"]) for u in entry_urls] == [("CALLER", "4420790*****")]
+        moments = [dt.datetime(2026, 11, 23, 10, 0), dt.datetime(2026, 11, 23, 20, 0),
+                   dt.datetime(2026, 11, 21, 11, 0), dt.datetime(2026, 11, 28, 11, 0)]
+        cases = [(inputs, moment, caller) for moment in moments for caller in (None, "442079001234", "15550100")
+                 for inputs in [(), ("1",), ("2",), ("3",), ("silence",), ("3", "1")]]
+
+        async def run_all() -> list[Any]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                return [await execute_call(state, client, "7000", list(i), caller=c, clock=m.isoformat())
+                        for i, m, c in cases]
+
+        calls = asyncio.run(run_all())
+    for (inputs, moment, caller), call in zip(cases, calls, strict=True):
+        assert _got(call) == expected(flow, inputs, moment, caller), (inputs, moment, caller)
+    assert {_got(c)["target"] for c in calls if c.outcome.action == "transfer"} == {"250", "300", "400"}
