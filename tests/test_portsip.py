@@ -464,3 +464,17 @@ def test_office_hours_on_keys_and_caller_masks_are_native(portsip: tuple[PortSip
     for (inputs, moment, caller), call in zip(cases, calls, strict=True):
         assert _got(call) == expected(flow, inputs, moment, caller), (inputs, moment, caller)
     assert {_got(c)["target"] for c in calls if c.outcome.action == "transfer"} == {"250", "300", "400"}
+
+
+def test_tokens_are_refreshed_before_they_expire_and_replaced_after_a_401(portsip: tuple[PortSip, str]) -> None:
+    state, url = portsip
+    state.token_lifetime_s = 30  # shorter than the client's margin: every call renews it
+    deploy(EXAMPLES / "telphin_guide.ivr", environment(url))
+    paths = [e["path"] for e in state.log]
+    assert paths.count("/api/login") == 1 and paths.count("/api/auth/refresh_token") > 5
+    state.token_lifetime_s = 1800
+    with PortSipApi(url, "demo", "demo", "pbx.example") as api:
+        assert api.get("/ivrs")["count"] == 2
+        state.tokens.clear()  # the PBX forgot every token (a restart)
+        assert api.get("/ivrs")["count"] == 2
+    assert [e["status"] for e in state.log[-3:]] == [401, 200, 200]  # refused, signed in again, answered

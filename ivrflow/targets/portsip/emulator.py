@@ -113,7 +113,6 @@ def portsip_app(state: PortSip) -> Starlette:
 
     async def login(request: Request) -> Response:
         body = await _json(request)
-        state.log.append({"method": "POST", "path": request.url.path, "status": 0})
         if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and body.get(k)
                                                  for k in ("username", "password", "domain")):
             return _error(400, "username, password and domain are required")
@@ -123,12 +122,20 @@ def portsip_app(state: PortSip) -> Starlette:
 
     async def refresh(request: Request) -> Response:
         body = await _json(request)
-        state.log.append({"method": "POST", "path": request.url.path, "status": 0})
         token = body.get("refresh_token") if isinstance(body, dict) else None
         if token not in state.refresh_tokens:
             return _error(401, "Invalid refresh token")
         state.refresh_tokens.discard(token)
         return tokens()
+
+    def logged(handler: Any) -> Any:
+        async def run(request: Request) -> Response:
+            entry = {"method": request.method, "path": request.url.path, "status": 0}
+            state.log.append(entry)
+            response: Response = await handler(request)
+            entry["status"] = response.status_code
+            return response
+        return run
 
     async def api(request: Request) -> Response:
         path = request.path_params["path"]
@@ -157,9 +164,9 @@ def portsip_app(state: PortSip) -> Starlette:
         return JSONResponse(result.to_dict())
 
     return Starlette(routes=[
-        Route("/api/login", login, methods=["POST"]),
-        Route("/api/auth/sign_in", login, methods=["POST"]),
-        Route("/api/auth/refresh_token", refresh, methods=["POST"]),
+        Route("/api/login", logged(login), methods=["POST"]),
+        Route("/api/auth/sign_in", logged(login), methods=["POST"]),
+        Route("/api/auth/refresh_token", logged(refresh), methods=["POST"]),
         Route("/api/{path:path}", api, methods=["GET", "POST"]),
         *control_routes(state),
         Route("/_emulator/call", call, methods=["POST"]),
