@@ -448,6 +448,7 @@ def test_office_hours_on_keys_and_caller_masks_are_native(portsip: tuple[PortSip
         assert main_rules["1"]["office_hours_forward_rule"] == {"action": "FORWARD_TO_NUMBER", "number": "300"}
         assert main_rules["2"]["office_hours"] == {"mode": "GLOBAL"}  # to the `store` receptionist
         assert by_name["ivrflow:mixed:main"]["timeout_forward_rule"]["repeat_times"] == 3  # one receptionist
+        assert "ivrflow:mixed:main#1" not in by_name
         entry_urls = list(state.urls[by_name["ivrflow:mixed:entry"]["id"]].values())
         assert [(u["type"], u["caller_mask"]) for u in entry_urls] == [("CALLER", "4420790*****")]
         moments = [dt.datetime(2026, 11, 23, 10, 0), dt.datetime(2026, 11, 23, 20, 0),

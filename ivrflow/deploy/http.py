@@ -4,6 +4,7 @@ which line of the flow a rejected call came from, and no secret in any text."""
 
 from __future__ import annotations
 
+import abc
 import random
 import threading
 import time
@@ -131,7 +132,7 @@ def _message(response: httpx.Response) -> str:
 REFRESH_EARLY_S = 60
 
 
-class ApiClient:
+class ApiClient(abc.ABC):
     """A platform's API during a deploy: one httpx client, the deploy's Stats,
     retries through `send`, and a bearer token from `sign_in` (the target's
     own), renewed before it expires and once more on a 401."""
@@ -159,9 +160,9 @@ class ApiClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @abc.abstractmethod
     def sign_in(self, renew: bool) -> tuple[str, float]:
         """A new token and its lifetime in seconds (`renew`: the old one may still serve to get it)."""
-        raise NotImplementedError
 
     def token(self, *, force: bool = False) -> str:
         with self._lock:

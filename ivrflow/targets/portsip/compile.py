@@ -80,9 +80,8 @@ class Dest:
     plays: tuple[str, ...] = ()
 
     def label(self) -> str:
-        base = {"number": f"transfer:{self.value}", "voicemail": f"voicemail:{self.value}",
+        return {"number": f"transfer:{self.value}", "voicemail": f"voicemail:{self.value}",
                 "hangup": "hangup", "node": self.value, "runtime": "ask"}[self.kind]
-        return base
 
     def key(self) -> str | None:
         """The receptionist a forward to this destination reaches (None: a number,
@@ -295,7 +294,7 @@ class _Compiler(TargetCompiler):
         super().__init__(flow, env, sources, tts)
         self.receptionists: dict[str, Receptionist] = {}
         self.audio: dict[str, Audio] = {}
-        self.pending: list[tuple[str, Any]] = []
+        self.pending: list[tuple[str, tuple[str, Dest, ir.Span]]] = []  # receptionists still to build
         self.uses_runtime = False
         boxes = env.get("voicemail") or {}
         self.voicemail = {str(k): str(v) for k, v in boxes.items()} if isinstance(boxes, Mapping) else {}
@@ -323,15 +322,11 @@ class _Compiler(TargetCompiler):
         for item in flow.definitions:  # every menu and route, so the runtime can send calls to any
             if isinstance(item, (ir.Menu, ir.Route)) and flow.names.get(item.name) is item:
                 self.need(Dest("node", item.name), item.name_span)
-        while self.pending:
-            key, what = self.pending.pop(0)
-            self.build(key, what)
-        if self.uses_runtime:
+        self.build_pending()
+        if self.uses_runtime:  # action URLs cannot forward to voicemail: the runtime calls these instead
             for box, span in sorted(self.boxes().items()):
                 self.need(Dest("node", voicemail_key(box)), span)
-            while self.pending:
-                key, what = self.pending.pop(0)
-                self.build(key, what)
+            self.build_pending()
         for box in sorted(self.boxes()):
             if box not in self.voicemail:
                 self.voicemail[box] = self.voicemail_number(box)
@@ -368,8 +363,12 @@ class _Compiler(TargetCompiler):
             self.pending.append((key, ("node", dest, span)))
         return key
 
-    def build(self, key: str, what: tuple[str, Dest, ir.Span]) -> None:
-        kind, dest, span = what
+    def build_pending(self) -> None:
+        while self.pending:
+            key, (kind, dest, span) = self.pending.pop(0)
+            self.build(key, kind, dest, span)
+
+    def build(self, key: str, kind: str, dest: Dest, span: ir.Span) -> None:
         if kind == "plays":
             self.pass_through(key, dest, span)
             return
@@ -394,18 +393,18 @@ class _Compiler(TargetCompiler):
         flow = self.flow
         key = copy_key(menu.name, copy)
         native = counts_natively(menu)
-        on_timeout = self.event(menu, "timeout", copy)
-        if native:
+        if native:  # PortSIP counts the repeats itself, then runs the `on exhausted` action
             repeat_times = menu.retries
             exhausted = menu.on("exhausted")
             on_timeout = destination(flow, exhausted.actions.plays, exhausted.actions.terminal, menu, copy) \
                 if exhausted is not None else Dest("hangup")
             self.need(on_timeout, exhausted.span if exhausted else menu.name_span)
-        else:
+        else:  # one receptionist per retry: a timeout goes on to where the flow says
             repeat_times = 0
+            on_timeout = self.event(menu, "timeout", copy)
         timeout_s = math.ceil(menu.timeout_ms / 1000)
         receptionist = Receptionist(key, ivr_name(flow.name, key), menu.name_span,
-                                    self.prompt(tuple(p.prompt for p in menu.plays), menu.name_span, menu),
+                                    self.prompt(tuple(p.prompt for p in menu.plays), menu.name_span),
                                     timeout_s, repeat_times, on_timeout,
                                     dtmf_interval=max(1, math.ceil(menu.inter_digit_ms / 1000)),
                                     dial=menu.dial_extensions, language=self.flow.language)
@@ -424,9 +423,8 @@ class _Compiler(TargetCompiler):
                 ask_keys.append(press.key)
             else:
                 receptionist.rules.append(rule)
-        invalid = self.event(menu, "invalid", copy)
-        everything = needs_runtime_for_entries(menu) or (not native and invalid != on_timeout) \
-            or any(not k.isdigit() for k in ask_keys)
+        invalid = on_timeout if native else self.event(menu, "invalid", copy)
+        everything = needs_runtime_for_entries(menu) or invalid != on_timeout or any(not k.isdigit() for k in ask_keys)
         repeats = menu_repeats(menu) or any(isinstance(p.actions.terminal, ir.Ask) for p in menu.presses)
         if copy == 0 and not native and menu.retries and repeats:
             self.diagnostics.append(RULES["IVR201"].at(
@@ -547,7 +545,7 @@ class _Compiler(TargetCompiler):
 
     # --- prompts -----------------------------------------------------------------------
 
-    def prompt(self, plays: tuple[str, ...], span: ir.Span, menu: ir.Menu | None = None) -> Audio | None:
+    def prompt(self, plays: tuple[str, ...], span: ir.Span) -> Audio | None:
         """One file of the prompts, in order: its name is a digest of what it is made of."""
         if not plays:
             return None
@@ -592,5 +590,4 @@ class _Compiler(TargetCompiler):
             digest.update(f"{part.kind}\0{part.value}\0{part.language}\0".encode())
             digest.update(hashlib.sha256(data).digest() if data is not None else b"")
         name = f"{MARKER}-{self.flow.name}-{digest.hexdigest()[:16]}.wav"
-        found = self.audio.setdefault(name, Audio(name, tuple(parts), rate, span))
-        return found
+        return self.audio.setdefault(name, Audio(name, tuple(parts), rate, span))
