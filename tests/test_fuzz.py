@@ -1,5 +1,6 @@
 """Mutated examples never crash the compiler: `check` only ever returns
-diagnostics with valid positions, and what checks clean can be tested and drawn.
+diagnostics with valid positions, and what checks clean can be tested, drawn
+and compiled for the declarative targets.
 
 `make test` runs a few hundred mutations; `make fuzz` runs 100,000
 (IVRFLOW_FUZZ_EXAMPLES) and is kept out of `make test`.
@@ -17,6 +18,8 @@ from ivrflow.compiler import check_source
 from ivrflow.compiler.diagnostics import RULES
 from ivrflow.compiler.render import to_dot, to_mermaid
 from ivrflow.compiler.testing import run_tests
+from ivrflow.targets.portsip import compile as portsip
+from ivrflow.targets.telphin import compile as telphin
 
 from .conftest import EXAMPLES
 
@@ -69,3 +72,6 @@ def test_mutated_flows_get_diagnostics_not_exceptions(source: str, mutations: li
         to_mermaid(result.flow, result.graph, result.diagnostics)
         if result.errors == 0:
             run_tests(result.flow, result.graph)
+            for compile_flow in (telphin.compile_flow, portsip.compile_flow):  # the targets' compilers too
+                for d in compile_flow(result.flow, {}, tts=True).diagnostics:
+                    assert d.code in RULES and 1 <= d.span.line <= line_count, d
