@@ -261,9 +261,15 @@ def serve(file: str, host: str, port: int, sessions: str, env_name: str | None, 
 
     The flow runs on the same machine as `simulate` and `test`. Point the
     mediaservice's callback base URL at https://YOUR-HOST/mediaservice.
-    Callbacks must carry `Authorization: Bearer TOKEN`, the token read from
-    IVRFLOW_CALLBACK_TOKEN (or the variable the environment's `callback_token`
-    names), or a JWT signed by the platform's key (`callback_public_key`).
+    Telphin's call_interactive (/telphin/interactive) and PortSIP's action
+    URLs (/portsip/action) are answered too; give the flow's environment
+    (--env) so the server can look up the deployed contexts or receptionists.
+
+    Mediaservice callbacks must carry `Authorization: Bearer TOKEN`, the token
+    read from IVRFLOW_CALLBACK_TOKEN (or the variable the environment's
+    `callback_token` names), or a JWT signed by the platform's key
+    (`callback_public_key`). The webhook URLs carry a signature made with
+    that token when the flow is compiled.
 
     \b
       IVRFLOW_CALLBACK_TOKEN=… ivrflow serve examples/support.ivr --port 8080
