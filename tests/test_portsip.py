@@ -387,6 +387,12 @@ def test_the_action_endpoint_answers_bad_requests_with_4xx_json(portsip: tuple[P
             response = httpx.post(target_url, json=body)
             assert response.status_code == status, (target_url, body, response.text)
             assert set(response.json()["error"]) == {"code", "message"}
+        from ivrflow.targets.portsip.compile import compile_flow
+
+        compiled = compile_flow(flow, {"runtime_url": runtime_url, "callback_token_value": "s3cret-token"}, tts=True)
+        signed_url = compiled.receptionists["main"].urls[0].url  # as deployed: signed with the token
+        assert httpx.post(signed_url, json={"input": "2"}).json() == {"status_code": 200, "action": "call",
+                                                                      "destination": "102"}
         broken = httpx.post(f"{action}?{query}", content=b"{not json", headers={"content-type": "application/json"})
         assert broken.status_code == 400
         answer = httpx.get(f"{action}?{query}&input=1&from=%2B4420")  # GET with the fields in the query
