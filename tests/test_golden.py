@@ -3,6 +3,7 @@ Rewrite them with `pytest --update-golden` and review the diff."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -50,3 +51,17 @@ def test_dot_of_a_broken_flow_marks_errors_and_unreachable_nodes(golden, monkeyp
     golden("render/traps_and_loops.dot", dot)
     lobby = next(line for line in dot.splitlines() if line.strip().startswith("lobby "))
     assert "dashed" in lobby and "#d93025" in lobby  # unreachable and in error
+
+
+@pytest.mark.parametrize("target_name", ["telphin", "portsip"])
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.stem)
+def test_plan_json_of_each_example(path: Path, target_name: str, golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `ivrflow compile --target T --tts espeak` writes as plan.json, without an environment."""
+    from ivrflow import targets
+
+    monkeypatch.chdir(ROOT)
+    result = load(_relative(path))
+    assert result.flow is not None
+    target = targets.get(target_name)
+    plan = target.make_empty_plan(target.desired(result.flow, result.file, None, True))
+    golden(f"plans/{target_name}/{path.stem}.json", json.dumps(plan.calls(), indent=2, ensure_ascii=False) + "\n")
