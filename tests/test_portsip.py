@@ -485,3 +485,34 @@ def test_tokens_are_refreshed_before_they_expire_and_replaced_after_a_401(portsi
         state.tokens.clear()  # the PBX forgot every token (a restart)
         assert api.get("/ivrs")["count"] == 2
     assert [e["status"] for e in state.log[-3:]] == [401, 200, 200]  # refused, signed in again, answered
+
+
+MENU = 'prompt p file "x.wav"\nmenu m {\n    play p\n'
+
+
+@pytest.mark.parametrize(("source", "code", "line"), [
+    (MENU + '    on timeout -> ask "https://r.example/x"\n}\n', "IVR205", 4),
+    (MENU + '    press 1 -> play p, ask "https://r.example/x"\n}\n', "IVR205", 4),
+    (MENU.replace("play p", "play p fully") + "    press 1 -> hangup\n}\n", "IVR206", 3),
+    (MENU + "    timeout 2500ms\n    press 1 -> hangup\n}\n", "IVR206", 4),
+    ('flow f {\n    max-duration 1m -> hangup\n}\n' + MENU + "    press 1 -> hangup\n}\n", "IVR206", 2),
+    ('hours h {\n    timezone "Europe/Paris"\n    mon 09:00-17:00\n}\nroute r {\n    when open h -> hangup\n'
+     '    otherwise -> hangup\n}\n' + MENU + "    press 1 -> goto r\n}\n", "IVR206", 6),
+    (MENU + '    press 1 -> hangup\n    on invalid -> play p, repeat\n}\n', "IVR202", 2),
+    (MENU + '    retries 1\n    press 1 -> hangup\n    on invalid -> hangup\n}\n', "IVR201", 2),
+    ('prompt p say "Hi"\nmenu m {\n    play p\n    press 1 -> hangup\n}\n', "IVR204", 1),
+    (MENU + "    press 1 -> hangup\n}\n", None, 0),  # keys, timeouts and wrong keys PortSIP handles itself
+    (MENU + '    press 1 -> play p, goto m\n    on exhausted -> voicemail "v"\n}\n', None, 0),
+])
+def test_check_with_the_portsip_target(tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str,
+                                       code: str | None, line: int) -> None:
+    flow = tmp_path / "f.ivr"
+    flow.write_text(source)
+    (tmp_path / "x.wav").write_bytes((EXAMPLES / "prompts" / "hello.wav").read_bytes())
+    main(["check", str(flow), "--target", "portsip", "--format", "json"])
+    found = [(d["code"], d["line"]) for d in json.loads(capsys.readouterr().out)["diagnostics"]
+             if d["code"].startswith("IVR2")]
+    if code is None:
+        assert found == []
+    else:
+        assert (code, line) in found
