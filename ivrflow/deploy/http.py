@@ -132,24 +132,12 @@ def _message(response: httpx.Response) -> str:
 REFRESH_EARLY_S = 60
 
 
-class ApiClient(abc.ABC):
-    """A platform's API during a deploy: one httpx client, the deploy's Stats,
-    retries through `send`, and a bearer token from `sign_in` (the target's
-    own), renewed before it expires and once more on a 401."""
+class HttpSession:
+    """One httpx client and the deploy's Stats, closed with the session."""
 
-    def __init__(self, api: str, *, http: httpx.Client | None = None, stats: Stats | None = None,
-                 sleep: Callable[[int], None] | None = None, timeout: float | None = None):
-        self.api = api.rstrip("/")  # requests' paths are under this
+    def __init__(self, *, http: httpx.Client | None = None, stats: Stats | None = None):
         self.http = http or httpx.Client()
         self.stats = stats or Stats()
-        self.retry: dict[str, Any] = {}
-        if sleep is not None:
-            self.retry["sleep"] = sleep
-        if timeout is not None:
-            self.retry["timeout"] = timeout
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock = threading.Lock()
 
     def close(self) -> None:
         self.http.close()
@@ -159,6 +147,25 @@ class ApiClient(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ApiClient(HttpSession, abc.ABC):
+    """A platform's API during a deploy: retries through `send`, and a bearer
+    token from `sign_in` (the target's own), renewed before it expires and
+    once more on a 401."""
+
+    def __init__(self, api: str, *, http: httpx.Client | None = None, stats: Stats | None = None,
+                 sleep: Callable[[int], None] | None = None, timeout: float | None = None):
+        super().__init__(http=http, stats=stats)
+        self.api = api.rstrip("/")  # requests' paths are under this
+        self.retry: dict[str, Any] = {}
+        if sleep is not None:
+            self.retry["sleep"] = sleep
+        if timeout is not None:
+            self.retry["timeout"] = timeout
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
 
     @abc.abstractmethod
     def sign_in(self, renew: bool) -> tuple[str, float]:

@@ -17,7 +17,7 @@ import httpx
 from ...compiler import ir
 from ...compiler.diagnostics import Diagnostic
 from ...config import Environment
-from ...deploy.http import Stats, send
+from ...deploy.http import HttpSession, Stats, send
 from ...deploy.plan import Change, Op, Plan
 
 NAME = "mediaservice"
@@ -52,22 +52,12 @@ def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = 
     return Desired(flow.name, files)
 
 
-class MediaserviceApi:
+class MediaserviceApi(HttpSession):
     def __init__(self, base_url: str, domain: str, token: Any = None, *, stats: Stats | None = None,
                  http: httpx.Client | None = None):
+        super().__init__(http=http, stats=stats)
         self.base = f"{base_url.rstrip('/')}/{domain}"
         self.token = token
-        self.stats = stats or Stats()
-        self.http = http or httpx.Client()
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> MediaserviceApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token()}"} if self.token else {}

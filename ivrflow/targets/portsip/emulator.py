@@ -253,7 +253,7 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
                               "enable_night_mode": False, "exclude_list": "", "prompt_file_id": "",
                               "timeout_forward_rule": {"timeout": 30, "repeat_times": 3, "action": "HANGUP"},
                               "custom_forward_rules": []}
-        _store_ivr(state, state.ivrs[ivr_id], body)
+        state.ivrs[ivr_id].update(body)
         state.urls[ivr_id] = {}
         return JSONResponse({"id": ivr_id}, status_code=201)
 
@@ -265,7 +265,7 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
             return JSONResponse(_ivr_view(state, ivr))
         body = await _json(request)
         _check_ivr(state, body, creating=False, current=ivr)
-        _store_ivr(state, ivr, body)
+        ivr.update(body)
         return Response(status_code=200)
     if (name, method) == ("ivr_destroy", "POST"):
         del state.ivrs[ivr["id"]]
@@ -306,10 +306,6 @@ def _ivr_view(state: PortSip, ivr: dict[str, Any]) -> dict[str, Any]:
     view["prompt_file_size"] = prompt["size"] if prompt else 0
     view["prompt_file_url"] = f"/api/blobs/{prompt['id']}" if prompt else ""
     return view
-
-
-def _store_ivr(state: PortSip, ivr: dict[str, Any], body: dict[str, Any]) -> None:
-    ivr.update(body)
 
 
 def _check_ivr(state: PortSip, body: Any, *, creating: bool, current: dict[str, Any] | None = None) -> None:
