@@ -247,8 +247,33 @@ def test_command(files: tuple[str, ...]) -> int:
     return simulation.run_test_files(results, colour=_colour())
 
 
-@cli.command()
-@click.argument("file", metavar="FLOW")
+def _flow_files(paths: Sequence[str]) -> list[str]:
+    """FLOW arguments: files, or directories searched for *.ivr (sorted)."""
+    files: list[str] = []
+    for path in paths:
+        if Path(path).is_dir():
+            found = sorted(str(p) for p in Path(path).rglob("*.ivr"))
+            if not found:
+                raise _Usage(f"{path}: a directory with no .ivr files")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+class _ServeCommand(click.Command):
+    """serve --help lists what each registered target's platform calls."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help_text(ctx, formatter)
+        from .targets import all_targets
+
+        with formatter.section("Webhooks"):
+            formatter.write_dl([(f"/{t.name}", t.webhook_help) for t in all_targets() if t.webhooks])
+
+
+@cli.command(cls=_ServeCommand)
+@click.argument("paths", nargs=-1, required=True, metavar="FLOW...")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--sessions", default="memory", show_default=True, metavar="memory|redis://HOST:PORT/DB",
@@ -256,34 +281,43 @@ def test_command(files: tuple[str, ...]) -> int:
 @click.option("--env", "env_name", metavar="NAME", help="An environment of ivrflow.toml: credentials, domain, "
                                                          "SIP domain and the platform's API base URL.")
 @click.option("--insecure", is_flag=True, help="Accept callbacks without a credential (a local trial only).")
-def serve(file: str, host: str, port: int, sessions: str, env_name: str | None, insecure: bool) -> int:
+def serve(paths: tuple[str, ...], host: str, port: int, sessions: str, env_name: str | None, insecure: bool) -> int:
     """Answer live calls: the runtime server for platform callbacks.
 
-    The flow runs on the same machine as `simulate` and `test`. Point the
-    mediaservice's callback base URL at https://YOUR-HOST/mediaservice.
-    Telphin's call_interactive (/telphin/interactive) and PortSIP's action
-    URLs (/portsip/action) are answered too; give the flow's environment
-    (--env) so the server can look up the deployed contexts or receptionists.
+    FLOW... are flow files or directories (searched for *.ivr): one server
+    answers every flow deployed in the environment. A callback names its
+    flow (the `flow` of a signed webhook URL, or /mediaservice/FLOW/…); an
+    unknown flow is answered 404 and logged. The flows run on the same
+    machine as `simulate` and `test`.
 
-    Mediaservice callbacks must carry `Authorization: Bearer TOKEN`, the token
-    read from IVRFLOW_CALLBACK_TOKEN (or the variable the environment's
-    `callback_token` names), or a JWT signed by the platform's key
-    (`callback_public_key`). The webhook URLs carry a signature made with
-    that token when the flow is compiled.
+    Callbacks must carry `Authorization: Bearer TOKEN` (mediaservice) or a
+    URL signed with that token (Telphin, PortSIP): the token is read from
+    IVRFLOW_CALLBACK_TOKEN, or the variable the environment's
+    `callback_token` names; or a JWT signed by the platform's key
+    (`callback_public_key`). Give the flows' environment (--env) so the
+    server can look up what was deployed.
 
     \b
-      IVRFLOW_CALLBACK_TOKEN=… ivrflow serve examples/support.ivr --port 8080
+      IVRFLOW_CALLBACK_TOKEN=… ivrflow serve examples/ --env live --port 8080
       ivrflow serve examples/support.ivr --insecure        # a local trial
     """
+    from . import targets
     from .runtime import serve as serving
     from .runtime.sessions import open_store
 
-    result = _load_one(file)
-    assert result.flow is not None
-    env = _environment(env_name, file) if env_name else None
+    results = [_load_one(file) for file in _flow_files(paths)]
+    flows = [r.flow for r in results if r.flow is not None]
+    seen: dict[str, str] = {}
+    for result in results:
+        assert result.flow is not None
+        if result.flow.name in seen:
+            raise _Usage(f"{result.file} and {seen[result.flow.name]} are both flow `{result.flow.name}`; "
+                         "a server answers each flow name once")
+        seen[result.flow.name] = result.file
+    env = _environment(env_name, results[0].file) if env_name else None
     try:
         open_store(sessions)
-        settings = serving.settings(env, insecure, dict(os.environ), result.flow.name)
+        settings = serving.settings(env, insecure, dict(os.environ))
     except serving.NotConfigured as error:
         raise _Usage(str(error)) from None
     except ValueError as error:
@@ -291,9 +325,9 @@ def serve(file: str, host: str, port: int, sessions: str, env_name: str | None, 
     if insecure:
         click.echo("warning: --insecure: callbacks are accepted without a credential; anyone who can reach "
                    f"{host}:{port} can drive calls", err=True)
-    click.echo(f"serving {result.flow.name} on http://{host}:{port} (sessions: {sessions.split('@')[-1]})",
-               err=True)
-    serving.run(result.flow, settings, sessions, host, port)
+    names = ", ".join(sorted(seen))
+    click.echo(f"serving {names} on http://{host}:{port} (sessions: {sessions.split('@')[-1]})", err=True)
+    serving.run(flows, settings, targets.webhooks(), sessions, host, port)
     return ExitStatus.OK
 
 
@@ -319,8 +353,25 @@ def _show_config_error(error: Any) -> None:
                            colour=_colour(sys.stderr)), err=True, nl=False)
 
 
-@cli.command()
-@click.argument("platform", type=click.Choice(["mediaservice", "portsip", "telphin"]), metavar="PLATFORM")
+class _EmulateCommand(click.Command):
+    """emulate --help describes each registered target's stand-in."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help_text(ctx, formatter)
+        from .targets import all_targets
+
+        with formatter.section("Platforms"):
+            formatter.write_dl([(t.name, t.emulator_help) for t in all_targets()])
+
+
+def _platforms() -> list[str]:
+    from .targets import TARGETS
+
+    return sorted(TARGETS)
+
+
+@cli.command(cls=_EmulateCommand)
+@click.argument("platform", type=click.Choice(_platforms()), metavar="PLATFORM")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--domain", default="localhost", show_default=True, help="mediaservice: the tenant domain in paths.")
@@ -336,51 +387,19 @@ def _show_config_error(error: Any) -> None:
               help="telphin, portsip: added to every API call.")
 def emulate(platform: str, host: str, port: int, domain: str, client_id: str, client_secret: str, username: str,
             password: str, faults: float, fault_kinds: str, latency_ms: int) -> int:
-    """Run a local stand-in of a platform's API.
-
-    \b
-    mediaservice: the prompt-file API, /splitconnection and friends, a request
-    log at /_emulator/log, and POST /_emulator/calls to drive a call into a
-    runtime server: {"callback": "http://127.0.0.1:8080/mediaservice",
-    "inputs": ["1", "silence"], "caller": "+4420…", "token": "…"}.
-
-    \b
-    telphin: OAuth (client credentials), extensions, sounds, IVR settings,
-    contexts, options and rules, with Telphin's validation and errors, fault
-    injection (--faults 0.2), a request log at /_emulator/log, and POST
-    /_emulator/call to run a call against what it holds: {"extension": "071",
-    "inputs": ["1", "silence"], "caller": "+7495…"}.
-
-    \b
-    portsip: the REST API under /api: sign-in (POST /api/login with username,
-    password and domain), files and the three-step blob upload, virtual
-    receptionists and their action URLs, with PortSIP's validation and
-    {"errors": [...]} answers, fault injection, a request log at
-    /_emulator/log, and POST /_emulator/call to run a call, asking action
-    URLs over HTTP: {"extension": "7000", "inputs": ["1"], "caller": "+44…"}.
-    """
+    """Run a local stand-in of a platform's API (PLATFORM: one of the targets)."""
     import uvicorn
 
+    from .targets.base import EmulatorOptions
     from .targets.emulation import Faults
 
     injected = Faults(rate=faults, kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()),
                       latency_ms=latency_ms)
-    if platform == "telphin":
-        from .targets.telphin.emulator import Telphin, telphin_app
-
-        app = telphin_app(Telphin(client_id=client_id, client_secret=client_secret, faults=injected))
-        click.echo(f"telphin emulator on http://{host}:{port} (API under /api/ver1.0)", err=True)
-    elif platform == "portsip":
-        from .targets.portsip.emulator import PortSip, portsip_app
-
-        app = portsip_app(PortSip(username=username, password=password, faults=injected))
-        click.echo(f"portsip emulator on http://{host}:{port}/api", err=True)
-    else:
-        from .targets.mediaservice.emulator import Platform, platform_app
-
-        app = platform_app(Platform(domain=domain))
-        click.echo(f"mediaservice emulator on http://{host}:{port}/mediaservice/{domain}/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    options = EmulatorOptions(domain=domain, client_id=client_id, client_secret=client_secret, username=username,
+                              password=password, faults=injected)
+    emulator = _target(platform).emulator(options)
+    click.echo(emulator.banner.format(url=f"http://{host}:{port}"), err=True)
+    uvicorn.run(emulator.app, host=host, port=port, log_level="warning")
     return ExitStatus.OK
 
 

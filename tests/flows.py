@@ -117,3 +117,21 @@ def flows(draw: st.DrawFn) -> str:
             lines.append(f"    on exhausted -> {ending}")
         lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def telphin_runtime(url: str) -> dict[str, Any]:
+    """create_app's keywords for a runtime server with a Telphin environment: the emulator at `url`, extension 071."""
+    from ivrflow import targets
+
+    return {"webhooks": targets.webhooks(),
+            "settings": {"voicemail": VOICEMAIL, "base_url": url, "client_id": "demo", "extension": "071"},
+            "secret": lambda key: "demo" if key == "client_secret" else None}
+
+
+def portsip_runtime(url: str) -> dict[str, Any]:
+    """create_app's keywords for a runtime server with a PortSIP environment: the emulator at `url`."""
+    from ivrflow import targets
+
+    return {"webhooks": targets.webhooks(),
+            "settings": {"base_url": url, "username": "demo", "domain": "pbx.example"},
+            "secret": lambda key: "demo" if key == "password" else None}

@@ -32,14 +32,24 @@ from ivrflow.runtime.http import Credentials
 from ivrflow.runtime.sessions import MemoryStore
 from ivrflow.targets.emulation import Faults
 from ivrflow.targets.portsip import target
-from ivrflow.targets.portsip.action import Directory
 from ivrflow.targets.portsip.calls import execute_call
 from ivrflow.targets.portsip.client import PortSipApi
 from ivrflow.targets.portsip.compile import ivr_name
 from ivrflow.targets.portsip.emulator import PortSip, pin_problem, portsip_app
 
 from .conftest import EXAMPLES
-from .flows import VOICEMAIL, RoutingService, alphabet, ask_answer, converge, deploy_with, flow_of, flows, plan_with
+from .flows import (
+    VOICEMAIL,
+    RoutingService,
+    alphabet,
+    ask_answer,
+    converge,
+    deploy_with,
+    flow_of,
+    flows,
+    plan_with,
+    portsip_runtime,
+)
 from .servers import serve_app
 
 FLOWS = sorted(EXAMPLES.glob("*.ivr"))
@@ -189,9 +199,8 @@ def _runtime(flow: ir.Flow, url: str) -> Any:
             if isinstance(h.actions.terminal, ir.Ask)}
     mounts = {f"all://{host}": httpx.ASGITransport(app=RoutingService().app()) for host in asks}
     http = httpx.AsyncClient(mounts=mounts)
-    directory = Directory(PortSipApi(url, "demo", "demo", "pbx.example"), flow.name)
     return create_app(flow, MemoryStore(), Credentials(insecure=True), http=http, accept_test_clock=True,
-                      portsip=directory)
+                      **portsip_runtime(url))
 
 
 def _callers(flow: ir.Flow) -> list[str | None]:
@@ -368,8 +377,7 @@ def _wav(channels: int, rate: int) -> bytes:
 def test_the_action_endpoint_answers_bad_requests_with_4xx_json(portsip: tuple[PortSip, str]) -> None:
     _, url = portsip
     flow = flow_of(EXAMPLES / "quickstart.ivr")
-    signed = create_app(flow, MemoryStore(), Credentials(token="s3cret-token"),
-                        portsip=Directory(PortSipApi(url, "demo", "demo", "pbx.example"), flow.name))
+    signed = create_app(flow, MemoryStore(), Credentials(token="s3cret-token"), **portsip_runtime(url))
     with serve_app(signed) as runtime_url, serve_app(_runtime(flow, url)) as open_url:
         action = f"{open_url}/portsip/action"
         query = "flow=quickstart&node=main&kind=menu&copy=0"

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ivrflow import targets
 from ivrflow.cli import main
 from ivrflow.compiler import ir
 from ivrflow.compiler.machine import Keys, Line, Silence
@@ -73,7 +74,8 @@ def runtime_app(flow: ir.Flow, service: RoutingService | None = None, **kwargs: 
         mounts = {"all://appointments.riverside.example": httpx.ASGITransport(app=service.app())}
     http = httpx.AsyncClient(mounts=mounts)  # type: ignore[arg-type]
     credentials = kwargs.pop("credentials", Credentials(token=TOKEN))
-    return create_app(flow, MemoryStore(), credentials, http=http, accept_test_clock=True, **kwargs)
+    return create_app(flow, MemoryStore(), credentials, http=http, accept_test_clock=True,
+                      webhooks=targets.webhooks(), **kwargs)
 
 
 def drive(urls: list[str], inputs: list[str], **kwargs: Any) -> Any:
@@ -167,7 +169,7 @@ def test_200_concurrent_calls_complete_with_the_right_outcomes() -> None:
     errors = [r for r in results if isinstance(r, BaseException)]
     assert errors == []
     assert [r.outcome.to_dict() for r in results] == [SCRIPTS[i % len(SCRIPTS)][1] for i in range(200)]
-    assert health == {"status": "ok", "flow": "support"}
+    assert health == {"status": "ok", "flow": "support", "flows": ["support"]}
     assert len(app.state.runtime.store) == 0  # every session was completed and removed
 
 
@@ -246,7 +248,7 @@ def test_bad_requests_get_a_4xx_and_a_json_error(secured: Any, path: str, body: 
 
 def test_health_needs_no_credential(secured: Any) -> None:
     base = secured[0].rsplit("/mediaservice", 1)[0]
-    assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "flow": "support"}
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "flow": "support", "flows": ["support"]}
     assert httpx.get(f"{base}/nowhere").status_code == 404
 
 
@@ -260,7 +262,7 @@ def test_serve_refuses_to_start_without_a_credential(monkeypatch: pytest.MonkeyP
 
 def test_serve_insecure_says_so_and_answers() -> None:
     with ivrflow_serve(EXAMPLES / "quickstart.ivr", "--insecure") as (url, log):
-        assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "flow": "quickstart"}
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "flow": "quickstart", "flows": ["quickstart"]}
         answer = httpx.post(f"{url}/mediaservice/newCall", json={"sessionId": "s1", "callingParty": "1"})
         assert answer.json() == {"action": "ivr"}
     assert "warning: --insecure" in log.read_text()

@@ -30,10 +30,20 @@ from ivrflow.targets.telphin import target
 from ivrflow.targets.telphin.calls import execute_call
 from ivrflow.targets.telphin.client import TelphinApi
 from ivrflow.targets.telphin.emulator import Faults, Telphin, telphin_app
-from ivrflow.targets.telphin.interactive import Directory
 
 from .conftest import EXAMPLES
-from .flows import VOICEMAIL, RoutingService, alphabet, ask_answer, converge, deploy_with, flow_of, flows, plan_with
+from .flows import (
+    VOICEMAIL,
+    RoutingService,
+    alphabet,
+    ask_answer,
+    converge,
+    deploy_with,
+    flow_of,
+    flows,
+    plan_with,
+    telphin_runtime,
+)
 from .servers import serve_app
 
 FLOWS = sorted(EXAMPLES.glob("*.ivr"))
@@ -150,9 +160,8 @@ def test_calls_on_the_deployed_flow_end_as_the_machine_says(telphin: tuple[Telph
             if isinstance(a.actions.terminal, ir.Ask)}
     mounts = {f"all://{host}": httpx.ASGITransport(app=RoutingService().app()) for host in asks}
     http = httpx.AsyncClient(mounts=mounts)  # type: ignore[arg-type]
-    directory = Directory(TelphinApi(url, "demo", "demo"), flow.name, "071")
-    runtime = create_app(flow, MemoryStore(), Credentials(insecure=True), settings={"voicemail": VOICEMAIL},
-                         http=http, accept_test_clock=True, telphin=directory)
+    runtime = create_app(flow, MemoryStore(), Credentials(insecure=True), **telphin_runtime(url),
+                         http=http, accept_test_clock=True)
     with serve_app(runtime) as runtime_url:
         deploy(path, environment(url, runtime_url))
         sequences = [s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)]
@@ -324,9 +333,8 @@ def test_call_interactive_urls_are_signed_and_checked(telphin: tuple[Telphin, st
     state, url = telphin
     flow = flow_of(EXAMPLES / "support.ivr")
     token = "interactive-secret-5150"
-    directory = Directory(TelphinApi(url, "demo", "demo"), flow.name, "071")
-    runtime = create_app(flow, MemoryStore(), Credentials(token=token), settings={"voicemail": VOICEMAIL},
-                         accept_test_clock=True, telphin=directory)
+    runtime = create_app(flow, MemoryStore(), Credentials(token=token), **telphin_runtime(url),
+                         accept_test_clock=True)
     with serve_app(runtime) as runtime_url:
         env = environment(url, runtime_url)
         signed = Environment("signed", "ivrflow.toml", {**env.settings, "callback_token": "${TOKEN}"},
@@ -377,8 +385,8 @@ def test_an_unreachable_platform_is_a_network_failure(tmp_path: Path, monkeypatc
 def test_targets_declare_every_construct_and_the_readme_shows_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     from ivrflow.targets import capabilities
 
-    for name, module in capabilities.capabilities().items():
-        assert set(module.CAPABILITIES) == {key for key, _ in capabilities.CONSTRUCTS}, name
+    for name, target in capabilities.capabilities().items():
+        assert set(target.capabilities) == {key for key, _ in capabilities.CONSTRUCTS}, name
     assert main(["targets", "--format", "markdown"]) == 0
     table = capsys.readouterr().out
     assert table in (EXAMPLES.parent / "README.md").read_text()

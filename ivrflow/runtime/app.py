@@ -1,11 +1,14 @@
 """The runtime server: an ASGI app (Starlette) answering platform callbacks
-with the flow's machine. `ivrflow serve` runs it under uvicorn."""
+with the flows' machines. `ivrflow serve` runs it under uvicorn.
+
+The app knows no platform: each target hands it a route factory
+(`runtime.webhooks.WebhookFactory`), mounted at /NAME."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -19,28 +22,31 @@ from ..compiler import ir
 from .core import Runtime
 from .http import Credentials, HTTPProblem
 from .sessions import Store
+from .webhooks import Flows, WebhookFactory, Webhooks
 
 log = logging.getLogger("ivrflow.runtime")
 
 
-def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, settings: dict | None = None,
-               api_token: Callable[[], str] | None = None, accept_test_clock: bool = False,
-               http: httpx.AsyncClient | None = None, telphin: Any = None, portsip: Any = None) -> Starlette:
-    """The app for one flow. `settings` are the environment's values the
-    protocols need (domain, sip_domain, …); `api_token` makes the bearer for
-    calls to the platform's API; `http` is the client for those calls and
-    for `ask` (injected, so tests can point it at local services); `telphin`
-    is the directory of deployed contexts that Telphin's answers jump to;
-    `portsip` the directory of receptionists PortSIP's answers call."""
-    from ..targets.mediaservice.callbacks import mediaservice_routes
-    from ..targets.portsip.action import portsip_routes
-    from ..targets.telphin.interactive import telphin_routes
-
+def create_app(flows: ir.Flow | Sequence[ir.Flow], store: Store, credentials: Credentials, *,
+               webhooks: Mapping[str, WebhookFactory] | None = None, settings: Mapping[str, Any] | None = None,
+               secret: Callable[[str], str | None] | None = None, api_token: Callable[[], str] | None = None,
+               accept_test_clock: bool = False, http: httpx.AsyncClient | None = None) -> Starlette:
+    """The app for one or more flows. `webhooks` maps a mount name (a
+    target's name) to its route factory; `settings` and `secret` are the
+    environment's values and secrets; `api_token` makes the bearer for calls
+    to the platform's API; `http` is the client for those calls and for `ask`
+    (injected, so tests can point it at local services)."""
+    if isinstance(flows, ir.Flow):
+        flows = [flows]
     http = http or httpx.AsyncClient()
-    runtime = Runtime(flow, store, http, accept_test_clock=accept_test_clock)
+    runtimes = Flows({flow.name: Runtime(flow, store, http, accept_test_clock=accept_test_clock)
+                      for flow in flows})
+    context = Webhooks(runtimes, credentials, dict(settings or {}), secret or (lambda key: None), api_token, http)
+    mounts = [Mount(f"/{name}", routes=factory(context)) for name, factory in sorted((webhooks or {}).items())]
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "flow": flow.name})
+        names = sorted(runtimes)
+        return JSONResponse({"status": "ok", "flow": names[0] if len(names) == 1 else None, "flows": names})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -48,18 +54,24 @@ def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, setting
         yield
         await http.aclose()
         await store.close()
-        for directory in (telphin, portsip):
-            if directory is not None:
-                directory.api.close()
+        for close in context.closers:
+            close()
+
+    def rejected(request: Request, status: int, code: str, message: str) -> None:
+        """Every refused callback is logged with its reason and flow (never the query: it may be signed)."""
+        flow = request.query_params.get("flow") or request.path_params.get("flow") or "-"
+        level = logging.ERROR if status >= 500 else logging.WARNING
+        log.log(level, "%s %s -> %d %s (flow %s): %s", request.method, request.url.path, status, code, flow,
+                message)
 
     async def problem(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPProblem)
-        if error.status >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, error.message)
+        rejected(request, error.status, error.code, error.message)
         return error.response()
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
+        rejected(request, error.status_code, "http", str(error.detail))
         return JSONResponse({"error": {"code": "http", "message": str(error.detail)}}, status_code=error.status_code)
 
     async def crash(request: Request, error: Exception) -> Response:
@@ -68,13 +80,8 @@ def create_app(flow: ir.Flow, store: Store, credentials: Credentials, *, setting
         return JSONResponse({"error": {"code": "internal", "message": "the server could not handle this callback"}},
                             status_code=500)
 
-    routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Mount("/mediaservice", routes=mediaservice_routes(runtime, credentials, settings or {}, api_token)),
-        Mount("/telphin", routes=telphin_routes(runtime, credentials, settings or {}, telphin, credentials.token)),
-        Mount("/portsip", routes=portsip_routes(runtime, credentials, portsip, credentials.token)),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan,
+    app = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *mounts], lifespan=lifespan,
                     exception_handlers={HTTPProblem: problem, HTTPException: http_error, Exception: crash})
-    app.state.runtime = runtime
+    app.state.flows = runtimes
+    app.state.runtime = next(iter(runtimes.values())) if len(runtimes) == 1 else None
     return app

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import redact
 from ..compiler import ir
-from ..config import Environment
+from ..config import Environment, is_secret
 from .http import Credentials
+from .webhooks import WebhookFactory
 
 #: The variable holding the callback bearer token when no environment names one.
 TOKEN_VARIABLE = "IVRFLOW_CALLBACK_TOKEN"
@@ -30,28 +31,19 @@ class ServeSettings:
     credentials: Credentials
     values: dict[str, Any]
     api_token: Callable[[], str] | None
-    telphin: Any = None  # the directory of deployed Telphin contexts
-    portsip: Any = None  # the directory of deployed PortSIP receptionists
+    secret: Callable[[str], str | None] = field(default=lambda key: None)
 
 
-def settings(env: Environment | None, insecure: bool, environ: dict[str, str], flow: str = "") -> ServeSettings:
+def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -> ServeSettings:
     values: dict[str, Any] = {}
     public_key = None
     api_token = None
-    telphin = portsip = None
+    secret: Callable[[str], str | None] = lambda key: None  # noqa: E731
     if env is not None:
         token = env.secret("callback_token", default_variable=TOKEN_VARIABLE)
-        values = {key: env.get(key) for key in ("domain", "sip_domain", "voicemail_uri", "base_url", "language",
-                                                "voicemail", "client_id", "extension", "username")
-                  if env.get(key) is not None}
-        if env.get("target") == "telphin":
-            from ..targets.telphin.interactive import directory_from_env
-
-            telphin = directory_from_env(flow, values, env.secret)
-        if env.get("target") == "portsip":
-            from ..targets.portsip.action import directory_from_env as portsip_directory
-
-            portsip = portsip_directory(flow, values, env.secret)
+        # Every plain value of the environment; secrets only through `secret`, never in `values`.
+        values = {key: env.get(key) for key in env.settings if not is_secret(key) and env.get(key) is not None}
+        secret = env.secret
         key_file = env.get("callback_public_key")
         if key_file:
             path = Path(env.file).parent / str(key_file)
@@ -60,7 +52,7 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str], f
             public_key = path.read_text()
         private_key = env.secret("api_private_key")
         if private_key:
-            api_token = _signer(private_key, str(values.get("domain", "")))
+            api_token = signer(private_key, str(values.get("domain", "")))
     else:
         token = environ.get(TOKEN_VARIABLE) or None
         if token:
@@ -71,10 +63,11 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str], f
             f"refusing to start: callbacks would be accepted from anyone. Set {TOKEN_VARIABLE} (or name "
             "another variable with `callback_token`, or give `callback_public_key`, in the environment of "
             "ivrflow.toml), or pass --insecure for a local trial.")
-    return ServeSettings(credentials, values, api_token, telphin, portsip)
+    return ServeSettings(credentials, values, api_token, secret)
 
 
-def _signer(private_key: str, domain: str) -> Callable[[], str]:
+def signer(private_key: str, domain: str) -> Callable[[], str]:
+    """Makes the RS256 bearer for calls to the platform's API."""
     import jwt
 
     def token() -> str:
@@ -84,16 +77,16 @@ def _signer(private_key: str, domain: str) -> Callable[[], str]:
     return token
 
 
-def run(flow: ir.Flow, serve: ServeSettings, sessions: str, host: str, port: int) -> None:
+def run(flows: Sequence[ir.Flow], serve: ServeSettings, webhooks: Mapping[str, WebhookFactory], sessions: str,
+        host: str, port: int) -> None:
     import uvicorn
 
     from .app import create_app
     from .sessions import open_store
 
     store = open_store(sessions)
-    app = create_app(flow, store, serve.credentials, settings=serve.values, api_token=serve.api_token,
-                     accept_test_clock=serve.credentials.insecure, telphin=serve.telphin,
-                     portsip=serve.portsip)
+    app = create_app(flows, store, serve.credentials, webhooks=webhooks, settings=serve.values,
+                     secret=serve.secret, api_token=serve.api_token, accept_test_clock=serve.credentials.insecure)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     redact.install_log_filter("", "uvicorn", "uvicorn.error", "uvicorn.access", "ivrflow.runtime")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -1,21 +1,22 @@
-"""Targets: one module per platform, registered here by name.
-
-A target module offers `desired(flow, flow_path, env, tts)` (the objects the
-flow becomes, with IVR2xx diagnostics), `api_for(env, …)`, `plan(flow,
-flow_path, env, api)`, `apply(flow, flow_path, change, api, ids)` and
-`write_artifacts(…)`.
+"""Targets: one package per platform, each exposing `TARGET` (a
+`targets.base.Target`), registered here by name. docs/targets.md says how
+to add one.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from .base import Target
+
+#: The registry: a target's name and its package. Packages are imported on first use.
 TARGETS = {
-    "mediaservice": "ivrflow.targets.mediaservice.target",
-    "portsip": "ivrflow.targets.portsip.target",
-    "telphin": "ivrflow.targets.telphin.target",
+    "mediaservice": "ivrflow.targets.mediaservice",
+    "portsip": "ivrflow.targets.portsip",
+    "telphin": "ivrflow.targets.telphin",
 }
 
 
@@ -23,9 +24,20 @@ class UnknownTarget(Exception):
     """A target name that is not registered; the message suggests the closest one."""
 
 
-def get(name: str) -> ModuleType:
+def get(name: str) -> Target:
     if name not in TARGETS:
         close = difflib.get_close_matches(name, TARGETS, n=1)
         hint = f" Did you mean `{close[0]}`?" if close else ""
         raise UnknownTarget(f"no target `{name}`; the targets are {', '.join(sorted(TARGETS))}.{hint}")
-    return importlib.import_module(TARGETS[name])
+    target: Target = importlib.import_module(TARGETS[name]).TARGET
+    return target
+
+
+def all_targets() -> list[Target]:
+    """Every registered target, by name."""
+    return [get(name) for name in sorted(TARGETS)]
+
+
+def webhooks() -> dict[str, Any]:
+    """The runtime server's route factories, by the mount name (the target's name)."""
+    return {target.name: target.webhooks for target in all_targets() if target.webhooks is not None}

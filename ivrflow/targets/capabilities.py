@@ -4,9 +4,8 @@ README's table are written from them."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
-from . import TARGETS, get
+from . import all_targets
+from .base import Target
 
 #: The constructs of the language, in the order a table shows them.
 CONSTRUCTS = (
@@ -33,8 +32,8 @@ CONSTRUCTS = (
 LEVELS = {"native": "native", "runtime": "runtime server", "synthesized": "synthesized", "no": "—"}
 
 
-def capabilities() -> dict[str, ModuleType]:
-    return {name: get(name) for name in sorted(TARGETS)}
+def capabilities() -> dict[str, Target]:
+    return {target.name: target for target in all_targets()}
 
 
 def rows() -> list[list[str]]:
@@ -43,8 +42,8 @@ def rows() -> list[list[str]]:
     table = []
     for key, label in CONSTRUCTS:
         row = [label]
-        for module in targets.values():
-            level, note = module.CAPABILITIES[key]
+        for target in targets.values():
+            level, note = target.capabilities[key]
             row.append(LEVELS[level] + (f" ({note})" if note else ""))
         table.append(row)
     return table

@@ -19,6 +19,7 @@ from ...compiler.diagnostics import Diagnostic
 from ...config import Environment
 from ...deploy.http import HttpSession, Stats, send
 from ...deploy.plan import Change, Op, Plan
+from ..base import Emulator, EmulatorOptions, Target
 
 NAME = "mediaservice"
 #: The flow runs in the runtime server; only prompt files are on the platform.
@@ -67,10 +68,10 @@ class MediaserviceApi(HttpSession):
 
 
 def api_for(env: Environment, *, stats: Stats | None = None, http: httpx.Client | None = None) -> MediaserviceApi:
-    from ...runtime.serve import _signer
+    from ...runtime.serve import signer
 
     key = env.secret("api_private_key")
-    token = _signer(key, str(env.get("domain"))) if key else None
+    token = signer(key, str(env.get("domain"))) if key else None
     return MediaserviceApi(str(env.require("base_url")), str(env.require("domain")), token, stats=stats, http=http)
 
 
@@ -135,3 +136,33 @@ def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | 
     path = out / "plan.json"
     path.write_text(json.dumps(the_plan.calls(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return [path]
+
+
+# --- the target -----------------------------------------------------------------------------
+
+ENV_KEYS = ("base_url", "domain", "sip_domain", "voicemail_uri", "language")
+
+
+def emulator(options: EmulatorOptions) -> Emulator:
+    from .emulator import Platform, platform_app
+
+    return Emulator(platform_app(Platform(domain=options.domain)),
+                    f"mediaservice emulator on {{url}}/mediaservice/{options.domain}/", call_path="/_emulator/calls")
+
+
+def webhooks(context: Any) -> list[Any]:
+    from .webhook import routes
+
+    return routes(context)
+
+
+TARGET = Target(
+    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("api_private_key",),
+    desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, webhooks=webhooks,
+    webhook_help="the iotcomms mediaservice callbacks: point the callback base URL at "
+                 "https://YOUR-HOST/mediaservice/FLOW (or /mediaservice when the server runs one flow).",
+    emulator_help="the prompt-file API, /splitconnection and friends, a request log at /_emulator/log, and "
+                  "POST /_emulator/calls to drive a call into a runtime server: "
+                  '{"callback": "http://127.0.0.1:8080/mediaservice", "inputs": ["1", "silence"], '
+                  '"caller": "+4420…", "token": "…"}.')

@@ -16,17 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from ...compiler.machine import Keys, MachineError, Silence
 from ...runtime.core import Runtime
 from ...runtime.http import Credentials, HTTPProblem, read_json, text
 from ...runtime.sessions import Session
+from ...runtime.webhooks import Webhooks
 from .protocol import NEWCALL_IVR_ACTION, SPLIT_WAIT_S, Settings, commands, destination_uri
 
 log = logging.getLogger("ivrflow.runtime")
@@ -36,8 +37,30 @@ WAITING_HEADER = "X-Ivrflow-Waiting"  # the menu a command that collects keys be
 CLOCK_HEADER = "X-Ivrflow-Clock"
 
 
-def mediaservice_routes(runtime: Runtime, credentials: Credentials, values: dict[str, Any],
-                        api_token: Callable[[], str] | None) -> list[Route]:
+CALLBACKS = ("newCall", "getIvrCommand", "callEvent", "callAnswered", "callNotify", "sessionCompleted",
+             "recordingReady", "getCallIdentifier", "alarm")
+
+
+def routes(context: Webhooks) -> list[BaseRoute]:
+    """The callbacks of every flow under /FLOW/…; a server that runs one flow
+    also answers them without the flow's name (/mediaservice/newCall)."""
+    mounted: list[BaseRoute] = []
+    for name, runtime in sorted(context.flows.items()):
+        mounted.append(Mount(f"/{name}", routes=flow_routes(runtime, context.credentials, context.settings,
+                                                            context.api_token)))
+    if len(context.flows) == 1:
+        return [*flow_routes(context.flows.only(), context.credentials, context.settings, context.api_token),
+                *mounted]
+
+    async def unnamed(request: Request) -> Response:
+        context.credentials.check(request)
+        context.flows.only()  # several flows: 404 saying the URL must name one
+        raise AssertionError("unreachable")
+    return [*(Route(f"/{callback}", unnamed, methods=["POST"]) for callback in CALLBACKS), *mounted]
+
+
+def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str, Any],
+                api_token: Callable[[], str] | None) -> list[Route]:
     settings = Settings.from_env(values)
     flow = runtime.flow
     store = runtime.store

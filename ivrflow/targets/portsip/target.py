@@ -14,6 +14,7 @@ from ...config import Environment
 from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
 from ...deploy.tts import synthesize
+from ..base import Emulator, EmulatorOptions, Target
 from ..common import env_values, prompt_sources
 from . import audio
 from .client import Live, PortSipApi, read_live
@@ -144,3 +145,31 @@ def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | 
     plan_path = out / "plan.json"
     plan_path.write_text(json.dumps(the_plan.calls(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return [plan_path, *written]
+
+
+# --- the target -----------------------------------------------------------------------------
+
+def emulator(options: EmulatorOptions) -> Emulator:
+    from .emulator import PortSip, portsip_app
+
+    state = PortSip(username=options.username, password=options.password, faults=options.faults)
+    return Emulator(portsip_app(state), "portsip emulator on {url}/api")
+
+
+def webhooks(context: Any) -> list[Any]:
+    from .webhook import routes
+
+    return routes(context)
+
+
+TARGET = Target(
+    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("password", "pin"),
+    desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, webhooks=webhooks,
+    webhook_help="PortSIP's action URLs: /portsip/action (what a receptionist cannot decide; give --env so "
+                 "the server can look up the receptionists' numbers).",
+    emulator_help="the REST API under /api: sign-in (POST /api/login with username, password and domain), "
+                  "files and the three-step blob upload, virtual receptionists and their action URLs, with "
+                  "PortSIP's validation and {\"errors\": [...]} answers, fault injection, a request log at "
+                  "/_emulator/log, and POST /_emulator/call to run a call, asking action URLs over HTTP: "
+                  '{"extension": "7000", "inputs": ["1"], "caller": "+44…"}.')

@@ -31,7 +31,8 @@ from ...compiler import ir
 from ...compiler.machine import Call, Keys, Line, MachineError, NeedsClock, Visited, branch_index, step
 from ...runtime import ask
 from ...runtime.core import Runtime
-from ...runtime.http import Credentials, HTTPProblem
+from ...runtime.http import HTTPProblem
+from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import PortSipApi, prefix
 from .compile import Dest, destination, event_destination, ivr_name, voicemail_key
@@ -63,11 +64,33 @@ class Directory:
         return self.numbers[name]
 
 
-def portsip_routes(runtime: Runtime, credentials: Credentials, directory: Directory | None,
-                   token: str | None) -> list[Route]:
-    flow = runtime.flow
+def routes(context: Webhooks) -> list[Route]:
+    """`/action` for every flow the server runs; the URL's `flow` picks it."""
+    credentials, token = context.credentials, context.credentials.token
+    directories = {name: directory_from_env(name, context.settings, context.secret) for name in context.flows}
+    for directory in directories.values():
+        if directory is not None:
+            context.on_close(directory.api.close)
 
-    async def answer(dest: Dest) -> Response:
+    async def action(request: Request) -> Response:
+        query = dict(request.query_params)
+        check(query, token, credentials.insecure, "action")
+        runtime = context.flows.named(query.get("flow"))
+        return await _FlowAction(runtime, directories.get(runtime.flow.name)).handle(request, query)
+
+    return [Route("/action", action, methods=["GET", "POST"])]
+
+
+class _FlowAction:
+    """One action URL request for one flow."""
+
+    def __init__(self, runtime: Runtime, directory: Directory | None):
+        self.runtime = runtime
+        self.flow = runtime.flow
+        self.directory = directory
+
+    async def answer(self, dest: Dest) -> Response:
+        flow, directory = self.flow, self.directory
         if dest.kind == "hangup" and not dest.plays:
             return JSONResponse({"status_code": 200, "action": "hangup"})
         if dest.kind == "number" and not dest.plays:
@@ -79,11 +102,8 @@ def portsip_routes(runtime: Runtime, credentials: Credentials, directory: Direct
         number = await directory.number(ivr_name(flow.name, key))
         return JSONResponse({"status_code": 200, "action": "call", "destination": number})
 
-    async def action(request: Request) -> Response:
-        query = dict(request.query_params)
-        check(query, token, credentials.insecure, "action")
-        if query.get("flow") != flow.name:
-            raise HTTPProblem(404, "unknown_flow", f"this server runs flow `{flow.name}`")
+    async def handle(self, request: Request, query: dict[str, str]) -> Response:
+        runtime, flow = self.runtime, self.flow
         fields: dict[str, Any] = dict(query)
         if request.method == "POST":
             body = await _body(request)
@@ -101,7 +121,8 @@ def portsip_routes(runtime: Runtime, credentials: Credentials, directory: Direct
             except (MachineError, NeedsClock) as error:
                 raise HTTPProblem(409, "no_branch", str(error)) from None
             log.info("call %s: route %s took %s", fields.get("session_id", "-"), name, ir.branch_event(branch))
-            return await answer(await decide(branch.actions.plays, branch.actions.terminal, None, 0, fields))
+            return await self.answer(await self.decide(branch.actions.plays, branch.actions.terminal, None, 0,
+                                                       fields))
         if kind == "menu" and isinstance(node, ir.Menu):
             entry = str(fields.get("input") or "")
             if not entry or not all(c in "0123456789*#" for c in entry):
@@ -110,12 +131,13 @@ def portsip_routes(runtime: Runtime, credentials: Credentials, directory: Direct
                 copy = int(query.get("copy", "0"))
             except ValueError:
                 raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
-            return await answer(await on_entry(node, copy, entry, caller, now, fields))
+            return await self.answer(await self.on_entry(node, copy, entry, caller, now, fields))
         raise HTTPProblem(404, "unknown_node", f"no {kind or 'node'} `{name}` in flow `{flow.name}`")
 
-    async def on_entry(menu: ir.Menu, copy: int, entry: str, caller: str | None, now: dt.datetime,
+    async def on_entry(self, menu: ir.Menu, copy: int, entry: str, caller: str | None, now: dt.datetime,
                        fields: Mapping[str, Any]) -> Dest:
         """The machine picks what the entry does; `destination` says where that leads."""
+        flow = self.flow
         try:
             _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries)), Keys(entry), Line(now, caller))
         except MachineError as error:
@@ -125,22 +147,21 @@ def portsip_routes(runtime: Runtime, credentials: Credentials, directory: Direct
             return Dest("number", visit.keys or entry)
         if visit.event.startswith("press "):
             press = next(p for p in menu.presses if f"press {p.key}" == visit.event)
-            return await decide(press.actions.plays, press.actions.terminal, menu, copy, fields)
+            return await self.decide(press.actions.plays, press.actions.terminal, menu, copy, fields)
         handler = menu.on("invalid")
         if handler is not None and isinstance(handler.actions.terminal, ir.Ask):
-            return await decide(handler.actions.plays, handler.actions.terminal, menu, copy, fields)
+            return await self.decide(handler.actions.plays, handler.actions.terminal, menu, copy, fields)
         return event_destination(flow, menu, "invalid", copy)
 
-    async def decide(plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None, copy: int,
+    async def decide(self, plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None, copy: int,
                      fields: Mapping[str, Any]) -> Dest:
+        flow = self.flow
         if isinstance(terminal, ir.Ask):
-            reply = await ask.ask(runtime.http, flow, terminal.url, {
+            reply = await ask.ask(self.runtime.http, flow, terminal.url, {
                 "flow": flow.name, "node": menu.name if menu else None, "session": fields.get("session_id"),
                 "caller": fields.get("from"), "called": fields.get("to"), "keys": fields.get("input")})
             return destination(flow, plays, None if isinstance(reply, ir.PlayThen) else reply, menu, copy)
         return destination(flow, plays, terminal, menu, copy)
-
-    return [Route("/action", action, methods=["GET", "POST"])]
 
 
 async def _body(request: Request) -> dict[str, Any]:

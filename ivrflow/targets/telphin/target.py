@@ -16,6 +16,7 @@ from ...config import Environment
 from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
 from ...deploy.tts import synthesize
+from ..base import Emulator, EmulatorOptions, Target
 from ..common import env_values, prompt_sources
 from .client import TelphinApi, read_live
 from .compile import Desired, compile_flow
@@ -133,3 +134,30 @@ def _shell_call(change: Change) -> dict[str, Any]:
         else (f"sounds/{change.upload[4:]}.wav" if change.upload else None),
         "title_field": (change.body or {}).get("title") if isinstance(change.body, Mapping) else None,
     }
+
+
+# --- the target -----------------------------------------------------------------------------
+
+def emulator(options: EmulatorOptions) -> Emulator:
+    from .emulator import Telphin, telphin_app
+
+    state = Telphin(client_id=options.client_id, client_secret=options.client_secret, faults=options.faults)
+    return Emulator(telphin_app(state), "telphin emulator on {url} (API under /api/ver1.0)")
+
+
+def webhooks(context: Any) -> list[Any]:
+    from .webhook import routes
+
+    return routes(context)
+
+
+TARGET = Target(
+    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("client_secret",),
+    desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, webhooks=webhooks,
+    webhook_help="Telphin's call_interactive: /telphin/interactive (routes and `ask`; give --env so the "
+                 "server can look up the deployed contexts).",
+    emulator_help="OAuth (client credentials), extensions, sounds, IVR settings, contexts, options and rules, "
+                  "with Telphin's validation and errors, fault injection (--faults 0.2), a request log at "
+                  "/_emulator/log, and POST /_emulator/call to run a call against what it holds: "
+                  '{"extension": "071", "inputs": ["1", "silence"], "caller": "+7495…"}.')

@@ -29,8 +29,8 @@ from starlette.routing import Route
 from ...compiler import ir
 from ...compiler.machine import Line, MachineError, NeedsClock, branch_index
 from ...runtime import ask
-from ...runtime.core import Runtime
-from ...runtime.http import Credentials, HTTPProblem
+from ...runtime.http import HTTPProblem
+from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import TelphinApi, find_extension
 from .compile import MARKER, copies
@@ -77,18 +77,22 @@ def _xml(body: str) -> Response:
                     media_type="application/xml")
 
 
-def telphin_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str, Any],
-                   directory: Directory | None, token: str | None) -> list[Route]:
-    flow = runtime.flow
+def routes(context: Webhooks) -> list[Route]:
+    """`/interactive` for every flow the server runs; the URL's `flow` picks it."""
+    credentials, values, token = context.credentials, context.settings, context.credentials.token
+    directories = {name: directory_from_env(name, values, context.secret) for name in context.flows}
+    for directory in directories.values():
+        if directory is not None:
+            context.on_close(directory.api.close)
 
-    def jump(context: int) -> Response:
-        return _xml(f'<Jump context="{context}" option="start"/>')
+    def jump(context_id: int) -> Response:
+        return _xml(f'<Jump context="{context_id}" option="start"/>')
 
     async def interactive(request: Request) -> Response:
         query = dict(request.query_params)
         check(query, token, credentials.insecure, "call_interactive")
-        if query.get("flow") != flow.name:
-            raise HTTPProblem(404, "unknown_flow", f"this server runs flow `{flow.name}`")
+        runtime = context.flows.named(query.get("flow"))
+        flow = runtime.flow
         form: dict[str, Any] = {}
         if request.method == "POST":
             async with request.form() as posted:
@@ -96,8 +100,12 @@ def telphin_routes(runtime: Runtime, credentials: Credentials, values: Mapping[s
         fields = {**query, **form}
         node_name = str(query.get("node", ""))
         node = flow.node(node_name)
-        if node is None or directory is None:
-            raise HTTPProblem(404, "unknown_node", f"no menu or route `{node_name}`")
+        directory = directories.get(flow.name)
+        if node is None:
+            raise HTTPProblem(404, "unknown_node", f"no menu or route `{node_name}` in flow `{flow.name}`")
+        if directory is None:
+            raise HTTPProblem(503, "no_directory", "this server has no Telphin environment to look up contexts "
+                                                   "in; start it with --env")
         caller = str(fields.get("CallerIDNum") or "") or None
         now: dt.datetime = runtime.clock()
         if runtime.accept_test_clock and "x-ivrflow-clock" in request.headers:
@@ -114,10 +122,10 @@ def telphin_routes(runtime: Runtime, credentials: Credentials, values: Mapping[s
             answer = await ask.ask(runtime.http, flow, url, {
                 "flow": flow.name, "node": node_name, "session": fields.get("CallID"), "caller": caller,
                 "called": fields.get("CalledNumber"), "keys": None})
-            return await _answer(answer, node, int(query.get("copy", "0")))
+            return await _answer(directory, answer, node, int(query.get("copy", "0")))
         raise HTTPProblem(422, "bad_kind", "kind must be route (for a route) or ask (for a menu)")
 
-    async def _answer(action: ir.Action, menu: ir.Menu, copy: int) -> Response:
+    async def _answer(directory: Directory, action: ir.Action, menu: ir.Menu, copy: int) -> Response:
         if isinstance(action, ir.Transfer):
             return _xml(f"<{TRANSFER_ELEMENT}>{escape(action.destination)}</{TRANSFER_ELEMENT}>")
         if isinstance(action, ir.Voicemail):
@@ -127,15 +135,11 @@ def telphin_routes(runtime: Runtime, credentials: Credentials, values: Mapping[s
                 return _xml("<Hangup/>")
             return _xml(f"<{TRANSFER_ELEMENT}>{escape(str(destination))}</{TRANSFER_ELEMENT}>")
         if isinstance(action, ir.Goto):
-            return jump(await directory_context(action.target))
+            return jump(await directory.context(action.target))
         if isinstance(action, ir.Repeat):
             key = f"{menu.name}#{copy + 1}" if copy + 1 < copies(menu) else f"{menu.name}/exhausted"
-            return jump(await directory_context(key))
+            return jump(await directory.context(key))
         return _xml("<Hangup/>")
-
-    async def directory_context(key: str) -> int:
-        assert directory is not None
-        return await directory.context(key)
 
     return [Route("/interactive", interactive, methods=["GET", "POST"])]
 
