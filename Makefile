@@ -57,7 +57,8 @@ demo: setup
 	@echo; echo "== deploy to a local Telphin stand-in: ivrflow emulate telphin, then plan, deploy, plan"
 	@port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	$(BIN)/ivrflow emulate telphin --port $$port & pid=$$!; trap "kill $$pid 2>/dev/null" EXIT; \
-	export TELPHIN_BASE_URL=http://127.0.0.1:$$port TELPHIN_CLIENT_ID=demo TELPHIN_CLIENT_SECRET=demo; \
+	export TELPHIN_BASE_URL=http://127.0.0.1:$$port TELPHIN_CLIENT_ID=demo TELPHIN_CLIENT_SECRET=demo \
+	       IVRFLOW_CALLBACK_TOKEN=demo-callback-token; \
 	for i in $$(seq 50); do curl -s -o /dev/null $$TELPHIN_BASE_URL/_emulator/log && break; sleep 0.1; done; \
 	echo "-- ivrflow plan examples/telphin_guide.ivr --env local" && \
 	$(BIN)/ivrflow plan examples/telphin_guide.ivr --env local && \
@@ -74,9 +75,9 @@ demo: setup
 	@free() { $(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }; \
 	pbx=$$(free); rt=$$(free); \
 	export PORTSIP_BASE_URL=http://127.0.0.1:$$pbx/api PORTSIP_PASSWORD=demo PORTSIP_IVR_PIN=482916 \
-	       PORTSIP_RUNTIME_URL=http://127.0.0.1:$$rt; \
+	       PORTSIP_RUNTIME_URL=http://127.0.0.1:$$rt IVRFLOW_CALLBACK_TOKEN=demo-callback-token; \
 	$(BIN)/ivrflow emulate portsip --port $$pbx & pbx_pid=$$!; \
-	$(BIN)/ivrflow serve examples/quickstart.ivr --env pbx --insecure --port $$rt 2>/dev/null & rt_pid=$$!; \
+	$(BIN)/ivrflow serve examples/quickstart.ivr --env pbx --port $$rt 2>/dev/null & rt_pid=$$!; \
 	trap "kill $$pbx_pid $$rt_pid 2>/dev/null" EXIT; \
 	for i in $$(seq 50); do curl -s -o /dev/null http://127.0.0.1:$$pbx/_emulator/log && \
 	  curl -s -o /dev/null http://127.0.0.1:$$rt/healthz && break; sleep 0.1; done; \

@@ -5,6 +5,7 @@ need them, so `ivrflow check` starts fast."""
 from __future__ import annotations
 
 import enum
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -456,6 +457,7 @@ def compile_command(file: str, target_name: str, env_name: str | None, output: s
     click.echo(f"wrote {', '.join(str(p) for p in written)}: {len(the_plan.changes)} calls", err=True)
     for note in the_plan.notes:
         click.echo(f"note: {note}", err=True)
+    click.echo(f"callers dial {target.dial(wanted)}", err=True)
     return ExitStatus.OK
 
 
@@ -479,8 +481,9 @@ def plan(file: str, env_name: str, fmt: str) -> int:
     """Show what a deploy would create, change and delete on the platform.
 
     Only objects ivrflow manages (marked in their description or title) are
-    ever changed or deleted. `--format json` prints {"create": N, "update": N,
-    "delete": N, "changes": [...]}.
+    ever changed or deleted. After the table, the number callers dial.
+    `--format json` prints {"create": N, "update": N, "delete": N,
+    "changes": [...], "dial": "…"}.
     """
     return _deploy(file, env_name, fmt=fmt, apply=False, dry_run=False, yes=True)
 
@@ -522,11 +525,13 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
             _show(wanted.diagnostics, result)
             return ExitStatus.ERRORS
         title = f"{result.flow.name} on {env_name} ({env.get('target')})"
-        if not apply:
-            run.print_plan(the_plan, fmt, title)
+        dial = target.dial(wanted)
+        if not apply and fmt == "json":
+            click.echo(json.dumps({**the_plan.summary(), "dial": dial}, indent=2, ensure_ascii=False))
             return ExitStatus.OK
         run.print_plan(the_plan, "text", title)
-        if not the_plan.changes:
+        click.echo(f"callers dial {dial}")
+        if not apply or not the_plan.changes:
             return ExitStatus.OK
         if dry_run:
             click.echo("\n--dry-run: these calls would be sent:")
@@ -540,7 +545,8 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
                 return ExitStatus.OK
         ids: dict[str, Any] = {}
         run.apply(the_plan, lambda change, known: target.apply(result.flow, file, change, api, known), ids)
-        click.echo(f"deployed {result.flow.name} to {env_name}: {run.describe_stats(stats)}", err=True)
+        click.echo(f"deployed {result.flow.name} to {env_name}: {run.describe_stats(stats)}; "
+                   f"callers dial {dial}", err=True)
         return ExitStatus.OK
     except config.ConfigError as error:
         _show_config_error(error)

@@ -59,7 +59,7 @@ PIN = "482916"
 def environment(base_url: str, runtime_url: str = "http://127.0.0.1:9", **extra: Any) -> Environment:
     settings = {"target": "portsip", "base_url": base_url, "username": "demo", "password": "${SECRET}",
                 "domain": "pbx.example", "extensions": "7000-7099", "pin": "${PIN}", "runtime_url": runtime_url,
-                "tts": "espeak", "voicemail": VOICEMAIL, **extra}
+                "tts": "espeak", "voicemail": VOICEMAIL, "insecure_callbacks": True, **extra}
     return Environment("test", "ivrflow.toml", settings, environ={"SECRET": "demo", "PIN": PIN})
 
 
@@ -280,7 +280,7 @@ def test_plan_and_deploy_commands(portsip: tuple[PortSip, str], tmp_path: Path, 
     for name in ("hello.wav", "advertising.wav"):
         (tmp_path / "prompts" / name).write_bytes((EXAMPLES / "prompts" / name).read_bytes())
     common = (f'target = "portsip"\nbase_url = "{url}"\ndomain = "pbx.example"\nextensions = "7000-7001"\n'
-              'runtime_url = "http://127.0.0.1:9"\n')
+              'runtime_url = "http://127.0.0.1:9"\ninsecure_callbacks = true\n')
     (tmp_path / "ivrflow.toml").write_text(
         f'[env.emu]\n{common}username = "demo"\npassword = "${{PBX_PASSWORD}}"\npin = "${{PBX_PIN}}"\n'
         f'[env.wrong]\n{common}username = "demo"\npassword = "${{PBX_WRONG}}"\npin = "${{PBX_PIN}}"\n'

@@ -51,7 +51,8 @@ FLOWS = sorted(EXAMPLES.glob("*.ivr"))
 
 def environment(base_url: str, runtime_url: str = "http://127.0.0.1:9") -> Environment:
     settings = {"target": "telphin", "base_url": base_url, "client_id": "demo", "client_secret": "${SECRET}",
-                "extension": "071", "runtime_url": runtime_url, "tts": "espeak", "voicemail": VOICEMAIL}
+                "extension": "071", "runtime_url": runtime_url, "tts": "espeak", "voicemail": VOICEMAIL,
+                "insecure_callbacks": True}
     return Environment("test", "ivrflow.toml", settings, environ={"SECRET": "demo"})
 
 
@@ -385,8 +386,8 @@ def test_an_unreachable_platform_is_a_network_failure(tmp_path: Path, monkeypatc
 def test_targets_declare_every_construct_and_the_readme_shows_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     from ivrflow.targets import capabilities
 
-    for name, target in capabilities.capabilities().items():
-        assert set(target.capabilities) == {key for key, _ in capabilities.CONSTRUCTS}, name
+    for name, declared in capabilities.capabilities().items():
+        assert set(declared.capabilities) == {key for key, _ in capabilities.CONSTRUCTS}, name
     assert main(["targets", "--format", "markdown"]) == 0
     table = capsys.readouterr().out
     assert table in (EXAMPLES.parent / "README.md").read_text()

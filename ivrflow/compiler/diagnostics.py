@@ -116,4 +116,5 @@ RULES: dict[str, Rule] = _rules(
     ("IVR207", E, "prompt audio the target cannot play"),
     ("IVR301", E, "environment configuration"),
     ("IVR302", E, "the platform rejected a change"),
+    ("IVR303", E, "callback URLs the runtime server could not verify"),
 )

@@ -85,6 +85,8 @@ class Target:
     apply: Callable[[ir.Flow, str, Change, Any, dict[str, Any]], None]
     #: The stand-in for `ivrflow emulate NAME`.
     emulator: Callable[[EmulatorOptions], Emulator]
+    #: What callers dial to reach the flow, for compile, plan and deploy: dial(desired) -> "7000 (…)".
+    dial: Callable[[Any], str]
     #: Routes the runtime server mounts at /NAME for the platform's callbacks,
     #: given a runtime.webhooks.Webhooks; None when the platform calls nothing.
     webhooks: Callable[[Any], list[Any]] | None = None

@@ -4,26 +4,47 @@ environment would give."""
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..compiler import ir
-from ..compiler.diagnostics import Diagnostic
+from ..compiler.diagnostics import RULES, Diagnostic
 from ..config import Environment
+from .signing import signature
+
+#: The variable holding the callback token when the environment names none
+#: (the runtime server reads the same one).
+TOKEN_VARIABLE = "IVRFLOW_CALLBACK_TOKEN"
 
 
 def env_values(env: Environment | None, keys: Iterable[str]) -> dict[str, Any]:
     """`keys` of the environment that are set, and the callback token (which
-    signs callback URLs) as `callback_token_value`; `has_env` says there was one."""
+    signs callback URLs) as `callback_token_value` with the variable it comes
+    from as `callback_token_variable`; `has_env` says there was one."""
     if env is None:
         return {}
     values = {key: env.get(key) for key in keys if env.get(key) is not None}
     values["has_env"] = True
-    token = env.secret("callback_token", default_variable="IVRFLOW_CALLBACK_TOKEN")
+    token = env.secret("callback_token", default_variable=TOKEN_VARIABLE)
     if token:
         values["callback_token_value"] = token
+    values["callback_token_variable"] = token_variable(env)
+    if env.get("insecure_callbacks") is True:
+        values["insecure_callbacks"] = True
     return values
+
+
+def token_variable(env: Environment) -> str:
+    """The environment variable the callback token is read from."""
+    raw = env.settings.get("callback_token")
+    if not isinstance(raw, str) or not raw:
+        return TOKEN_VARIABLE
+    named = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", raw.strip())
+    return named.group(1) if named else raw.strip() if re.fullmatch(r"[A-Z_][A-Z0-9_]*", raw.strip()) \
+        else "callback_token"
 
 
 def prompt_sources(flow: ir.Flow, flow_path: str) -> dict[str, bytes]:
@@ -45,6 +66,7 @@ class TargetCompiler:
         self.tts = tts
         self.diagnostics: list[Diagnostic] = []
         self.placeholders: list[str] = []
+        self._unsigned_reported = False
 
     def placeholder(self, name: str) -> str:
         """A binding left visible in the plan (`<runtime_url>`) and listed."""
@@ -52,3 +74,23 @@ class TargetCompiler:
             self.placeholders.append(name)
             self.placeholders.sort()
         return "<" + name + ">"
+
+    def callback_url(self, path: str, query: dict[str, str], span: ir.Span) -> str:
+        """A URL the platform calls on the runtime server (`path` under
+        runtime_url), signed with the callback token. Deploying a URL the
+        server could not verify is IVR303, unless the environment says
+        `insecure_callbacks = true` (a local trial with `serve --insecure`)."""
+        runtime = self.env.get("runtime_url")
+        base = str(runtime).rstrip("/") if runtime else self.placeholder("runtime_url")
+        token = self.env.get("callback_token_value")
+        if token:
+            query["sig"] = signature(str(token), query)
+        elif self.env.get("has_env") and not self.env.get("insecure_callbacks") and not self._unsigned_reported:
+            self._unsigned_reported = True
+            variable = self.env.get("callback_token_variable") or TOKEN_VARIABLE
+            self.diagnostics.append(RULES["IVR303"].at(
+                span, f"this flow needs the runtime server, but {variable} is not set: the platform would call "
+                      "unsigned URLs that the server refuses, and every such call would hang up",
+                hint=f"export {variable}=… (the same value `ivrflow serve` gets); or, for a local trial with "
+                     "`serve --insecure`, add `insecure_callbacks = true` to the environment"))
+        return f"{base}{path}?{urllib.parse.urlencode(query)}"

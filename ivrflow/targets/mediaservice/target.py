@@ -150,6 +150,11 @@ def emulator(options: EmulatorOptions) -> Emulator:
                     f"mediaservice emulator on {{url}}/mediaservice/{options.domain}/", call_path="/_emulator/calls")
 
 
+def dial(wanted: Desired) -> str:
+    return (f"the numbers the platform sends to the callback URL (…/mediaservice/{wanted.flow}, or "
+            "…/mediaservice when the server runs one flow)")
+
+
 def webhooks(context: Any) -> list[Any]:
     from .webhook import routes
 
@@ -159,7 +164,7 @@ def webhooks(context: Any) -> list[Any]:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("api_private_key",),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, webhooks=webhooks,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial, webhooks=webhooks,
     webhook_help="the iotcomms mediaservice callbacks: point the callback base URL at "
                  "https://YOUR-HOST/mediaservice/FLOW (or /mediaservice when the server runs one flow).",
     emulator_help="the prompt-file API, /splitconnection and friends, a request log at /_emulator/log, and "

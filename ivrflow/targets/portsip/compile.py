@@ -28,7 +28,6 @@ import hashlib
 import itertools
 import math
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,6 @@ from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
 from ..common import TargetCompiler
-from ..signing import signature
 from . import audio
 
 MARKER = "ivrflow"
@@ -535,13 +533,8 @@ class _Compiler(TargetCompiler):
 
     def action_url(self, kind: str, mask: str, node: str, what: str, copy: int, span: ir.Span) -> ActionUrl:
         self.uses_runtime = True
-        runtime = self.env.get("runtime_url")
-        base = str(runtime).rstrip("/") if runtime else self.placeholder("runtime_url")
         query = {"flow": self.flow.name, "node": node, "kind": what, "copy": str(copy)}
-        token = self.env.get("callback_token_value")
-        if token:
-            query["sig"] = signature(str(token), query)
-        return ActionUrl(kind, mask, f"{base}/portsip/action?{urllib.parse.urlencode(query)}", span)
+        return ActionUrl(kind, mask, self.callback_url("/portsip/action", query, span), span)
 
     # --- prompts -----------------------------------------------------------------------
 

@@ -124,8 +124,7 @@ def apply(flow: ir.Flow, flow_path: str, change: Change, api: PortSipApi, ids: d
 
 def make_empty_plan(wanted: Desired) -> Plan:
     the_plan = make_plan(wanted, None)
-    the_plan.notes.append(f"callers dial {wanted.numbers.get(wanted.entry)} (receptionist `{wanted.entry}`); "
-                          "numbers come from the environment's `extensions` when deploying")
+    the_plan.notes.append("receptionists' numbers come from the environment's `extensions` when deploying")
     return the_plan
 
 
@@ -156,6 +155,10 @@ def emulator(options: EmulatorOptions) -> Emulator:
     return Emulator(portsip_app(state), "portsip emulator on {url}/api")
 
 
+def dial(wanted: Desired) -> str:
+    return f"{wanted.numbers.get(wanted.entry)} (receptionist `{wanted.entry}`)"
+
+
 def webhooks(context: Any) -> list[Any]:
     from .webhook import routes
 
@@ -165,7 +168,7 @@ def webhooks(context: Any) -> list[Any]:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("password", "pin"),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, webhooks=webhooks,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial, webhooks=webhooks,
     webhook_help="PortSIP's action URLs: /portsip/action (what a receptionist cannot decide; give --env so "
                  "the server can look up the receptionists' numbers).",
     emulator_help="the REST API under /api: sign-in (POST /api/login with username, password and domain), "

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hashlib
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,6 @@ from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
 from ..common import TargetCompiler
-from ..signing import signature
 
 MARKER = "ivrflow"  # every context we manage says so in its description
 
@@ -236,15 +234,10 @@ class _Compiler(TargetCompiler):
         return "<voicemail." + box + ">"
 
     def interactive(self, node: str, kind: str, copy: int, span: ir.Span, event: str = "") -> Rule:
-        runtime = self.env.get("runtime_url")
-        base = str(runtime).rstrip("/") if runtime else self.placeholder("runtime_url")
         query = {"flow": self.flow.name, "node": node, "kind": kind, "copy": str(copy)}
         if event:
             query["event"] = event
-        token = self.env.get("callback_token_value")
-        if token:
-            query["sig"] = signature(str(token), query)
-        url = f"{base}/telphin/interactive?{urllib.parse.urlencode(query)}"
+        url = self.callback_url("/telphin/interactive", query, span)
         return Rule("call_interactive", {"call_interactive_url": url, "call_interactive_method": "POST"}, span)
 
     def lifetime_action(self, header: ir.Header) -> dict[str, Any]:

@@ -145,6 +145,10 @@ def emulator(options: EmulatorOptions) -> Emulator:
     return Emulator(telphin_app(state), "telphin emulator on {url} (API under /api/ver1.0)")
 
 
+def dial(wanted: Desired) -> str:
+    return f"extension {wanted.extension} (its IVR starts at `{wanted.entry}`)"
+
+
 def webhooks(context: Any) -> list[Any]:
     from .webhook import routes
 
@@ -154,7 +158,7 @@ def webhooks(context: Any) -> list[Any]:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("client_secret",),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, webhooks=webhooks,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial, webhooks=webhooks,
     webhook_help="Telphin's call_interactive: /telphin/interactive (routes and `ask`; give --env so the "
                  "server can look up the deployed contexts).",
     emulator_help="OAuth (client credentials), extensions, sounds, IVR settings, contexts, options and rules, "
