@@ -8,7 +8,8 @@ import enum
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ class _Usage(click.ClickException):
     exit_code = ExitStatus.USAGE
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"ivrflow: {self.format_message()}", err=True)
+        click.echo(f"ivrflow: error: {self.format_message()}", err=True)
 
 
 def _load_all(files: Sequence[str], *, check_files: bool = True) -> list[Checked]:
@@ -90,32 +91,107 @@ def cli() -> None:
     """
 
 
+def _codes(text: str | None, option: str) -> tuple[str, ...]:
+    """`IVR101,IVR2` → codes or code prefixes; an unknown one is a usage error."""
+    from .compiler.diagnostics import RULES
+
+    if not text:
+        return ()
+    codes = tuple(c.strip().upper() for c in text.split(",") if c.strip())
+    for code in codes:
+        if not any(known.startswith(code) for known in RULES):
+            raise _Usage(f"{option}: no diagnostic code is or starts with `{code}` (see docs/checks.md)")
+    return codes
+
+
+def _keep(result: Checked, select: tuple[str, ...], ignore: tuple[str, ...], floor: str) -> Checked:
+    """The result with only the diagnostics the options ask for (syntax errors always stay)."""
+    from .compiler import Checked as CheckedResult
+    from .compiler.diagnostics import Severity
+
+    rank = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+    least = {"info": 0, "warning": 1, "error": 2}[floor]
+    kept = tuple(d for d in result.diagnostics
+                 if d.code == "IVR001" or ((not select or d.code.startswith(select))
+                                           and not d.code.startswith(ignore or ("\0",))
+                                           and rank[d.severity] >= least))
+    return CheckedResult(result.file, result.source, result.flow, result.graph, kept)
+
+
 @cli.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("paths", nargs=-1, required=True, metavar="FLOW...")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
               show_default=True, help="text for people; json for scripts; github for workflow "
                                       "annotations; sarif for code-scanning upload.")
 @click.option("--target", "target_name", metavar="T", help="Also report what target T cannot express "
                                                             "(IVR2xx): telphin, portsip or mediaservice.")
 @click.option("--tts", type=click.Choice(["espeak"]), help="With --target: `say` prompts will be synthesized.")
-def check(files: tuple[str, ...], fmt: str, target_name: str | None, tts: str | None) -> int:
-    """Report every problem in the flow files.
+@click.option("--select", metavar="CODES", help="Report only these codes or prefixes, such as IVR1 or "
+                                                 "IVR101,IVR113.")
+@click.option("--ignore", metavar="CODES", help="Do not report these codes or prefixes, such as IVR113.")
+@click.option("--severity", "floor", type=click.Choice(["info", "warning", "error"]), default="info",
+              show_default=True, help="Report only diagnostics at least this severe.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only: the same as --severity error.")
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1): for CI.")
+@click.option("--watch", is_flag=True, help="Check again whenever a flow file or prompt changes (Ctrl-C stops).")
+def check(paths: tuple[str, ...], fmt: str, target_name: str | None, tts: str | None, select: str | None,
+          ignore: str | None, floor: str, quiet: bool, strict: bool, watch: bool) -> int:
+    """Report every problem in the flow files (directories: every *.ivr in them).
 
     Each problem has a place (file:line:col), a severity, a stable code such
-    as IVR002 and usually a hint. Exit status: 0 without errors (warnings
-    allowed), 1 with errors, 2 for usage errors.
+    as IVR002 and usually a hint; a problem repeated word for word in a file
+    is shown once with the other places. Exit status: 0 without errors
+    (warnings allowed unless --strict), 1 with errors, 2 for usage errors.
 
-    Silence a warning on one line with `# ivrflow: ignore[IVR105]`.
+    Silence a warning on one line with `# ivrflow: ignore[IVR105]`, or
+    everywhere with --ignore IVR105.
+
+    \b
+      ivrflow check examples/
+      ivrflow check flows/ --strict --format github      # in CI
+      ivrflow check main.ivr --target portsip --ignore IVR201,IVR202
+      ivrflow check flows/ --watch
     """
-    from . import report
+    if tts and not target_name:
+        raise _Usage("--tts only matters with --target: it says how that target would speak `say` prompts")
+    chosen, dropped = _codes(select, "--select"), _codes(ignore, "--ignore")
+    files = _flow_files(paths)
 
-    results = _load_all(files)
-    if target_name is not None:
-        target = _target(target_name)
-        results = [_with_target(target, result, tts == "espeak") for result in results]
-    output = report.text(results, colour=_colour()) if fmt == "text" else report.FORMATS[fmt](results)
-    click.echo(output, nl=False)
-    return ExitStatus.ERRORS if any(r.errors or r.flow is None for r in results) else ExitStatus.OK
+    def run_once() -> int:
+        from . import report
+
+        results = _load_all(files)
+        if target_name is not None:
+            target = _target(target_name)
+            results = [_with_target(target, result, tts == "espeak") for result in results]
+        results = [_keep(r, chosen, dropped, "error" if quiet else floor) for r in results]
+        output = report.text(results, colour=_colour()) if fmt == "text" else report.FORMATS[fmt](results)
+        click.echo(output, nl=False)
+        failed = any(r.errors or r.flow is None or (strict and r.warnings) for r in results)
+        return ExitStatus.ERRORS if failed else ExitStatus.OK
+
+    if watch:
+        return _watch(files, run_once)
+    return run_once()
+
+
+def _watch(files: Sequence[str], run_once: Callable[[], int]) -> int:
+    """Run, then run again on every change to the flows' folders (their prompts too), until Ctrl-C."""
+    from watchfiles import watch as changes
+
+    def attempt() -> None:
+        try:
+            run_once()
+        except click.ClickException as error:  # a file that vanished for a moment: say so, keep watching
+            error.show()
+
+    folders = sorted({str(Path(f).resolve().parent) for f in files})
+    attempt()
+    click.echo(f"watching {', '.join(folders)} (Ctrl-C stops)", err=True)
+    for _ in changes(*folders, debounce=200, raise_interrupt=False):
+        click.echo(click.style(f"\n── {time.strftime('%H:%M:%S')} a file changed ──", dim=True), err=True)
+        attempt()
+    return ExitStatus.OK
 
 
 def _with_target(target: Any, result: Checked, tts: bool) -> Checked:
@@ -601,9 +677,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                           standalone_mode=False)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
+    except click.UsageError as error:  # click's own (a missing argument, a bad choice): one style of line
+        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        click.echo(f"ivrflow: error: {error.format_message()}{hint}", err=True)
+        return ExitStatus.USAGE
     except click.ClickException as error:
         error.show()
-        return ExitStatus.USAGE if isinstance(error, click.UsageError) else error.exit_code
+        return error.exit_code
     except click.Abort:
         click.echo("aborted", err=True)
         return ExitStatus.USAGE

@@ -22,19 +22,52 @@ def _style(text: str, colour: bool, **styles: Any) -> str:
     return click.style(text, **styles)
 
 
+#: Source lines longer than this are shown as a window around the caret.
+MAX_SHOWN_LINE = 160
+#: How many places of a repeated diagnostic (same code and message) are listed.
+MAX_LISTED_REPEATS = 10
+
+
 def text(results: Sequence[Checked], *, colour: bool = False) -> str:
-    """`file:line:col: severity[CODE]: message`, the source line, carets, the hint."""
+    """`file:line:col: severity[CODE]: message`, the source line, carets, the
+    hint. A diagnostic repeated word for word in one file is shown once, with
+    the places of the others."""
     out: list[str] = []
     for result in results:
         lines = result.source.splitlines()
+        repeats: dict[tuple[str, str], list[Diagnostic]] = {}
         for diagnostic in result.diagnostics:
+            repeats.setdefault((diagnostic.code, diagnostic.message), []).append(diagnostic)
+        for diagnostic in result.diagnostics:
+            same = repeats[(diagnostic.code, diagnostic.message)]
+            if same[0] is not diagnostic:
+                continue
             out.extend(_one(diagnostic, lines, colour))
             for span, note in diagnostic.related:
                 if span.file == diagnostic.span.file and span.line != diagnostic.span.line:
                     out.append(_style(f"  {span.file}:{span.line}:{span.column}: note: {note}", colour, dim=True))
+            if len(same) > 1:
+                places = ", ".join(f"{d.span.line}:{d.span.column}" for d in same[1:MAX_LISTED_REPEATS + 1])
+                more = f" and {len(same) - 1 - MAX_LISTED_REPEATS} more" if len(same) - 1 > MAX_LISTED_REPEATS else ""
+                out.append(_style(f"  = the same {len(same) - 1} more time{'s' if len(same) > 2 else ''} in this "
+                                  f"file, at {places}{more}", colour, dim=True))
             out.append("")
     out.append(summary(results, colour=colour))
     return "\n".join(out) + "\n"
+
+
+def _window(source: str, start: int, end: int) -> tuple[str, int, int]:
+    """A long line cut to MAX_SHOWN_LINE characters around columns
+    start..end (1-based, end exclusive), with `…` where it was cut; the
+    columns returned are in the cut line."""
+    if len(source) <= MAX_SHOWN_LINE:
+        return source, start, end
+    width = min(max(1, end - start), MAX_SHOWN_LINE // 2)
+    left = max(0, min(start - 1 - (MAX_SHOWN_LINE - width) // 2, len(source) - MAX_SHOWN_LINE))
+    right = left + MAX_SHOWN_LINE
+    cut = ("…" if left else "") + source[left:right] + ("…" if right < len(source) else "")
+    shift = left - (1 if left else 0)
+    return cut, start - shift, start - shift + width
 
 
 def _one(diagnostic: Diagnostic, lines: list[str], colour: bool) -> list[str]:
@@ -47,8 +80,9 @@ def _one(diagnostic: Diagnostic, lines: list[str], colour: bool) -> list[str]:
         source = lines[span.line - 1].replace("\t", " ")
         gutter = " " * len(str(span.line))
         end = span.end_column if span.end_line == span.line else len(source) + 1
-        width = max(1, min(end, len(source) + 1) - span.column)
-        carets = " " * (span.column - 1) + "^" * width
+        source, column, end = _window(source, span.column, min(end, len(source) + 1))
+        width = max(1, min(end, len(source) + 1) - column)
+        carets = " " * (column - 1) + "^" * width
         result += [
             f"{gutter} |",
             f"{span.line} | {source}",

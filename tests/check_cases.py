@@ -278,6 +278,14 @@ CASES = [
         }
         """, (7, 21)),
     case("IVR123", "clean", CLEAN),
+    case("IVR124", "an empty file", "", (1, 1)),
+    case("IVR124", "only a prompt", """
+        flow hello {
+            language en-GB
+        }
+        prompt hi say "Hi"
+        """, (1, 6)),
+    case("IVR124", "clean", CLEAN),
     # --- IVR109 / IVR110 key lengths ---------------------------------------------------------------
     case("IVR109", "key longer than digits", """
         prompt hi say "Hi"

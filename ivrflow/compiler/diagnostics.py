@@ -107,6 +107,7 @@ RULES: dict[str, Rule] = _rules(
     ("IVR121", W, "opening hours that are never open or overlap"),
     ("IVR122", E, "instant loop: routes go round without waiting for the caller"),
     ("IVR123", E, "`repeat` in `on exhausted`: the retries are already used up"),
+    ("IVR124", E, "nothing to start at: no menu or route"),
     ("IVR201", Severity.INFO, "menu unrolled: the platform has no retry counter"),
     ("IVR202", Severity.INFO, "served by the runtime server through the platform's webhook"),
     ("IVR203", E, "voicemail box with no destination on this platform"),

@@ -38,6 +38,7 @@ CHECKS: tuple[Check, ...] = (
     tests.check_tests,              # IVR120
     routes.check_hours,             # IVR121
     flowgraph.check_instant_loops,  # IVR122
+    names.check_something_to_start,  # IVR124
 )
 
 
