@@ -221,6 +221,17 @@ def test_compile_reports_a_voice_that_cannot_speak_the_prompt(tmp_path: Path, ca
                  "-o", str(tmp_path / "build")]) == 0
 
 
+def test_a_server_whose_voice_cannot_speak_a_prompt_says_so_and_uses_the_languages_voice(
+        emulator: tuple[Platform, str], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    platform, api = emulator
+    flow = flow_from(SAY_IN.format(language="fr-FR"), tmp_path)
+    with caplog.at_level(logging.WARNING, logger="ivrflow.runtime"), \
+            serve_app(server(flow, base_url=api, voice="Joanna")) as url:
+        transcript = call(platform, url, api, ["1"])
+    assert "prompt hello: Amazon Polly's voice `Joanna` does not speak `fr-FR`" in caplog.text
+    assert [(p["VoiceId"], p["LanguageCode"]) for p in _tts(transcript)] == [("Celine", "fr-FR")]
+
+
 # --- siteBaseUrl -----------------------------------------------------------------------------
 
 class Listener:
