@@ -232,6 +232,17 @@ def test_a_server_whose_voice_cannot_speak_a_prompt_says_so_and_uses_the_languag
     assert [(p["VoiceId"], p["LanguageCode"]) for p in _tts(transcript)] == [("Celine", "fr-FR")]
 
 
+@pytest.mark.parametrize("value", ["5", '"ftp://files.example"', '["https://ok.example", "not a url"]'])
+def test_compile_reports_site_base_urls_that_are_not_urls(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          value: str) -> None:
+    flow_from(SAY_IN.format(language="en-US"), tmp_path)
+    (tmp_path / "ivrflow.toml").write_text(f'[env.live]\ntarget = "mediaservice"\nsite_base_urls = {value}\n')
+    status = main(["compile", str(tmp_path / "flow.ivr"), "--target", "mediaservice", "--env", "live",
+                   "-o", str(tmp_path / "build")])
+    err = capsys.readouterr().err
+    assert status == 1 and "IVR301" in err and "ivrflow.toml:3:" in err and "site_base_urls" in err
+
+
 # --- siteBaseUrl -----------------------------------------------------------------------------
 
 class Listener:

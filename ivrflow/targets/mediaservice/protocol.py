@@ -128,7 +128,17 @@ class Settings:
                    language=str(values.get("language") or "en-US"),
                    voice=str(values["voice"]) if values.get("voice") else None,
                    base_url=str(values["base_url"]) if values.get("base_url") else None,
-                   site_base_urls=(str(sites),) if isinstance(sites, str) else tuple(str(s) for s in sites))
+                   site_base_urls=_urls(sites))
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    """`site_base_urls`: a URL or a list of them (anything else counts as none;
+    the target reports it as IVR301)."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        return tuple(item for item in value if isinstance(item, str))
+    return ()
 
 
 def destination_uri(outcome: Outcome, settings: Settings) -> str:

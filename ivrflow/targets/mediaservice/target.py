@@ -21,7 +21,16 @@ from ...compiler.diagnostics import RULES, Diagnostic
 from ...config import Environment
 from ...deploy.http import HttpSession, Stats, send
 from ...deploy.plan import Change, Op, Plan
-from .protocol import ENV_KEYS, Settings, is_uploaded_name, polly_language, polly_voice, prompt_files, voice_problem
+from .protocol import (
+    ENV_KEYS,
+    Settings,
+    api_origin,
+    is_uploaded_name,
+    polly_language,
+    polly_voice,
+    prompt_files,
+    voice_problem,
+)
 
 NAME = "mediaservice"
 #: The flow runs in the runtime server; only prompt files are on the platform.
@@ -74,6 +83,11 @@ def _voice_diagnostics(flow: ir.Flow, env: Environment | None) -> list[Diagnosti
                                hint="name one from Polly's voice list, or leave `voice` out to use each "
                                     "language's default").diagnostic)
         voice = None
+    sites = env.get("site_base_urls") if env is not None else None
+    listed = [sites] if isinstance(sites, str) else sites if isinstance(sites, list) else [sites]
+    if env is not None and sites is not None and not all(isinstance(u, str) and api_origin(u) for u in listed):
+        found.append(env.error("`site_base_urls` must be an http(s) URL or a list of them", "site_base_urls",
+                               hint='e.g. site_base_urls = ["https://site-a.example.com/mediaservice"]').diagnostic)
     for prompt in flow.prompts:
         if prompt.kind != "say":
             continue
