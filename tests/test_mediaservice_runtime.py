@@ -292,6 +292,20 @@ def test_a_site_base_url_off_the_allow_list_never_gets_the_bearer(emulator: tupl
     assert "siteBaseUrl refused" in caplog.text and API_BEARER not in caplog.text
 
 
+def test_without_a_base_url_a_refused_site_ends_the_transfer_with_a_hangup(emulator: tuple[Platform, str],
+                                                                          listener: Any,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    platform, _ = emulator
+    stranger, stranger_url = listener
+    with caplog.at_level(logging.WARNING, logger="ivrflow.runtime"), \
+            serve_app(server(example("support.ivr"))) as url:
+        transcript = call(platform, url, stranger_url + "/mediaservice", ["1"])
+    assert transcript.outcome.to_dict() == {"action": "hangup", "target": None}
+    assert transcript.callbacks < 10  # not a silent line asking again and again
+    assert stranger.requests == []
+    assert "cannot transfer: no base_url" in caplog.text
+
+
 def test_a_site_base_url_on_the_explicit_list_is_followed(emulator: tuple[Platform, str], listener: Any) -> None:
     _, api = emulator
     stranger, stranger_url = listener

@@ -124,9 +124,10 @@ def mediaservice_routes(runtime: Runtime, credentials: Credentials, values: dict
             plan(session, effects)
         if session.pending:
             command = session.pending.pop(0)
-        elif session.transfer:
-            await split(session)
+        elif session.transfer and await split(session):
             command = {"phrases": [], "getIVRCommandAfter": SPLIT_WAIT_S}
+        elif session.transfer:  # no API to transfer through: end the call rather than leave it silent
+            command = {"phrases": [], "hangup": True}
         else:  # the call is over (a hangup was sent): keep the line quiet
             command = {"phrases": [], "hangup": True}
         body = {"sessionId": session.id, **command}
@@ -142,14 +143,15 @@ def mediaservice_routes(runtime: Runtime, credentials: Credentials, values: dict
                     "site_base_urls; API calls go to base_url", session.id, api_origin(url) or "not an http(s) URL")
         return None
 
-    async def split(session: Session) -> None:
+    async def split(session: Session) -> bool:
         """Ask the platform to split the IVR connection; its callEvent gets `call`.
-        The bearer goes only to the environment's API origins."""
+        The bearer goes only to the environment's API origins. False if there
+        is no API to ask (no base_url and no siteBaseUrl it may follow)."""
         site = session.api_base if session.api_base and site_base(session, session.api_base) else None
         base = (site or settings.base_url or "").rstrip("/")
         if not base:
-            log.error("session %s: cannot transfer: no base_url for the platform API", session.id)
-            return
+            log.error("session %s: cannot transfer: no base_url for the platform API; hanging up", session.id)
+            return False
         trusted = trusted_api_base(base, settings)
         headers = {"Authorization": f"Bearer {api_token()}"} if api_token and trusted else {}
         payload = {"replyId": session.reply_id, "connectionId": session.connection_id or session.id}
@@ -159,6 +161,7 @@ def mediaservice_routes(runtime: Runtime, credentials: Credentials, values: dict
             response.raise_for_status()
         except Exception as error:  # the platform is unreachable: log it, the caller hears silence
             log.error("session %s: /splitconnection failed: %s", session.id, type(error).__name__)
+        return True
 
     async def call_event(request: Request) -> Response:
         credentials.check(request)
