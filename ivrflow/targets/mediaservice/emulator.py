@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ...compiler.machine import Outcome
-from .protocol import Settings, outcome_of_uri
+from .protocol import TERMINATION_REASON, Settings, outcome_of_uri
 
 #: A call that has not ended after this many callbacks is stuck (a bug).
 MAX_CALLBACKS = 1000
@@ -269,7 +269,7 @@ def _keys_report(entry: str, max_digits: int, shape: str) -> dict[str, Any]:
         return {"dtmfBuffer": keys}
     if max_digits and len(keys) >= max_digits:
         return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": keys, "reason": MAX_DIGITS_REASON, "encryption": {}}}
-    return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": keys, "reason": "terminationKey",
+    return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": keys, "reason": TERMINATION_REASON,
                                                 "matchedTerminationKey": TERMINATION_KEY, "encryption": {}}}
 
 

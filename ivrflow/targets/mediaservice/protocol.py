@@ -84,11 +84,10 @@ SPLIT_WAIT_S = 10
 #: environment's `sip_domain`; voicemail boxes by this template.
 DESTINATION_URI = "sip:{destination}@{sip_domain}"
 VOICEMAIL_URI = "sip:voicemail-{box}@{sip_domain}"
-#: ASSUMPTION: `dtmfParams.reason` values that mean the caller pressed nothing
-#: in time (only "terminationKey" is documented, PLATFORMS.md §3). Whatever the
-#: reason, keys that were reported are used; these only say a request without
-#: keys is silence on purpose.
-TIMEOUT_REASONS = ("timeout", "firstTimeout", "betweenTimeout", "noInput")
+#: `dtmfParams.reason` when a termination key ended the entry (the one value
+#: documented, PLATFORMS.md §3). ASSUMPTION: whatever the reason, a request
+#: without keys is silence (a timeout), and keys reported are keys pressed.
+TERMINATION_REASON = "terminationKey"
 #: Keys a caller can press on a phone (DTMF 0-9, *, #, A-D).
 DTMF_KEYS = re.compile(r"[0-9*#A-Da-d]*")
 #: Uploaded prompt files are named `ivrflow-FLOW-STEM-HASH.EXT`: ivrflow's
@@ -272,17 +271,16 @@ def keys_pressed(buffer: Any, params: Any) -> str:
     params = params if isinstance(params, Mapping) else {}
     raw = buffer if buffer not in (None, "") else params.get("dtmfMatch")
     if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (str, int))):
-        raise ValueError("`dtmfParams.dtmfMatch` must be a string of keys")
+        raise ValueError("`dtmfBuffer` and `dtmfParams.dtmfMatch` must be strings of keys")
     keys = "" if raw is None else str(raw)
     if not DTMF_KEYS.fullmatch(keys):
         raise ValueError("the keys must be DTMF digits (0-9, *, #, A-D)")
     terminator = params.get("matchedTerminationKey")
-    if params.get("reason") == "terminationKey" and isinstance(terminator, str) and terminator \
-            and keys.endswith(terminator) and keys != terminator:
-        keys = keys[:-len(terminator)]
-    if not keys and params.get("reason") == "terminationKey" and isinstance(terminator, str):
-        keys = terminator  # only the termination key: a key press, not silence
-    return keys
+    if params.get("reason") != TERMINATION_REASON or not isinstance(terminator, str) or not terminator:
+        return keys
+    if keys.endswith(terminator) and keys != terminator:
+        return keys[:-len(terminator)]
+    return keys or terminator  # only the termination key: a key press, not silence
 
 
 def api_origin(url: str) -> str | None:
@@ -294,7 +292,14 @@ def api_origin(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         return None
-    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
+    host = parts.hostname.lower()
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def is_loopback(url: str) -> bool:
+    """A URL on this machine (`serve --insecure`, a local trial, follows those without the bearer)."""
+    origin = api_origin(url)
+    return origin is not None and origin.split("://", 1)[1].rsplit(":", 1)[0] in ("127.0.0.1", "localhost", "[::1]")
 
 
 def trusted_api_base(url: str, settings: Settings) -> bool:
@@ -361,13 +366,6 @@ def commands(flow: ir.Flow, effects: Iterable[Effect], settings: Settings) -> Pl
         if "dtmf" not in command and not command.get("hangup"):
             command["getIVRCommandAfter"] = 0  # ask for the next command as soon as these are heard
     return Plan(out, end)
-
-
-def is_loopback(url: str) -> bool:
-    """A URL on this machine (`serve --insecure`, a local trial, follows those without the bearer)."""
-    origin = api_origin(url)
-    host = origin.split("://", 1)[1].rsplit(":", 1)[0] if origin else ""
-    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def runtime_settings(flow: ir.Flow, settings: Settings) -> tuple[Settings, list[str]]:
