@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from ivrflow.runtime.app import create_app
 from ivrflow.runtime.http import Credentials
 from ivrflow.runtime.sessions import MemoryStore, Session, open_store
 from ivrflow.targets.mediaservice.emulator import Platform, drive_call, platform_app
+from ivrflow.targets.mediaservice.protocol import prompt_files
 
 from .conftest import EXAMPLES
 from .servers import ivrflow_serve, redis_server, serve_app
@@ -67,29 +70,36 @@ class RoutingService:
         return Starlette(routes=[Route("/{path:path}", route, methods=["POST"])])
 
 
-def runtime_app(flow: ir.Flow, service: RoutingService | None = None, **kwargs: Any) -> Starlette:
+Emulator = tuple[Platform, str]  # the stand-in platform and its API base URL
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    """The platform's stand-in, whose API the servers under test are configured with."""
+    platform = Platform()
+    with serve_app(platform_app(platform)) as url:
+        yield platform, url + "/mediaservice"
+
+
+def runtime_app(flow: ir.Flow, service: RoutingService | None = None, api: str | None = None,
+                **kwargs: Any) -> Starlette:
     mounts = {}
     if service is not None:
         # The flows ask services on the internet; here a local one answers for them.
         mounts = {"all://appointments.riverside.example": httpx.ASGITransport(app=service.app())}
     http = httpx.AsyncClient(mounts=mounts)  # type: ignore[arg-type]
     credentials = kwargs.pop("credentials", Credentials(token=TOKEN))
-    return create_app(flow, MemoryStore(), credentials, http=http, accept_test_clock=True,
+    settings = kwargs.pop("settings", {"base_url": api} if api else None)
+    return create_app(flow, MemoryStore(), credentials, http=http, accept_test_clock=True, settings=settings,
                       webhooks=targets.webhooks(), **kwargs)
 
 
-def drive(urls: list[str], inputs: list[str], **kwargs: Any) -> Any:
-    async def run() -> Any:
-        platform = Platform()
-        async with httpx.AsyncClient(timeout=30) as client:
-            from ivrflow.targets.mediaservice.emulator import serve_in_background
+def drive(emulator: Emulator, urls: list[str], inputs: list[str], **kwargs: Any) -> Any:
+    platform, api = emulator
 
-            server, task, base = await serve_in_background(platform_app(platform))
-            try:
-                return await drive_call(client, urls, platform, base + "/mediaservice", inputs, token=TOKEN, **kwargs)
-            finally:
-                server.should_exit = True
-                await task
+    async def run() -> Any:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await drive_call(client, urls, platform, api, inputs, token=TOKEN, **kwargs)
     return asyncio.run(run())
 
 
@@ -97,7 +107,7 @@ CASES = [(path, test.name) for path in FLOWS for test in flow_of(path).tests]
 
 
 @pytest.mark.parametrize(("path", "name"), CASES, ids=[f"{p.stem}: {n}" for p, n in CASES])
-def test_each_test_block_ends_through_the_server_as_offline(path: Path, name: str) -> None:
+def test_each_test_block_ends_through_the_server_as_offline(emulator: Emulator, path: Path, name: str) -> None:
     flow = flow_of(path)
     test = next(t for t in flow.tests if t.name == name)
     at, caller = test.get("at"), test.get("caller")
@@ -110,8 +120,9 @@ def test_each_test_block_ends_through_the_server_as_offline(path: Path, name: st
                            Line(moment, number), answers)  # type: ignore[arg-type]
     service = RoutingService()
     service.answers = [answer_json(a) for a in answers]
-    with serve_app(runtime_app(flow, service)) as url:
-        transcript = drive([url + "/mediaservice"], inputs, caller=number, clock=moment.isoformat())  # type: ignore[union-attr]
+    with serve_app(runtime_app(flow, service, emulator[1])) as url:
+        transcript = drive(emulator, [url + "/mediaservice"], inputs, caller=number,
+                           clock=moment.isoformat())  # type: ignore[union-attr]
     if expected.outcome.action == "ask":
         # Offline, nobody has answered yet; live, the service was asked at that point
         # (and, failing to answer, the call fell back).
@@ -126,8 +137,9 @@ def test_each_test_block_ends_through_the_server_as_offline(path: Path, name: st
 
 
 def _prompt_name(flow: ir.Flow, phrase: dict[str, Any]) -> str:
+    files = prompt_files(flow)
     for prompt in flow.prompts:
-        if phrase.get("fileName") == prompt.value.rsplit("/", 1)[-1] and prompt.kind == "file":
+        if prompt.kind == "file" and phrase.get("fileName") == files[prompt.name][0]:
             return prompt.name
         if prompt.kind == "say" and phrase.get("awsTTSParameters", {}).get("Text") == prompt.value:
             return prompt.name
@@ -143,25 +155,18 @@ SCRIPTS = [  # (inputs, expected outcome) on the support line at a Monday 10:00
 ]
 
 
-def test_200_concurrent_calls_complete_with_the_right_outcomes() -> None:
+def test_200_concurrent_calls_complete_with_the_right_outcomes(emulator: Emulator) -> None:
     flow = flow_of(EXAMPLES / "support.ivr")
-    app = runtime_app(flow)
+    platform, api = emulator
+    app = runtime_app(flow, api=api)
 
     async def run(url: str) -> list[Any]:
-        from ivrflow.targets.mediaservice.emulator import serve_in_background
-
-        platform = Platform()
-        server, task, base = await serve_in_background(platform_app(platform))
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        try:
-            async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-                calls = [drive_call(client, [url + "/mediaservice"], platform, base + "/mediaservice",
-                                    SCRIPTS[i % len(SCRIPTS)][0], token=TOKEN, clock="2026-11-23T10:00:00")
-                         for i in range(200)]
-                return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=120)
-        finally:
-            server.should_exit = True
-            await task
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            calls = [drive_call(client, [url + "/mediaservice"], platform, api,
+                                SCRIPTS[i % len(SCRIPTS)][0], token=TOKEN, clock="2026-11-23T10:00:00")
+                     for i in range(200)]
+            return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=120)
 
     with serve_app(app) as url:
         results = asyncio.run(run(url))
@@ -173,15 +178,18 @@ def test_200_concurrent_calls_complete_with_the_right_outcomes() -> None:
     assert len(app.state.runtime.store) == 0  # every session was completed and removed
 
 
-def test_two_servers_share_calls_through_redis() -> None:
+def test_two_servers_share_calls_through_redis(emulator: Emulator, tmp_path: Path) -> None:
+    flow = tmp_path / "support.ivr"
+    shutil.copy(EXAMPLES / "support.ivr", flow)
+    shutil.copytree(EXAMPLES / "prompts", tmp_path / "prompts")
+    (tmp_path / "ivrflow.toml").write_text(f'[env.live]\ntarget = "mediaservice"\nbase_url = "{emulator[1]}"\n')
     with redis_server() as redis_url:
         env = {"IVRFLOW_CALLBACK_TOKEN": TOKEN}
-        flow = EXAMPLES / "support.ivr"
-        with ivrflow_serve(flow, "--sessions", redis_url, "--insecure", env=env) as (first, _), \
-                ivrflow_serve(flow, "--sessions", redis_url, env=env) as (second, _):
+        with ivrflow_serve(flow, "--env", "live", "--sessions", redis_url, "--insecure", env=env) as (first, _), \
+                ivrflow_serve(flow, "--env", "live", "--sessions", redis_url, env=env) as (second, _):
             urls = [first + "/mediaservice", second + "/mediaservice"]  # callbacks alternate
             for inputs, expected in SCRIPTS:
-                transcript = drive(urls, inputs, clock="2026-11-23T10:00:00")
+                transcript = drive(emulator, urls, inputs, clock="2026-11-23T10:00:00")
                 assert transcript.callbacks >= 3
                 if expected["action"] != "waiting":
                     assert transcript.outcome.to_dict() == expected
@@ -281,11 +289,11 @@ def test_secrets_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
     assert "s-log" in text and TOKEN not in text and "***" in text
 
 
-def test_a_failing_routing_service_falls_back_to_repeat() -> None:
+def test_a_failing_routing_service_falls_back_to_repeat(emulator: Emulator) -> None:
     flow = flow_of(EXAMPLES / "clinic.ivr")
     service = RoutingService()  # no answers: it fails every request
-    with serve_app(runtime_app(flow, service)) as url:
-        transcript = drive([url + "/mediaservice"], ["1"])
+    with serve_app(runtime_app(flow, service, emulator[1])) as url:
+        transcript = drive(emulator, [url + "/mediaservice"], ["1"])
     assert transcript.outcome.to_dict() == {"action": "waiting", "target": "main"}
     assert service.requests and service.requests[0]["node"] == "main" and service.requests[0]["keys"] == "1"
 

@@ -5,9 +5,14 @@ It serves the platform API the runtime uses (prompt files, /splitconnection,
 server by sending the callbacks in the platform's order, with payloads shaped
 like the seed's request samples:
 
-    newCall → getIvrCommand (again after each command; with dtmfBuffer after
-    a command that collects keys) → callEvent after a /splitconnection →
+    newCall → getIvrCommand (again after each command; with the keys after a
+    command that collects keys) → callEvent after a /splitconnection →
     sessionCompleted
+
+Keys are reported as in seed 002's own getIvrCommand request sample
+(`dtmfBuffer` null, the keys in `dtmfParams.dtmfMatch`; an entry shorter than
+`maxDigits` ended with the termination key "#"), or with `dtmf="buffer"` in
+`dtmfBuffer` alone; silence as no keys with a timeout reason.
 
 `ivrflow emulate mediaservice` runs it; `ivrflow simulate --via` and the
 tests drive calls with `drive_call`.
@@ -30,10 +35,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ...compiler.machine import Outcome
-from .protocol import Settings, outcome_of_uri
+from .protocol import TERMINATION_REASON, Settings, outcome_of_uri
 
 #: A call that has not ended after this many callbacks is stuck (a bug).
 MAX_CALLBACKS = 1000
+#: How keys reach the server: "seed" (seed 002's request sample) or "buffer".
+DTMF_SHAPES = ("seed", "buffer")
+#: ASSUMPTION: `dtmfParams.reason` when maxDigits keys were pressed, and when
+#: none came in time (only "terminationKey" is documented).
+MAX_DIGITS_REASON = "maxDigits"
+TIMEOUT_REASON = "timeout"
+TERMINATION_KEY = "#"
 
 
 @dataclass
@@ -111,20 +123,23 @@ def platform_app(platform: Platform, settings: Settings | None = None) -> Starle
 
     async def calls(request: Request) -> Response:
         """Drive a call into a runtime server: {"callback": URL or [URLs],
-        "inputs": ["1", "silence"], "caller", "clock", "token"}."""
+        "inputs": ["1", "silence"], "caller", "clock", "token", "dtmf": "seed"|"buffer"}."""
         body = await request.json()
         callbacks = body.get("callback")
         if isinstance(callbacks, str):
             callbacks = [callbacks]
         if not callbacks or not isinstance(body.get("inputs", []), list):
             return JSONResponse({"error": "give `callback` (a URL or a list) and `inputs` (a list)"}, status_code=422)
+        if body.get("dtmf", "seed") not in DTMF_SHAPES:
+            return JSONResponse({"error": f"`dtmf` is one of {', '.join(DTMF_SHAPES)}"}, status_code=422)
         api_base = str(request.base_url).rstrip("/") + "/mediaservice"
         async with httpx.AsyncClient(timeout=30) as client:
             try:
                 transcript = await drive_call(client, callbacks, platform, api_base,
                                               [str(i) for i in body.get("inputs", [])],
                                               caller=body.get("caller"), clock=body.get("clock"),
-                                              token=body.get("token"), settings=settings)
+                                              token=body.get("token"), settings=settings,
+                                              dtmf=body.get("dtmf", "seed"))
             except (CallFailed, httpx.HTTPError) as error:
                 return JSONResponse({"error": str(error)}, status_code=502)
         return JSONResponse(transcript.to_dict())
@@ -161,9 +176,12 @@ class CallFailed(Exception):
 async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platform: Platform, api_base: str,
                      inputs: Sequence[str], *, caller: str | None = None, called: str = "ivr",
                      clock: str | None = None, token: str | None = None,
-                     settings: Settings | None = None) -> Transcript:
+                     settings: Settings | None = None, dtmf: str = "seed") -> Transcript:
     """Play one call against runtime server(s) at `callbacks` (round robin,
-    as behind a load balancer). `inputs` are key entries or "silence"."""
+    as behind a load balancer). `inputs` are key entries or "silence";
+    `dtmf` is how keys are reported (DTMF_SHAPES)."""
+    if dtmf not in DTMF_SHAPES:
+        raise ValueError(f"dtmf must be one of {DTMF_SHAPES}")
     settings = settings or Settings(domain=platform.domain)
     targets = itertools.cycle([c.rstrip("/") for c in callbacks])
     session = str(uuid.uuid4())
@@ -218,18 +236,14 @@ async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platfo
             transcript.outcome = Outcome("hangup")
             await complete("hangup")
             return transcript
-        dtmf = command.get("dtmf")
-        if dtmf is not None:
+        collect = command.get("dtmf")
+        if collect is not None:
             if not pending:  # the script is over while the caller is in a menu
                 await send("callEvent", {"sessionId": session, "event": "callingPartyDrop",
                                          "domain": platform.domain, "connectionId": session})
                 transcript.outcome = Outcome("waiting", transcript.waiting)
                 return transcript
-            entry = pending.pop(0)
-            if entry != "silence":
-                keys = entry[: int(dtmf.get("maxDigits") or len(entry))]
-                request["dtmfBuffer"] = keys
-                request["dtmfParams"] = {"dtmfMatch": keys, "reason": "maxDigits"}
+            request.update(_keys_report(pending.pop(0), int(collect.get("maxDigits") or 0), dtmf))
             continue
         split = platform.splits.pop(session, None)
         if split is not None:
@@ -242,6 +256,21 @@ async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platfo
             await complete("transferred")
             return transcript
         await asyncio.sleep(0)  # getIVRCommandAfter: ask again for the next command
+
+
+def _keys_report(entry: str, max_digits: int, shape: str) -> dict[str, Any]:
+    """The fields of a getIvrCommand request that report what the caller pressed."""
+    if entry == "silence":
+        if shape == "buffer":
+            return {}
+        return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": None, "reason": TIMEOUT_REASON, "encryption": {}}}
+    keys = entry[:max_digits] if max_digits else entry
+    if shape == "buffer":
+        return {"dtmfBuffer": keys}
+    if max_digits and len(keys) >= max_digits:
+        return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": keys, "reason": MAX_DIGITS_REASON, "encryption": {}}}
+    return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": keys, "reason": TERMINATION_REASON,
+                                                "matchedTerminationKey": TERMINATION_KEY, "encryption": {}}}
 
 
 async def serve_in_background(app: Starlette, host: str = "127.0.0.1") -> tuple[Any, asyncio.Task, str]:

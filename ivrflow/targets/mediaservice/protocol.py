@@ -7,9 +7,13 @@ the README lists them.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...compiler import ir
 from ...compiler.machine import Collect, Effect, End, Outcome, Play
@@ -27,6 +31,46 @@ FILE_FORMAT = "file"
 #: SynthesizeSpeech names (ASSUMPTION: the field layout is not documented).
 TTS_FORMAT = "awstts"
 TTS_REGION = "eu-west-1"
+#: Polly's SynthesizeSpeech requires `OutputFormat` and `VoiceId` (PLATFORMS.md
+#: §7); "pcm" is what the independent client `pumpagubben/ivr-test` sends.
+TTS_OUTPUT_FORMAT = "pcm"
+#: Amazon Polly's standard-engine voices by language code, from the Amazon
+#: Polly Developer Guide, "Standard voices" (60 voices in 29 languages):
+#: https://docs.aws.amazon.com/polly/latest/dg/standard-voices.html
+#: SynthesizeSpeech uses the standard engine unless told otherwise, so a
+#: neural-only voice would fail. The first voice of a language is its default;
+#: an environment's `voice` picks another. Aditi speaks en-IN and hi-IN.
+POLLY_VOICES: dict[str, tuple[str, ...]] = {
+    "arb": ("Zeina",),
+    "cmn-CN": ("Zhiyu",),
+    "cy-GB": ("Gwyneth",),
+    "da-DK": ("Naja", "Mads"),
+    "de-DE": ("Marlene", "Vicki", "Hans"),
+    "en-AU": ("Nicole", "Russell"),
+    "en-GB": ("Amy", "Emma", "Brian"),
+    "en-GB-WLS": ("Geraint",),
+    "en-IN": ("Aditi", "Raveena"),
+    "en-US": ("Joanna", "Ivy", "Kendra", "Kimberly", "Salli", "Joey", "Kevin"),
+    "es-ES": ("Conchita", "Lucia", "Enrique"),
+    "es-MX": ("Mia",),
+    "es-US": ("Lupe", "Penelope", "Miguel"),
+    "fr-CA": ("Chantal",),
+    "fr-FR": ("Celine", "Lea", "Mathieu"),
+    "hi-IN": ("Aditi",),
+    "is-IS": ("Dora", "Karl"),
+    "it-IT": ("Carla", "Bianca", "Giorgio"),
+    "ja-JP": ("Mizuki", "Takumi"),
+    "ko-KR": ("Seoyeon",),
+    "nb-NO": ("Liv",),
+    "nl-NL": ("Lotte", "Ruben"),
+    "pl-PL": ("Ewa", "Maja", "Jacek", "Jan"),
+    "pt-BR": ("Camila", "Vitoria", "Ricardo"),
+    "pt-PT": ("Ines", "Cristiano"),
+    "ro-RO": ("Carmen",),
+    "ru-RU": ("Tatyana", "Maxim"),
+    "sv-SE": ("Astrid",),
+    "tr-TR": ("Filiz",),
+}
 #: `bargeIn` for prompts a caller may interrupt (the one documented value).
 BARGE_IN = "current"
 #: ASSUMPTION: how a caller in the IVR is transferred: the runtime calls
@@ -40,6 +84,22 @@ SPLIT_WAIT_S = 10
 #: environment's `sip_domain`; voicemail boxes by this template.
 DESTINATION_URI = "sip:{destination}@{sip_domain}"
 VOICEMAIL_URI = "sip:voicemail-{box}@{sip_domain}"
+#: `dtmfParams.reason` when a termination key ended the entry (the one value
+#: documented, PLATFORMS.md §3). ASSUMPTION: whatever the reason, a request
+#: without keys is silence (a timeout), and keys reported are keys pressed.
+TERMINATION_REASON = "terminationKey"
+#: Keys a caller can press on a phone (DTMF 0-9, *, #, A-D).
+DTMF_KEYS = re.compile(r"[0-9*#A-Da-d]*")
+#: Uploaded prompt files are named `ivrflow-FLOW-STEM-HASH.EXT`: ivrflow's
+#: marker and the flow (so they never collide with a person's files or another
+#: flow's), the file's name (for people) and its content's sha256.
+FILE_PREFIX = "ivrflow"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+#: The environment's keys Settings.from_env reads (ivrflow.toml; `serve`
+#: passes them to the runtime).
+ENV_KEYS = ("domain", "sip_domain", "voicemail_uri", "language", "voice", "base_url", "site_base_urls")
 
 
 @dataclass(frozen=True)
@@ -50,13 +110,34 @@ class Settings:
     sip_domain: str = "localhost"
     voicemail_uri: str = VOICEMAIL_URI
     language: str = "en-US"
+    voice: str | None = None  # the environment's Polly voice, else the language's default
+    base_url: str | None = None  # the platform's API
+    site_base_urls: tuple[str, ...] = ()  # more API origins a callback's siteBaseUrl may name
+    files: Mapping[str, str] = field(default_factory=dict)  # prompt → its name on the platform
 
     @classmethod
     def from_env(cls, values: Mapping[str, Any]) -> Settings:
+        """From the environment's values: `domain`, `sip_domain`,
+        `voicemail_uri`, `language`, `voice`, `base_url` and `site_base_urls`
+        (a URL or a list of URLs)."""
         domain = str(values.get("domain") or "localhost")
+        sites = values.get("site_base_urls") or ()
         return cls(domain=domain, sip_domain=str(values.get("sip_domain") or domain),
                    voicemail_uri=str(values.get("voicemail_uri") or VOICEMAIL_URI),
-                   language=str(values.get("language") or "en-US"))
+                   language=str(values.get("language") or "en-US"),
+                   voice=str(values["voice"]) if values.get("voice") else None,
+                   base_url=str(values["base_url"]) if values.get("base_url") else None,
+                   site_base_urls=_urls(sites))
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    """`site_base_urls`: a URL or a list of them (anything else counts as none;
+    the target reports it as IVR301)."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        return tuple(item for item in value if isinstance(item, str))
+    return ()
 
 
 def destination_uri(outcome: Outcome, settings: Settings) -> str:
@@ -83,14 +164,151 @@ def outcome_of_uri(uri: str, settings: Settings) -> Outcome:
     return Outcome("transfer", uri)
 
 
+# --- prompt files ----------------------------------------------------------------------
+
+def platform_file_name(flow: str, path: str, data: bytes) -> str:
+    """The name a prompt file is uploaded under and played by: the one
+    mapping from a flow's file to the platform's, for deploy and runtime."""
+    stem, suffix = Path(path).stem, Path(path).suffix.lower()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return f"{FILE_PREFIX}-{_safe(flow)}-{_safe(stem)}-{digest}{_UNSAFE.sub('', suffix)}"
+
+
+def _safe(part: str) -> str:
+    """A part of a file name that needs no quoting in a URL path."""
+    return _UNSAFE.sub("-", part[:40]).strip("-.") or "x"
+
+
+def read_prompt(base: Path, path: str) -> bytes | None:
+    """A prompt file's bytes (None if it is not a regular file)."""
+    file = base / path
+    return file.read_bytes() if file.is_file() else None
+
+
+def prompt_files(flow: ir.Flow, base: Path | None = None) -> dict[str, tuple[str, bytes | None]]:
+    """Each `file` prompt's platform name and bytes (None when missing; the
+    name is then the hash of nothing, which nothing was uploaded under)."""
+    base = Path(flow.file).parent if base is None else base
+    found: dict[str, tuple[str, bytes | None]] = {}
+    for prompt in flow.prompts:
+        if prompt.kind == "file":
+            data = read_prompt(base, prompt.value)
+            found[prompt.name] = (platform_file_name(flow.name, prompt.value, data or b""), data)
+    return found
+
+
+def is_uploaded_name(flow: str, name: str) -> bool:
+    """Whether `name` has the shape of a file ivrflow uploads for `flow`."""
+    prefix = re.escape(f"{FILE_PREFIX}-{_safe(flow)}-")
+    return re.fullmatch(prefix + r".+-[0-9a-f]{16}(\.[A-Za-z0-9_-]*)?", name) is not None
+
+
+# --- text to speech ---------------------------------------------------------------------
+
+def polly_language(code: str) -> str | None:
+    """Polly's spelling of a language code (`en-us` → `en-US`), None if Polly has no voice for it."""
+    return next((known for known in POLLY_VOICES if known.lower() == code.lower()), None)
+
+
+def polly_voice(name: str) -> str | None:
+    """Polly's spelling of a voice (`joanna` → `Joanna`), None if unknown."""
+    return next((voice for voices in POLLY_VOICES.values() for voice in voices if voice.lower() == name.lower()),
+                None)
+
+
+def voice_problem(language: str, voice: str | None) -> str | None:
+    """Why Polly could not speak `language` with `voice` (None: it can)."""
+    known = polly_language(language)
+    if voice is not None and polly_voice(voice) is None:
+        return f"Amazon Polly has no standard voice `{voice}`"
+    if known is None:
+        return f"Amazon Polly has no voice for language `{language}`"
+    if voice is not None and polly_voice(voice) not in POLLY_VOICES[known]:
+        return (f"Amazon Polly's voice `{polly_voice(voice)}` does not speak `{known}` "
+                f"(its voices: {', '.join(POLLY_VOICES[known])})")
+    return None
+
+
+def tts_parameters(text: str, language: str, settings: Settings) -> dict[str, Any]:
+    """Polly's SynthesizeSpeech parameters: the environment's voice where it
+    speaks the language, else the language's default voice. A language Polly
+    lacks (a diagnostic at check/deploy) is left to the voice's own."""
+    known = polly_language(language)
+    wanted = polly_voice(settings.voice) if settings.voice else None
+    if known is not None:
+        voice = wanted if wanted in POLLY_VOICES[known] else POLLY_VOICES[known][0]
+    else:
+        default = polly_language(settings.language)
+        voice = wanted or (POLLY_VOICES[default][0] if default else POLLY_VOICES["en-US"][0])
+    parameters = {"Text": text, "TextType": "text", "OutputFormat": TTS_OUTPUT_FORMAT, "VoiceId": voice}
+    if known is not None:
+        parameters["LanguageCode"] = known
+    return parameters
+
+
 def phrase(flow: ir.Flow, name: str, settings: Settings) -> dict[str, Any]:
     prompt = flow.prompt(name)
     if prompt is None or prompt.kind == "file":
-        file_name = prompt.value.rsplit("/", 1)[-1] if prompt else name
+        file_name = settings.files.get(name) if prompt else None
+        if file_name is None:  # not read at startup: name it from the file as it is now
+            data = read_prompt(Path(flow.file).parent, prompt.value) if prompt else None
+            file_name = platform_file_name(flow.name, prompt.value if prompt else name, data or b"")
         return {"format": FILE_FORMAT, "fileName": file_name}
     language = prompt.language or flow.language or settings.language
     return {"format": TTS_FORMAT, "region": TTS_REGION, "cacheTimeToLive": "WEEK",
-            "awsTTSParameters": {"Text": prompt.value, "LanguageCode": language, "TextType": "text"}}
+            "awsTTSParameters": tts_parameters(prompt.value, language, settings)}
+
+
+# --- callbacks --------------------------------------------------------------------------
+
+def keys_pressed(buffer: Any, params: Any) -> str:
+    """The keys a getIvrCommand request reports ("" when none: silence).
+
+    `dtmfBuffer` holds them, but seed 002's own sample has it null and the
+    keys in `dtmfParams.dtmfMatch` (PLATFORMS.md §7); a termination key ended
+    the entry and is not one of its keys (alone, it is what was pressed).
+    ValueError if they are not keys."""
+    params = params if isinstance(params, Mapping) else {}
+    raw = buffer if buffer not in (None, "") else params.get("dtmfMatch")
+    if raw is not None and (isinstance(raw, bool) or not isinstance(raw, (str, int))):
+        raise ValueError("`dtmfBuffer` and `dtmfParams.dtmfMatch` must be strings of keys")
+    keys = "" if raw is None else str(raw)
+    if not DTMF_KEYS.fullmatch(keys):
+        raise ValueError("the keys must be DTMF digits (0-9, *, #, A-D)")
+    terminator = params.get("matchedTerminationKey")
+    if params.get("reason") != TERMINATION_REASON or not isinstance(terminator, str) or not terminator:
+        return keys
+    if keys.endswith(terminator) and keys != terminator:
+        return keys[:-len(terminator)]
+    return keys or terminator  # only the termination key: a key press, not silence
+
+
+def api_origin(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL without credentials in it, else None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return None
+    host = parts.hostname.lower()
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def is_loopback(url: str) -> bool:
+    """A URL on this machine (`serve --insecure`, a local trial, follows those without the bearer)."""
+    origin = api_origin(url)
+    return origin is not None and origin.split("://", 1)[1].rsplit(":", 1)[0] in ("127.0.0.1", "localhost", "[::1]")
+
+
+def trusted_api_base(url: str, settings: Settings) -> bool:
+    """Whether a callback's `siteBaseUrl` may receive the server's API calls
+    (with its bearer): only the origins of the environment's `base_url` and
+    `site_base_urls`."""
+    origin = api_origin(url)
+    allowed = {api_origin(u) for u in (settings.base_url, *settings.site_base_urls) if u}
+    return origin is not None and origin in allowed
 
 
 def dtmf(menu: ir.Menu) -> dict[str, Any]:
@@ -148,3 +366,22 @@ def commands(flow: ir.Flow, effects: Iterable[Effect], settings: Settings) -> Pl
         if "dtmf" not in command and not command.get("hangup"):
             command["getIVRCommandAfter"] = 0  # ask for the next command as soon as these are heard
     return Plan(out, end)
+
+
+def runtime_settings(flow: ir.Flow, settings: Settings) -> tuple[Settings, list[str]]:
+    """The settings a server uses for `flow`: with the names its prompt files
+    were uploaded under. Also what it should warn about at startup: missing
+    prompt files, and voices Polly lacks (check/compile/deploy report those as
+    diagnostics)."""
+    warnings = []
+    files = prompt_files(flow)
+    for name, (_, data) in files.items():
+        if data is None:
+            warnings.append(f"prompt {name}: its file is missing here, so its uploaded name is unknown")
+    for prompt in flow.prompts:
+        language = prompt.language or flow.language or settings.language
+        problem = voice_problem(language, settings.voice) if prompt.kind == "say" else None
+        if problem:
+            voice = tts_parameters("", language, settings)["VoiceId"]
+            warnings.append(f"prompt {prompt.name}: {problem}; speaking it with {voice}")
+    return replace(settings, files={name: file for name, (file, _) in files.items()}), warnings

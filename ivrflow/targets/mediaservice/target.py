@@ -1,8 +1,10 @@
 """The mediaservice target: nothing to create but prompt files (the flow runs
-in the runtime server). Files go up with `PUT /{domain}/promptfile/{name}`;
-a manifest prompt file (`ivrflow-FLOW.json`) records which files ivrflow put
-there and their digests, so unchanged files are not sent again and only
-files it put there are ever deleted."""
+in the runtime server). Files go up with `PUT /{domain}/promptfile/{name}`
+under names of their own (`ivrflow-FLOW-STEM-HASH.wav`, protocol.
+platform_file_name), so they never replace a person's file or another
+flow's; a manifest prompt file (`ivrflow-FLOW.json`) records which files
+ivrflow put there and their digests, so unchanged files are not sent again
+and only files it put there are ever deleted."""
 
 from __future__ import annotations
 
@@ -15,11 +17,21 @@ from typing import Any
 import httpx
 
 from ...compiler import ir
-from ...compiler.diagnostics import Diagnostic
+from ...compiler.diagnostics import RULES, Diagnostic
 from ...config import Environment
 from ...deploy.http import HttpSession, Stats, send
 from ...deploy.plan import Change, Op, Plan
 from ..base import Emulator, EmulatorOptions, Target
+from .protocol import (
+    ENV_KEYS,
+    Settings,
+    api_origin,
+    is_uploaded_name,
+    polly_language,
+    polly_voice,
+    prompt_files,
+    voice_problem,
+)
 
 NAME = "mediaservice"
 #: The flow runs in the runtime server; only prompt files are on the platform.
@@ -43,14 +55,50 @@ class Desired:
         return f"ivrflow-{self.flow}.json"
 
 
+def settings_of(env: Environment | None) -> Settings:
+    """The protocol's settings from the environment (defaults without one)."""
+    if env is None:
+        return Settings()
+    return Settings.from_env({key: env.get(key) for key in ENV_KEYS if env.get(key) is not None})
+
+
 def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = False) -> Desired:
-    base = Path(flow_path).parent
+    """The prompt files to upload (by their names on the platform), and
+    IVR205 for a `say` prompt Polly cannot speak with the voice the
+    environment names (or the language's default)."""
     files = {}
+    by_prompt = prompt_files(flow, Path(flow_path).parent)
     for prompt in flow.prompts:
-        if prompt.kind == "file" and (base / prompt.value).is_file():
-            data = (base / prompt.value).read_bytes()
-            files[Path(prompt.value).name] = (prompt.value, hashlib.sha256(data).hexdigest(), prompt.value_span)
-    return Desired(flow.name, files)
+        name, data = by_prompt.get(prompt.name, ("", None))
+        if data is not None:
+            files[name] = (prompt.value, hashlib.sha256(data).hexdigest(), prompt.value_span)
+    return Desired(flow.name, files, _voice_diagnostics(flow, env))
+
+
+def _voice_diagnostics(flow: ir.Flow, env: Environment | None) -> list[Diagnostic]:
+    settings = settings_of(env)
+    found: list[Diagnostic] = []
+    voice = settings.voice
+    if env is not None and voice is not None and polly_voice(voice) is None:
+        found.append(env.error(f"Amazon Polly has no standard voice `{voice}`", "voice",
+                               hint="name one from Polly's voice list, or leave `voice` out to use each "
+                                    "language's default").diagnostic)
+        voice = None
+    sites = env.get("site_base_urls") if env is not None else None
+    listed = [sites] if isinstance(sites, str) else sites if isinstance(sites, list) else [sites]
+    if env is not None and sites is not None and not all(isinstance(u, str) and api_origin(u) for u in listed):
+        found.append(env.error("`site_base_urls` must be an http(s) URL or a list of them", "site_base_urls",
+                               hint='e.g. site_base_urls = ["https://site-a.example.com/mediaservice"]').diagnostic)
+    for prompt in flow.prompts:
+        if prompt.kind != "say":
+            continue
+        language = prompt.language or flow.language or settings.language
+        problem = voice_problem(language, voice)
+        if problem:
+            hint = ("set `voice` in the environment to one that speaks it, or leave it out"
+                    if polly_language(language) else "use a language code Amazon Polly speaks, such as en-US")
+            found.append(RULES["IVR205"].at(prompt.span, f"prompt `{prompt.name}`: {problem}", hint=hint))
+    return found
 
 
 class MediaserviceApi(HttpSession):
@@ -103,8 +151,11 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: MediaserviceApi) 
             the_plan.changes.append(Change(op, "prompt file", f"file:{name}", "PUT", f"/promptfile/{name}",
                                            source=span, upload=path))
     for name in sorted(set(manifest) - set(wanted.files)):
-        if name in names:
+        if name in names and is_uploaded_name(flow.name, name):
             the_plan.changes.append(Change("delete", "prompt file", f"file:{name}", "DELETE", f"/promptfile/{name}"))
+        elif name in names:  # listed by an older ivrflow that used plain names: perhaps a person's file
+            the_plan.notes.append(f"{name} is left alone: ivrflow no longer uses it, but its name is not one "
+                                  "ivrflow gives, so it may be someone else's")
     new_manifest = {name: digest for name, (_, digest, _) in sorted(wanted.files.items())}
     if new_manifest != manifest or wanted.manifest not in names:
         the_plan.changes.append(Change("update" if wanted.manifest in names else "create", "manifest",
@@ -140,7 +191,6 @@ def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | 
 
 # --- the target -----------------------------------------------------------------------------
 
-ENV_KEYS = ("base_url", "domain", "sip_domain", "voicemail_uri", "language")
 
 
 def emulator(options: EmulatorOptions) -> Emulator:

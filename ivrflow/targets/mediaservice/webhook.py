@@ -28,7 +28,18 @@ from ...runtime.core import Runtime
 from ...runtime.http import Credentials, HTTPProblem, read_json, text
 from ...runtime.sessions import Session
 from ...runtime.webhooks import Webhooks
-from .protocol import NEWCALL_IVR_ACTION, SPLIT_WAIT_S, Settings, commands, destination_uri
+from .protocol import (
+    NEWCALL_IVR_ACTION,
+    SPLIT_WAIT_S,
+    Settings,
+    api_origin,
+    commands,
+    destination_uri,
+    is_loopback,
+    keys_pressed,
+    runtime_settings,
+    trusted_api_base,
+)
 
 log = logging.getLogger("ivrflow.runtime")
 STR, NUM = (str,), (str, int, float)
@@ -61,9 +72,11 @@ def routes(context: Webhooks) -> list[BaseRoute]:
 
 def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str, Any],
                 api_token: Callable[[], str] | None) -> list[Route]:
-    settings = Settings.from_env(values)
     flow = runtime.flow
     store = runtime.store
+    settings, warnings = runtime_settings(flow, Settings.from_env(values))
+    for warning in warnings:
+        log.warning("%s", warning)
 
     async def reply(session: Session, body: dict[str, Any], *, keep: bool = True) -> Response:
         """Store the session (unless it is over) and answer, reporting the new
@@ -102,7 +115,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
                 raise HTTPProblem(422, "bad_clock", f"{CLOCK_HEADER} is not an ISO date and time") from None
         session = runtime.new_session(data["sessionId"], text(data.get("callingParty")),
                                       text(data.get("calledParty")), started)
-        session.api_base = data.get("siteBaseUrl")
+        session.api_base = site_base(session, data.get("siteBaseUrl"))
         effects = await runtime.start(session)
         plan(session, effects)
         log.info("session %s: new call from %s", session.id, session.caller or "a withheld number")
@@ -121,9 +134,12 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
                                          "siteBaseUrl": (STR, False)})
         session = await load(data["sessionId"])
         session.reply_id = data.get("replyId") or session.reply_id
-        session.api_base = data.get("siteBaseUrl") or session.api_base
+        session.api_base = site_base(session, data.get("siteBaseUrl")) or session.api_base
         if not session.pending and session.call.status == "input":
-            keys = text(data.get("dtmfBuffer")) or ""
+            try:
+                keys = keys_pressed(data.get("dtmfBuffer"), data.get("dtmfParams"))
+            except ValueError as error:
+                raise HTTPProblem(422, "bad_dtmf", str(error)) from None
             try:
                 effects = await runtime.advance(session, Keys(keys) if keys else Silence())
             except MachineError as error:
@@ -131,9 +147,10 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
             plan(session, effects)
         if session.pending:
             command = session.pending.pop(0)
-        elif session.transfer:
-            await split(session)
+        elif session.transfer and await split(session):
             command = {"phrases": [], "getIVRCommandAfter": SPLIT_WAIT_S}
+        elif session.transfer:  # no API to transfer through: end the call rather than leave it silent
+            command = {"phrases": [], "hangup": True}
         else:  # the call is over (a hangup was sent): keep the line quiet
             command = {"phrases": [], "hangup": True}
         body = {"sessionId": session.id, **command}
@@ -141,13 +158,25 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
             body["replyId"] = session.reply_id
         return await reply(session, body)
 
-    async def split(session: Session) -> None:
-        """Ask the platform to split the IVR connection; its callEvent gets `call`."""
-        base = (session.api_base or str(values.get("base_url") or "")).rstrip("/")
+    def site_base(session: Session, url: str | None) -> str | None:
+        """A callback's `siteBaseUrl` if the server may call it; else None, logged."""
+        if not url or trusted_api_base(url, settings) or (credentials.insecure and is_loopback(url)):
+            return url or None
+        log.warning("session %s: siteBaseUrl refused: %s is not the origin of the environment's base_url or "
+                    "site_base_urls; API calls go to base_url", session.id, api_origin(url) or "not an http(s) URL")
+        return None
+
+    async def split(session: Session) -> bool:
+        """Ask the platform to split the IVR connection; its callEvent gets `call`.
+        The bearer goes only to the environment's API origins. False if there
+        is no API to ask (no base_url and no siteBaseUrl it may follow)."""
+        site = session.api_base if session.api_base and site_base(session, session.api_base) else None
+        base = (site or settings.base_url or "").rstrip("/")
         if not base:
-            log.error("session %s: cannot transfer: no base_url for the platform API", session.id)
-            return
-        headers = {"Authorization": f"Bearer {api_token()}"} if api_token else {}
+            log.error("session %s: cannot transfer: no base_url for the platform API; hanging up", session.id)
+            return False
+        trusted = trusted_api_base(base, settings)
+        headers = {"Authorization": f"Bearer {api_token()}"} if api_token and trusted else {}
         payload = {"replyId": session.reply_id, "connectionId": session.connection_id or session.id}
         try:
             response = await runtime.http.post(f"{base}/{settings.domain}/splitconnection", json=payload,
@@ -155,6 +184,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
             response.raise_for_status()
         except Exception as error:  # the platform is unreachable: log it, the caller hears silence
             log.error("session %s: /splitconnection failed: %s", session.id, type(error).__name__)
+        return True
 
     async def call_event(request: Request) -> Response:
         credentials.check(request)
