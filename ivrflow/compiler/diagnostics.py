@@ -107,6 +107,9 @@ RULES: dict[str, Rule] = _rules(
     ("IVR121", W, "opening hours that are never open or overlap"),
     ("IVR122", E, "instant loop: routes go round without waiting for the caller"),
     ("IVR123", E, "`repeat` in `on exhausted`: the retries are already used up"),
+    ("IVR124", E, "audio file outside the flow's folder"),
+    ("IVR125", E, "audio file that is not a regular file"),
+    ("IVR126", E, "audio file that cannot be read or is too large"),
     ("IVR201", Severity.INFO, "menu unrolled: the platform has no retry counter"),
     ("IVR202", Severity.INFO, "served by the runtime server through the platform's webhook"),
     ("IVR203", E, "voicemail box with no destination on this platform"),
@@ -114,6 +117,8 @@ RULES: dict[str, Rule] = _rules(
     ("IVR205", E, "construct the target cannot express"),
     ("IVR206", W, "construct the target only approximates"),
     ("IVR207", E, "prompt audio the target cannot play"),
+    ("IVR208", E, "no speech voice for the prompt's language"),
+    ("IVR209", E, "more receptionists than the range has extension numbers"),
     ("IVR301", E, "environment configuration"),
     ("IVR302", E, "the platform rejected a change"),
 )

@@ -19,6 +19,8 @@ from ...compiler.diagnostics import Diagnostic
 from ...config import Environment
 from ...deploy.http import HttpSession, Stats, send
 from ...deploy.plan import Change, Op, Plan
+from ...prompt_files import read as read_prompt_file
+from ..common import prompt_diagnostics, prompt_sources
 
 NAME = "mediaservice"
 #: The flow runs in the runtime server; only prompt files are on the platform.
@@ -43,13 +45,13 @@ class Desired:
 
 
 def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = False) -> Desired:
-    base = Path(flow_path).parent
+    sources = prompt_sources(flow, flow_path)  # only files ivrflow.prompt_files allows
     files = {}
     for prompt in flow.prompts:
-        if prompt.kind == "file" and (base / prompt.value).is_file():
-            data = (base / prompt.value).read_bytes()
+        if prompt.kind == "file" and prompt.value in sources:
+            data = sources[prompt.value]
             files[Path(prompt.value).name] = (prompt.value, hashlib.sha256(data).hexdigest(), prompt.value_span)
-    return Desired(flow.name, files)
+    return Desired(flow.name, files, prompt_diagnostics(flow, flow_path))
 
 
 class MediaserviceApi(HttpSession):
@@ -124,7 +126,7 @@ def apply(flow: ir.Flow, flow_path: str, change: Change, api: MediaserviceApi, i
     if change.method == "DELETE":
         api.request("DELETE", change.path)
     elif change.upload:
-        api.request("PUT", change.path, content=(Path(flow_path).parent / change.upload).read_bytes())
+        api.request("PUT", change.path, content=read_prompt_file(Path(flow_path).parent, change.upload))
     else:
         api.request("PUT", change.path, content=json.dumps(change.body).encode())
 
