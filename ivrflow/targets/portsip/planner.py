@@ -24,8 +24,8 @@ class RangeFull(Exception):
 
     def __init__(self, extensions: str, needed: int, size: int, taken: int, key: str):
         others = f", {taken} of them already in use" if taken else ""
-        super().__init__(f"the flow needs {needed} extension numbers for its receptionists "
-                         f"but the range {extensions} has {size}{others}")
+        super().__init__(f"the range {extensions} has no free number left: the flow needs {needed} extension "
+                         f"numbers for its receptionists and the range has {size}{others}")
         self.extensions, self.needed, self.size, self.taken, self.key = extensions, needed, size, taken, key
 
 
