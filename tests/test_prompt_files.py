@@ -339,3 +339,10 @@ def test_serve_with_redis_down_is_one_line(capsys: pytest.CaptureFixture[str]) -
     assert err.startswith(f"ivrflow: cannot reach the session store at {url}: ")
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in out + err
+
+
+def test_serve_with_a_bad_redis_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "serve", str(EXAMPLES / "quickstart.ivr"), "--insecure", "--sessions",
+                         "redis://:hunter2@127.0.0.1:99999/0")
+    assert status == 2
+    assert err == "ivrflow: --sessions: not a Redis URL such as redis://HOST:PORT/DB: Port out of range 0-65535\n"
