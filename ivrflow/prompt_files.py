@@ -100,6 +100,11 @@ def _too_large(value: str, size: int) -> FileProblem:
                        "a prompt is seconds of speech: trim the recording or save it as 16-bit mono WAV")
 
 
+def _outside(value: str) -> PromptFileError:
+    return PromptFileError(value, FileProblem("IVR124", f"audio file `{value}` is outside the flow's folder",
+                                              _HINT_INSIDE))
+
+
 def resolve(base: Path, value: str) -> Path:
     """The real path of the prompt file `value` of a flow in folder `base`,
     once it is known to be a regular file inside that folder's tree and not
@@ -110,8 +115,7 @@ def resolve(base: Path, value: str) -> Path:
     except (OSError, ValueError) as error:
         raise PromptFileError(value, _unreadable(value, error)) from None
     if os.path.commonpath([root, path]) != root:
-        raise PromptFileError(value, FileProblem("IVR124", f"audio file `{value}` is outside the flow's folder",
-                                                 _HINT_INSIDE))
+        raise _outside(value)
     try:
         info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -136,6 +140,11 @@ def read(base: Path, value: str) -> bytes:
         raise PromptFileError(value, _unreadable(value, error)) from None
     with os.fdopen(descriptor, "rb") as handle:
         _check_stat(value, os.fstat(descriptor))
+        opened = f"/proc/self/fd/{descriptor}"  # where the file opened really is (Linux), in case a folder
+        if os.path.islink(opened):              # on the way was swapped for a link since `resolve`
+            root = os.path.realpath(base)
+            if os.path.commonpath([root, os.readlink(opened)]) != root:
+                raise _outside(value)
         data = handle.read(MAX_PROMPT_BYTES + 1)
     if len(data) > MAX_PROMPT_BYTES:
         raise PromptFileError(value, _too_large(value, len(data)))

@@ -110,6 +110,18 @@ def test_a_file_swapped_for_a_link_after_the_check_is_not_read(folder: Path,
     assert refused.value.problem.code == "IVR124"
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+def test_a_folder_swapped_for_a_link_while_reading_is_caught(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is opened is checked, not only the path: as if a folder on the way became a link
+    between `resolve` and `open`."""
+    from ivrflow import prompt_files
+
+    monkeypatch.setattr(prompt_files, "resolve", lambda base, value: folder.parent / "outside.wav")
+    with pytest.raises(PromptFileError) as refused:
+        read(folder, "hello.wav")
+    assert refused.value.problem.code == "IVR124"
+
+
 # --- every command ---------------------------------------------------------------------------
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
