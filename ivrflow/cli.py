@@ -60,10 +60,12 @@ def _load_all(files: Sequence[str], *, check_files: bool = True) -> list[Checked
     return results
 
 
-def _load_one(path: str) -> Checked:
-    """Load a flow to run on the machine: it must be free of errors (audio
-    files need not exist to simulate); diagnostics go to stderr."""
-    result = _load_all([path], check_files=False)[0]
+def _load_one(path: str, *, check_files: bool = False) -> Checked:
+    """Load a flow that must be free of errors; diagnostics go to stderr.
+    Audio files need not exist to simulate or serve; commands that read them
+    (compile, plan, deploy) pass `check_files` so that the prompt file checks
+    (IVR112, IVR124 to IVR126) run before any prompt is read."""
+    result = _load_all([path], check_files=check_files)[0]
     if not result.ok:
         from . import report
 
@@ -380,7 +382,6 @@ def serve(paths: tuple[str, ...], host: str, port: int, sessions: str, env_name:
     """
     from . import targets
     from .runtime import serve as serving
-    from .runtime.sessions import open_store
 
     results = [_load_one(file) for file in _flow_files(paths)]
     flows = [r.flow for r in results if r.flow is not None]
@@ -393,7 +394,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, sessions: str, env_name:
         seen[result.flow.name] = result.file
     env = _environment(env_name, results[0].file) if env_name else None
     try:
-        open_store(sessions)
+        _reach_store(sessions)
         settings = serving.settings(env, insecure, dict(os.environ))
     except serving.NotConfigured as error:
         raise _Usage(str(error)) from None
@@ -406,6 +407,26 @@ def serve(paths: tuple[str, ...], host: str, port: int, sessions: str, env_name:
     click.echo(f"serving {names} on http://{host}:{port} (sessions: {sessions.split('@')[-1]})", err=True)
     serving.run(flows, settings, targets.webhooks(), sessions, host, port)
     return ExitStatus.OK
+
+
+def _reach_store(sessions: str) -> None:
+    """Open the session store and ping it: one that is down is a one-line
+    usage error here, before the server's startup would log a traceback."""
+    import asyncio
+
+    from .runtime.sessions import open_store
+
+    store = open_store(sessions)
+
+    async def ping() -> None:
+        try:
+            await store.ping()
+        finally:
+            await store.close()
+    try:
+        asyncio.run(ping())
+    except RuntimeError as error:
+        raise _Usage(str(error)) from None
 
 
 def _environment(name: str, flow_path: str) -> Any:
@@ -519,17 +540,35 @@ def compile_command(file: str, target_name: str, env_name: str | None, output: s
     portsip: also prompts/*.wav, each receptionist's prompts joined into one
     16-bit mono WAV, as they will be uploaded.
     """
+    from . import config
+    from .deploy.tts import TTSUnavailable
+    from .prompt_files import PromptFileError
+
     target = _target(target_name)
-    result = _load_one(file)
+    out = Path(output)
+    if os.path.lexists(output) and not out.is_dir():
+        raise _Usage(f"cannot write to `{output}`: it is a file, not a directory")
+    result = _load_one(file, check_files=True)
     assert result.flow is not None
     env = _environment(env_name, file) if env_name else None
     if env is not None and env.get("target") != target_name:
         raise _Usage(f"environment `{env_name}` is for target `{env.get('target')}`, not `{target_name}`")
-    wanted, _ = _desired(target, result, file, env, tts == "espeak")
-    the_plan = target.make_empty_plan(wanted)
-    written = target.write_artifacts(wanted, the_plan, Path(output),
-                                     env.get("base_url") if env is not None else None, flow=result.flow,
-                                     flow_path=file)
+    try:
+        wanted, _ = _desired(target, result, file, env, tts == "espeak")
+        the_plan = target.make_empty_plan(wanted)
+        try:
+            written = target.write_artifacts(wanted, the_plan, out, env.get("base_url") if env is not None else None,
+                                             flow=result.flow, flow_path=file)
+        except OSError as error:
+            raise _Usage(f"cannot write to `{error.filename or output}`: {error.strerror or error}") from None
+    except config.ConfigError as error:
+        _show_config_error(error)
+        return ExitStatus.USAGE
+    except PromptFileError as error:  # the file changed since it was checked
+        _show(error.at(result.flow), result)
+        return ExitStatus.ERRORS
+    except TTSUnavailable as error:
+        raise _Usage(str(error)) from None
     click.echo(f"wrote {', '.join(str(p) for p in written)}: {len(the_plan.changes)} calls", err=True)
     for note in the_plan.notes:
         click.echo(f"note: {note}", err=True)
@@ -587,8 +626,10 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
     from .compiler.diagnostics import RULES
     from .deploy import run
     from .deploy.http import DeployError, Rejected, Stats
+    from .deploy.tts import TTSUnavailable
+    from .prompt_files import PromptFileError
 
-    result = _load_one(file)
+    result = _load_one(file, check_files=True)
     assert result.flow is not None
     env = _environment(env_name, file)
     target = _target(str(env.get("target") or ""))
@@ -626,6 +667,12 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
         return ExitStatus.OK
     except config.ConfigError as error:
         _show_config_error(error)
+        return ExitStatus.USAGE
+    except PromptFileError as error:  # the file changed since it was checked
+        _show(error.at(result.flow), result)
+        return ExitStatus.ERRORS
+    except TTSUnavailable as error:
+        click.echo(f"ivrflow: {error}", err=True)
         return ExitStatus.USAGE
     except Rejected as error:
         change = error.change

@@ -8,6 +8,7 @@ from .compiler import Checked, check_source
 from .compiler.checks.base import Env
 from .compiler.diagnostics import RULES
 from .compiler.ir import Span
+from .prompt_files import checker
 
 
 class LoadError(Exception):
@@ -35,12 +36,11 @@ def read_source(path: str) -> str | tuple[str, Span]:
 
 
 def load(path: str, *, check_files: bool = True) -> Checked:
-    """Check one flow file; prompt files are looked up beside it."""
+    """Check one flow file; prompt files are looked up beside it (see prompt_files)."""
     source = read_source(path)
     if isinstance(source, tuple):
         message, span = source
         diagnostic = RULES["IVR001"].at(span, message, hint="save the file as UTF-8")
         return Checked(path, "", None, None, (diagnostic,))
-    base = Path(path).parent
-    env = Env(file_exists=(lambda name: (base / name).is_file()) if check_files else None)
+    env = Env(prompt_file=checker(path) if check_files else None)
     return check_source(source, path, env)

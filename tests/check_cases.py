@@ -278,14 +278,14 @@ CASES = [
         }
         """, (7, 21)),
     case("IVR123", "clean", CLEAN),
-    case("IVR124", "an empty file", "", (1, 1)),
-    case("IVR124", "only a prompt", """
+    case("IVR127", "an empty file", "", (1, 1)),
+    case("IVR127", "only a prompt", """
         flow hello {
             language en-GB
         }
         prompt hi say "Hi"
         """, (1, 6)),
-    case("IVR124", "clean", CLEAN),
+    case("IVR127", "clean", CLEAN),
     # --- IVR109 / IVR110 key lengths ---------------------------------------------------------------
     case("IVR109", "key longer than digits", """
         prompt hi say "Hi"
@@ -338,6 +338,55 @@ CASES = [
             press 1 -> hangup
         }
         """),
+    case("IVR124", "a file outside the flow's folder", """
+        prompt hi file "/etc/passwd"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """, (1, 16)),
+    case("IVR124", "a file inside the flow's folder", """
+        prompt hi file "present.wav"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """),
+    case("IVR125", "a directory", """
+        prompt hi file "prompts"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """, (1, 16)),
+    case("IVR125", "a regular file", """
+        prompt hi file "present.wav"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """),
+    case("IVR126", "a file that is too large to read", """
+        prompt hi file "huge.wav"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """, (1, 16)),
+    case("IVR126", "a readable file of a sensible size", """
+        prompt hi file "present.wav"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """),
+    case("IVR126", "a name longer than the system allows", """
+        prompt hi file "name-too-long.wav"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        """, (1, 16)),
     # --- IVR113 unused ---------------------------------------------------------------------------------
     case("IVR113", "a prompt and hours nobody uses", with_clean("""
         prompt bye say "Bye"

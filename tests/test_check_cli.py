@@ -78,10 +78,10 @@ def test_an_empty_flow_is_an_error_and_compiles_to_nothing(tmp_path: Path,
     flow = tmp_path / "empty.ivr"
     flow.write_text("")
     status, out = _check(capsys, str(flow))
-    assert status == 1 and f"{flow}:1:1: error[IVR124]" in out
+    assert status == 1 and f"{flow}:1:1: error[IVR127]" in out
     status = main(["compile", str(flow), "--target", "portsip", "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert status == 1 and "IVR124" in err and "None" not in err and not (tmp_path / "out").exists()
+    assert status == 1 and "IVR127" in err and "None" not in err and not (tmp_path / "out").exists()
 
 
 def test_a_problem_repeated_word_for_word_is_shown_once_with_its_places(

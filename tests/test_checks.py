@@ -6,11 +6,16 @@ import pytest
 
 from ivrflow.compiler import check_source
 from ivrflow.compiler.checks import CHECKS, Env
+from ivrflow.compiler.checks.base import FileProblem
 from ivrflow.compiler.diagnostics import RULES
 
 from .check_cases import CASES, Case
 
-ENV = Env(file_exists=lambda path: path == "present.wav")
+#: What ivrflow.prompt_files would say of the paths the cases name (tested for real in test_prompt_files.py).
+FILES = {"present.wav": None, "/etc/passwd": FileProblem("IVR124", "outside"),
+         "prompts": FileProblem("IVR125", "a directory"), "huge.wav": FileProblem("IVR126", "too large"),
+         "name-too-long.wav": FileProblem("IVR126", "name too long")}
+ENV = Env(prompt_file=lambda path: FILES.get(path, FileProblem("IVR112", "not found")))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.code}-{'pass' if c.passes else 'fail'}-{c.name}")

@@ -376,6 +376,9 @@ def test_an_unreachable_platform_is_a_network_failure(tmp_path: Path, monkeypatc
     monkeypatch.setattr(deploy_http, "backoff", lambda attempt: None)
     flow = tmp_path / "guide.ivr"
     flow.write_text((EXAMPLES / "telphin_guide.ivr").read_text())
+    (tmp_path / "prompts").mkdir()  # plan checks the prompt files before it calls the platform
+    for name in ("hello.wav", "advertising.wav"):
+        (tmp_path / "prompts" / name).write_bytes((EXAMPLES / "prompts" / name).read_bytes())
     (tmp_path / "ivrflow.toml").write_text(f'[env.down]\ntarget = "telphin"\nbase_url = "http://127.0.0.1:{free_port()}"\n'
                                            'client_id = "demo"\nclient_secret = "${S}"\nextension = "071"\n')
     monkeypatch.setenv("S", "demo")

@@ -182,5 +182,8 @@ def open_store(spec: str) -> Store:
     if spec == "memory":
         return MemoryStore()
     if spec.startswith(("redis://", "rediss://", "unix://")):
-        return RedisStore(spec)
+        try:
+            return RedisStore(spec)
+        except ValueError as error:  # the URL's port or database; the URL may hold a password
+            raise ValueError(f"--sessions: not a Redis URL such as redis://HOST:PORT/DB: {error}") from None
     raise ValueError(f"--sessions: `{spec}` is neither `memory` nor a redis:// URL")

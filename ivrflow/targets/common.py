@@ -13,6 +13,8 @@ from typing import Any
 from ..compiler import ir
 from ..compiler.diagnostics import RULES, Diagnostic
 from ..config import Environment
+from ..deploy.tts import speech_diagnostics
+from ..prompt_files import PromptFileError, diagnostics, read
 from .signing import signature
 
 #: The variable holding the callback token when the environment names none
@@ -48,10 +50,26 @@ def token_variable(env: Environment) -> str:
 
 
 def prompt_sources(flow: ir.Flow, flow_path: str) -> dict[str, bytes]:
-    """The recordings beside the flow, by the path its prompts give."""
+    """The recordings beside the flow, by the path its prompts give: only
+    those ivrflow.prompt_files allows (`prompt_diagnostics` says what
+    is wrong with the others)."""
     base = Path(flow_path).parent
-    return {p.value: (base / p.value).read_bytes() for p in flow.prompts
-            if p.kind == "file" and (base / p.value).is_file()}
+    sources: dict[str, bytes] = {}
+    for prompt in flow.prompts:
+        if prompt.kind == "file" and prompt.value not in sources:
+            try:
+                sources[prompt.value] = read(base, prompt.value)
+            except PromptFileError:
+                continue
+    return sources
+
+
+def prompt_diagnostics(flow: ir.Flow, flow_path: str, speech: bool = False) -> list[Diagnostic]:
+    """What is wrong with the flow's prompt files (IVR112, IVR124 to IVR126)
+    and, when `say` prompts will be synthesized, with their languages
+    (IVR208): a target's desired state carries them, so no plan is made of a
+    file that was not read or a voice that is not there."""
+    return diagnostics(flow, flow_path) + (speech_diagnostics(flow) if speech else [])
 
 
 class TargetCompiler:

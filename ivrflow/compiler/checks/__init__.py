@@ -27,7 +27,7 @@ CHECKS: tuple[Check, ...] = (
     handlers.check_repeat_outside_menu,  # IVR108
     menus.check_key_length,         # IVR109, IVR110
     menus.check_dial_extensions,    # IVR111
-    sources.check_audio_files,      # IVR112
+    sources.check_audio_files,      # IVR112, IVR124 to IVR126
     names.check_unused,             # IVR113
     menus.check_announced_keys,     # IVR114
     flowgraph.check_silence_loops,  # IVR115
@@ -38,7 +38,7 @@ CHECKS: tuple[Check, ...] = (
     tests.check_tests,              # IVR120
     routes.check_hours,             # IVR121
     flowgraph.check_instant_loops,  # IVR122
-    names.check_something_to_start,  # IVR124
+    names.check_something_to_start,  # IVR127
 )
 
 

@@ -4,25 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import networkx as nx
 
 from .. import ir
 from ..diagnostics import RULES, Diagnostic
 
-__all__ = ["RULES", "Check", "Env", "kind_word", "reports"]
+__all__ = ["RULES", "Check", "Env", "FileProblem", "kind_word", "reports"]
+
+
+class FileProblem(NamedTuple):
+    """Why a prompt's audio file will not be read: a code of check_audio_files
+    (IVR112, IVR124 to IVR126), a message and a hint."""
+
+    code: str
+    message: str
+    hint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Env:
     """What the checks may know beyond the file itself.
 
-    `file_exists` answers whether a prompt's audio file is there (a path as
-    written, relative to the flow file); None means it is not checked.
+    `prompt_file` looks at a prompt's audio file (a path as written, relative
+    to the flow file) and says what is wrong with it, or None; without it,
+    files are not checked. ivrflow.prompt_files gives the real one.
     """
 
-    file_exists: Callable[[str], bool] | None = None
+    prompt_file: Callable[[str], FileProblem | None] | None = None
 
 
 Check = Callable[[ir.Flow, nx.MultiDiGraph, Env], Iterable[Diagnostic]]

@@ -104,7 +104,7 @@ def check_unused(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Di
                           hint=f"use it in a route (`when open {item.name} -> …`), or remove it")
 
 
-@reports("IVR124")
+@reports("IVR127")
 def check_something_to_start(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A flow with no menu and no route (an empty file, or only prompts and
     hours) gives a call nowhere to go: it would be answered and hung up at
@@ -112,5 +112,5 @@ def check_something_to_start(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) ->
     if flow.menus or flow.routes:
         return
     span = flow.header.name_span if flow.header is not None else ir.Span(flow.file, 1, 1, 1, 1)
-    yield RULES["IVR124"].at(span, "this flow has no menu or route, so a call has nowhere to start",
+    yield RULES["IVR127"].at(span, "this flow has no menu or route, so a call has nowhere to start",
                              hint="add a `menu` with a prompt and keys (examples/quickstart.ivr is a small one)")

@@ -180,9 +180,14 @@ def _safe(part: str) -> str:
 
 
 def read_prompt(base: Path, path: str) -> bytes | None:
-    """A prompt file's bytes (None if it is not a regular file)."""
-    file = base / path
-    return file.read_bytes() if file.is_file() else None
+    """A prompt file's bytes, read only where ivrflow.prompt_files allows
+    (None otherwise: its diagnostic says why)."""
+    from ...prompt_files import PromptFileError, read
+
+    try:
+        return read(base, path)
+    except PromptFileError:
+        return None
 
 
 def prompt_files(flow: ir.Flow, base: Path | None = None) -> dict[str, tuple[str, bytes | None]]:

@@ -21,7 +21,9 @@ from ...compiler.diagnostics import RULES, Diagnostic
 from ...config import Environment
 from ...deploy.http import HttpSession, Stats, send
 from ...deploy.plan import Change, Op, Plan
+from ...prompt_files import read as read_prompt_file
 from ..base import Emulator, EmulatorOptions, Target
+from ..common import prompt_diagnostics
 from .protocol import (
     ENV_KEYS,
     Settings,
@@ -72,7 +74,7 @@ def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = 
         name, data = by_prompt.get(prompt.name, ("", None))
         if data is not None:
             files[name] = (prompt.value, hashlib.sha256(data).hexdigest(), prompt.value_span)
-    return Desired(flow.name, files, _voice_diagnostics(flow, env))
+    return Desired(flow.name, files, prompt_diagnostics(flow, flow_path) + _voice_diagnostics(flow, env))
 
 
 def _voice_diagnostics(flow: ir.Flow, env: Environment | None) -> list[Diagnostic]:
@@ -176,7 +178,7 @@ def apply(flow: ir.Flow, flow_path: str, change: Change, api: MediaserviceApi, i
     if change.method == "DELETE":
         api.request("DELETE", change.path)
     elif change.upload:
-        api.request("PUT", change.path, content=(Path(flow_path).parent / change.upload).read_bytes())
+        api.request("PUT", change.path, content=read_prompt_file(Path(flow_path).parent, change.upload))
     else:
         api.request("PUT", change.path, content=json.dumps(change.body).encode())
 

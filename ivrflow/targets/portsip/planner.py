@@ -18,7 +18,15 @@ PIN = {"$secret": "pin"}
 
 
 class RangeFull(Exception):
-    """The environment's extension range has too few free numbers."""
+    """The extension range has too few free numbers: `needed` numbers for
+    the receptionists that have none yet, of `size` in `extensions`, `taken`
+    of them in use before; `key` is the first receptionist left without one."""
+
+    def __init__(self, extensions: str, needed: int, size: int, taken: int, key: str):
+        others = f", {taken} of them already in use" if taken else ""
+        super().__init__(f"the range {extensions} has no free number left: the flow needs {needed} extension "
+                         f"numbers for its receptionists and the range has {size}{others}")
+        self.extensions, self.needed, self.size, self.taken, self.key = extensions, needed, size, taken, key
 
 
 def parse_range(text: str) -> tuple[int, int, int]:
@@ -40,14 +48,15 @@ def assign_numbers(desired: Desired, live: Live, extensions: str) -> None:
         existing = live.ivrs.get(receptionist.name)
         if existing is not None:
             numbers[key] = str(existing["extension_number"])
+    live_numbers = dict(numbers)
     free = (str(n).zfill(width) for n in range(low, high + 1) if str(n).zfill(width) not in used)
     for key in desired.receptionists:
         if key not in numbers:
             number = next(free, None)
             if number is None:
-                raise RangeFull(f"the range {extensions} has no free number left for {len(desired.receptionists)} "
-                                f"receptionists ({len(used & {str(n).zfill(width) for n in range(low, high + 1)})} "
-                                "of its numbers are taken)")
+                needed = sum(1 for k in desired.receptionists if k not in live_numbers)
+                taken = sum(1 for u in used if u.isdigit() and low <= int(u) <= high and str(int(u)).zfill(width) == u)
+                raise RangeFull(extensions, needed, high - low + 1, taken - len(numbers) + len(live_numbers), key)
             numbers[key] = number
             used.add(number)
     desired.numbers = numbers

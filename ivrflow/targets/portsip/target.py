@@ -10,12 +10,14 @@ from typing import Any
 import httpx
 
 from ...compiler import ir
+from ...compiler.diagnostics import RULES
 from ...config import Environment
 from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
 from ...deploy.tts import synthesize
+from ...prompt_files import read as read_prompt_file
 from ..base import Emulator, EmulatorOptions, Target
-from ..common import env_values, prompt_sources
+from ..common import env_values, prompt_diagnostics, prompt_sources
 from . import audio
 from .client import Live, PortSipApi, read_live
 from .compile import DEFAULT_EXTENSIONS, Audio, Desired, compile_flow, pin_problem
@@ -52,11 +54,26 @@ def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = 
     values = env_values(env, ENV_KEYS)
     speech = tts or values.get("tts") == "espeak"
     wanted = compile_flow(flow, values, sources=prompt_sources(flow, flow_path), tts=speech)
+    wanted.diagnostics[:0] = prompt_diagnostics(flow, flow_path, speech)
+    extensions = str(values.get("extensions") or DEFAULT_EXTENSIONS)
     try:  # numbered as on an empty PBX; `plan` numbers again against what is live
-        assign_numbers(wanted, Live(), str(values.get("extensions") or DEFAULT_EXTENSIONS))
-    except (RangeFull, ValueError):
-        assign_numbers(wanted, Live(), DEFAULT_EXTENSIONS)  # `plan` reports the range
+        try:
+            assign_numbers(wanted, Live(), extensions)
+        except ValueError:
+            extensions = DEFAULT_EXTENSIONS  # `plan` reports the range
+            assign_numbers(wanted, Live(), extensions)
+    except RangeFull as full:
+        where = "the environment's `extensions`" if values.get("extensions") else "the default range"
+        wanted.diagnostics.append(RULES["IVR209"].at(
+            wanted.receptionists[full.key].source, f"{full} ({where}); `{full.key}` gets no number",
+            hint=f"give the environment a range of at least {full.needed + full.taken} numbers, "
+                 f"such as `extensions = \"{_range_for(full)}\"`"))
     return wanted
+
+
+def _range_for(full: RangeFull) -> str:
+    low = full.extensions.partition("-")[0].strip()
+    return f"{low}-{str(int(low) + full.needed + full.taken - 1).zfill(len(low))}"
 
 
 def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats | None = None) -> PortSipApi:
@@ -88,6 +105,7 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: PortSipApi) -> tu
         assign_numbers(wanted, live, extensions)
     except (RangeFull, ValueError) as error:
         raise env.error(str(error), "extensions") from None
+    wanted.diagnostics[:] = [d for d in wanted.diagnostics if d.code != "IVR209"]  # numbered against what is live
     api.pin = pin
     api.read_audio = audio_reader(flow, flow_path, wanted)
     return wanted, make_plan(wanted, live, pin)
@@ -109,7 +127,7 @@ def build_audio(prompt: Audio, base: Path) -> bytes:
         if part.kind == "silence":
             parts.append(audio.silence(int(part.value), prompt.rate))
             continue
-        data = (base / part.value).read_bytes() if part.kind == "file" else synthesize(part.value, part.language)
+        data = read_prompt_file(base, part.value) if part.kind == "file" else synthesize(part.value, part.language)
         values, rate = audio.samples(data)
         parts.append(audio.resample(values, rate, prompt.rate))
     return audio.join(parts, prompt.rate)

@@ -16,8 +16,9 @@ from ...config import Environment
 from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
 from ...deploy.tts import synthesize
+from ...prompt_files import read as read_prompt_file
 from ..base import Emulator, EmulatorOptions, Target
-from ..common import env_values, prompt_sources
+from ..common import env_values, prompt_diagnostics, prompt_sources
 from .client import TelphinApi, read_live
 from .compile import Desired, compile_flow
 from .planner import apply_change, make_plan
@@ -51,7 +52,10 @@ ENV_KEYS = ("extension", "runtime_url", "voicemail", "tts")
 
 def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = False) -> Desired:
     values = env_values(env, ENV_KEYS)
-    return compile_flow(flow, values, sources=prompt_sources(flow, flow_path), tts=tts or values.get("tts") == "espeak")
+    speech = tts or values.get("tts") == "espeak"
+    wanted = compile_flow(flow, values, sources=prompt_sources(flow, flow_path), tts=speech)
+    wanted.diagnostics[:0] = prompt_diagnostics(flow, flow_path, speech)
+    return wanted
 
 
 def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats | None = None) -> TelphinApi:
@@ -74,7 +78,7 @@ def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, byt
             prompt = flow.prompt(upload[4:])
             assert prompt is not None
             return f"{prompt.name}.wav", synthesize(prompt.value, prompt.language or flow.language or "en-US")
-        return Path(upload).name, (base / upload).read_bytes()
+        return Path(upload).name, read_prompt_file(base, upload)
     return read
 
 
