@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,9 +26,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import emulation
-from ..emulation import Faults, control_routes, with_faults
+from ..emulation import control_routes, with_faults
 from . import audio
+from .calls import execute_call
 from .compile import pin_problem
+from .state import WEEKDAYS, PortSip
+
+__all__ = ["PortSip", "pin_problem", "portsip_app"]
 
 FORWARD_ACTIONS = ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL", "REPEAT", "HANGUP")
 KEY_ACTIONS = (*FORWARD_ACTIONS, "DISA")
@@ -39,7 +41,6 @@ IVR_FIELDS = {"name", "extension_number", "language", "dtmf_interval", "prompt_f
               "failure_forward_rule", "night_mode_forward_rule", "custom_forward_rules", "outbound_caller_ids"}
 URL_FIELDS = {"name", "enabled", "type", "method", "headers", "caller_mask", "dtmf_mask", "connection_timeout",
               "request_timeout", "url", "auth", "username", "password", "token"}
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MASK = re.compile(r"ALL|([0-9*]+(-[0-9]+)?)(;[0-9*]+(-[0-9]+)?)*")
 _EXCLUDE = re.compile(r"([0-9]+(-[0-9]+)?)([;,][0-9]+(-[0-9]+)?)*")
 
@@ -55,45 +56,6 @@ def _error(status: int, message: str, detail: str = "", code: str | None = None)
              429: "TOO_MANY_REQUESTS"}
     return JSONResponse({"errors": [{"code": code or codes.get(status, "INTERNAL"), "message": message,
                                      "detail": detail}]}, status_code=status)
-
-
-@dataclass
-class PortSip:
-    """The PBX's state."""
-
-    username: str = "demo"
-    password: str = "demo"
-    token_lifetime_s: int = 1800
-    tokens: dict[str, float] = field(default_factory=dict)
-    refresh_tokens: set[str] = field(default_factory=set)
-    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    file_data: dict[str, bytes] = field(default_factory=dict)
-    ivrs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    urls: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # by receptionist id
-    faults: Faults = field(default_factory=Faults)
-    log: list[dict[str, Any]] = field(default_factory=list)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
-
-    def next_id(self) -> str:
-        return f"{next(self._ids):016d}"
-
-    def writes(self) -> int:
-        return sum(e["method"] != "GET" and not e["path"].startswith(("/api/login", "/api/auth"))
-                   for e in self.log)
-
-    def by_number(self, number: str) -> dict[str, Any] | None:
-        return next((i for i in self.ivrs.values() if i["extension_number"] == number), None)
-
-    def configuration(self) -> dict[str, Any]:
-        """Every receptionist by name, without ids: for comparing two PBXs."""
-        out = {}
-        for ivr in self.ivrs.values():
-            view = {k: v for k, v in ivr.items() if k not in ("id", "prompt_file_id")}
-            view["action_urls"] = sorted(({k: v for k, v in u.items() if k != "id"}
-                                          for u in self.urls.get(ivr["id"], {}).values()), key=str)
-            out[ivr["name"]] = view
-        return out
 
 
 def portsip_app(state: PortSip) -> Starlette:
@@ -153,8 +115,6 @@ def portsip_app(state: PortSip) -> Starlette:
         return await with_faults(state.faults, method, entry, handle, _error)
 
     async def call(request: Request) -> Response:
-        from .calls import execute_call
-
         body = await _json(request)
         if not isinstance(body, dict) or not isinstance(body.get("extension"), str):
             return _error(400, "give {\"extension\": \"7000\", \"inputs\": [\"1\", \"silence\"]}")
