@@ -14,7 +14,7 @@ import httpx
 
 from ... import redact
 from ...deploy.http import ApiClient, AuthFailed, Rejected, Stats, send
-from .compile import MARKER
+from .compile import MARKER, is_prompt_file
 
 #: PortSIP's largest page (`top`).
 PAGE = 100
@@ -43,8 +43,20 @@ class PortSipApi(ApiClient):
             body = self._post("/login", {"username": self.username, "password": self.password,
                                          "domain": self.domain})
         assert body is not None
+        if body.get("two_factor_enabled"):  # OpenAPI v22: the other `oneOf` answer of a sign-in
+            redact.register(str(body.get("token") or ""))
+            raise AuthFailed(f"PortSIP asks `{self.username}` for a second sign-in step (two-factor "
+                             "authentication is on); ivrflow cannot answer it: deploy as a user without "
+                             "two-factor authentication")
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise AuthFailed(f"PortSIP answered the sign-in of `{self.username}` without an access token")
         self._refresh = redact.register(str(body.get("refresh_token") or "")) or None
-        return str(body["access_token"]), float(body.get("expires_in", 1800))
+        try:
+            lifetime = float(body.get("expires_in", 1800))
+        except (TypeError, ValueError):
+            lifetime = 1800.0
+        return token, lifetime
 
     def _post(self, path: str, payload: dict[str, str], *, quiet: bool = False) -> dict[str, Any] | None:
         try:
@@ -54,7 +66,16 @@ class PortSipApi(ApiClient):
                 return None  # a refresh token that no longer works: sign in again
             raise AuthFailed(f"PortSIP refused the sign-in of `{self.username}` at `{self.domain}` ({error})") \
                 from None
-        return dict(response.json())
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            if quiet:
+                return None
+            raise AuthFailed(f"PortSIP answered the sign-in of `{self.username}` with no JSON object "
+                             f"(HTTP {response.status_code})")
+        return body
 
     def items(self, path: str) -> list[dict[str, Any]]:
         """Every item of a paged list."""
@@ -109,8 +130,7 @@ def prefix(flow: str) -> str:
 
 def read_live(api: PortSipApi, flow: str) -> Live:
     live = Live()
-    files_prefix = f"{MARKER}-{flow}-"
-    live.files = {str(f["name"]): f for f in api.items("/files") if str(f.get("name", "")).startswith(files_prefix)}
+    live.files = {str(f["name"]): f for f in api.items("/files") if is_prompt_file(flow, str(f.get("name", "")))}
     mine = []
     for ivr in api.items("/ivrs"):
         live.taken.add(str(ivr.get("extension_number")))

@@ -29,7 +29,7 @@ from .. import emulation
 from ..emulation import control_routes, with_faults
 from . import audio
 from .calls import execute_call
-from .compile import pin_problem
+from .compile import FORWARD_NUMBER, pin_problem
 from .state import WEEKDAYS, PortSip
 
 __all__ = ["PortSip", "pin_problem", "portsip_app"]
@@ -76,10 +76,14 @@ def portsip_app(state: PortSip) -> Starlette:
     async def login(request: Request) -> Response:
         body = await _json(request)
         if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and body.get(k)
-                                                 for k in ("username", "password", "domain")):
-            return _error(400, "username, password and domain are required")
+                                                 for k in ("username", "password")):
+            return _error(400, "username and password are required")
+        if "domain" in body and not (isinstance(body["domain"], str) and 1 <= len(body["domain"]) <= 280):
+            return _error(400, "domain must be 1 to 280 characters", "domain")
         if body["username"] != state.username or body["password"] != state.password:
             return _error(401, "Invalid username or password")
+        if state.two_factor:  # a second step (an OTP) would be needed: no tokens yet
+            return JSONResponse({"two_factor_enabled": True, "token": secrets.token_hex(16)})
         return tokens()
 
     async def refresh(request: Request) -> Response:
@@ -156,6 +160,8 @@ _ROUTES = [
     (re.compile(r"blobs/uploads/([^/]+)/append"), "append"),
     (re.compile(r"blobs/uploads/([^/]+)/complete"), "complete"),
     (re.compile(r"files"), "files"),
+    (re.compile(r"files/([^/]+)"), "file"),
+    (re.compile(r"files/([^/]+)/destroy"), "file_destroy"),
     (re.compile(r"ivrs"), "ivrs"),
     (re.compile(r"ivrs/([^/]+)"), "ivr"),
     (re.compile(r"ivrs/([^/]+)/destroy"), "ivr_destroy"),
@@ -186,7 +192,8 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
             raise Invalid("Bad upload token", "", 401, "UNAUTHENTICATED")
         if name == "append":
             upload["data"] += await request.body()
-            return Response(status_code=202)
+            return Response(status_code=203, headers={"PortSIP-Upload-ID": args[0],
+                                                      "PortSIP-Upload-Token": upload["token"]})
         data = bytes(upload["data"])
         if request.query_params.get("digest") != hashlib.sha256(data).hexdigest():
             raise Invalid("Digest does not match the uploaded data", "digest")
@@ -201,6 +208,18 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
         return JSONResponse({"id": file_id}, status_code=201)
     if (name, method) == ("files", "GET"):
         return _page(request, list(state.files.values()))
+    if name in ("file", "file_destroy"):
+        file = state.files.get(args[0])
+        if file is None:
+            raise Invalid("File not found", args[0], 404, "NOT_FOUND")
+        if (name, method) == ("file", "GET"):
+            return JSONResponse(file)
+        if (name, method) == ("file_destroy", "POST"):
+            del state.files[args[0]]
+            state.file_data.pop(args[0], None)
+            return Response(status_code=204)
+    if name in ("uploads", "append", "complete", "files", "file", "file_destroy"):
+        raise Invalid("Method not allowed", f"{method} {path}", 405, "METHOD_NOT_ALLOWED")
 
     if name == "ivrs":
         if method == "GET":
@@ -230,8 +249,10 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
     if (name, method) == ("ivr_destroy", "POST"):
         del state.ivrs[ivr["id"]]
         state.urls.pop(ivr["id"], None)
-        return Response(status_code=200)
+        return Response(status_code=204)
 
+    if name == "ivr_destroy":
+        raise Invalid("Method not allowed", f"{method} {path}", 405, "METHOD_NOT_ALLOWED")
     urls = state.urls.setdefault(ivr["id"], {})
     if name == "urls":
         if method == "GET":
@@ -254,7 +275,7 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
         return Response(status_code=200)
     if (name, method) == ("url_destroy", "POST"):
         del urls[url["id"]]
-        return Response(status_code=200)
+        return Response(status_code=204)
     raise Invalid("Method not allowed", f"{method} {path}", 405, "METHOD_NOT_ALLOWED")
 
 
@@ -337,7 +358,7 @@ def _check_ivr(state: PortSip, body: Any, *, creating: bool, current: dict[str, 
 def _check_forward(rule: Any, where: str, actions: tuple[str, ...]) -> None:
     if not isinstance(rule, dict) or rule.get("action") not in actions:
         raise Invalid(f"action must be one of {', '.join(actions)}", where)
-    if rule["action"].startswith("FORWARD_") and not re.fullmatch(r"\+?[0-9*#]{1,64}", str(rule.get("number", ""))):
+    if rule["action"].startswith("FORWARD_") and not FORWARD_NUMBER.fullmatch(str(rule.get("number", ""))):
         raise Invalid("number is required to forward: an extension or a phone number", f"{where}.number")
 
 

@@ -21,6 +21,10 @@ class PortSip:
     username: str = "demo"
     password: str = "demo"
     token_lifetime_s: int = 1800
+    #: Answer a good sign-in with the second-step answer `{two_factor_enabled, token}`
+    #: (OpenAPI v22 `POST /auth/sign_in`: oneOf that or the tokens), as a PBX
+    #: whose user has two-factor authentication on.
+    two_factor: bool = False
     tokens: dict[str, float] = field(default_factory=dict)
     refresh_tokens: set[str] = field(default_factory=set)
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
