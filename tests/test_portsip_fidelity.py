@@ -8,13 +8,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from ivrflow.cli import main
-from ivrflow.targets.portsip.client import PortSipApi
+from ivrflow.config import Environment
+from ivrflow.deploy.http import Stats
+from ivrflow.targets.portsip import target
+from ivrflow.targets.portsip.client import READ_CONCURRENCY, PortSipApi
 from ivrflow.targets.portsip.compile import ACTION_URL_MAX, compile_flow
 from ivrflow.targets.portsip.emulator import PortSip, portsip_app
 
@@ -112,7 +119,9 @@ def test_a_voicemail_box_that_is_a_number_is_its_extension(pbx: tuple[PortSip, s
     wanted = compile_flow(flow_of(path), {"has_env": True, "voicemail": {"sales": "800"}}, sources={"a.wav": WAV})
     assert wanted.diagnostics == [] and wanted.voicemail == {"1001": "1001", "sales": "800"}
     deploy(path, environment(url))  # its `voicemail` table has no "1001"
-    rules = {r["user_input"]: r["office_hours_forward_rule"] for r in state.by_number("7000")["custom_forward_rules"]}
+    entry = state.by_number("7000")
+    assert entry is not None
+    rules = {r["user_input"]: r["office_hours_forward_rule"] for r in entry["custom_forward_rules"]}
     assert rules == {"1": {"action": "FORWARD_TO_VOICEMAIL", "number": "1001"},
                      "2": {"action": "FORWARD_TO_VOICEMAIL", "number": "800"}}
 
@@ -182,3 +191,74 @@ def test_action_urls_as_compiled_fit_portsip_for_every_example() -> None:
         urls = [u.url for r in wanted.receptionists.values() for u in r.urls]
         assert all(len(u) <= ACTION_URL_MAX for u in urls), (path.name, max(urls, key=len))
         assert not any("copy=0" in u for u in urls)
+
+
+# --- reading what is live ------------------------------------------------------------------------------
+
+class Counting(httpx.BaseTransport):
+    """The PBX's gateway: counts the calls in flight; with `exclusive`, answers
+    429 to a call that arrives while another is running."""
+
+    def __init__(self, exclusive: bool = False) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.exclusive = exclusive
+        self.lock = threading.Lock()
+        self.running = self.most = self.refused = 0
+        self.turned_away: set[tuple[str, str]] = set()  # calls answered 429
+        self.retries_not_alone = 0  # their retries that arrived while another call ran
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        call = (request.method, request.url.path)
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            if call in self.turned_away:
+                self.retries_not_alone += self.running > 1
+            refuse = self.exclusive and self.running > 1
+            if refuse:
+                self.refused += 1
+                self.turned_away.add(call)
+        try:
+            if refuse:
+                return httpx.Response(429, json={"errors": [{"code": "TOO_MANY_REQUESTS", "message": "slow down"}]})
+            response = self.inner.handle_request(request)
+            response.read()
+            time.sleep(0.01)  # the PBX is slow
+            return response
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _plan_through(path: Path, env: Environment, transport: Counting) -> tuple[Any, Stats]:
+    stats = Stats()
+    with target.api_for(env, http=httpx.Client(transport=transport), stats=stats) as api:
+        return target.plan(flow_of(path), str(path), env, api)[1], stats
+
+
+def test_live_state_is_read_concurrently_within_bounds(pbx: tuple[PortSip, str], tmp_path: Path) -> None:
+    _, url = pbx
+    env = environment(url)
+    deploy(EXAMPLES / "support.ivr", env)
+    plan, stats = _plan_through(EXAMPLES / "support.ivr", env, transport := Counting())
+    assert plan.changes == [] and stats.requests > 2 * READ_CONCURRENCY
+    assert transport.most == READ_CONCURRENCY
+
+
+def test_a_call_answered_429_is_retried_alone(pbx: tuple[PortSip, str], tmp_path: Path) -> None:
+    """Against a PBX that refuses any concurrency: every retry runs alone, and
+    the reads slow down instead of being refused again and again."""
+    _, url = pbx
+    env = environment(url)
+    path = tmp_path / "many.ivr"
+    (tmp_path / "hi.wav").write_bytes(WAV)
+    menus = [f"menu m{i} {{\n    play hi\n    press 1 -> goto m{(i + 1) % 40}\n}}\n" for i in range(40)]
+    path.write_text('prompt hi file "hi.wav"\n' + "".join(menus))
+    deploy(path, env)
+    plan, stats = _plan_through(path, env, transport := Counting(exclusive=True))
+    assert plan.changes == [] and stats.requests > 80
+    assert transport.refused > 0 and transport.retries_not_alone == 0
+    assert transport.refused <= 10, transport.refused  # the code before: 15, 12 of whose retries collided again

@@ -10,7 +10,7 @@ must hold the same."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,12 @@ def _spec() -> dict[str, Any]:
 def openapi() -> OpenAPI:
     # Uploads are `type: string, format: binary`; openapi-core checks the Python
     # type, so the raw bytes are handed over as a (latin-1) string.
-    binary = {"application/octet-stream": lambda data, **_: data.decode("latin-1")}
+    binary: dict[str, Callable[[bytes], Any]] = {"application/octet-stream": _latin1}
     return OpenAPI.from_dict(_spec(), config=Config(extra_media_type_deserializers=binary))
+
+
+def _latin1(data: bytes, **_: Any) -> str:
+    return data.decode("latin-1")
 
 
 class Recorder(httpx.BaseTransport):
@@ -85,7 +89,7 @@ def violations(openapi: OpenAPI, exchanges: list[tuple[httpx.Request, httpx.Resp
         for what, validate, args in (("request", openapi.validate_request, (mock,)),
                                      ("response", openapi.validate_response, (mock, answer))):
             try:
-                validate(*args)  # type: ignore[operator]
+                validate(*args)
             except Exception as error:  # openapi-core's errors have no common base worth naming
                 schema_errors = getattr(error.__cause__, "schema_errors", None) or []
                 detail = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or 'body'}: {e.validator} "
