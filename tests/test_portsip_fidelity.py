@@ -85,6 +85,21 @@ def test_the_emulator_destroys_files_as_documented(pbx: tuple[PortSip, str]) -> 
     assert state.files == {}
 
 
+def test_the_emulator_takes_action_urls_as_the_document_says(pbx: tuple[PortSip, str]) -> None:
+    """OpenAPI v22: `url` at most 128 characters; timeouts 0 or more."""
+    _, url = pbx
+    with PortSipApi(url, "demo", "demo", "pbx.example") as api:
+        made = api.request("POST", "/ivrs", json={"name": "x", "extension_number": "123", "pin": "482916"})
+        auth = {"Authorization": f"Bearer {api.token()}"}
+        base = "https://a.example/"
+        good = {"name": "u", "enabled": True, "type": "DTMF", "dtmf_mask": "1", "connection_timeout": 0,
+                "url": base + "x" * (ACTION_URL_MAX - len(base))}
+        assert api.http.post(f"{url}/ivrs/{made['id']}/action_urls", json=good, headers=auth).status_code == 201
+        too_long = {**good, "name": "v", "url": good["url"] + "x"}
+        refused = api.http.post(f"{url}/ivrs/{made['id']}/action_urls", json=too_long, headers=auth)
+        assert refused.status_code == 400 and refused.json()["errors"][0]["detail"] == "url"
+
+
 def _toml(tmp_path: Path, url: str, extra: str = "") -> None:
     (tmp_path / "ivrflow.toml").write_text(
         f'[env.emu]\ntarget = "portsip"\nbase_url = "{url}"\nusername = "demo"\npassword = "${{P}}"\n'

@@ -157,9 +157,8 @@ def test_sign_in_answers_keep_to_the_openapi_document(openapi: OpenAPI, pbx: tup
 
 
 def test_a_request_out_of_the_document_is_caught(openapi: OpenAPI, pbx: tuple[PortSip, str]) -> None:
-    """The check itself: an action URL of 200 characters (maxLength 128; the
-    emulator takes up to the seed's 1024), an operation the document lacks and
-    an undocumented status are reported."""
+    """The check itself: an action URL of 200 characters (maxLength 128), an
+    operation the document lacks and an undocumented status are reported."""
     _, url = pbx
     recorder = Recorder()
     with httpx.Client(transport=recorder) as http:
@@ -172,7 +171,7 @@ def test_a_request_out_of_the_document_is_caught(openapi: OpenAPI, pbx: tuple[Po
     destroy = httpx.Request("POST", url + "/files/1/destroy", headers=auth)  # as the emulator once answered
     found = violations(openapi, [*recorder.exchanges, (destroy, httpx.Response(200, request=destroy))])
     assert len(found) == 4, found
-    assert "action_urls → 201: request" in found[0] and "url: maxLength 128" in found[0]
+    assert "action_urls → 400: request" in found[0] and "url: maxLength 128" in found[0]
     assert "GET /api/nowhere → 404: request: PathNotFound" in found[1] and "/nowhere" in found[2]
     assert "POST /api/files/1/destroy → 200: response: ResponseNotFound" in found[3]
 

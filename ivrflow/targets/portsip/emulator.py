@@ -1,13 +1,16 @@
 """A local stand-in of PortSIP's REST API (seeds/001, PLATFORMS.md §2), and of
 its calls.
 
-It keeps state like the PBX: sign-in (`POST /api/login` with username,
-password and tenant domain; refresh tokens), the three-step blob upload with
-its sha256 check, files, virtual receptionists with their forward rules, and
-action URLs; with the documented validation (lengths, patterns, the PIN
-rules, masks), GET/POST conventions and `{"errors": [{code, message,
-detail}]}`. Faults can be injected and every request is logged. It runs
-calls against what it holds (calls.py), asking action URLs over HTTP.
+It keeps state like the PBX (state.py): sign-in (`POST /api/login` with
+username, password and the optional tenant domain; refresh tokens; with
+`two_factor`, the second-step answer instead), the three-step blob upload
+with its sha256 check, files (and their deletion), virtual receptionists
+with their forward rules, and action URLs; with the documented validation
+(lengths, patterns, the PIN rules, masks), GET/POST conventions, the status
+codes of the OpenAPI v22 document (upload 202, append 203, create 201,
+destroy 204) and `{"errors": [{code, message, detail}]}`. Faults can be
+injected and every request is logged. It runs calls against what it holds
+(calls.py), asking action URLs over HTTP.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .. import emulation
 from ..emulation import control_routes, with_faults
 from . import audio
 from .calls import execute_call
-from .compile import FORWARD_NUMBER, pin_problem
+from .compile import ACTION_URL_MAX, FORWARD_NUMBER, pin_problem
 from .state import WEEKDAYS, PortSip
 
 __all__ = ["PortSip", "pin_problem", "portsip_app"]
@@ -385,8 +388,8 @@ def _check_url(body: Any, others: Any) -> None:
     if len(set(entries)) != len(entries):
         raise Invalid(f"{mask_field} entries must be unique", mask_field)
     url = body.get("url")
-    if not (isinstance(url, str) and 1 <= len(url) <= 1024 and re.match(r"https?://", url)):
-        raise Invalid("url must be an http(s) URL of at most 1024 characters", "url")
+    if not (isinstance(url, str) and 1 <= len(url) <= ACTION_URL_MAX and re.match(r"https?://", url)):
+        raise Invalid(f"url must be an http(s) URL of at most {ACTION_URL_MAX} characters", "url")
     auth = body.get("auth", "DISABLE")
     if auth not in ("DISABLE", "BASIC", "DIGEST", "BEARER"):
         raise Invalid("auth must be DISABLE, BASIC, DIGEST or BEARER", "auth")
@@ -397,8 +400,8 @@ def _check_url(body: Any, others: Any) -> None:
     if auth == "BEARER" and not body.get("token"):
         raise Invalid("token is required for BEARER", "token")
     for key in ("connection_timeout", "request_timeout"):
-        if key in body and not (isinstance(body[key], int) and body[key] >= 1):
-            raise Invalid(f"{key} must be a positive integer (seconds)", key)
+        if key in body and not (isinstance(body[key], int) and not isinstance(body[key], bool) and body[key] >= 0):
+            raise Invalid(f"{key} must be a whole number of seconds, 0 or more", key)
     for other in others:
         if other.get("name") == body["name"]:
             raise Invalid(f"An action URL named {body['name']} exists", "name", 409, "ALREADY_EXISTS")
