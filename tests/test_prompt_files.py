@@ -357,4 +357,5 @@ def test_serve_with_a_bad_redis_url_is_one_line(capsys: pytest.CaptureFixture[st
     status, _, err = run(capsys, "serve", str(EXAMPLES / "quickstart.ivr"), "--insecure", "--sessions",
                          "redis://:hunter2@127.0.0.1:99999/0")
     assert status == 2
-    assert err == "ivrflow: error: --sessions: not a Redis URL such as redis://HOST:PORT/DB: Port out of range 0-65535\n"
+    assert err == ("ivrflow: error: --sessions: not a Redis URL such as redis://HOST:PORT/DB: "
+                   "Port out of range 0-65535\n")

@@ -20,7 +20,7 @@ import httpx
 
 from ...compiler.conditions import caller_matches
 from ...compiler.machine import Outcome
-from .emulator import WEEKDAYS, PortSip
+from .state import WEEKDAYS, PortSip
 
 #: ASSUMPTION: a caller takes this long to key in after a prompt; a
 #: receptionist whose timeout is shorter goes on before any key arrives.

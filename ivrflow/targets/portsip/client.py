@@ -5,6 +5,7 @@ lists, the three-step prompt upload, and reading what ivrflow manages."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,11 +15,87 @@ import httpx
 
 from ... import redact
 from ...deploy.http import ApiClient, AuthFailed, Rejected, Stats, send
-from .compile import MARKER
+from .compile import MARKER, is_prompt_file
 
 #: PortSIP's largest page (`top`).
 PAGE = 100
-READ_CONCURRENCY = 4
+#: Calls in flight at once while reading what is live. PortSIP limits API calls
+#: per minute (1,000 in v16.0-16.1, 5,000 from v16.2, `access_limit` in
+#: system.ini: PLATFORMS.md §2), not how many run at once; a plan of 50 menus
+#: reads about 200 objects, far inside a minute's allowance. A 429 halves how
+#: many run at once and its retry goes alone (`Gate`); each RECOVER_AFTER calls
+#: answered without one, one more may run at once again.
+READ_CONCURRENCY = 8
+RECOVER_AFTER = 20
+
+
+class Gate:
+    """At most `limit` API calls at once, a call's retries included. A call
+    answered 429 (`throttled`) is retried alone: before its next attempt
+    (`before_attempt`) it waits until no other call runs, and no call starts
+    until it is done; the limit is halved (one at a time against a PBX that
+    refuses any concurrency), and grows back by one each RECOVER_AFTER calls
+    that were not refused. Re-entrant: a call that looks something up while
+    it retries is not blocked by itself."""
+
+    def __init__(self, limit: int):
+        self.limit = self.most = limit
+        self.calm = 0  # calls done since the last 429 or the last step up
+        self.active = 0
+        self.holding = 0  # calls answered 429 and not yet done
+        self.waiting = 0  # of those, the ones waiting to run alone
+        self.alone = False  # one of them runs alone
+        self._changed = threading.Condition()
+        self._local = threading.local()
+
+    def throttled(self) -> None:
+        """The current thread's call was answered 429."""
+        if getattr(self._local, "depth", 0) and not getattr(self._local, "narrowed", False):
+            self._local.narrowed = True
+            with self._changed:
+                self.holding += 1
+                self.limit, self.calm = max(1, self.limit // 2), 0
+
+    def before_attempt(self) -> None:
+        """Before each attempt of the current thread's call: a throttled call waits to run alone."""
+        if not getattr(self._local, "narrowed", False) or getattr(self._local, "alone", False):
+            return
+        with self._changed:
+            self.active -= 1
+            self.waiting += 1
+            self._changed.notify_all()
+            while self.active or self.alone:
+                self._changed.wait()
+            self.waiting -= 1
+            self.active += 1
+            self.alone = self._local.alone = True
+
+    def __enter__(self) -> None:
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        if depth:
+            return
+        with self._changed:
+            while self.active >= (1 if self.holding else self.limit) or self.waiting or self.alone:
+                self._changed.wait()
+            self.active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.depth -= 1
+        if self._local.depth:
+            return
+        with self._changed:
+            self.active -= 1
+            if getattr(self._local, "narrowed", False):
+                self._local.narrowed = False
+                self.holding -= 1
+            elif self.limit < self.most:
+                self.calm += 1
+                if self.calm >= RECOVER_AFTER:
+                    self.limit, self.calm = self.limit + 1, 0
+            if getattr(self._local, "alone", False):
+                self._local.alone = self.alone = False
+            self._changed.notify_all()
 
 
 class PortSipApi(ApiClient):
@@ -29,10 +106,21 @@ class PortSipApi(ApiClient):
         self.username = username
         self.password = redact.register(password)
         self.domain = domain
+        self.gate = Gate(READ_CONCURRENCY)
+        self.http.event_hooks["request"].append(lambda request: self.gate.before_attempt())
+        self.http.event_hooks["response"].append(self._throttled)
         self._refresh: str | None = None
         # Set by target.plan for the deploy that follows: the PIN and how to make prompt files.
         self.pin = ""
         self.read_audio: Callable[[str], bytes] = lambda name: b""
+
+    def _throttled(self, response: httpx.Response) -> None:
+        if response.status_code == 429:
+            self.gate.throttled()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        with self.gate:
+            return super().request(method, path, **kwargs)
 
     def sign_in(self, renew: bool) -> tuple[str, float]:
         """A refresh while the refresh token works; else the username and password."""
@@ -43,8 +131,20 @@ class PortSipApi(ApiClient):
             body = self._post("/login", {"username": self.username, "password": self.password,
                                          "domain": self.domain})
         assert body is not None
+        if body.get("two_factor_enabled"):  # OpenAPI v22: the other `oneOf` answer of a sign-in
+            redact.register(str(body.get("token") or ""))
+            raise AuthFailed(f"PortSIP asks `{self.username}` for a second sign-in step (two-factor "
+                             "authentication is on); ivrflow cannot answer it: deploy as a user without "
+                             "two-factor authentication")
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise AuthFailed(f"PortSIP answered the sign-in of `{self.username}` without an access token")
         self._refresh = redact.register(str(body.get("refresh_token") or "")) or None
-        return str(body["access_token"]), float(body.get("expires_in", 1800))
+        try:
+            lifetime = float(body.get("expires_in", 1800))
+        except (TypeError, ValueError):
+            lifetime = 1800.0
+        return token, lifetime
 
     def _post(self, path: str, payload: dict[str, str], *, quiet: bool = False) -> dict[str, Any] | None:
         try:
@@ -54,7 +154,16 @@ class PortSipApi(ApiClient):
                 return None  # a refresh token that no longer works: sign in again
             raise AuthFailed(f"PortSIP refused the sign-in of `{self.username}` at `{self.domain}` ({error})") \
                 from None
-        return dict(response.json())
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            if quiet:
+                return None
+            raise AuthFailed(f"PortSIP answered the sign-in of `{self.username}` with no JSON object "
+                             f"(HTTP {response.status_code})")
+        return body
 
     def items(self, path: str) -> list[dict[str, Any]]:
         """Every item of a paged list."""
@@ -108,23 +217,20 @@ def prefix(flow: str) -> str:
 
 
 def read_live(api: PortSipApi, flow: str) -> Live:
+    """The flow's receptionists (each read whole, with its action URLs), its
+    prompt files and every number taken; read READ_CONCURRENCY at a time."""
     live = Live()
-    files_prefix = f"{MARKER}-{flow}-"
-    live.files = {str(f["name"]): f for f in api.items("/files") if str(f.get("name", "")).startswith(files_prefix)}
-    mine = []
-    for ivr in api.items("/ivrs"):
-        live.taken.add(str(ivr.get("extension_number")))
-        if str(ivr.get("name", "")).startswith(prefix(flow)):
-            mine.append(ivr)
-
-    def read(ivr: dict[str, Any]) -> None:
-        full = api.get(f"/ivrs/{ivr['id']}") or ivr
-        full.setdefault("id", ivr["id"])
-        live.ivrs[str(full["name"])] = full
-        urls = api.get(f"/ivrs/{ivr['id']}/action_urls") or {}
-        items = urls.get("items", []) if isinstance(urls, dict) else urls
-        live.urls[str(full["name"])] = [u for u in items if str(u.get("name", "")).startswith(f"{MARKER}:")]
-
     with ThreadPoolExecutor(READ_CONCURRENCY) as pool:
-        list(pool.map(read, mine))
+        files, ivrs = pool.map(api.items, ("/files", "/ivrs"))
+        live.files = {str(f["name"]): f for f in files if is_prompt_file(flow, str(f.get("name", "")))}
+        live.taken = {str(ivr.get("extension_number")) for ivr in ivrs}
+        mine = [ivr for ivr in ivrs if str(ivr.get("name", "")).startswith(prefix(flow))]
+        whole = pool.map(lambda ivr: api.get(f"/ivrs/{ivr['id']}"), mine)
+        urls = pool.map(lambda ivr: api.get(f"/ivrs/{ivr['id']}/action_urls"), mine)
+        for ivr, full, found in zip(mine, list(whole), list(urls), strict=True):
+            full = full or ivr
+            full.setdefault("id", ivr["id"])
+            live.ivrs[str(full["name"])] = full
+            items = found.get("items", []) if isinstance(found, dict) else found or []
+            live.urls[str(full["name"])] = [u for u in items if str(u.get("name", "")).startswith(f"{MARKER}:")]
     return live

@@ -49,6 +49,17 @@ PASS_THROUGH_TIMEOUT_S = 1
 EXCLUDE_ALL = "0-99999999999"
 #: ASSUMPTION: a DTMF action URL with this mask is asked about every entry.
 MASK_ALL = "ALL"
+#: What a forward rule's `number` may be: "an extension or an external number
+#: (with or without a leading `+`)" (PLATFORMS.md §2, from PortSIP's knowledge
+#: base; the OpenAPI v22 document gives `number` no pattern). ASSUMPTION: `*`
+#: and `#` are taken too (feature codes such as `*97`).
+FORWARD_NUMBER = re.compile(r"\+?[0-9*#]{1,64}")
+#: The longest action URL PortSIP takes: the OpenAPI v22 document (May 2025)
+#: gives the action URL's `url` maxLength 128 (PLATFORMS.md §7); the seed says
+#: 1024, but v22 servers that follow the document refuse a longer one.
+ACTION_URL_MAX = 128
+#: The length of the `&sig=…` a deploy adds to an action URL (signing.signature: 32 hex digits).
+SIGNATURE_LENGTH = len("&sig=") + 32
 #: The extension range used when no environment gives one (compile, check).
 DEFAULT_EXTENSIONS = "7000-7099"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -61,6 +72,19 @@ def ivr_name(flow: str, key: str) -> str:
         return name
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{MARKER}:{flow[:NAME_MAX - len(MARKER) - 15]}:{digest}"
+
+
+def prompt_file_name(flow: str, digest: str) -> str:
+    """The name ivrflow uploads a prompt file under: the flow and the digest of
+    what the file is made of, so names of different contents never collide."""
+    return f"{MARKER}-{flow}-{digest[:16]}.wav"
+
+
+def is_prompt_file(flow: str, name: str) -> bool:
+    """Whether a file on PortSIP is one ivrflow uploaded for `flow`: exactly a
+    `prompt_file_name`, so a person's `ivrflow-FLOW-greeting.wav` (or another
+    flow's file) is never taken for one."""
+    return re.fullmatch(rf"{MARKER}-{re.escape(flow)}-[0-9a-f]{{16}}\.wav", name) is not None
 
 
 def copy_key(menu: str, copy: int) -> str:
@@ -294,6 +318,7 @@ class _Compiler(TargetCompiler):
         self.audio: dict[str, Audio] = {}
         self.pending: list[tuple[str, tuple[str, Dest, ir.Span]]] = []  # receptionists still to build
         self.uses_runtime = False
+        self.long_urls: set[str] = set()  # nodes whose action URL is too long (diagnosed once)
         boxes = env.get("voicemail") or {}
         self.voicemail = {str(k): str(v) for k, v in boxes.items()} if isinstance(boxes, Mapping) else {}
 
@@ -327,7 +352,13 @@ class _Compiler(TargetCompiler):
             self.build_pending()
         for box in sorted(self.boxes()):
             if box not in self.voicemail:
-                self.voicemail[box] = self.voicemail_number(box)
+                self.voicemail[box] = box if re.fullmatch(r"[0-9]+", box) else self.voicemail_number(box)
+            elif not FORWARD_NUMBER.fullmatch(self.voicemail[box]):
+                self.diagnostics.append(RULES["IVR203"].at(
+                    self.boxes()[box], f"voicemail box `{box}` is `{self.voicemail[box]}` in this environment; "
+                                       "PortSIP forwards to voicemail by extension number",
+                    hint=f'give the box\'s extension: `voicemail.{box} = "1001"` in ivrflow.toml'))
+        self.check_transfers()
         unique = list(dict.fromkeys(self.diagnostics))
         return Desired(flow.name, entry, self.receptionists, self.audio, self.voicemail, unique, self.placeholders)
 
@@ -339,6 +370,18 @@ class _Compiler(TargetCompiler):
             if isinstance(terminal, ir.Voicemail):
                 found.setdefault(terminal.box or "default", terminal.span)
         return found
+
+    def check_transfers(self) -> None:
+        """A transfer PortSIP cannot forward to would be refused at deploy (400):
+        a forward rule's `number` is an extension or a phone number."""
+        for handler in self.flow.handlers:
+            terminal = handler.actions.terminal
+            if isinstance(terminal, ir.Transfer) and terminal.problem is None \
+                    and not FORWARD_NUMBER.fullmatch(terminal.destination):
+                self.error(terminal.span, f"PortSIP forwards calls only to numbers: it cannot transfer to "
+                                          f"`{terminal.destination}`",
+                           hint="transfer to an extension or a phone number (digits, `+` first allowed), e.g. "
+                                "an extension that reaches that address")
 
     def voicemail_number(self, box: str) -> str:
         if not self.env.get("has_env"):
@@ -533,8 +576,23 @@ class _Compiler(TargetCompiler):
 
     def action_url(self, kind: str, mask: str, node: str, what: str, copy: int, span: ir.Span) -> ActionUrl:
         self.uses_runtime = True
-        query = {"flow": self.flow.name, "node": node, "kind": what, "copy": str(copy)}
-        return ActionUrl(kind, mask, self.callback_url("/portsip/action", query, span), span)
+        runtime = self.env.get("runtime_url")
+        query = {"flow": self.flow.name, "node": node, "kind": what}
+        if copy:  # the runtime takes a missing copy for 0: a shorter URL
+            query["copy"] = str(copy)
+        url = self.callback_url("/portsip/action", query, span)
+        base = url.split("/portsip/action", 1)[0]
+        token = self.env.get("callback_token_value")
+        # As deployed: signed, and with the environment's runtime URL (none yet: only the rest counts).
+        length = len(url) - (0 if runtime else len(base)) + (0 if token else SIGNATURE_LENGTH)
+        if length > ACTION_URL_MAX and node not in self.long_urls:
+            self.long_urls.add(node)
+            where = f"{len(base)} of them the runtime URL `{base}`, " if runtime else ""
+            self.error(span, f"the action URL of {what} `{node}` would be {length} characters ({where}signature "
+                             f"included); PortSIP takes at most {ACTION_URL_MAX}",
+                       hint="give the runtime server a shorter address (`runtime_url`), or the flow and the "
+                            f"{what} shorter names")
+        return ActionUrl(kind, mask, url, span)
 
     # --- prompts -----------------------------------------------------------------------
 
@@ -582,5 +640,5 @@ class _Compiler(TargetCompiler):
             data = self.sources.get(part.value) if part.kind == "file" else None
             digest.update(f"{part.kind}\0{part.value}\0{part.language}\0".encode())
             digest.update(hashlib.sha256(data).digest() if data is not None else b"")
-        name = f"{MARKER}-{self.flow.name}-{digest.hexdigest()[:16]}.wav"
+        name = prompt_file_name(self.flow.name, digest.hexdigest())
         return self.audio.setdefault(name, Audio(name, tuple(parts), rate, span))

@@ -1,24 +1,25 @@
 """A local stand-in of PortSIP's REST API (seeds/001, PLATFORMS.md §2), and of
 its calls.
 
-It keeps state like the PBX: sign-in (`POST /api/login` with username,
-password and tenant domain; refresh tokens), the three-step blob upload with
-its sha256 check, files, virtual receptionists with their forward rules, and
-action URLs; with the documented validation (lengths, patterns, the PIN
-rules, masks), GET/POST conventions and `{"errors": [{code, message,
-detail}]}`. Faults can be injected and every request is logged. It runs
-calls against what it holds (calls.py), asking action URLs over HTTP.
+It keeps state like the PBX (state.py): sign-in (`POST /api/login` with
+username, password and the optional tenant domain; refresh tokens; with
+`two_factor`, the second-step answer instead), the three-step blob upload
+with its sha256 check, files (and their deletion), virtual receptionists
+with their forward rules, and action URLs; with the documented validation
+(lengths, patterns, the PIN rules, masks), GET/POST conventions, the status
+codes of the OpenAPI v22 document (upload 202, append 203, create 201,
+destroy 204) and `{"errors": [{code, message, detail}]}`. Faults can be
+injected and every request is logged. It runs calls against what it holds
+(calls.py), asking action URLs over HTTP.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,9 +29,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import emulation
-from ..emulation import Faults, control_routes, with_faults
+from ..emulation import control_routes, with_faults
 from . import audio
-from .compile import pin_problem
+from .calls import execute_call
+from .compile import ACTION_URL_MAX, FORWARD_NUMBER, pin_problem
+from .state import WEEKDAYS, PortSip
+
+__all__ = ["PortSip", "pin_problem", "portsip_app"]
 
 FORWARD_ACTIONS = ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL", "REPEAT", "HANGUP")
 KEY_ACTIONS = (*FORWARD_ACTIONS, "DISA")
@@ -39,7 +44,6 @@ IVR_FIELDS = {"name", "extension_number", "language", "dtmf_interval", "prompt_f
               "failure_forward_rule", "night_mode_forward_rule", "custom_forward_rules", "outbound_caller_ids"}
 URL_FIELDS = {"name", "enabled", "type", "method", "headers", "caller_mask", "dtmf_mask", "connection_timeout",
               "request_timeout", "url", "auth", "username", "password", "token"}
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MASK = re.compile(r"ALL|([0-9*]+(-[0-9]+)?)(;[0-9*]+(-[0-9]+)?)*")
 _EXCLUDE = re.compile(r"([0-9]+(-[0-9]+)?)([;,][0-9]+(-[0-9]+)?)*")
 
@@ -55,45 +59,6 @@ def _error(status: int, message: str, detail: str = "", code: str | None = None)
              429: "TOO_MANY_REQUESTS"}
     return JSONResponse({"errors": [{"code": code or codes.get(status, "INTERNAL"), "message": message,
                                      "detail": detail}]}, status_code=status)
-
-
-@dataclass
-class PortSip:
-    """The PBX's state."""
-
-    username: str = "demo"
-    password: str = "demo"
-    token_lifetime_s: int = 1800
-    tokens: dict[str, float] = field(default_factory=dict)
-    refresh_tokens: set[str] = field(default_factory=set)
-    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    file_data: dict[str, bytes] = field(default_factory=dict)
-    ivrs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    urls: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # by receptionist id
-    faults: Faults = field(default_factory=Faults)
-    log: list[dict[str, Any]] = field(default_factory=list)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
-
-    def next_id(self) -> str:
-        return f"{next(self._ids):016d}"
-
-    def writes(self) -> int:
-        return sum(e["method"] != "GET" and not e["path"].startswith(("/api/login", "/api/auth"))
-                   for e in self.log)
-
-    def by_number(self, number: str) -> dict[str, Any] | None:
-        return next((i for i in self.ivrs.values() if i["extension_number"] == number), None)
-
-    def configuration(self) -> dict[str, Any]:
-        """Every receptionist by name, without ids: for comparing two PBXs."""
-        out = {}
-        for ivr in self.ivrs.values():
-            view = {k: v for k, v in ivr.items() if k not in ("id", "prompt_file_id")}
-            view["action_urls"] = sorted(({k: v for k, v in u.items() if k != "id"}
-                                          for u in self.urls.get(ivr["id"], {}).values()), key=str)
-            out[ivr["name"]] = view
-        return out
 
 
 def portsip_app(state: PortSip) -> Starlette:
@@ -114,10 +79,14 @@ def portsip_app(state: PortSip) -> Starlette:
     async def login(request: Request) -> Response:
         body = await _json(request)
         if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and body.get(k)
-                                                 for k in ("username", "password", "domain")):
-            return _error(400, "username, password and domain are required")
+                                                 for k in ("username", "password")):
+            return _error(400, "username and password are required")
+        if "domain" in body and not (isinstance(body["domain"], str) and 1 <= len(body["domain"]) <= 280):
+            return _error(400, "domain must be 1 to 280 characters", "domain")
         if body["username"] != state.username or body["password"] != state.password:
             return _error(401, "Invalid username or password")
+        if state.two_factor:  # a second step (an OTP) would be needed: no tokens yet
+            return JSONResponse({"two_factor_enabled": True, "token": secrets.token_hex(16)})
         return tokens()
 
     async def refresh(request: Request) -> Response:
@@ -153,8 +122,6 @@ def portsip_app(state: PortSip) -> Starlette:
         return await with_faults(state.faults, method, entry, handle, _error)
 
     async def call(request: Request) -> Response:
-        from .calls import execute_call
-
         body = await _json(request)
         if not isinstance(body, dict) or not isinstance(body.get("extension"), str):
             return _error(400, "give {\"extension\": \"7000\", \"inputs\": [\"1\", \"silence\"]}")
@@ -196,6 +163,8 @@ _ROUTES = [
     (re.compile(r"blobs/uploads/([^/]+)/append"), "append"),
     (re.compile(r"blobs/uploads/([^/]+)/complete"), "complete"),
     (re.compile(r"files"), "files"),
+    (re.compile(r"files/([^/]+)"), "file"),
+    (re.compile(r"files/([^/]+)/destroy"), "file_destroy"),
     (re.compile(r"ivrs"), "ivrs"),
     (re.compile(r"ivrs/([^/]+)"), "ivr"),
     (re.compile(r"ivrs/([^/]+)/destroy"), "ivr_destroy"),
@@ -226,7 +195,8 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
             raise Invalid("Bad upload token", "", 401, "UNAUTHENTICATED")
         if name == "append":
             upload["data"] += await request.body()
-            return Response(status_code=202)
+            return Response(status_code=203, headers={"PortSIP-Upload-ID": args[0],
+                                                      "PortSIP-Upload-Token": upload["token"]})
         data = bytes(upload["data"])
         if request.query_params.get("digest") != hashlib.sha256(data).hexdigest():
             raise Invalid("Digest does not match the uploaded data", "digest")
@@ -241,6 +211,18 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
         return JSONResponse({"id": file_id}, status_code=201)
     if (name, method) == ("files", "GET"):
         return _page(request, list(state.files.values()))
+    if name in ("file", "file_destroy"):
+        file = state.files.get(args[0])
+        if file is None:
+            raise Invalid("File not found", args[0], 404, "NOT_FOUND")
+        if (name, method) == ("file", "GET"):
+            return JSONResponse(file)
+        if (name, method) == ("file_destroy", "POST"):
+            del state.files[args[0]]
+            state.file_data.pop(args[0], None)
+            return Response(status_code=204)
+    if name in ("uploads", "append", "complete", "files", "file", "file_destroy"):
+        raise Invalid("Method not allowed", f"{method} {path}", 405, "METHOD_NOT_ALLOWED")
 
     if name == "ivrs":
         if method == "GET":
@@ -270,8 +252,10 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
     if (name, method) == ("ivr_destroy", "POST"):
         del state.ivrs[ivr["id"]]
         state.urls.pop(ivr["id"], None)
-        return Response(status_code=200)
+        return Response(status_code=204)
 
+    if name == "ivr_destroy":
+        raise Invalid("Method not allowed", f"{method} {path}", 405, "METHOD_NOT_ALLOWED")
     urls = state.urls.setdefault(ivr["id"], {})
     if name == "urls":
         if method == "GET":
@@ -294,7 +278,7 @@ async def _handle(state: PortSip, request: Request, method: str, path: str) -> R
         return Response(status_code=200)
     if (name, method) == ("url_destroy", "POST"):
         del urls[url["id"]]
-        return Response(status_code=200)
+        return Response(status_code=204)
     raise Invalid("Method not allowed", f"{method} {path}", 405, "METHOD_NOT_ALLOWED")
 
 
@@ -377,7 +361,7 @@ def _check_ivr(state: PortSip, body: Any, *, creating: bool, current: dict[str, 
 def _check_forward(rule: Any, where: str, actions: tuple[str, ...]) -> None:
     if not isinstance(rule, dict) or rule.get("action") not in actions:
         raise Invalid(f"action must be one of {', '.join(actions)}", where)
-    if rule["action"].startswith("FORWARD_") and not re.fullmatch(r"\+?[0-9*#]{1,64}", str(rule.get("number", ""))):
+    if rule["action"].startswith("FORWARD_") and not FORWARD_NUMBER.fullmatch(str(rule.get("number", ""))):
         raise Invalid("number is required to forward: an extension or a phone number", f"{where}.number")
 
 
@@ -404,8 +388,8 @@ def _check_url(body: Any, others: Any) -> None:
     if len(set(entries)) != len(entries):
         raise Invalid(f"{mask_field} entries must be unique", mask_field)
     url = body.get("url")
-    if not (isinstance(url, str) and 1 <= len(url) <= 1024 and re.match(r"https?://", url)):
-        raise Invalid("url must be an http(s) URL of at most 1024 characters", "url")
+    if not (isinstance(url, str) and 1 <= len(url) <= ACTION_URL_MAX and re.match(r"https?://", url)):
+        raise Invalid(f"url must be an http(s) URL of at most {ACTION_URL_MAX} characters", "url")
     auth = body.get("auth", "DISABLE")
     if auth not in ("DISABLE", "BASIC", "DIGEST", "BEARER"):
         raise Invalid("auth must be DISABLE, BASIC, DIGEST or BEARER", "auth")
@@ -416,8 +400,8 @@ def _check_url(body: Any, others: Any) -> None:
     if auth == "BEARER" and not body.get("token"):
         raise Invalid("token is required for BEARER", "token")
     for key in ("connection_timeout", "request_timeout"):
-        if key in body and not (isinstance(body[key], int) and body[key] >= 1):
-            raise Invalid(f"{key} must be a positive integer (seconds)", key)
+        if key in body and not (isinstance(body[key], int) and not isinstance(body[key], bool) and body[key] >= 0):
+            raise Invalid(f"{key} must be a whole number of seconds, 0 or more", key)
     for other in others:
         if other.get("name") == body["name"]:
             raise Invalid(f"An action URL named {body['name']} exists", "name", 409, "ALREADY_EXISTS")

@@ -1,8 +1,9 @@
 """What to send PortSIP: extension numbers for the receptionists (kept from
 what is live), then the difference between the desired objects and the live
 ones in an order the API accepts: prompt files, receptionists, their action
-URLs; receptionists no longer wanted last. Only what carries ivrflow's marker
-is changed or deleted."""
+URLs; receptionists no longer wanted, then the prompt files ivrflow uploaded
+that nothing uses any more, last. Only what carries ivrflow's marker is
+changed or deleted."""
 
 from __future__ import annotations
 
@@ -129,10 +130,8 @@ def make_plan(desired: Desired, live: Live | None, pin: str | None = None) -> Pl
         if name not in wanted_names:
             add(Change("delete", "receptionist", f"ivr:{name.split(':', 2)[2]}", "POST",
                        f"/ivrs/{existing['id']}/destroy"))
-    unused = sorted(set(live.files) - set(wanted_files))
-    if unused:
-        plan.notes.append(f"{len(unused)} prompt file(s) ivrflow uploaded are no longer used; PortSIP documents no "
-                          "way to delete files, so they stay")
+    for name in sorted(set(live.files) - set(wanted_files)):  # only ivrflow's own (is_prompt_file), last
+        add(Change("delete", "file", f"file:{name}", "POST", f"/files/{live.files[name]['id']}/destroy"))
     for change in plan.changes:  # ids that already exist go straight into paths and bodies
         change.path = resolve_path(change.path, ids)
         change.body = resolve(change.body, ids, partial=True)
@@ -162,7 +161,7 @@ def apply_change(api: PortSipApi, change: Change, ids: dict[str, Any], pin: str,
                  read_audio: Callable[[str], bytes]) -> None:
     """Send one change; a create records the id it made under its `ref`."""
     path = resolve_path(change.path, ids)
-    if change.kind == "file":
+    if change.kind == "file" and change.op == "create":
         name = change.upload or ""
         ids[change.ref or f"file:{name}"] = api.upload(name, read_audio(name))
         return
