@@ -74,8 +74,21 @@ def _load_one(path: str, *, check_files: bool = False) -> Checked:
     return result
 
 
+def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta["ivrflow.config"] = value
+
+
+#: --config, on the group and on every command that reads an environment.
+_config_option = click.option(
+    "--config", metavar="FILE", type=click.Path(dir_okay=False), expose_value=False, callback=_remember_config,
+    help="The ivrflow.toml to read environments from. Default: the one beside the flow or in a folder "
+         "above it, else in the working directory.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ivrflow")
+@_config_option
 def cli() -> None:
     """ivrflow: IVR call flows as text files.
 
@@ -359,6 +372,7 @@ class _ServeCommand(click.Command):
               help="Where calls are kept between callbacks; Redis lets several servers share them.")
 @click.option("--env", "env_name", metavar="NAME", help="An environment of ivrflow.toml: credentials, domain, "
                                                          "SIP domain and the platform's API base URL.")
+@_config_option
 @click.option("--insecure", is_flag=True, help="Accept callbacks without a credential (a local trial only).")
 def serve(paths: tuple[str, ...], host: str, port: int, sessions: str, env_name: str | None, insecure: bool) -> int:
     """Answer live calls: the runtime server for platform callbacks.
@@ -432,8 +446,10 @@ def _reach_store(sessions: str) -> None:
 def _environment(name: str, flow_path: str) -> Any:
     from . import config
 
+    context = click.get_current_context(silent=True)
+    given = context.meta.get("ivrflow.config") if context is not None else None
     try:
-        return config.load(name, flow_path)
+        return config.load(name, flow_path, Path(given) if given else None)
     except config.ConfigError as error:
         _show_config_error(error)
         raise click.exceptions.Exit(ExitStatus.USAGE) from None
@@ -525,6 +541,7 @@ def _show(diagnostics: Sequence[Any], result: Checked) -> None:
               help="telphin, portsip or mediaservice (`ivrflow targets` compares them).")
 @click.option("--env", "env_name", metavar="NAME", help="Fills in the bindings (extension, runtime URL, …); "
                                                          "without it, placeholders are used and listed.")
+@_config_option
 @click.option("-o", "--output", default="build", show_default=True, metavar="DIR")
 @click.option("--tts", type=click.Choice(["espeak"]), help="Speak `say` prompts with espeak-ng.")
 def compile_command(file: str, target_name: str, env_name: str | None, output: str, tts: str | None) -> int:
@@ -591,6 +608,7 @@ def _desired(target: Any, result: Checked, file: str, env: Any, tts: bool) -> tu
 @cli.command()
 @click.argument("file", metavar="FLOW")
 @click.option("--env", "env_name", required=True, metavar="NAME", help="An environment of ivrflow.toml.")
+@_config_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def plan(file: str, env_name: str, fmt: str) -> int:
     """Show what a deploy would create, change and delete on the platform.
@@ -606,6 +624,7 @@ def plan(file: str, env_name: str, fmt: str) -> int:
 @cli.command()
 @click.argument("file", metavar="FLOW")
 @click.option("--env", "env_name", required=True, metavar="NAME", help="An environment of ivrflow.toml.")
+@_config_option
 @click.option("--dry-run", is_flag=True, help="Print the calls instead of sending them.")
 @click.option("--yes", is_flag=True, help="Do not ask before changing the platform.")
 def deploy(file: str, env_name: str, dry_run: bool, yes: bool) -> int:

@@ -119,8 +119,15 @@ class Environment:
 
 
 def find(flow_path: str | None) -> Path | None:
-    """ivrflow.toml beside the flow, else in the working directory."""
-    candidates = [Path(flow_path).parent / FILE_NAME] if flow_path else []
+    """ivrflow.toml beside the flow or in a folder above it (as far as the
+    root of a git checkout), else in the working directory."""
+    candidates: list[Path] = []
+    if flow_path:
+        folder = Path(flow_path).resolve().parent
+        for above in (folder, *folder.parents):
+            candidates.append(above / FILE_NAME)
+            if (above / ".git").exists():
+                break
     candidates.append(Path.cwd() / FILE_NAME)
     return next((path for path in candidates if path.is_file()), None)
 
@@ -128,12 +135,15 @@ def find(flow_path: str | None) -> Path | None:
 def load(name: str, flow_path: str | None = None, path: Path | None = None,
          environ: Mapping[str, str] | None = None) -> Environment:
     """The environment `name`; ConfigError (IVR301) with a location otherwise."""
+    if path is not None and not path.is_file():
+        raise ConfigError(CONFIG.at(Span(str(path), 1, 1, 1, 2), f"--config: no file {path}",
+                                    hint="give the path of an ivrflow.toml"))
     path = path or find(flow_path)
     if path is None:
         where = Path(flow_path).parent if flow_path else Path.cwd()
         raise ConfigError(CONFIG.at(Span(str(where / FILE_NAME), 1, 1, 1, 2),
-                                    f"no {FILE_NAME} beside the flow or in the working directory",
-                                    hint=f"create it with an [env.{name}] table"))
+                                    f"no {FILE_NAME} beside the flow, in a folder above it or in the working "
+                                    "directory", hint=f"create it with an [env.{name}] table, or give --config FILE"))
     file = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
     source = path.read_text(encoding="utf-8")
     try:

@@ -57,8 +57,11 @@ def test_a_literal_secret_is_refused(toml: Path) -> None:
 def test_unknown_environment_and_missing_file(toml: Path, tmp_path: Path) -> None:
     with pytest.raises(config.ConfigError, match=r"no environment `prod`.*known: bad, sandbox"):
         config.load("prod", path=toml)
-    with pytest.raises(config.ConfigError, match=r"no ivrflow\.toml"):
+    with pytest.raises(config.ConfigError, match=r"no environment `prod`"):  # the toml of a folder above
         config.load("prod", flow_path=str(tmp_path / "sub" / "flow.ivr"))
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere" / "flow.ivr"
+    with pytest.raises(config.ConfigError, match=r"no ivrflow\.toml"):
+        config.load("prod", flow_path=str(elsewhere))
 
 
 def test_invalid_toml_has_a_position(tmp_path: Path) -> None:
