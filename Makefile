@@ -7,7 +7,7 @@ MERMAID := tests/mermaid/node_modules/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 AT     := "2026-11-23 10:00"
 
-.PHONY: setup system-packages demo test fuzz bench lint clean
+.PHONY: setup system-packages demo test test-fast fuzz bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,10 @@ demo: setup
 
 test: setup $(MERMAID)
 	$(BIN)/python -m pytest
+
+# The suite without the end-to-end tests (emulators, servers, browsers): under a minute, for the edit loop.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not fuzz"
 
 # The mutation property of tests/test_fuzz.py with 100,000 examples (minutes).
 fuzz: setup

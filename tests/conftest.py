@@ -9,8 +9,23 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+#: Modules that drive emulators, runtime servers and browsers over real HTTP
+#: (end to end): `make test-fast` leaves them out, `make test` and CI run them.
+END_TO_END = frozenset({
+    "test_telphin", "test_portsip", "test_portsip_fidelity", "test_portsip_openapi", "test_runtime",
+    "test_serve_many", "test_mediaservice_runtime", "test_mediaservice_deploy", "test_determinism",
+    "test_render_mermaid", "test_attacks", "test_sessions", "test_telphin_deploy", "test_telphin_safety",
+})
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite the golden files from the output")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in END_TO_END:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
