@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from ...compiler.machine import Outcome
-from .emulator import BUILT_IN, Telphin
+from .state import BUILT_IN, Telphin
 
 
 @dataclass

@@ -12,11 +12,9 @@ It also runs calls against the configuration it holds (calls.py).
 
 from __future__ import annotations
 
-import itertools
 import random
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -26,6 +24,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..emulation import Faults, control_routes, quiet_drops, with_faults
+from .calls import execute_call
+from .state import BUILT_IN, Telphin
+
+__all__ = ["BUILT_IN", "Faults", "Telphin", "telphin_app"]
 
 ACTIONS = {
     "transfer": ("transfer_dst",), "simple_transfer": ("transfer_dst",), "hangup": (),
@@ -36,61 +38,9 @@ ACTIONS = {
     "set_caller_id_number": ("caller_id_number",), "set_caller_id_name": ("caller_id_name",),
     "quality_rate": ("sound",), "voice_helper": ("sound",),
 }
-BUILT_IN = ("start", "timeout", "invalid")
 CONTEXT_FIELDS: dict[str, Any] = {
     "name": str, "description": (str, type(None)), "digit_len": int, "inter_digit_timeout": int,
     "timeout": int, "allow_any_dial": bool, "extra_params": (str, type(None))}
-@dataclass
-class Telphin:
-    """The platform's state."""
-
-    client_id: str = "demo"
-    client_secret: str = "demo"
-    token_lifetime_s: int = 3600
-    client: int = 12
-    tokens: dict[str, float] = field(default_factory=dict)
-    sounds: dict[int, dict[str, Any]] = field(default_factory=dict)
-    sound_data: dict[int, bytes] = field(default_factory=dict)
-    extensions: dict[int, dict[str, Any]] = field(default_factory=dict)
-    ivrs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    contexts: dict[int, dict[str, Any]] = field(default_factory=dict)  # with "extension", "options"
-    faults: Faults = field(default_factory=Faults)
-    log: list[dict[str, Any]] = field(default_factory=list)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
-
-    def next_id(self) -> int:
-        return int(next(self._ids))
-
-    def writes(self) -> int:
-        return sum(entry["method"] != "GET" and "/oauth/" not in entry["path"] for entry in self.log)
-
-    def configuration(self, extension: str) -> dict[str, Any]:
-        """Everything an extension's voice menu is, by names instead of ids:
-        what a person would compare with the guide."""
-        found = next((e for e in self.extensions.values() if e["name"].endswith("*" + extension)), None)
-        if found is None:
-            return {}
-        names = {c["id"]: c["name"] for c in self.contexts.values()}
-        sounds = {s["id"]: s["filename"] for s in self.sounds.values()}
-
-        def rule(r: dict[str, Any]) -> dict[str, Any]:
-            out = {k: v for k, v in r.items() if k != "id"}
-            if "sound" in out:
-                out["sound"] = sounds.get(out["sound"], out["sound"])
-            if "context" in out:
-                out["context"] = names.get(out["context"], out["context"])
-            return out
-
-        ivr = dict(self.ivrs.get(found["id"], {}))
-        ivr["entry_context"] = names.get(ivr.get("entry_context"), ivr.get("entry_context"))
-        contexts = {}
-        for context in self.contexts.values():
-            if context["extension"] == found["id"]:
-                fields = {k: context[k] for k in ("digit_len", "inter_digit_timeout", "timeout", "allow_any_dial")}
-                options = {d: [rule(r) for r in rules] for d, rules in context["options"].items()}
-                contexts[context["name"]] = {**fields, "options": options}
-        return {"extension": {"name": found["name"], "type": found["type"], "label": found["label"]},
-                "ivr": ivr, "contexts": contexts}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -131,8 +81,6 @@ def telphin_app(state: Telphin) -> Starlette:
         return await with_faults(state.faults, method, entry, handle, _error)
 
     async def call(request: Request) -> Response:
-        from .calls import execute_call
-
         body = await request.json()
         async with httpx.AsyncClient(timeout=10) as client:
             result = await execute_call(state, client, str(body.get("extension", "")), list(body.get("inputs", [])),
