@@ -78,7 +78,14 @@ def telphin_app(state: Telphin) -> Starlette:
             if not authorized(request):
                 return _error(401, "Unauthorized")
             return await _handle(state, request, method, path)
-        return await with_faults(state.faults, method, entry, handle, _error)
+        if state.max_concurrent is not None and state.in_flight >= state.max_concurrent:
+            entry["status"] = 429  # as Telphin's stats API answers concurrency (PLATFORMS.md §7)
+            return _error(429, "concurrent request not allowed")
+        state.in_flight += 1
+        try:
+            return await with_faults(state.faults, method, entry, handle, _error, request)
+        finally:
+            state.in_flight -= 1
 
     async def call(request: Request) -> Response:
         body = await request.json()
@@ -130,9 +137,15 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
         return _error(404, "Not found")
     name, args = routed
 
+    size = state.page_size
+    if method == "GET" and name in ("sounds", "extensions", "contexts", "options", "rules"):
+        checked = _page_size(state, request)
+        if isinstance(checked, Response):
+            return checked
+        size = checked
     if name == "sounds":
         if method == "GET":
-            return JSONResponse(list(state.sounds.values()))
+            return _page(request, list(state.sounds.values()), size)
         if method == "POST":
             async with request.form() as form:
                 upload = form.get("file")
@@ -154,7 +167,7 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
 
     if name == "extensions":
         if method == "GET":
-            return JSONResponse(list(state.extensions.values()))
+            return _page(request, list(state.extensions.values()), size)
         if method == "POST":
             body = await _json(request)
             if not isinstance(body, dict) or not re.fullmatch(r"\d{2,6}", str(body.get("name", ""))):
@@ -200,7 +213,8 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
 
     if name == "contexts":
         if method == "GET":
-            return JSONResponse([_context_view(c) for c in state.contexts.values() if c["extension"] == extension_id])
+            return _page(request, [_context_view(c) for c in state.contexts.values()
+                                   if c["extension"] == extension_id], size)
         if method == "POST":
             body = await _json(request)
             problem = _context_problem(body, creating=True)
@@ -234,7 +248,7 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
 
     if name == "options":
         if method == "GET":
-            return JSONResponse([{"digits": d} for d in context["options"]])
+            return _page(request, [{"digits": d} for d in context["options"]], size)
         if method == "POST":
             body = await _json(request)
             digits = str(body.get("digits", "")) if isinstance(body, dict) else ""
@@ -263,7 +277,7 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
             return _error(400, problem)
     if name == "rules":
         if method == "GET":
-            return JSONResponse(rules)
+            return _page(request, rules, size)
         if method == "POST":
             rule = {"id": state.next_id(), **body}
             rules.append(rule)
@@ -283,6 +297,23 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
             rules.remove(rule)
             return Response(status_code=204)
     return _error(405, "Method not allowed")
+
+
+def _page_size(state: Telphin, request: Request) -> int | Response:
+    """A list is read a page at a time: `page` (from 1) of `per_page` items."""
+    try:
+        page = int(request.query_params.get("page", "1"))
+        size = int(request.query_params.get("per_page", str(state.page_size)))
+    except ValueError:
+        return _error(400, "page and per_page must be integers")
+    if page < 1 or size < 1:
+        return _error(400, "page and per_page must be positive")
+    return min(size, state.max_per_page)
+
+
+def _page(request: Request, items: list[Any], size: int) -> Response:
+    page = int(request.query_params.get("page", "1"))
+    return JSONResponse(items[(page - 1) * size:page * size])
 
 
 def _context_view(context: dict[str, Any]) -> dict[str, Any]:

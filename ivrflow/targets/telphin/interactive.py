@@ -33,7 +33,7 @@ from ...runtime.core import Runtime
 from ...runtime.http import Credentials, HTTPProblem
 from ..signing import check
 from .client import TelphinApi, find_extension
-from .compile import MARKER, copies
+from .compile import MARKER, copies, parse_manifest
 
 log = logging.getLogger("ivrflow.runtime")
 #: ASSUMPTION: the element that transfers a call answered by call_interactive
@@ -59,7 +59,7 @@ class Directory:
         if found is None:
             return {}
         prefix = f"{MARKER}:{self.flow}:context:"
-        return {str(c.get("description"))[len(prefix):]: int(c["id"])
+        return {parse_manifest(str(c.get("description"))[len(prefix):])[0]: int(c["id"])
                 for c in self.api.get(f"/extension/{found['id']}/ivr/context/") or []
                 if str(c.get("description") or "").startswith(prefix)}
 

@@ -58,10 +58,12 @@ def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats 
                       env.secret("client_secret") or "", http=http, stats=stats)
 
 
-def plan(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi) -> tuple[Desired, Plan]:
+def plan(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi, *,
+         adopt: bool = False) -> tuple[Desired, Plan]:
+    """`adopt`: change or delete what ivrflow did not make, to match the flow."""
     wanted = desired(flow, flow_path, env)
     live = read_live(api, flow.name, wanted.extension)
-    return wanted, make_plan(wanted, live)
+    return wanted, make_plan(wanted, live, adopt=adopt)
 
 
 def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, bytes]]:
