@@ -3,7 +3,8 @@
 A generated flow of 50 menus (each with a recording, four keys, a retry and
 its own timeout and invalid handlers) is deployed to each declarative
 target's emulator (Telphin, PortSIP), which adds 20 ms to every request: the first deploy, a redeploy with no
-change, and a deploy after changing one key. Then the same on a fresh
+change, and a deploy after changing one key. A deploy that changed something
+ends with the verification read `ivrflow deploy` makes. Then the same on a fresh
 emulator that also fails 10% of requests (429, 5xx, timeouts, dropped
 connections); a deploy that gives up is run again, as a person would.
 Reported per step: the changes the plan held, requests sent (reads and
@@ -25,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ivrflow.config import Environment  # noqa: E402
-from ivrflow.deploy.http import NetworkFailed, Stats  # noqa: E402
+from ivrflow.deploy.http import NetworkFailed, NotConverged, Stats  # noqa: E402
+from ivrflow.deploy.run import verify  # noqa: E402
 from ivrflow.loader import load  # noqa: E402
 from ivrflow.targets import get  # noqa: E402
 from ivrflow.targets.emulation import Faults  # noqa: E402
@@ -67,6 +69,7 @@ def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> i
         ids: dict = {}
         for change in plan.changes:
             target.apply(result.flow, str(path), change, api, ids)
+        verify(plan, lambda: target.plan(result.flow, str(path), env, api)[1])  # as `ivrflow deploy` ends
     return len(plan.changes)
 
 
@@ -84,7 +87,7 @@ def run(folder: Path, name: str, menus: int, latency_ms: int, faults: float, row
                 try:
                     changes = deploy(folder, name, url, stats, timeout=1.0)
                     break
-                except NetworkFailed:
+                except (NetworkFailed, NotConverged):
                     if runs >= 10:
                         raise
             rows.append((name, step + label, changes, stats.requests, stats.requests - stats.writes, stats.writes,
