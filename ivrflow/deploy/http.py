@@ -26,7 +26,10 @@ TIMEOUT_S = 10.0
 #: After a create failed ambiguously and was not found, look again for this
 #: many times the request timeout before sending it again: the first request
 #: may still be running on the server, and repeating it then makes a duplicate.
-SETTLE_TIMEOUTS = 2.0
+SETTLE_TIMEOUTS = 1.0
+#: How a platform words a 429 that refuses concurrent requests (Telphin:
+#: "concurrent request not allowed", PLATFORMS.md §7); other 429s only wait.
+CONCURRENCY_REFUSED = "concurrent"
 #: First pause between the look-ups while settling (doubling, at most BACKOFF_MAX_S).
 SETTLE_POLL_S = 0.1
 
@@ -83,7 +86,7 @@ class Stats:
 
 class Gate:
     """At most `limit` requests in flight; once the platform answers 429 to
-    concurrency, one at a time for the rest of the session."""
+    concurrency (CONCURRENCY_REFUSED), one at a time for the rest of the session."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -155,7 +158,8 @@ def send(client: httpx.Client, method: str, url: str, stats: Stats, *,
                     response = client.request(method, url, timeout=timeout, **kwargs)
         except httpx.TransportError as caught:
             error = caught
-        if response is not None and response.status_code == 429 and gate is not None:
+        if response is not None and response.status_code == 429 and gate is not None \
+                and CONCURRENCY_REFUSED in _message(response).lower():
             gate.serialise()
         if response is not None and response.status_code < 400:
             return response

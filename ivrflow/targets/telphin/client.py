@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,13 +113,16 @@ def read_live(api: TelphinApi, flow: str, extension: str) -> Live:
             if description.startswith(prefix + "context:"):
                 key, manifest = parse_manifest(description[len(prefix + "context:"):])
                 contexts.setdefault(key, []).append(LiveContext(int(context["id"]), key, context, manifest=manifest))
-        every = [context for same in contexts.values() for context in same]
-        paths = {context.id: f"{base}/context/{context.id}/options/" for context in every}
-        option_lists = list(pool.map(lambda c: api.get_all(paths[c.id]), every))
-        wanted = [(context, str(option["digits"])) for context, options in zip(every, option_lists, strict=True)
-                  for option in options]
-        rule_lists = pool.map(lambda pair: api.get_all(
-            f"{paths[pair[0].id]}{urllib.parse.quote(pair[1], safe='*')}/rules/"), wanted)
-        for (context, digits), rules in zip(wanted, rule_lists, strict=True):
-            context.options[digits] = rules
+        options = {pool.submit(api.get_all, f"{base}/context/{context.id}/options/"): context
+                   for same in contexts.values() for context in same}
+        order: dict[int, list[str]] = {}  # each context's options, in the platform's order
+        rules: dict[tuple[int, str], Future[list[Any]]] = {}
+        for done in as_completed(options):  # a context's rules are asked for as soon as its options are known
+            context = options[done]
+            order[context.id] = [str(option["digits"]) for option in done.result()]
+            for digits in order[context.id]:
+                path = f"{base}/context/{context.id}/options/{urllib.parse.quote(digits, safe='*')}/rules/"
+                rules[context.id, digits] = pool.submit(api.get_all, path)
+        for context in options.values():
+            context.options = {digits: rules[context.id, digits].result() for digits in order[context.id]}
         return Live(sounds, found, ivr.result(), contexts)
