@@ -55,7 +55,7 @@ def planned(path: Path, env: Environment) -> Any:
 
 @pytest.fixture
 def telphin() -> Iterator[tuple[Telphin, str]]:
-    state = Telphin()
+    state = Telphin(page_size=3)  # small pages: a client that reads only the first misses objects
     with serve_app(telphin_app(state)) as url:
         yield state, url
 

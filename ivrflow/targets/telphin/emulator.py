@@ -3,9 +3,11 @@
 The API keeps state like the platform: OAuth client credentials, extensions,
 multipart sound uploads, IVR settings, contexts (each created with the
 built-in options `start`, `timeout` and `invalid`), options and rules in
-order, with the documented validation and `{"message": …}` errors. Faults can
-be injected (a rate, kinds: 429, 500, 503, timeout, drop; latency) and every
-request is logged.
+order, with the documented validation and `{"message": …}` errors. Lists are
+paged (`page`, `per_page`; `Telphin.page_size` items unless asked). Faults can
+be injected (a rate, kinds: 429, 500, 503, timeout, drop; latency; a call
+that lands late), more than `Telphin.max_concurrent` requests at once are
+answered 429 "concurrent request not allowed", and every request is logged.
 
 It also runs calls against the configuration it holds (calls.py).
 """

@@ -55,12 +55,12 @@ class Directory:
         self.read_at = 0.0
 
     def _read(self) -> dict[str, int]:
-        found = find_extension(self.api.get("/client/@me/extension/") or [], self.extension)
+        found = find_extension(self.api.get_all("/client/@me/extension/"), self.extension)
         if found is None:
             return {}
         prefix = f"{MARKER}:{self.flow}:context:"
         return {parse_manifest(str(c.get("description"))[len(prefix):])[0]: int(c["id"])
-                for c in self.api.get(f"/extension/{found['id']}/ivr/context/") or []
+                for c in self.api.get_all(f"/extension/{found['id']}/ivr/context/")
                 if str(c.get("description") or "").startswith(prefix)}
 
     async def context(self, key: str) -> int:
