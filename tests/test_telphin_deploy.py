@@ -20,7 +20,7 @@ from ivrflow.targets.telphin.client import TelphinApi
 from ivrflow.targets.telphin.emulator import Faults, Telphin, telphin_app
 
 from .conftest import EXAMPLES
-from .flows import VOICEMAIL, deploy_with, plan_with
+from .flows import VOICEMAIL, deploy_with, flow_of, plan_with
 from .servers import serve_app
 
 GUIDE = EXAMPLES / "telphin_guide.ivr"
@@ -78,12 +78,7 @@ def test_a_page_smaller_than_asked_for_ends_the_list(telphin: tuple[Telphin, str
     with target.api_for(env) as api:
         api.per_page = 2
         deploy_with(target, SUPPORT, env)
-        assert target.plan(target_flow(SUPPORT), str(SUPPORT), env, api)[1].changes == []
-
-
-def target_flow(path: Path):  # type: ignore[no-untyped-def]
-    from .flows import flow_of
-    return flow_of(path)
+        assert target.plan(flow_of(SUPPORT), str(SUPPORT), env, api)[1].changes == []
 
 
 def test_the_emulator_pages_and_refuses_bad_pages(telphin: tuple[Telphin, str]) -> None:
@@ -147,7 +142,7 @@ def test_a_deploy_that_does_not_match_afterwards_exits_6(telphin: tuple[Telphin,
 
 # --- what ivrflow did not make ------------------------------------------------------------------------
 
-def _main_context(state: Telphin) -> dict:  # type: ignore[type-arg]
+def _main_context(state: Telphin) -> dict[str, Any]:
     return next(c for c in state.contexts.values() if c["name"] == "Main context")
 
 
@@ -170,7 +165,7 @@ def test_options_and_rules_someone_added_are_left_alone(telphin: tuple[Telphin, 
     summary = json.loads(capsys.readouterr().out)
     assert summary["changes"] == []
     assert {(u["kind"], u["key"]) for u in summary["unmanaged"]} == {
-        ("option", "option:main/7"), ("rule", f"rule:main id {theirs['id']}")}
+        ("option", "option:main/7"), ("rule", f"rule:main/timeout id {theirs['id']}")}
     assert main(["plan", str(flow), "--env", "emu"]) == 0
     assert "unmanaged, left alone" in capsys.readouterr().out
 
@@ -225,7 +220,7 @@ def test_reads_go_one_at_a_time_after_a_429_to_concurrency(telphin: tuple[Telphi
     state.log.clear()
     with target.api_for(env) as api:
         api.retry["sleep"] = lambda attempt: None
-        assert target.plan(target_flow(SUPPORT), str(SUPPORT), env, api)[1].changes == []
+        assert target.plan(flow_of(SUPPORT), str(SUPPORT), env, api)[1].changes == []
         assert api.gate is not None and api.gate.limit == 1
     assert any(e["status"] == 429 for e in state.log)
 

@@ -62,8 +62,8 @@ def make_plan(desired: Desired, live: Live | None, *, adopt: bool = False) -> Pl
         owned[context.key] = mine
         for digits in mine.left_alone:
             plan.unmanaged.append(Unmanaged("option", f"option:{context.key}/{digits}", mine.left_alone[digits]))
-        for rule in mine.foreign_rules:
-            plan.unmanaged.append(Unmanaged("rule", f"rule:{context.key} id {rule['id']}",
+        for digits, rule in mine.foreign_rules:
+            plan.unmanaged.append(Unmanaged("rule", f"rule:{context.key}/{digits} id {rule['id']}",
                                             "a rule someone else added"))
         first = describe(desired.flow, context.key, mine.manifest(context, growing=True))
         body = {**context.fields(), "description": first}
@@ -159,7 +159,7 @@ class _Owned:
 
     rules: dict[str, int] = field(default_factory=dict)
     left_alone: dict[str, str] = field(default_factory=dict)
-    foreign_rules: list[dict[str, Any]] = field(default_factory=list)
+    foreign_rules: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (option, rule)
 
     @classmethod
     def of(cls, context: Context | None, existing: LiveContext | None, adopt: bool) -> _Owned:
@@ -179,7 +179,7 @@ class _Owned:
             if extra and wanted > count:  # new rules would land after someone else's
                 owned.left_alone[digits] = (f"someone else added {len(extra)} rule(s) after ivrflow's, and the "
                                             "flow needs more: left as it is")
-            owned.foreign_rules.extend(extra)
+            owned.foreign_rules.extend((digits, rule) for rule in extra)
         return owned
 
     def manifest(self, context: Context, *, growing: bool) -> dict[str, int]:
