@@ -186,6 +186,26 @@ def test_options_and_rules_someone_added_are_left_alone(telphin: tuple[Telphin, 
     assert "7" not in options and len(options["timeout"]) == 1
 
 
+def test_a_deploy_cut_short_leaves_nothing_of_its_own_unclaimed(telphin: tuple[Telphin, str],
+                                                                tmp_path: Path) -> None:
+    """The flow drops key 2; the deploy stops after its first call (the
+    context's description): the next plan still deletes option 2, which is
+    ivrflow's, instead of leaving it alone as someone else's."""
+    state, url = telphin
+    env = environment(url)
+    flow = project(tmp_path, url)
+    deploy_with(target, flow, env)
+    flow.write_text(flow.read_text().replace('press 2 -> transfer "002"\n', ""))
+    with target.api_for(env) as api:
+        _, plan = target.plan(flow_of(flow), str(flow), env, api)
+        assert [c.key for c in plan.changes] == ["context:main", "option:main/2", "context:main"]
+        target.apply(flow_of(flow), str(flow), plan.changes[0], api, {})
+    again = plan_with(target, flow, env)
+    assert again.unmanaged == [] and [c.key for c in again.changes] == ["option:main/2", "context:main"]
+    deploy_with(target, flow, env)
+    assert "2" not in _main_context(state)["options"] and plan_with(target, flow, env).changes == []
+
+
 def test_an_extension_with_someone_elses_voice_menu_is_not_taken_over(telphin: tuple[Telphin, str],
                                                                       tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch,

@@ -38,7 +38,7 @@ def make_plan(desired: Desired, live: Live | None, *, adopt: bool = False) -> Pl
                                   for name in desired.placeholders])
     ids: dict[str, Any] = {}  # what already exists, by ref name
     add = plan.changes.append
-    last: list[Change] = []  # after the rules: deletions, and descriptions that shrink
+    last: list[Change] = []  # descriptions that shrink, once the rules and options they name are gone
 
     if live.extension is not None:
         ids["extension"] = live.extension["id"]
@@ -95,7 +95,9 @@ def make_plan(desired: Desired, live: Live | None, *, adopt: bool = False) -> Pl
     for context in desired.contexts:
         existing = live.contexts.get(context.key, [None])[0]
         mine = owned[context.key]
-        for digits, rules in context.options.items():
+        emptied: dict[str, list[Rule]] = {digits: [] for digits in mine.rules
+                                          if digits in BUILT_IN and digits not in context.options}
+        for digits, rules in {**context.options, **emptied}.items():  # built-in options the flow leaves empty too
             if digits in mine.left_alone:
                 continue
             current = existing.options.get(digits, []) if existing is not None else []
@@ -114,7 +116,6 @@ def make_plan(desired: Desired, live: Live | None, *, adopt: bool = False) -> Pl
     elif changed:
         add(Change("update", "ivr", "ivr", "PUT", IVR, ivr, detail=changed))
 
-    plan.changes.extend(last)
     desired_keys = {c.key for c in desired.contexts}
     for context in desired.contexts:  # options no longer wanted, in contexts we keep
         existing = live.contexts.get(context.key, [None])[0]
@@ -123,6 +124,7 @@ def make_plan(desired: Desired, live: Live | None, *, adopt: bool = False) -> Pl
                 if digits not in BUILT_IN and digits not in context.options and digits in owned[context.key].rules:
                     add(Change("delete", "option", f"option:{context.key}/{digits}", "DELETE",
                                f"{_context(context.key)}/options/{_digits(digits)}", source=context.source))
+    plan.changes.extend(last)  # what ivrflow made, once its rules and options are gone
     for key, copies in sorted(live.contexts.items()):
         for index, existing in enumerate(copies):
             if key in desired_keys and index == 0:
@@ -193,6 +195,9 @@ class _Owned:
                     made[digits] = self.rules[digits]
                 continue
             made[digits] = max(len(rules), self.rules.get(digits, 0)) if growing else len(rules)
+        if growing:  # options about to be deleted stay claimed until they are
+            made.update({digits: count for digits, count in self.rules.items()
+                         if digits not in made and digits not in BUILT_IN})
         return made
 
 
