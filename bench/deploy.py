@@ -3,35 +3,70 @@
 A generated flow of 50 menus (each with a recording, four keys, a retry and
 its own timeout and invalid handlers) is deployed to each declarative
 target's emulator (Telphin, PortSIP), which adds 20 ms to every request: the first deploy, a redeploy with no
-change, and a deploy after changing one key. Then the same on a fresh
+change, and a deploy after changing one key. A deploy that changed something
+ends with the verification read `ivrflow deploy` makes. Then the same on a fresh
 emulator that also fails 10% of requests (429, 5xx, timeouts, dropped
 connections); a deploy that gives up is run again, as a person would.
 Reported per step: the changes the plan held, requests sent (reads and
 writes), retries and wall time. Writes beyond the plan's changes would be
 requests the plan did not need.
 
+The emulator runs in a child process, as a remote platform would: its work
+does not compete with the client's reading threads for one interpreter
+(`--same-process` runs it in a thread of this one, as before).
+
     python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1] [--target telphin|portsip]
+                           [--same-process]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
+import socket
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ivrflow.config import Environment  # noqa: E402
-from ivrflow.deploy.http import NetworkFailed, Stats  # noqa: E402
+from ivrflow.deploy.http import NetworkFailed, NotConverged, Stats  # noqa: E402
+from ivrflow.deploy.run import verify  # noqa: E402
 from ivrflow.loader import load  # noqa: E402
 from ivrflow.targets import get  # noqa: E402
 from ivrflow.targets.emulation import Faults  # noqa: E402
 from ivrflow.targets.portsip.emulator import PortSip, portsip_app  # noqa: E402
 from ivrflow.targets.telphin.emulator import Telphin, telphin_app  # noqa: E402
-from tests.servers import serve_app  # noqa: E402
+from tests.servers import free_port, serve_app  # noqa: E402
+
+
+@contextlib.contextmanager
+def serve_apart(app: object) -> Iterator[str]:
+    """`app` under uvicorn in a forked child process; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    child = multiprocessing.get_context("fork").Process(
+        target=uvicorn.run, args=(app,), kwargs={"host": "127.0.0.1", "port": port, "log_level": "warning"},
+        daemon=True)
+    child.start()
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            break
+        if time.monotonic() > deadline or not child.is_alive():
+            raise RuntimeError("the emulator did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        child.terminate()
+        child.join(10)
 
 
 def generate(menus: int, changed: bool = False) -> str:
@@ -68,14 +103,16 @@ def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> i
         ids: dict = {}
         for change in plan.changes:
             target.apply(result.flow, str(path), change, api, ids)
+        verify(plan, lambda: target.plan(result.flow, str(path), env, api)[1])  # as `ivrflow deploy` ends
     return len(plan.changes)
 
 
-def run(folder: Path, name: str, menus: int, latency_ms: int, faults: float, rows: list[tuple]) -> None:
+def run(folder: Path, name: str, menus: int, latency_ms: int, faults: float, rows: list[tuple],
+        same_process: bool = False) -> None:
     injected = Faults(rate=faults, latency_ms=latency_ms, timeout_s=1.5, seed=1)
     app = telphin_app(Telphin(faults=injected)) if name == "telphin" else portsip_app(PortSip(faults=injected))
     label = f" ({faults:.0%} faults)" if faults else ""
-    with serve_app(app) as base:
+    with (serve_app if same_process else serve_apart)(app) as base:
         url = base if name == "telphin" else base + "/api"
         for step, changed in (("first deploy", False), ("redeploy, no change", False), ("one key changed", True)):
             (folder / "bench.ivr").write_text(generate(menus, changed))
@@ -85,7 +122,7 @@ def run(folder: Path, name: str, menus: int, latency_ms: int, faults: float, row
                 try:
                     changes = deploy(folder, name, url, stats, timeout=1.0)
                     break
-                except NetworkFailed:
+                except (NetworkFailed, NotConverged):
                     if runs >= 10:
                         raise
             rows.append((name, step + label, changes, stats.requests, stats.requests - stats.writes, stats.writes,
@@ -98,14 +135,16 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--faults", type=float, default=0.1)
     parser.add_argument("--target", choices=sorted(ENVIRONMENTS), action="append")
+    parser.add_argument("--same-process", action="store_true", help="run the emulator in a thread of this process")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="ivrflow-deploy-bench-"))
     (folder / "hi.wav").write_bytes((ROOT / "examples" / "prompts" / "hello.wav").read_bytes())
     rows: list[tuple] = []
     for name in args.target or sorted(ENVIRONMENTS, reverse=True):
-        run(folder, name, args.menus, args.latency_ms, 0.0, rows)
-        run(folder, name, args.menus, args.latency_ms, args.faults, rows)
-    print(f"{args.menus} menus, {args.latency_ms} ms per request\n")
+        run(folder, name, args.menus, args.latency_ms, 0.0, rows, args.same_process)
+        run(folder, name, args.menus, args.latency_ms, args.faults, rows, args.same_process)
+    where = "in this process" if args.same_process else "in a child process"
+    print(f"{args.menus} menus, {args.latency_ms} ms per request, the emulator {where}\n")
     print(f"{'target':<8} {'step':<34} {'changes':>8} {'requests':>9} {'reads':>6} {'writes':>7} {'retries':>8} "
           f"{'runs':>5} {'seconds':>8}")
     for name, step, changes, requests, reads, writes, retries, runs, seconds in rows:

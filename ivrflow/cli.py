@@ -28,6 +28,7 @@ class ExitStatus(enum.IntEnum):
     AUTH = 3  # the platform refused the credentials
     REJECTED = 4  # the platform refused a change (mapped to the flow's line)
     NETWORK = 5  # the platform could not be reached, even after retries
+    UNVERIFIED = 6  # a deploy's calls went through, but the platform read back does not match the plan
 
 
 def _colour(stream: Any = None) -> bool:
@@ -605,20 +606,27 @@ def _desired(target: Any, result: Checked, file: str, env: Any, tts: bool) -> tu
     return wanted, None
 
 
+ADOPT_HELP = ("Also change or delete what ivrflow did not make where the flow's objects are (options and rules "
+              "someone added to its menus, an extension's existing voice menu); without it they are left alone "
+              "and the plan lists them as unmanaged.")
+
+
 @cli.command()
 @click.argument("file", metavar="FLOW")
 @click.option("--env", "env_name", required=True, metavar="NAME", help="An environment of ivrflow.toml.")
 @_config_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def plan(file: str, env_name: str, fmt: str) -> int:
+@click.option("--adopt", is_flag=True, help=ADOPT_HELP)
+def plan(file: str, env_name: str, fmt: str, adopt: bool) -> int:
     """Show what a deploy would create, change and delete on the platform.
 
     Only objects ivrflow manages (marked in their description or title) are
-    ever changed or deleted. After the table, the number callers dial.
-    `--format json` prints {"create": N, "update": N, "delete": N,
-    "changes": [...], "dial": "…"}.
+    ever changed or deleted; what someone else made where the flow's objects
+    are is listed as "unmanaged, left alone" (see --adopt). After the table,
+    the number callers dial. `--format json` prints {"create": N, "update":
+    N, "delete": N, "changes": [...], "unmanaged": [...], "dial": "…"}.
     """
-    return _deploy(file, env_name, fmt=fmt, apply=False, dry_run=False, yes=True)
+    return _deploy(file, env_name, fmt=fmt, apply=False, dry_run=False, yes=True, adopt=adopt)
 
 
 @cli.command()
@@ -627,20 +635,27 @@ def plan(file: str, env_name: str, fmt: str) -> int:
 @_config_option
 @click.option("--dry-run", is_flag=True, help="Print the calls instead of sending them.")
 @click.option("--yes", is_flag=True, help="Do not ask before changing the platform.")
-def deploy(file: str, env_name: str, dry_run: bool, yes: bool) -> int:
+@click.option("--adopt", is_flag=True, help=ADOPT_HELP)
+def deploy(file: str, env_name: str, dry_run: bool, yes: bool, adopt: bool) -> int:
     """Make the platform match the flow.
 
     Reads what is live, shows the plan, applies it (with a progress bar) and
     can be run again: after a failure it converges, and when nothing changed
     it writes nothing. Calls that fail with 429, 5xx, timeouts or dropped
     connections are retried where that is safe (a create that may have
-    happened is looked up first). Exit status: 0 done, 3 credentials refused,
-    4 the platform rejected a change (the flow's line is shown), 5 network.
+    happened is looked up, until it settles, before it is sent again). Every
+    deploy that changed something ends by reading the platform again. Exit
+    status: 0 done, 3 credentials refused, 4 the platform rejected a change
+    (the flow's line is shown), 5 network, 6 the platform read back does not
+    match the plan (run it again).
     """
-    return _deploy(file, env_name, fmt="text", apply=True, dry_run=dry_run, yes=yes)
+    return _deploy(file, env_name, fmt="text", apply=True, dry_run=dry_run, yes=yes, adopt=adopt)
 
 
-def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, yes: bool) -> int:
+def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, yes: bool,
+            adopt: bool = False) -> int:
+    import inspect
+
     from . import config
     from .compiler.diagnostics import RULES
     from .deploy import run
@@ -654,9 +669,14 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
     target = _target(str(env.get("target") or ""))
     stats = Stats()
     api = None
+    options: dict[str, Any] = {}
+    if adopt:
+        if "adopt" not in inspect.signature(target.plan).parameters:
+            raise _Usage(f"--adopt: the {env.get('target')} target never leaves objects alone")
+        options["adopt"] = True
     try:
         api = target.api_for(env, stats=stats)
-        wanted, the_plan = target.plan(result.flow, file, env, api)
+        wanted, the_plan = target.plan(result.flow, file, env, api, **options)
         if any(d.severity.name == "ERROR" for d in wanted.diagnostics):
             _show(wanted.diagnostics, result)
             return ExitStatus.ERRORS
@@ -681,6 +701,7 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
                 return ExitStatus.OK
         ids: dict[str, Any] = {}
         run.apply(the_plan, lambda change, known: target.apply(result.flow, file, change, api, known), ids)
+        run.verify(the_plan, lambda: target.plan(result.flow, file, env, api, **options)[1])
         click.echo(f"deployed {result.flow.name} to {env_name}: {run.describe_stats(stats)}; "
                    f"callers dial {dial}", err=True)
         return ExitStatus.OK
@@ -703,7 +724,7 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
         return ExitStatus.REJECTED
     except DeployError as error:
         click.echo(f"ivrflow: {error}", err=True)
-        return ExitStatus.AUTH if error.kind == "auth" else ExitStatus.NETWORK
+        return {"auth": ExitStatus.AUTH, "unverified": ExitStatus.UNVERIFIED}.get(error.kind, ExitStatus.NETWORK)
     finally:
         if api is not None:
             api.close()

@@ -162,6 +162,8 @@ def load(name: str, flow_path: str | None = None, path: Path | None = None,
     for key, value in env.settings.items():
         if is_secret(key) and isinstance(value, str) and value and not _VARIABLE.search(value) \
                 and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
-            raise env.error(f"`{key}` holds a literal secret; secrets must come from the environment",
-                            key, hint=f'write `{key} = "${{SOME_VARIABLE}}"` and export SOME_VARIABLE')
+            redact.register(value)
+            # Pointed at the table, not the setting: the report shows the line it points at.
+            raise env.error(f"`{key}` in [env.{name}] holds a literal secret (not shown); secrets must come from "
+                            "the environment", hint=f'write `{key} = "${{SOME_VARIABLE}}"` and export SOME_VARIABLE')
     return env

@@ -23,6 +23,15 @@ ATTEMPTS = 6
 BACKOFF_S = 0.05
 BACKOFF_MAX_S = 2.0
 TIMEOUT_S = 10.0
+#: After a create failed ambiguously and was not found, look again for this
+#: many times the request timeout before sending it again: the first request
+#: may still be running on the server, and repeating it then makes a duplicate.
+SETTLE_TIMEOUTS = 1.0
+#: How a platform words a 429 that refuses concurrent requests (Telphin:
+#: "concurrent request not allowed", PLATFORMS.md §7); other 429s only wait.
+CONCURRENCY_REFUSED = "concurrent"
+#: First pause between the look-ups while settling (doubling, at most BACKOFF_MAX_S).
+SETTLE_POLL_S = 0.1
 
 
 class DeployError(Exception):
@@ -50,6 +59,14 @@ class NetworkFailed(DeployError):
     kind = "network"
 
 
+class NotConverged(DeployError):
+    """Every call was answered, but reading the platform afterwards shows it
+    does not match the plan (a duplicate from an ambiguous create, a change
+    made meanwhile)."""
+
+    kind = "unverified"
+
+
 @dataclass
 class Stats:
     """What a deploy sent: every request, and how many were writes or retries."""
@@ -58,6 +75,38 @@ class Stats:
     writes: int = 0
     retries: int = 0
     log: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, method: str, retry: bool) -> None:
+        with self.lock:  # reads run in threads
+            self.requests += 1
+            self.writes += method != "GET"
+            self.retries += retry
+
+
+class Gate:
+    """At most `limit` requests in flight; once the platform answers 429 to
+    concurrency (CONCURRENCY_REFUSED), one at a time for the rest of the session."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._active = 0
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._changed:
+            while self._active >= self.limit:
+                self._changed.wait()
+            self._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._active -= 1
+            self._changed.notify_all()
+
+    def serialise(self) -> None:
+        with self._changed:
+            self.limit = 1
 
 
 def _ambiguous(error: Exception | None, response: httpx.Response | None) -> bool:
@@ -72,28 +121,46 @@ def backoff(attempt: int) -> None:
     time.sleep(delay * (0.5 + random.random()))
 
 
+def settle(lookup: Callable[[], Any], seconds: float, pause: Callable[[float], None] = time.sleep) -> Any:
+    """Look for what an ambiguous create made until `seconds` have passed: what
+    was found, or None."""
+    deadline = time.monotonic() + seconds
+    interval = SETTLE_POLL_S
+    while True:
+        found = lookup()
+        if found is not None or time.monotonic() >= deadline:
+            return found
+        pause(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 2, BACKOFF_MAX_S)
+
+
 def send(client: httpx.Client, method: str, url: str, stats: Stats, *,
          lookup: Callable[[], Any] | None = None, sleep: Callable[[int], None] | None = None,
-         timeout: float = TIMEOUT_S, deleting: bool = False, **kwargs: Any) -> httpx.Response | Any:
+         timeout: float = TIMEOUT_S, deleting: bool = False, gate: Gate | None = None,
+         **kwargs: Any) -> httpx.Response | Any:
     """One API call with retries. GET, PUT and DELETE are repeated as they are;
     a POST that may have happened (a timeout, a dropped connection, a 5xx) is
-    first looked for with `lookup`, whose non-None answer is returned instead
-    of repeating it. 429 is always safe to repeat. 4xx raises Rejected.
+    first looked for with `lookup` until it settles (SETTLE_TIMEOUTS), and
+    what it finds is returned instead of repeating it. 429 is always safe to
+    repeat (and makes `gate` serialise). 4xx raises Rejected.
     `deleting`: the call deletes (PortSIP deletes with POST …/destroy), so a
     404 on a repeat means an earlier attempt did it."""
     last = ""
     for attempt in range(ATTEMPTS):
         response = None
         error: Exception | None = None
-        if attempt:
-            stats.retries += 1
-        stats.requests += 1
-        if method != "GET":
-            stats.writes += 1
+        stats.count(method, retry=attempt > 0)
         try:
-            response = client.request(method, url, timeout=timeout, **kwargs)
+            if gate is None:
+                response = client.request(method, url, timeout=timeout, **kwargs)
+            else:
+                with gate:
+                    response = client.request(method, url, timeout=timeout, **kwargs)
         except httpx.TransportError as caught:
             error = caught
+        if response is not None and response.status_code == 429 and gate is not None \
+                and CONCURRENCY_REFUSED in _message(response).lower():
+            gate.serialise()
         if response is not None and response.status_code < 400:
             return response
         if response is not None and response.status_code == 401:
@@ -106,7 +173,7 @@ def send(client: httpx.Client, method: str, url: str, stats: Stats, *,
         last = f"{response.status_code} {_message(response)}" if response is not None else type(error).__name__
         stats.log.append(f"{method} {redact(url)}: {last} (attempt {attempt + 1})")
         if method == "POST" and lookup is not None and _ambiguous(error, response):
-            found = lookup()
+            found = settle(lookup, SETTLE_TIMEOUTS * timeout if error is not None else 0.0)
             if found is not None:
                 return found
         (sleep or backoff)(attempt)
@@ -152,13 +219,17 @@ class HttpSession:
 class ApiClient(HttpSession, abc.ABC):
     """A platform's API during a deploy: retries through `send`, and a bearer
     token from `sign_in` (the target's own), renewed before it expires and
-    once more on a 401."""
+    once more on a 401. `CONCURRENCY` (None: no limit) bounds the requests
+    in flight when a target reads in threads."""
+
+    CONCURRENCY: int | None = None
 
     def __init__(self, api: str, *, http: httpx.Client | None = None, stats: Stats | None = None,
                  sleep: Callable[[int], None] | None = None, timeout: float | None = None):
         super().__init__(http=http, stats=stats)
         self.api = api.rstrip("/")  # requests' paths are under this
         self.retry: dict[str, Any] = {}
+        self.gate = Gate(self.CONCURRENCY) if self.CONCURRENCY is not None else None
         if sleep is not None:
             self.retry["sleep"] = sleep
         if timeout is not None:
@@ -191,7 +262,7 @@ class ApiClient(HttpSession, abc.ABC):
             headers = {"Authorization": f"Bearer {self.token(force=attempt == 1)}", **extra}
             try:
                 response = send(self.http, method, self.api + path, self.stats, lookup=lookup, deleting=deleting,
-                                headers=headers, **self.retry, **kwargs)
+                                headers=headers, gate=self.gate, **self.retry, **kwargs)
             except AuthFailed:
                 if attempt == 0:
                     continue  # the token may have expired early: get a new one, once

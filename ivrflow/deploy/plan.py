@@ -45,11 +45,25 @@ class Change:
         return f"{self.op} {self.kind} {self.key.split(':', 1)[-1]}"
 
 
+@dataclass(frozen=True)
+class Unmanaged:
+    """Something on the platform, where the flow's objects are, that ivrflow did
+    not make: left alone unless the deploy is told to adopt it."""
+
+    kind: str
+    key: str  # stable across runs (a rule by its id, not its position)
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "key": self.key, "reason": self.reason}
+
+
 @dataclass
 class Plan:
     target: str
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # placeholders used, and such
+    unmanaged: list[Unmanaged] = field(default_factory=list)
 
     def count(self, op: Op) -> int:
         return sum(c.op == op for c in self.changes)
@@ -59,11 +73,13 @@ class Plan:
         return len(self.changes)
 
     def summary(self) -> dict[str, Any]:
-        """`plan --format json`: {"create": N, "update": N, "delete": N, "changes": [...]}."""
+        """`plan --format json`: {"create": N, "update": N, "delete": N, "changes": [...],
+        "unmanaged": [...]}."""
         return {
             "create": self.count("create"), "update": self.count("update"), "delete": self.count("delete"),
             "changes": [{"op": c.op, "kind": c.kind, "key": c.key, **c.to_dict(), "detail": c.detail}
                         for c in self.changes],
+            "unmanaged": [u.to_dict() for u in self.unmanaged],
         }
 
     def calls(self) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .http import Rejected, Stats
+from .http import NotConverged, Rejected, Stats
 from .plan import Change, Plan
 
 OP_STYLE = {"create": "green", "update": "yellow", "delete": "red"}
@@ -24,7 +24,7 @@ def print_plan(plan: Plan, fmt: str, title: str) -> None:
     from rich.table import Table
 
     console = Console(highlight=False, soft_wrap=True)
-    if not plan.changes:
+    if not plan.changes and not plan.unmanaged:
         console.print(f"{title}: nothing to change, the platform matches the flow")
         return
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
@@ -33,6 +33,9 @@ def print_plan(plan: Plan, fmt: str, title: str) -> None:
     for change in plan.changes:
         table.add_row(f"[{OP_STYLE[change.op]}]{change.op}[/]", change.kind, change.key.split(":", 1)[-1],
                       str(change.source.line) if change.source else "", "; ".join(change.detail))
+    for unmanaged in plan.unmanaged:
+        table.add_row("[dim]keep[/]", unmanaged.kind, unmanaged.key.split(":", 1)[-1], "",
+                      f"unmanaged, left alone: {unmanaged.reason}")
     console.print(table)
     console.print(f"{plan.count('create')} to create, {plan.count('update')} to update, "
                   f"{plan.count('delete')} to delete")
@@ -76,3 +79,18 @@ def _one(send: Callable[[Change, dict[str, Any]], None], change: Change, ids: di
 
 def describe_stats(stats: Stats) -> str:
     return f"{stats.requests} requests ({stats.writes} writes, {stats.retries} retried)"
+
+
+def verify(plan: Plan, replan: Callable[[], Plan]) -> None:
+    """Read the platform again after applying `plan`: NotConverged unless it
+    now matches the flow (no change left, and nothing unmanaged that was not
+    there before, as a create that landed twice would be)."""
+    if not plan.changes:
+        return
+    after = replan()
+    new = [u for u in after.unmanaged if u not in plan.unmanaged]
+    if after.changes or new:
+        left = [change.describe() for change in after.changes] + [f"{u.kind} {u.key} appeared" for u in new]
+        shown = "; ".join(left[:5]) + (f"; … {len(left) - 5} more" if len(left) > 5 else "")
+        raise NotConverged(f"every call went through, but the platform does not match the flow afterwards "
+                           f"({len(left)} difference(s): {shown}); run the deploy again")

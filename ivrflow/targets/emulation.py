@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 FAULTS = ("429", "500", "503", "timeout", "drop")
@@ -23,6 +24,13 @@ class Faults:
     latency_ms: int = 0
     timeout_s: float = 12.0  # longer than the deploy client waits
     seed: int | None = None
+    # Requests whose "METHOD /path" matches `slow` (a regular expression) are
+    # carried out `slow_s` late, after their body is read: a client that gave
+    # up waiting does not know the call will still land. The first
+    # `slow_times` matching requests only.
+    slow: str = ""
+    slow_s: float = 0.0
+    slow_times: int = 1
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
@@ -54,12 +62,18 @@ def quiet_drops() -> None:
 
 
 async def with_faults(faults: Faults, method: str, entry: dict[str, Any], handle: Callable[[], Awaitable[Response]],
-                      error: Callable[[int, str], Response]) -> Response:
+                      error: Callable[[int, str], Response], request: Request | None = None) -> Response:
     """Handle a call as the platform would on a bad day. A refused call
     (429, or a 5xx before anything is done) changes nothing; a 5xx after, a
-    timeout or a dropped connection leave the client not knowing."""
+    timeout or a dropped connection leave the client not knowing; a slow
+    call (`request` given) lands after the client stopped waiting."""
     if faults.latency_ms:
         await asyncio.sleep(faults.latency_ms / 1000)
+    if request is not None and faults.slow and faults.slow_times > 0 \
+            and re.search(faults.slow, f"{method} {entry['path']}"):
+        faults.slow_times -= 1
+        await request.body()  # kept by the request: the handler reads it after the client has gone
+        await asyncio.sleep(faults.slow_s)
     fault = faults.random.choice(faults.kinds) if faults.rate and faults.random.random() < faults.rate else None
     if fault in ("429", "500", "503") and (method == "GET" or faults.random.random() < 0.5):
         entry["status"] = int(fault)
@@ -80,9 +94,8 @@ async def with_faults(faults: Faults, method: str, entry: dict[str, Any], handle
 
 
 def control_routes(state: Any) -> list[Any]:
-    """`/_emulator/faults` (GET, or POST {rate, kinds, latency_ms, seed}) and
+    """`/_emulator/faults` (GET, or POST {rate, kinds, latency_ms, seed, slow, slow_s, slow_times}) and
     `/_emulator/log` for an emulator whose state has `faults` and `log`."""
-    from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
@@ -90,7 +103,9 @@ def control_routes(state: Any) -> list[Any]:
         if request.method == "POST":
             body = await request.json()
             state.faults = Faults(rate=float(body.get("rate", 0)), kinds=tuple(body.get("kinds") or FAULTS),
-                                  latency_ms=int(body.get("latency_ms", 0)), seed=body.get("seed"))
+                                  latency_ms=int(body.get("latency_ms", 0)), seed=body.get("seed"),
+                                  slow=str(body.get("slow", "")), slow_s=float(body.get("slow_s", 0)),
+                                  slow_times=int(body.get("slow_times", 1)))
         f = state.faults
         return JSONResponse({"rate": f.rate, "kinds": list(f.kinds), "latency_ms": f.latency_ms})
 

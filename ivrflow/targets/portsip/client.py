@@ -106,8 +106,8 @@ class PortSipApi(ApiClient):
         self.username = username
         self.password = redact.register(password)
         self.domain = domain
-        self.gate = Gate(READ_CONCURRENCY)
-        self.http.event_hooks["request"].append(lambda request: self.gate.before_attempt())
+        self.throttle = Gate(READ_CONCURRENCY)
+        self.http.event_hooks["request"].append(lambda request: self.throttle.before_attempt())
         self.http.event_hooks["response"].append(self._throttled)
         self._refresh: str | None = None
         # Set by target.plan for the deploy that follows: the PIN and how to make prompt files.
@@ -116,10 +116,10 @@ class PortSipApi(ApiClient):
 
     def _throttled(self, response: httpx.Response) -> None:
         if response.status_code == 429:
-            self.gate.throttled()
+            self.throttle.throttled()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        with self.gate:
+        with self.throttle:
             return super().request(method, path, **kwargs)
 
     def sign_in(self, renew: bool) -> tuple[str, float]:

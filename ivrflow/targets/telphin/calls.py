@@ -13,14 +13,14 @@ from typing import Any
 import httpx
 
 from ...compiler.machine import Outcome
-from .emulator import BUILT_IN, Telphin
+from .state import BUILT_IN, Telphin
 
 
 @dataclass
 class CallResult:
     outcome: Outcome
     played: list[str] = field(default_factory=list)  # sound file names
-    context: str | None = None  # where a waiting call is (the context's description)
+    context: str | None = None  # where a waiting call is (the context's description, up to " made=")
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome.to_dict(), "played": self.played, "context": self.context}
@@ -59,7 +59,7 @@ async def execute_call(state: Telphin, client: httpx.AsyncClient, extension: str
                 raise _Left(Outcome("hangup"))  # an option that ends without leaving hangs up
             # the start rules have run: collect keys
             if not pending:
-                result.context = context.get("description") or context["name"]
+                result.context = str(context.get("description") or context["name"]).partition(" made=")[0]
                 return result
             entry = pending.pop(0)
             if entry == "silence":

@@ -31,6 +31,27 @@ def marker(flow: str, key: str) -> str:
     return f"{MARKER}:{flow}:{key}"
 
 
+def describe(flow: str, key: str, manifest: Mapping[str, int]) -> str:
+    """A context's description: the marker, then the rules ivrflow made in each
+    of its options (`start:1,timeout:1,invalid:0,1:2`), so options and rules
+    someone else adds are told apart and left alone."""
+    made = ",".join(f"{digits}:{count}" for digits, count in manifest.items())
+    return f"{marker(flow, 'context:' + key)} made={made}"
+
+
+def parse_manifest(text: str) -> tuple[str, dict[str, int] | None]:
+    """The context key and what ivrflow made in it (None: not recorded)."""
+    key, _, made = text.partition(" made=")
+    if not _:
+        return text, None
+    manifest: dict[str, int] = {}
+    for item in filter(None, made.split(",")):
+        digits, _, count = item.rpartition(":")
+        if digits and count.isdigit():
+            manifest[digits] = int(count)
+    return key, manifest
+
+
 @dataclass
 class Rule:
     action: str

@@ -3,20 +3,20 @@
 The API keeps state like the platform: OAuth client credentials, extensions,
 multipart sound uploads, IVR settings, contexts (each created with the
 built-in options `start`, `timeout` and `invalid`), options and rules in
-order, with the documented validation and `{"message": …}` errors. Faults can
-be injected (a rate, kinds: 429, 500, 503, timeout, drop; latency) and every
-request is logged.
+order, with the documented validation and `{"message": …}` errors. Lists are
+paged (`page`, `per_page`; `Telphin.page_size` items unless asked). Faults can
+be injected (a rate, kinds: 429, 500, 503, timeout, drop; latency; a call
+that lands late), more than `Telphin.max_concurrent` requests at once are
+answered 429 "concurrent request not allowed", and every request is logged.
 
 It also runs calls against the configuration it holds (calls.py).
 """
 
 from __future__ import annotations
 
-import itertools
 import random
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -26,6 +26,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..emulation import Faults, control_routes, quiet_drops, with_faults
+from .calls import execute_call
+from .state import BUILT_IN, Telphin
+
+__all__ = ["BUILT_IN", "Faults", "Telphin", "telphin_app"]
 
 ACTIONS = {
     "transfer": ("transfer_dst",), "simple_transfer": ("transfer_dst",), "hangup": (),
@@ -36,61 +40,9 @@ ACTIONS = {
     "set_caller_id_number": ("caller_id_number",), "set_caller_id_name": ("caller_id_name",),
     "quality_rate": ("sound",), "voice_helper": ("sound",),
 }
-BUILT_IN = ("start", "timeout", "invalid")
 CONTEXT_FIELDS: dict[str, Any] = {
     "name": str, "description": (str, type(None)), "digit_len": int, "inter_digit_timeout": int,
     "timeout": int, "allow_any_dial": bool, "extra_params": (str, type(None))}
-@dataclass
-class Telphin:
-    """The platform's state."""
-
-    client_id: str = "demo"
-    client_secret: str = "demo"
-    token_lifetime_s: int = 3600
-    client: int = 12
-    tokens: dict[str, float] = field(default_factory=dict)
-    sounds: dict[int, dict[str, Any]] = field(default_factory=dict)
-    sound_data: dict[int, bytes] = field(default_factory=dict)
-    extensions: dict[int, dict[str, Any]] = field(default_factory=dict)
-    ivrs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    contexts: dict[int, dict[str, Any]] = field(default_factory=dict)  # with "extension", "options"
-    faults: Faults = field(default_factory=Faults)
-    log: list[dict[str, Any]] = field(default_factory=list)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
-
-    def next_id(self) -> int:
-        return int(next(self._ids))
-
-    def writes(self) -> int:
-        return sum(entry["method"] != "GET" and "/oauth/" not in entry["path"] for entry in self.log)
-
-    def configuration(self, extension: str) -> dict[str, Any]:
-        """Everything an extension's voice menu is, by names instead of ids:
-        what a person would compare with the guide."""
-        found = next((e for e in self.extensions.values() if e["name"].endswith("*" + extension)), None)
-        if found is None:
-            return {}
-        names = {c["id"]: c["name"] for c in self.contexts.values()}
-        sounds = {s["id"]: s["filename"] for s in self.sounds.values()}
-
-        def rule(r: dict[str, Any]) -> dict[str, Any]:
-            out = {k: v for k, v in r.items() if k != "id"}
-            if "sound" in out:
-                out["sound"] = sounds.get(out["sound"], out["sound"])
-            if "context" in out:
-                out["context"] = names.get(out["context"], out["context"])
-            return out
-
-        ivr = dict(self.ivrs.get(found["id"], {}))
-        ivr["entry_context"] = names.get(ivr.get("entry_context"), ivr.get("entry_context"))
-        contexts = {}
-        for context in self.contexts.values():
-            if context["extension"] == found["id"]:
-                fields = {k: context[k] for k in ("digit_len", "inter_digit_timeout", "timeout", "allow_any_dial")}
-                options = {d: [rule(r) for r in rules] for d, rules in context["options"].items()}
-                contexts[context["name"]] = {**fields, "options": options}
-        return {"extension": {"name": found["name"], "type": found["type"], "label": found["label"]},
-                "ivr": ivr, "contexts": contexts}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -128,11 +80,16 @@ def telphin_app(state: Telphin) -> Starlette:
             if not authorized(request):
                 return _error(401, "Unauthorized")
             return await _handle(state, request, method, path)
-        return await with_faults(state.faults, method, entry, handle, _error)
+        if state.max_concurrent is not None and state.in_flight >= state.max_concurrent:
+            entry["status"] = 429  # as Telphin's stats API answers concurrency (PLATFORMS.md §7)
+            return _error(429, "concurrent request not allowed")
+        state.in_flight += 1
+        try:
+            return await with_faults(state.faults, method, entry, handle, _error, request)
+        finally:
+            state.in_flight -= 1
 
     async def call(request: Request) -> Response:
-        from .calls import execute_call
-
         body = await request.json()
         async with httpx.AsyncClient(timeout=10) as client:
             result = await execute_call(state, client, str(body.get("extension", "")), list(body.get("inputs", [])),
@@ -182,9 +139,15 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
         return _error(404, "Not found")
     name, args = routed
 
+    size = state.page_size
+    if method == "GET" and name in ("sounds", "extensions", "contexts", "options", "rules"):
+        checked = _page_size(state, request)
+        if isinstance(checked, Response):
+            return checked
+        size = checked
     if name == "sounds":
         if method == "GET":
-            return JSONResponse(list(state.sounds.values()))
+            return _page(request, list(state.sounds.values()), size)
         if method == "POST":
             async with request.form() as form:
                 upload = form.get("file")
@@ -206,7 +169,7 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
 
     if name == "extensions":
         if method == "GET":
-            return JSONResponse(list(state.extensions.values()))
+            return _page(request, list(state.extensions.values()), size)
         if method == "POST":
             body = await _json(request)
             if not isinstance(body, dict) or not re.fullmatch(r"\d{2,6}", str(body.get("name", ""))):
@@ -252,7 +215,8 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
 
     if name == "contexts":
         if method == "GET":
-            return JSONResponse([_context_view(c) for c in state.contexts.values() if c["extension"] == extension_id])
+            return _page(request, [_context_view(c) for c in state.contexts.values()
+                                   if c["extension"] == extension_id], size)
         if method == "POST":
             body = await _json(request)
             problem = _context_problem(body, creating=True)
@@ -286,7 +250,7 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
 
     if name == "options":
         if method == "GET":
-            return JSONResponse([{"digits": d} for d in context["options"]])
+            return _page(request, [{"digits": d} for d in context["options"]], size)
         if method == "POST":
             body = await _json(request)
             digits = str(body.get("digits", "")) if isinstance(body, dict) else ""
@@ -315,7 +279,7 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
             return _error(400, problem)
     if name == "rules":
         if method == "GET":
-            return JSONResponse(rules)
+            return _page(request, rules, size)
         if method == "POST":
             rule = {"id": state.next_id(), **body}
             rules.append(rule)
@@ -335,6 +299,23 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
             rules.remove(rule)
             return Response(status_code=204)
     return _error(405, "Method not allowed")
+
+
+def _page_size(state: Telphin, request: Request) -> int | Response:
+    """A list is read a page at a time: `page` (from 1) of `per_page` items."""
+    try:
+        page = int(request.query_params.get("page", "1"))
+        size = int(request.query_params.get("per_page", str(state.page_size)))
+    except ValueError:
+        return _error(400, "page and per_page must be integers")
+    if page < 1 or size < 1:
+        return _error(400, "page and per_page must be positive")
+    return min(size, state.max_per_page)
+
+
+def _page(request: Request, items: list[Any], size: int) -> Response:
+    page = int(request.query_params.get("page", "1"))
+    return JSONResponse(items[(page - 1) * size:page * size])
 
 
 def _context_view(context: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,12 @@ def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats 
                       env.secret("client_secret") or "", http=http, stats=stats)
 
 
-def plan(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi) -> tuple[Desired, Plan]:
+def plan(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi, *,
+         adopt: bool = False) -> tuple[Desired, Plan]:
+    """`adopt`: change or delete what ivrflow did not make, to match the flow."""
     wanted = desired(flow, flow_path, env)
     live = read_live(api, flow.name, wanted.extension)
-    return wanted, make_plan(wanted, live)
+    return wanted, make_plan(wanted, live, adopt=adopt)
 
 
 def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, bytes]]:
@@ -108,35 +111,79 @@ def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | 
             (out / "sounds" / f"{name}.wav").write_bytes(read(f"tts:{name}")[1])
     plan_path = out / "plan.json"
     plan_path.write_text(json.dumps(the_plan.calls(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    calls = [_shell_call(change) for change in the_plan.changes]
+    variable = _Variables()
+    calls = [_shell_call(change, variable) for change in the_plan.changes]
     template = jinja2.Environment(loader=jinja2.PackageLoader("ivrflow.targets.telphin", "."),
                                   autoescape=False, keep_trailing_newline=True, trim_blocks=False)
     script = template.get_template("deploy.sh.j2").render(
-        flow=wanted.flow, calls=calls, base_url=base_url or DEFAULT_BASE_URL, placeholders=wanted.placeholders)
+        flow=_comment(wanted.flow), calls=calls, base_url=shlex.quote(base_url or DEFAULT_BASE_URL),
+        placeholders=[_comment(name) for name in wanted.placeholders])
     script_path = out / "deploy.sh"
     script_path.write_text(script, encoding="utf-8")
     script_path.chmod(0o755)
     return [plan_path, script_path]
 
 
-def _variable(ref: str) -> str:
-    return re.sub(r"[^A-Z0-9]+", "_", ref.upper()).strip("_")
+def _comment(text: str) -> str:
+    """Text for a `#` comment: one line."""
+    return " ".join(str(text).split())
 
 
-def _shell_call(change: Change) -> dict[str, Any]:
-    path = re.sub(r"\{([a-z_]+(?::[^{}]+)?)\}", lambda m: "${" + _variable(m.group(1)) + "}", change.path)
-    body = None
-    if change.body is not None and change.kind != "sound":
+class _Variables:
+    """Shell variable names for the ids a script creates, one per ref."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def __call__(self, ref: str) -> str:
+        if ref not in self.names:
+            base = "ID_" + re.sub(r"[^A-Z0-9]+", "_", ref.upper()).strip("_")
+            name, n = base, 1
+            while name in self.names.values():
+                n += 1
+                name = f"{base}_{n}"
+            self.names[ref] = name
+        return self.names[ref]
+
+
+def _word(pieces: list[tuple[bool, str]]) -> str:
+    """One shell word from literal text (quoted) and variables (expanded)."""
+    return "".join(f'"${{{text}}}"' if variable else shlex.quote(text) for variable, text in pieces if text) or "''"
+
+
+def _pieces(text: str, pattern: re.Pattern[str], variable: Callable[[str], str]) -> list[tuple[bool, str]]:
+    """`text` cut at each reference `pattern` finds: literals, and the variables that hold the ids."""
+    pieces: list[tuple[bool, str]] = []
+    last = 0
+    for match in pattern.finditer(text):
+        pieces += [(False, text[last:match.start()]), (True, variable(match.group(1)))]
+        last = match.end()
+    return [*pieces, (False, text[last:])]
+
+
+_PATH_REF = re.compile(r"\{([a-z_]+(?::[^{}]+)?)\}")
+_BODY_REF = re.compile(r'\{"\$ref": "((?:[^"\\]|\\.)*)"\}')
+
+
+def _shell_call(change: Change, variable: _Variables) -> dict[str, Any]:
+    """A change as curl's arguments, each a quoted shell word: nothing in a
+    flow's labels, prompts or paths is ever read by the shell as code."""
+    url = _word([(True, "API"), *_pieces(change.path, _PATH_REF, variable)])
+    arguments: list[str] = []
+    if change.upload:
+        upload = change.upload if not change.upload.startswith("tts:") else f"sounds/{change.upload[4:]}.wav"
+        quoted = upload.replace("\\", "\\\\").replace('"', '\\"')  # curl's own quoting of -F file names
+        arguments += ["-F", shlex.quote(f'file=@"{quoted}"')]
+        if isinstance(change.body, Mapping) and change.body.get("title") is not None:
+            arguments += ["--form-string", shlex.quote(f"title={change.body['title']}")]
+    elif change.body is not None:
         text = json.dumps(change.body, ensure_ascii=False)
-        text = re.sub(r'\{"\$ref": "([^"]+)"\}', lambda m: "'\"$" + _variable(m.group(1)) + "\"'", text)
-        body = text
+        pieces = _pieces(text, _BODY_REF, lambda name: variable(json.loads(f'"{name}"')))
+        arguments += ["-H", shlex.quote("Content-Type: application/json"), "--data-binary", _word(pieces)]
     return {
-        "title": change.describe(), "line": change.source.line if change.source else None,
-        "method": change.method, "path": path, "body": body,
-        "variable": _variable(change.ref) if change.ref else None,
-        "upload": change.upload if change.upload and not change.upload.startswith("tts:")
-        else (f"sounds/{change.upload[4:]}.wav" if change.upload else None),
-        "title_field": (change.body or {}).get("title") if isinstance(change.body, Mapping) else None,
+        "title": _comment(change.describe()), "line": change.source.line if change.source else None,
+        "method": change.method, "url": url, "arguments": " ".join(arguments),
+        "variable": variable(change.ref) if change.ref else None,
     }
 
 

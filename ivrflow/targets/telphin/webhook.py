@@ -33,7 +33,7 @@ from ...runtime.http import HTTPProblem
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import TelphinApi, find_extension
-from .compile import MARKER, copies
+from .compile import MARKER, copies, parse_manifest
 
 log = logging.getLogger("ivrflow.runtime")
 #: ASSUMPTION: the element that transfers a call answered by call_interactive
@@ -55,12 +55,12 @@ class Directory:
         self.read_at = 0.0
 
     def _read(self) -> dict[str, int]:
-        found = find_extension(self.api.get("/client/@me/extension/") or [], self.extension)
+        found = find_extension(self.api.get_all("/client/@me/extension/"), self.extension)
         if found is None:
             return {}
         prefix = f"{MARKER}:{self.flow}:context:"
-        return {str(c.get("description"))[len(prefix):]: int(c["id"])
-                for c in self.api.get(f"/extension/{found['id']}/ivr/context/") or []
+        return {parse_manifest(str(c.get("description"))[len(prefix):])[0]: int(c["id"])
+                for c in self.api.get_all(f"/extension/{found['id']}/ivr/context/")
                 if str(c.get("description") or "").startswith(prefix)}
 
     async def context(self, key: str) -> int:
