@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
 
 from .compiler import Checked, ir
+from .compiler.graph import describe
 from .compiler.machine import (
     Answer,
     AskService,
+    Call,
+    Effect,
     End,
     Keys,
     Line,
@@ -21,6 +25,7 @@ from .compiler.machine import (
     Outcome,
     Play,
     Silence,
+    Start,
     Visited,
     step,
 )
@@ -125,61 +130,134 @@ def scripted(flow: ir.Flow, call_line: Line, inputs: list[Input], answers: list[
     return 0
 
 
+_QUIT = ("quit", "q", "exit")
+_HINT = "type one entry of digits, * or # (such as 1 or 123#), `silence` (or Enter) or `quit`"
+
+
+class _HungUp(Exception):
+    """The person at the keyboard ended the call (`quit` or end of input)."""
+
+
+def _read(prompt: str) -> str:
+    """One line typed by the caller. Piped input is echoed so the transcript
+    reads like a session; end of input hangs up."""
+    if sys.stdin.isatty():
+        try:
+            return str(click.prompt(prompt, prompt_suffix="> ", default="", show_default=False))
+        except click.Abort:
+            click.echo()
+            raise _HungUp from None
+    click.echo(prompt + "> ", nl=False)
+    text = sys.stdin.readline()
+    if not text:
+        click.echo()
+        raise _HungUp
+    click.echo(text.rstrip("\n"))
+    return text
+
+
 def interactive(flow: ir.Flow, call_line: Line, answers: list[ir.Action], *, colour: bool) -> int:
-    """You are the caller: keys in, what you hear out, until the call ends."""
+    """You are the caller: keys in, what you hear out, until the call ends.
+
+    Input the flow would reject as a key (`abc`, `1 2`, `help`) is explained
+    and asked for again; it never reaches the call."""
     when = call_line.now.strftime("%Y-%m-%d %H:%M %Z").strip() if call_line.now else "now"
     who = call_line.caller or "a withheld number"
-    click.echo(f"Calling {flow.name} at {when} from {who}. Type keys, `silence` or `quit`.")
-    record = CallRecord(flow, call_line, answers=list(answers))
-    event: Keys | Silence | Answer | None = None
-    from .compiler.machine import Call, Start
-
-    call = Call()
+    click.echo(f"Calling {flow.name} at {when} from {who}. Type keys, `silence` (or just Enter) or `quit`.")
+    scripted_answers = list(answers)
+    call, effects = _step(flow, Call(), Start(), call_line)
     while True:
-        try:
-            call, effects = step(flow, call, event or Start(), call_line)
-        except MachineError as error:
-            raise click.ClickException(str(error)) from None
-        record.call = call
-        for effect in effects:
-            if isinstance(effect, Play):
-                click.echo(f"  ♪ {_heard(flow, effect.prompt)}" + ("  (cannot be interrupted)" if effect.fully else ""))
-            elif isinstance(effect, Visited):
-                click.echo(f"  [{effect.node}] {_event(effect)}")
-                record.path.append(effect)
-            elif isinstance(effect, End):
-                click.echo(click.style(f"■ {describe_outcome(effect.outcome)}", bold=colour))
+        given: ir.Action | None = None
+        for effect in _show_effects(flow, effects, colour):
+            if isinstance(effect, End):
                 return 0
-            elif isinstance(effect, AskService):
-                click.echo(f"  the flow asks {effect.url} where to go")
         if call.status == "answer":
-            event = Answer(_ask_answer(record))
+            try:
+                given = scripted_answers.pop(0) if scripted_answers else _ask_answer(flow, call)
+            except _HungUp:
+                asked = call.outcome.target if call.outcome else "the routing service"
+                click.echo(f"■ hung up while waiting for {asked}")
+                return 0
+            click.echo(f"  the routing service answered `{describe(given)}`")
+            call, effects = _step(flow, call, Answer(given), call_line)
             continue
-        text = click.prompt(f"[{call.node}] keys", prompt_suffix="> ", default="silence", show_default=False)
-        text = text.strip()
-        if text.lower() in ("quit", "q", "exit"):
+        try:
+            event = _caller_entry(flow, call)
+        except _HungUp:
             click.echo(f"■ hung up in menu `{call.node}`")
             return 0
+        call, effects = _step(flow, call, event, call_line)
+
+
+def _step(flow: ir.Flow, call: Call, event: Start | Keys | Silence | Answer,
+          call_line: Line) -> tuple[Call, tuple[Effect, ...]]:
+    try:
+        return step(flow, call, event, call_line)
+    except MachineError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _show_effects(flow: ir.Flow, effects: Sequence[Effect], colour: bool) -> Iterator[Effect]:
+    """Print one step: each path step (the cause) before the prompts its
+    handler played (the effect)."""
+    heard: list[Play] = []
+
+    def flush(indent: str) -> None:
+        for play in heard:
+            click.echo(f"{indent}♪ {_heard(flow, play.prompt)}" + ("  (cannot be interrupted)" if play.fully else ""))
+        heard.clear()
+
+    for effect in effects:
+        if isinstance(effect, Play):
+            heard.append(effect)
+        elif isinstance(effect, Visited):
+            if effect.event != "answer":  # the answer itself was shown as it came
+                click.echo(f"  [{effect.node}] {_event(effect)}")
+            flush("    ")
+        elif isinstance(effect, End):
+            flush("  ")
+            click.echo(click.style(f"■ {describe_outcome(effect.outcome)}", bold=colour))
+        elif isinstance(effect, AskService):
+            flush("  ")
+            click.echo(f"  the flow asks {effect.url} where to go")
+        yield effect
+    flush("  ")
+
+
+def _caller_entry(flow: ir.Flow, call: Call) -> Keys | Silence:
+    """Ask until the caller types one entry the menu can take."""
+    menu = flow.node(call.node or "")
+    where = call.node or "?"
+    if isinstance(menu, ir.Menu) and call.retries:
+        where += f", retry {call.retries} of {menu.retries}"
+    while True:
+        text = _read(f"[{where}] keys (Enter: silence)").strip()
+        if text.lower() in _QUIT:
+            raise _HungUp
+        if text.lower() in ("help", "?", "h"):
+            click.echo(f"  {_HINT}")
+            continue
+        if not text:
+            return Silence()
         try:
             parsed = list(parse_inputs(text))
         except ValueError as error:
-            click.echo(f"  {error}; type digits, * or #, `silence` or `quit`")
-            event = None
+            click.echo(f"  {error}: {_HINT}")
             continue
         if len(parsed) != 1:
-            click.echo("  one entry at a time, please")
-            event = None
+            click.echo(f"  one entry at a time (`{text}` has {len(parsed)}): {_HINT}")
             continue
-        event = parsed[0]
+        return parsed[0]
 
 
-def _ask_answer(record: CallRecord) -> ir.Action:
-    if record.answers:
-        return record.answers.pop(0)
+def _ask_answer(flow: ir.Flow, call: Call) -> ir.Action:
+    """The routing service's answer, typed by the person playing it."""
     while True:
-        text = click.prompt('  its answer (`transfer "100"`, `goto main`, `repeat`, `hangup`)', prompt_suffix="> ")
+        text = _read('  its answer (`transfer "100"`, `goto main`, `repeat`, `hangup` or `quit`)').strip()
+        if text.lower() in _QUIT:
+            raise _HungUp
         try:
-            return action(text.strip(), record.flow)
+            return action(text, flow)
         except ValueError as error:
             click.echo(f"  {error}")
 
