@@ -44,7 +44,7 @@ class _Usage(click.ClickException):
     exit_code = ExitStatus.USAGE
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"ivrflow: {self.format_message()}", err=True)
+        click.echo(f"ivrflow: error: {self.format_message()}", err=True)
 
 
 def _load_all(files: Sequence[str], *, check_files: bool = True) -> list[Checked]:
@@ -202,7 +202,8 @@ def _image(dot: str, fmt: str) -> bytes:
                    "`goto main`. Repeat for several asks.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--via", metavar="URL", help="Run the scripted call through a live runtime server, such as "
-                                           "http://127.0.0.1:8080/mediaservice (token: IVRFLOW_CALLBACK_TOKEN).")
+                                           "http://127.0.0.1:8080/mediaservice (token: IVRFLOW_CALLBACK_TOKEN). "
+                                           "The server must run FILE's flow (its /healthz lists them).")
 def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
              answers: tuple[str, ...], fmt: str, via: str | None) -> int:
     """Call the flow offline and hear what a caller would hear.
@@ -227,7 +228,11 @@ def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
     if via is not None:
         if answers:
             raise _Usage("--answer cannot be used with --via: the server asks the real routing service")
-        return simulation.via(result.flow, via, inputs or [], at, caller, fmt, colour=_colour())
+        try:
+            callbacks = simulation.via_callbacks(via, result.flow.name, file)
+        except simulation.WrongServer as error:
+            raise _Usage(str(error)) from None
+        return simulation.via(result.flow, callbacks, inputs or [], at, caller, fmt, colour=_colour())
     if inputs is None and fmt == "text":
         return simulation.interactive(result.flow, line, parsed_answers, colour=_colour())
     return simulation.scripted(result.flow, line, inputs or [], parsed_answers, fmt, colour=_colour())

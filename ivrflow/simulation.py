@@ -319,9 +319,58 @@ def run_test_files(results: Sequence[Checked], *, colour: bool) -> int:
 
 # --- simulate --via -------------------------------------------------------------------
 
+class WrongServer(ValueError):
+    """--via points at a server that cannot run this flow's call."""
+
+
+#: Where the runtime server mounts the mediaservice callbacks (runtime/app.py
+#: mounts each target's webhooks under its name).
+MEDIASERVICE_MOUNT = "/mediaservice"
+
+
+def via_callbacks(url: str, flow: str, file: str, client: Any = None) -> str:
+    """The callback URL that runs `flow` on the server at `url`, after asking
+    its /healthz which flows it runs. Raises WrongServer: a server running
+    other flows would answer with them, silently."""
+    import httpx
+
+    parsed = httpx.URL(url)
+    path = parsed.path.rstrip("/")
+    named = None
+    head, mount, tail = path.rpartition(MEDIASERVICE_MOUNT + "/")
+    if mount and tail and "/" not in tail:
+        path, named = head + MEDIASERVICE_MOUNT, tail
+    if named is not None and named != flow:
+        raise WrongServer(f"--via {url} names flow `{named}`, but {file} is flow `{flow}`")
+    if path.endswith(MEDIASERVICE_MOUNT):
+        path = path[: -len(MEDIASERVICE_MOUNT)]
+    base = str(parsed.copy_with(path=path or "/", query=None, fragment=None)).rstrip("/")
+    health = base + "/healthz"
+    try:
+        response = (client or httpx).get(health, timeout=10)
+    except httpx.HTTPError as error:
+        raise WrongServer(f"--via: cannot reach {health}: {error}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    flows = body.get("flows") if isinstance(body, dict) else None
+    if response.status_code != 200 or not isinstance(flows, list):
+        raise WrongServer(f"--via: {health} answered {response.status_code} without a list of flows; "
+                          "is this an `ivrflow serve` server?")
+    if flow not in flows:
+        running = ", ".join(f"`{name}`" for name in flows) or "no flows"
+        raise WrongServer(f"--via: the server at {base} runs {running}, not `{flow}` ({file}); start it with "
+                          f"`ivrflow serve {file}` or point --via at a server that runs it")
+    if len(flows) == 1 and named is None:
+        return base + MEDIASERVICE_MOUNT
+    return f"{base}{MEDIASERVICE_MOUNT}/{flow}"
+
+
 def via(flow: ir.Flow, url: str, inputs: list[Input], at: str | None, caller: str | None, fmt: str,
         *, colour: bool) -> int:
-    """The scripted call through a live server, with this process as the platform."""
+    """The scripted call through a live server, with this process as the
+    platform; `url` is the flow's own callback URL (see via_callbacks)."""
     import asyncio
     import os
 

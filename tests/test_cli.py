@@ -75,7 +75,7 @@ def test_check_sarif_is_sarif_2_1_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_file_is_a_usage_error_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "check", "no/such.ivr")
     assert status == 2
-    assert err == "ivrflow: no/such.ivr: no such file\n"
+    assert err == "ivrflow: error: no/such.ivr: no such file\n"
     assert "Traceback" not in out + err
 
 
@@ -137,7 +137,7 @@ def test_simulate_text_shows_what_the_caller_hears(capsys: pytest.CaptureFixture
 
 def test_simulate_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(capsys, "simulate", SUPPORT, "--press", "1,x")
-    assert (status, err) == (2, "ivrflow: --press: `x` is not a key or `silence`\n")
+    assert (status, err) == (2, "ivrflow: error: --press: `x` is not a key or `silence`\n")
     status, _, err = run(capsys, "simulate", SUPPORT, "--at", "soon", "--press", "1")
     assert status == 2 and "--at: `soon` is not a date and time" in err
     status, _, err = run(capsys, "simulate", SUPPORT, "--answer", "jump main", "--press", "1")

@@ -3,15 +3,18 @@ before their effects, retries are counted, `quit` works at every prompt."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from ivrflow.cli import cli
+from ivrflow.cli import cli, main
 
 from .conftest import EXAMPLES
+from .servers import serve_app
 
 QUICKSTART = str(EXAMPLES / "quickstart.ivr")
 CLINIC = str(EXAMPLES / "clinic.ivr")
@@ -81,3 +84,59 @@ def test_end_of_input_hangs_up() -> None:
     status, output = call(QUICKSTART, "")
     assert status == 0
     assert output.rstrip().endswith("■ hung up in menu `main`")
+
+
+# --- simulate --via: the server must run the flow being simulated ------------------
+
+def _server(*names: str) -> Any:
+    from ivrflow import targets
+    from ivrflow.loader import load
+    from ivrflow.runtime.app import create_app
+    from ivrflow.runtime.http import Credentials
+    from ivrflow.runtime.sessions import MemoryStore
+
+    flows = [load(str(EXAMPLES / f"{name}.ivr"), check_files=False).flow for name in names]
+    return serve_app(create_app(flows, MemoryStore(), Credentials(insecure=True), webhooks=targets.webhooks(),
+                                accept_test_clock=True))
+
+
+SCRIPT = ["--press", "3,2", "--at", "2026-11-23 10:00", "--format", "json"]
+
+
+def test_via_refuses_a_server_that_runs_another_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    with _server("quickstart") as url:
+        status = main(["simulate", str(EXAMPLES / "support.ivr"), "--via", f"{url}/mediaservice", *SCRIPT])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1
+    assert f"the server at {url} runs `quickstart`, not `support`" in err
+
+
+def test_via_refuses_a_url_naming_another_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["simulate", str(EXAMPLES / "support.ivr"), "--via", "http://127.0.0.1:9/mediaservice/quickstart",
+                   *SCRIPT])
+    assert status == 2
+    assert "names flow `quickstart`, but" in capsys.readouterr().err
+
+
+def test_via_refuses_what_is_not_an_ivrflow_server(capsys: pytest.CaptureFixture[str]) -> None:
+    from starlette.applications import Starlette
+
+    with serve_app(Starlette()) as url:
+        status = main(["simulate", str(EXAMPLES / "support.ivr"), "--via", f"{url}/mediaservice", *SCRIPT])
+    assert status == 2
+    assert "answered 404 without a list of flows" in capsys.readouterr().err
+
+
+def test_via_a_server_running_several_flows_calls_the_right_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", str(EXAMPLES / "support.ivr"), *SCRIPT]) == 0
+    offline = json.loads(capsys.readouterr().out)
+    with _server("quickstart", "support") as url:
+        status = main(["simulate", str(EXAMPLES / "support.ivr"), "--via", f"{url}/mediaservice", *SCRIPT])
+        out, err = capsys.readouterr()
+        assert status == 0, err
+        assert json.loads(out) == offline
+        status = main(["simulate", str(EXAMPLES / "quickstart.ivr"), "--via", url, "--press", "2",
+                       "--format", "json"])
+        assert status == 0
+        assert json.loads(capsys.readouterr().out)["outcome"] == {"action": "transfer", "target": "102"}
