@@ -239,18 +239,47 @@ def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
 
 
 @cli.command(name="test")
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
-def test_command(files: tuple[str, ...]) -> int:
-    """Run the `test` blocks of the flow files.
+@click.argument("files", nargs=-1, required=True, metavar="FLOW...")
+@click.option("-k", "keyword", metavar="EXPR", help="Run only the tests whose `FILE::NAME` matches EXPR: "
+                                                  "words are case-insensitive substrings, combined with and, "
+                                                  "or, not and parentheses, as in pytest.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: {files, coverage, summary} for scripts.")
+@click.option("--junit-xml", metavar="FILE", help="Also write the results as JUnit XML, which CI systems read.")
+@click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PERCENT",
+              help="Exit 1 when tests exercise less than PERCENT of the keys, menu events and route branches.")
+@click.option("--no-coverage", is_flag=True, help="Do not report which keys, events and branches went untested.")
+def test_command(files: tuple[str, ...], keyword: str | None, fmt: str, junit_xml: str | None,
+                 fail_under: float | None, no_coverage: bool) -> int:
+    """Run the `test` blocks of the flow files (or directories of them).
 
     Each failure shows its line, what was expected, what happened and the
     path the call took. Then coverage: the keys, menu events and route
-    branches no test exercised. Exit status 1 on any failure.
+    branches no test exercised. Exit status 1 on any failure or a flow with
+    errors, or when coverage is under --fail-under.
+
+    \b
+      ivrflow test examples/
+      ivrflow test examples/quickstart.ivr -k "wrong key or sales"
+      ivrflow test examples/ --junit-xml results.xml --fail-under 90
+      ivrflow test examples/ --format json --no-coverage
     """
     from . import simulation
+    from .compiler.testing import name_filter
 
-    results = _load_all(files, check_files=False)
-    return simulation.run_test_files(results, colour=_colour())
+    if no_coverage and fail_under is not None:
+        raise _Usage("--fail-under needs coverage: leave out --no-coverage")
+    try:
+        select = name_filter(keyword) if keyword is not None else None
+    except ValueError as error:
+        raise _Usage(str(error)) from None
+    results = _load_all(_flow_files(files), check_files=False)
+    if select is not None:
+        names = [f"{Path(r.file).name}::{t.name}" for r in results if r.flow is not None for t in r.flow.tests]
+        if names and not any(select(name) for name in names):
+            raise _Usage(f"-k `{keyword}` matches none of the {len(names)} tests")
+    return simulation.run_test_files(results, colour=_colour(), select=select, fmt=fmt, junit_xml=junit_xml,
+                                     coverage=not no_coverage, fail_under=fail_under)
 
 
 def _flow_files(paths: Sequence[str]) -> list[str]:

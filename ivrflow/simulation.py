@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -264,57 +264,27 @@ def _ask_answer(flow: ir.Flow, call: Call) -> ir.Action:
 
 # --- ivrflow test ---------------------------------------------------------------------
 
-def run_test_files(results: Sequence[Checked], *, colour: bool) -> int:
-    from . import report
-    from .compiler.testing import run_tests
+def run_test_files(results: Sequence[Checked], *, colour: bool, select: Callable[[str], bool] | None = None,
+                   fmt: str = "text", junit_xml: str | None = None, coverage: bool = True,
+                   fail_under: float | None = None) -> int:
+    """Run and report the tests of `results` (see ivrflow/testrun.py); the exit status."""
+    from . import testrun
 
-    def paint(text: str, **style: object) -> str:
-        return click.style(text, **style) if colour else text  # type: ignore[arg-type]
-
-    passed = failed = broken = 0
-    missed_lines: list[str] = []
-    total_handlers = total_missed = 0
-    for result in results:
-        if not result.ok or result.flow is None or result.graph is None:
-            click.echo(report.text([result], colour=colour), nl=False)
-            click.echo(paint(f"{result.file}: not run, the flow has errors\n", fg="red", bold=True))
-            broken += 1
-            continue
-        tests, coverage = run_tests(result.flow, result.graph)
-        click.echo(paint(result.file, bold=True) + ("" if tests else "  (no tests)"))
-        for outcome in tests:
-            if outcome.passed:
-                passed += 1
-                click.echo(f"  {paint('✓', fg='green')} {outcome.test.name}")
-                continue
-            failed += 1
-            failure = outcome.failure
-            assert failure is not None
-            click.echo(f"  {paint('✗', fg='red', bold=True)} {outcome.test.name}")
-            click.echo(f"      {failure.span}: expected {failure.expected}")
-            click.echo(f"      but: {failure.actual}")
-            if outcome.record is not None and outcome.record.path:
-                steps = " → ".join(f"{v.node} ({_event(v)})" for v in outcome.record.path)
-                click.echo(f"      path: {steps}")
-        if tests:
-            total_handlers += len(coverage.handlers)
-            total_missed += len(coverage.missed)
-            for owner, event, span in coverage.missed:
-                missed_lines.append(f"    {span.file}:{span.line}  {owner}: {event}")
-    if total_handlers:
-        covered = total_handlers - total_missed
-        click.echo(f"\ncoverage: {covered} of {total_handlers} handlers exercised "
-                   f"({100.0 * covered / total_handlers:.0f}%)")
-        if missed_lines:
-            click.echo("  not exercised by any test:")
-            click.echo("\n".join(missed_lines))
-    parts = [paint(f"{passed} passed", fg="green")]
-    if failed:
-        parts.append(paint(f"{failed} failed", fg="red", bold=True))
-    if broken:
-        parts.append(paint(f"{broken} file(s) with errors", fg="red", bold=True))
-    click.echo("\n" + ", ".join(parts))
-    return 1 if failed or broken else 0
+    session = testrun.run(results, select)
+    if fmt == "json":
+        click.echo(testrun.as_json(session, coverage=coverage, fail_under=fail_under), nl=False)
+    else:
+        testrun.text(session, colour=colour, coverage=coverage, fail_under=fail_under)
+    if junit_xml is not None:
+        try:
+            testrun.junit(session).write(junit_xml, encoding="utf-8", xml_declaration=True)
+        except OSError as error:
+            raise click.ClickException(f"cannot write `{junit_xml}`: {error.strerror}") from None
+        if fmt == "text":
+            click.echo(f"wrote {junit_xml}", err=True)
+    failed = session.count(False) or session.broken
+    short = fail_under is not None and session.percent < fail_under
+    return 1 if failed or short else 0
 
 
 # --- simulate --via -------------------------------------------------------------------

@@ -46,6 +46,7 @@ def test_the_cause_is_shown_before_its_effect_with_the_retry_count() -> None:
 
 def test_an_empty_line_is_silence_and_the_prompt_says_so() -> None:
     status, output = call(QUICKSTART, "\n")
+    assert status == 0
     assert "keys (Enter: silence)>" in output
     assert "[main] pressed nothing (timeout)" in output
     assert "[main, retry 1 of 3] keys" in output
