@@ -282,6 +282,94 @@ def test_command(files: tuple[str, ...], keyword: str | None, fmt: str, junit_xm
                                      coverage=not no_coverage, fail_under=fail_under)
 
 
+@cli.command(name="fmt")
+@click.argument("paths", nargs=-1, required=True, metavar="FLOW...")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file is not formatted (for CI).")
+@click.option("--diff", is_flag=True, help="Change nothing; print what would change as a unified diff "
+                                           "(exit 1 if anything would).")
+def fmt_command(paths: tuple[str, ...], check: bool, diff: bool) -> int:
+    """Rewrite flow files in the one canonical layout, comments kept.
+
+    FLOW... are files or directories (searched for *.ivr); `-` reads standard
+    input and writes the result to standard output. Formatting changes only
+    spaces, blank lines and line ends: the flow means the same, and
+    formatting twice changes nothing. A file with syntax errors is left as
+    it is and its errors are shown (exit 1). A file with a line
+    `# ivrflow: fmt off` is left as it is.
+
+    \b
+      ivrflow fmt examples/
+      ivrflow fmt --check examples/          # in CI
+      ivrflow fmt --diff examples/quickstart.ivr
+    """
+    import difflib
+
+    from .compiler.format import format_source
+    from .loader import LoadError, read_source
+
+    if paths == ("-",):
+        source = sys.stdin.read()
+        done = format_source(source, "<stdin>")
+        if done.text is None:
+            _show_syntax_errors("<stdin>", source, done.diagnostics)
+            return ExitStatus.ERRORS
+        if check or diff:
+            if diff:
+                click.echo("".join(difflib.unified_diff(source.splitlines(True), done.text.splitlines(True),
+                                                        "<stdin>", "<stdin> (formatted)")), nl=False)
+            return ExitStatus.ERRORS if done.text != source else ExitStatus.OK
+        click.echo(done.text, nl=False)
+        return ExitStatus.OK
+    changed: list[str] = []
+    unchanged = broken = skipped = 0
+    for path in _flow_files(paths):
+        try:
+            read = read_source(path)
+        except LoadError as error:
+            raise _Usage(str(error)) from None
+        if isinstance(read, tuple):
+            raise _Usage(f"{read[1]}: {read[0]}")
+        done = format_source(read, path)
+        if done.text is None:
+            _show_syntax_errors(path, read, done.diagnostics)
+            broken += 1
+            continue
+        if done.skipped:
+            skipped += 1
+            continue
+        if done.text == read:
+            unchanged += 1
+            continue
+        changed.append(path)
+        if diff:
+            click.echo("".join(difflib.unified_diff(read.splitlines(True), done.text.splitlines(True),
+                                                    path, f"{path} (formatted)")), nl=False)
+        elif check:
+            click.echo(f"would reformat {path}", err=True)
+        else:
+            try:
+                Path(path).write_text(done.text, encoding="utf-8")
+            except OSError as error:
+                raise _Usage(f"cannot write `{path}`: {error.strerror}") from None
+    verb = "would be reformatted" if check or diff else "reformatted"
+    parts = [f"{len(changed)} file(s) {verb}", f"{unchanged} left unchanged"]
+    if skipped:
+        parts.append(f"{skipped} skipped (`# ivrflow: fmt off`)")
+    if broken:
+        parts.append(f"{broken} not formatted (syntax errors)")
+    click.echo(", ".join(parts), err=True)
+    return ExitStatus.ERRORS if broken or ((check or diff) and changed) else ExitStatus.OK
+
+
+def _show_syntax_errors(path: str, source: str, diagnostics: Sequence[Any]) -> None:
+    from . import report
+    from .compiler import Checked
+
+    click.echo(report.text([Checked(path, source, None, None, tuple(diagnostics))], colour=_colour(sys.stderr)),
+               err=True, nl=False)
+    click.echo(f"{path}: not formatted, it has syntax errors", err=True)
+
+
 def _flow_files(paths: Sequence[str]) -> list[str]:
     """FLOW arguments: files, or directories searched for *.ivr (sorted)."""
     files: list[str] = []
