@@ -370,6 +370,44 @@ def _show_syntax_errors(path: str, source: str, diagnostics: Sequence[Any]) -> N
     click.echo(f"{path}: not formatted, it has syntax errors", err=True)
 
 
+@cli.command()
+@click.argument("directory", default=".", metavar="[DIR]")
+@click.option("--name", metavar="NAME", help="The flow's name (default: from DIR's name).")
+def init(directory: str, name: str | None) -> int:
+    """Start a project: a flow with tests, a prompts folder and ivrflow.toml.
+
+    DIR (default: here) gets NAME.ivr (a menu, its prompts and tests that
+    cover every key), prompts/greeting.wav (a placeholder) and ivrflow.toml
+    (an environment for each target, secrets as ${VAR}). `ivrflow check` and
+    `ivrflow test` pass on it at once. Existing files are never replaced.
+
+    \b
+      ivrflow init pizza
+      ivrflow init --name front_desk
+    """
+    from . import scaffold
+
+    try:
+        project = scaffold.create(Path(directory), name)
+    except scaffold.Refused as error:
+        raise _Usage(str(error)) from None
+    flow = f"{project.name}.ivr"
+    click.echo(f"created {', '.join(str(p) for p in project.files)}")
+    steps = [(f"cd {directory}", "") if Path(directory).resolve() != Path.cwd().resolve() else None,
+             (f"ivrflow check {flow}", "every problem, with file:line:col"),
+             (f"ivrflow test {flow}", "the test blocks, and what they leave untested"),
+             (f"ivrflow simulate {flow}", "be the caller: type keys"),
+             (f"ivrflow render {flow} -o {project.name}.svg", "the diagram (-o .mmd without Graphviz)"),
+             ("ivrflow targets", "what each platform can express"),
+             (f"ivrflow plan {flow} --env telphin", "once ivrflow.toml's variables are exported")]
+    width = max(len(step[0]) for step in steps if step)
+    click.echo("\nNext:")
+    for step in steps:
+        if step:
+            click.echo(f"  {step[0]:<{width}}  # {step[1]}" if step[1] else f"  {step[0]}")
+    return ExitStatus.OK
+
+
 def _flow_files(paths: Sequence[str]) -> list[str]:
     """FLOW arguments: files, or directories searched for *.ivr (sorted)."""
     files: list[str] = []
