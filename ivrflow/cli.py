@@ -80,13 +80,15 @@ def cli() -> None:
     before any platform sees it:
 
     \b
+      ivrflow init my_line          # a starter project
       ivrflow check examples/quickstart.ivr
       ivrflow render examples/quickstart.ivr -o flow.svg
       ivrflow simulate examples/quickstart.ivr --press 1
       ivrflow test examples/*.ivr
+      ivrflow fmt examples/
 
     The language is described in docs/language.md; every diagnostic code in
-    docs/checks.md.
+    docs/checks.md; the commands in docs/cli.md.
     """
 
 
@@ -209,11 +211,15 @@ def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
     """Call the flow offline and hear what a caller would hear.
 
     With --press, the call is scripted and the outcome printed. Without it you
-    are the caller: type keys, `silence` (let the timeout pass) or `quit`.
+    are the caller: type one entry a line (keys, `silence` or just Enter to let
+    the timeout pass, `help`, `quit`); input that is not an entry is asked for
+    again. When the flow asks a routing service, you type its answer.
 
     \b
       ivrflow simulate examples/support.ivr --press 1,2 --at "2026-11-23 10:00"
       ivrflow simulate examples/support.ivr --press 2,silence --format json
+      ivrflow simulate examples/clinic.ivr --answer 'transfer "100"'
+      ivrflow simulate examples/support.ivr --via http://127.0.0.1:8080/mediaservice --press 3,2
     """
     from . import simulation
 
