@@ -144,3 +144,19 @@ def test_help_shows_every_option_with_examples(capsys: pytest.CaptureFixture[str
     for option in ("-k EXPR", "--format", "--junit-xml FILE", "--fail-under PERCENT", "--no-coverage",
                    "--junit-xml results.xml"):
         assert option in out
+
+
+@pytest.mark.parametrize("command", ["init", "fmt", "simulate", "test"])
+def test_docs_cli_md_has_every_option(command: str) -> None:
+    import click
+
+    from ivrflow.cli import cli
+
+    from .conftest import ROOT
+
+    docs = (ROOT / "docs" / "cli.md").read_text()
+    section = docs.split(f"## ivrflow {command}", 1)[1].split("\n## ", 1)[0]
+    group = cli.commands[command]
+    for parameter in group.params:
+        if isinstance(parameter, click.Option) and parameter.opts != ["-h", "--help"]:
+            assert any(opt in section for opt in parameter.opts), (command, parameter.opts)
