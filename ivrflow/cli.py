@@ -310,8 +310,16 @@ def fmt_command(paths: tuple[str, ...], check: bool, diff: bool) -> int:
     """
     import difflib
 
-    from .compiler.format import format_source
+    from .compiler.format import FormatBug
+    from .compiler.format import format_source as format_text
     from .loader import LoadError, read_source
+
+    def format_source(source: str, path: str) -> Any:
+        try:
+            return format_text(source, path)
+        except FormatBug as error:  # checked before anything is written
+            raise _Usage(f"{error}; the file is left as it is. This is a bug in ivrflow fmt: please report "
+                         "it with the file") from None
 
     if paths == ("-",):
         source = sys.stdin.read()

@@ -273,3 +273,15 @@ def test_fmt_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert capsys.readouterr().err == f"ivrflow: error: {tmp_path / 'none.ivr'}: no such file\n"
     assert main(["fmt", str(tmp_path)]) == 2
     assert "a directory with no .ivr files" in capsys.readouterr().err
+
+
+def test_a_layout_that_would_change_the_flow_is_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from ivrflow.compiler import format as formatter
+
+    path = tmp_path / "a.ivr"
+    path.write_text(MESSY)
+    monkeypatch.setattr(formatter, "_layout", lambda lines: TIDY.replace("hangup", "repeat"))
+    assert main(["fmt", str(path)]) == 2
+    assert "formatting would change what the flow means; the file is left as it is" in capsys.readouterr().err
+    assert path.read_text() == MESSY

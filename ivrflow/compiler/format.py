@@ -95,8 +95,14 @@ def format_source(source: str, file: str = "<input>") -> Formatted:
     errors = tuple(d for d in parsed.diagnostics if d.severity is Severity.ERROR)
     if parsed.flow is None or errors:
         return Formatted(None, errors or parsed.diagnostics)
-    lines = _lines(_tokens(source))
-    return Formatted(_layout(lines))
+    text = _layout(_lines(_tokens(source)))
+    if text != source and shape(parse(text, file).flow) != shape(parsed.flow):
+        raise FormatBug(f"{file}: formatting would change what the flow means")
+    return Formatted(text)
+
+
+class FormatBug(Exception):
+    """The layout would change the flow: a bug in the formatter, never written."""
 
 
 # --- tokens ---------------------------------------------------------------------------
