@@ -275,20 +275,27 @@ def _runs(lines: list[_Line], member: Any) -> Iterator[list[int]]:
 # --- meaning ------------------------------------------------------------------------
 
 _POSITIONS = ("span", "end_line", "file")
+#: Flow fields that index its other fields (compared through those).
+_DERIVED = ("header", "definitions", "names", "handlers")
+
+
+@functools.cache
+def _compared(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls)
+                 if not (f.name in _POSITIONS or f.name.endswith("_span") or (cls is ir.Flow and f.name in _DERIVED)))
 
 
 def shape(value: Any) -> Any:
     """An IR value without its positions, for comparing two parses."""
-    if isinstance(value, ir.Span):
-        return None
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__, tuple(
-            (f.name, shape(getattr(value, f.name))) for f in dataclasses.fields(value)
-            if not (f.name in _POSITIONS or f.name.endswith("_span"))))
+    if isinstance(value, tuple):
+        return None if isinstance(value, ir.Span) else tuple(shape(v) for v in value)
+    cls = type(value)
+    if dataclasses.is_dataclass(cls):
+        return (cls.__name__, tuple(shape(getattr(value, name)) for name in _compared(cls)))
+    if isinstance(value, list):
+        return tuple(shape(v) for v in value)
     if isinstance(value, dict):
         return tuple(sorted((k, shape(v)) for k, v in value.items()))
-    if isinstance(value, (tuple, list)):
-        return tuple(shape(v) for v in value)
     return value
 
 
