@@ -172,6 +172,7 @@ def interactive(flow: ir.Flow, call_line: Line, answers: list[ir.Action], *, col
             if isinstance(effect, End):
                 return 0
         if call.status == "answer":
+            typed = not scripted_answers
             try:
                 given = scripted_answers.pop(0) if scripted_answers else _ask_answer(flow, call)
             except _HungUp:
@@ -179,7 +180,13 @@ def interactive(flow: ir.Flow, call_line: Line, answers: list[ir.Action], *, col
                 click.echo(f"■ hung up while waiting for {asked}")
                 return 0
             click.echo(f"  the routing service answered `{describe(given)}`")
-            call, effects = _step(flow, call, Answer(given), call_line)
+            try:
+                call, effects = step(flow, call, Answer(given), call_line)
+            except MachineError as error:
+                if not typed:
+                    raise click.ClickException(str(error)) from None
+                click.echo(f"  the call cannot take that answer: {error}")
+                effects = ()  # the call is unchanged: ask again
             continue
         try:
             event = _caller_entry(flow, call)

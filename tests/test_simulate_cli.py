@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,3 +142,13 @@ def test_via_a_server_running_several_flows_calls_the_right_one(capsys: pytest.C
                        "--format", "json"])
         assert status == 0
         assert json.loads(capsys.readouterr().out)["outcome"] == {"action": "transfer", "target": "102"}
+
+
+def test_an_answer_the_call_cannot_take_is_asked_again(tmp_path: Path) -> None:
+    flow = tmp_path / "asks.ivr"
+    flow.write_text('route entry {\n    otherwise -> ask "https://route.example/ivr"\n}\n\n'
+                    'menu main {\n    press 1 -> hangup\n}\n')
+    status, output = call(str(flow), "repeat\ngoto main\n1\n")
+    assert status == 0, output
+    assert "the call cannot take that answer: `repeat` in `entry` (answer) cannot repeat a menu" in output
+    assert output.rstrip().endswith("■ hangup")
