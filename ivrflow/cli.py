@@ -341,8 +341,12 @@ def fmt_command(paths: tuple[str, ...], check: bool, diff: bool) -> int:
             read = read_source(path)
         except LoadError as error:
             raise _Usage(str(error)) from None
-        if isinstance(read, tuple):
-            raise _Usage(f"{read[1]}: {read[0]}")
+        if isinstance(read, tuple):  # not UTF-8: shown like a syntax error
+            from .compiler.diagnostics import RULES
+
+            _show_syntax_errors(path, "", [RULES["IVR001"].at(read[1], read[0], hint="save the file as UTF-8")])
+            broken += 1
+            continue
         done = format_source(read, path)
         if done.text is None:
             _show_syntax_errors(path, read, done.diagnostics)

@@ -285,3 +285,13 @@ def test_a_layout_that_would_change_the_flow_is_never_written(tmp_path: Path, mo
     assert main(["fmt", str(path)]) == 2
     assert "formatting would change what the flow means; the file is left as it is" in capsys.readouterr().err
     assert path.read_text() == MESSY
+
+
+def test_fmt_reports_a_file_that_is_not_utf8_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.ivr").write_bytes(b"menu m {\n    play \xff\n}\n")
+    (tmp_path / "b.ivr").write_text(MESSY)
+    assert main(["fmt", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'a.ivr'}:2:10: error[IVR001]: the file is not UTF-8 text" in err
+    assert "1 file(s) reformatted, 0 left unchanged, 1 not formatted" in err
+    assert (tmp_path / "b.ivr").read_text() == TIDY
