@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lark import Lark, Token
+from lark.exceptions import LarkError
 
 from . import ir
 from .diagnostics import Diagnostic, Severity
@@ -91,14 +92,25 @@ def format_source(source: str, file: str = "<input>") -> Formatted:
     """The canonical layout of `source`; a file with syntax errors is not formatted."""
     if FMT_OFF.search(source):
         return Formatted(source, skipped=True)
-    parsed = parse(source, file)
-    errors = tuple(d for d in parsed.diagnostics if d.severity is Severity.ERROR)
-    if parsed.flow is None or errors:
-        return Formatted(None, errors or parsed.diagnostics)
-    text = _layout(_lines(_tokens(source)))
-    if text != source and shape(parse(text, file).flow) != shape(parsed.flow):
-        raise FormatBug(f"{file}: formatting would change what the flow means")
-    return Formatted(text)
+    try:
+        tokens = _tokens(source)
+    except LarkError:
+        tokens = None
+    parsed = parse(source, file) if tokens is None or not _formatted(source, tokens) else None
+    if parsed is not None:  # the compiler's own word on the syntax, and the meaning to keep
+        errors = tuple(d for d in parsed.diagnostics if d.severity is Severity.ERROR)
+        if parsed.flow is None or errors or tokens is None:
+            return Formatted(None, errors or parsed.diagnostics)
+        text = _layout(_lines(tokens))
+        if shape(parse(text, file).flow) != shape(parsed.flow):
+            raise FormatBug(f"{file}: formatting would change what the flow means")
+        return Formatted(text)
+    return Formatted(source)
+
+
+def _formatted(source: str, tokens: list[Token]) -> bool:
+    """Whether the layout leaves `source` as it is (then nothing needs proving)."""
+    return _layout(_lines(tokens)) == source
 
 
 class FormatBug(Exception):
