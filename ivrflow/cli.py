@@ -308,75 +308,14 @@ def fmt_command(paths: tuple[str, ...], check: bool, diff: bool) -> int:
       ivrflow fmt --check examples/          # in CI
       ivrflow fmt --diff examples/quickstart.ivr
     """
-    import difflib
+    from . import formatting
 
-    from .compiler.format import FormatBug
-    from .compiler.format import format_source as format_text
-    from .loader import LoadError, read_source
-
-    def format_source(source: str, path: str) -> Any:
-        try:
-            return format_text(source, path)
-        except FormatBug as error:  # checked before anything is written
-            raise _Usage(f"{error}; the file is left as it is. This is a bug in ivrflow fmt: please report "
-                         "it with the file") from None
-
-    if paths == ("-",):
-        source = sys.stdin.read()
-        done = format_source(source, "<stdin>")
-        if done.text is None:
-            _show_syntax_errors("<stdin>", source, done.diagnostics)
-            return ExitStatus.ERRORS
-        if check or diff:
-            if diff:
-                click.echo("".join(difflib.unified_diff(source.splitlines(True), done.text.splitlines(True),
-                                                        "<stdin>", "<stdin> (formatted)")), nl=False)
-            return ExitStatus.ERRORS if done.text != source else ExitStatus.OK
-        click.echo(done.text, nl=False)
-        return ExitStatus.OK
-    changed: list[str] = []
-    unchanged = broken = skipped = 0
-    for path in _flow_files(paths):
-        try:
-            read = read_source(path)
-        except LoadError as error:
-            raise _Usage(str(error)) from None
-        if isinstance(read, tuple):  # not UTF-8: shown like a syntax error
-            from .compiler.diagnostics import RULES
-
-            _show_syntax_errors(path, "", [RULES["IVR001"].at(read[1], read[0], hint="save the file as UTF-8")])
-            broken += 1
-            continue
-        done = format_source(read, path)
-        if done.text is None:
-            _show_syntax_errors(path, read, done.diagnostics)
-            broken += 1
-            continue
-        if done.skipped:
-            skipped += 1
-            continue
-        if done.text == read:
-            unchanged += 1
-            continue
-        changed.append(path)
-        if diff:
-            click.echo("".join(difflib.unified_diff(read.splitlines(True), done.text.splitlines(True),
-                                                    path, f"{path} (formatted)")), nl=False)
-        elif check:
-            click.echo(f"would reformat {path}", err=True)
-        else:
-            try:
-                Path(path).write_text(done.text, encoding="utf-8")
-            except OSError as error:
-                raise _Usage(f"cannot write `{path}`: {error.strerror}") from None
-    verb = "would be reformatted" if check or diff else "reformatted"
-    parts = [f"{len(changed)} file(s) {verb}", f"{unchanged} left unchanged"]
-    if skipped:
-        parts.append(f"{skipped} skipped (`# ivrflow: fmt off`)")
-    if broken:
-        parts.append(f"{broken} not formatted (syntax errors)")
-    click.echo(", ".join(parts), err=True)
-    return ExitStatus.ERRORS if broken or ((check or diff) and changed) else ExitStatus.OK
+    try:
+        if paths == ("-",):
+            return formatting.standard_input(check, diff, _show_syntax_errors)
+        return formatting.files(_flow_files(paths), check, diff, _show_syntax_errors)
+    except formatting.Refused as error:
+        raise _Usage(str(error)) from None
 
 
 def _show_syntax_errors(path: str, source: str, diagnostics: Sequence[Any]) -> None:
@@ -409,20 +348,8 @@ def init(directory: str, name: str | None) -> int:
         project = scaffold.create(Path(directory), name)
     except scaffold.Refused as error:
         raise _Usage(str(error)) from None
-    flow = f"{project.name}.ivr"
     click.echo(f"created {', '.join(str(p) for p in project.files)}")
-    steps = [(f"cd {directory}", "") if Path(directory).resolve() != Path.cwd().resolve() else None,
-             (f"ivrflow check {flow}", "every problem, with file:line:col"),
-             (f"ivrflow test {flow}", "the test blocks, and what they leave untested"),
-             (f"ivrflow simulate {flow}", "be the caller: type keys"),
-             (f"ivrflow render {flow} -o {project.name}.svg", "the diagram (-o .mmd without Graphviz)"),
-             ("ivrflow targets", "what each platform can express"),
-             (f"ivrflow plan {flow} --env telphin", "once ivrflow.toml's variables are exported")]
-    width = max(len(step[0]) for step in steps if step)
-    click.echo("\nNext:")
-    for step in steps:
-        if step:
-            click.echo(f"  {step[0]:<{width}}  # {step[1]}" if step[1] else f"  {step[0]}")
+    click.echo("\nNext:\n" + "\n".join(f"  {line}" for line in scaffold.next_steps(project)))
     return ExitStatus.OK
 
 

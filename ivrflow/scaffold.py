@@ -68,6 +68,20 @@ def create(directory: Path, name: str | None = None) -> Project:
     return Project(directory, name, tuple(contents))
 
 
+def next_steps(project: Project) -> list[str]:
+    """What to try next, as commands with a comment each."""
+    flow = f"{project.name}.ivr"
+    here = project.directory.resolve() == Path.cwd().resolve()
+    steps = [(f"ivrflow check {flow}", "every problem, with file:line:col"),
+             (f"ivrflow test {flow}", "the test blocks, and what they leave untested"),
+             (f"ivrflow simulate {flow}", "be the caller: type keys"),
+             (f"ivrflow render {flow} -o {project.name}.svg", "the diagram (-o .mmd without Graphviz)"),
+             ("ivrflow targets", "what each platform can express"),
+             (f"ivrflow plan {flow} --env telphin", "once ivrflow.toml's variables are exported")]
+    width = max(len(command) for command, _ in steps)
+    return ([] if here else [f"cd {project.directory}"]) + [f"{c:<{width}}  # {why}" for c, why in steps]
+
+
 def greeting() -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as audio:
