@@ -107,6 +107,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check ivrflow tests bench
+	$(BIN)/ivrflow fmt --check examples
 	$(BIN)/mypy ivrflow
 
 clean:

@@ -97,13 +97,15 @@ def cli() -> None:
     before any platform sees it:
 
     \b
+      ivrflow init my_line          # a starter project
       ivrflow check examples/quickstart.ivr
       ivrflow render examples/quickstart.ivr -o flow.svg
       ivrflow simulate examples/quickstart.ivr --press 1
       ivrflow test examples/*.ivr
+      ivrflow fmt examples/
 
     The language is described in docs/language.md; every diagnostic code in
-    docs/checks.md.
+    docs/checks.md; the commands in docs/cli.md.
     """
 
 
@@ -294,17 +296,22 @@ def _image(dot: str, fmt: str) -> bytes:
                    "`goto main`. Repeat for several asks.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--via", metavar="URL", help="Run the scripted call through a live runtime server, such as "
-                                           "http://127.0.0.1:8080/mediaservice (token: IVRFLOW_CALLBACK_TOKEN).")
+                                           "http://127.0.0.1:8080/mediaservice (token: IVRFLOW_CALLBACK_TOKEN). "
+                                           "The server must run FILE's flow (its /healthz lists them).")
 def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
              answers: tuple[str, ...], fmt: str, via: str | None) -> int:
     """Call the flow offline and hear what a caller would hear.
 
     With --press, the call is scripted and the outcome printed. Without it you
-    are the caller: type keys, `silence` (let the timeout pass) or `quit`.
+    are the caller: type one entry a line (keys, `silence` or just Enter to let
+    the timeout pass, `help`, `quit`); input that is not an entry is asked for
+    again. When the flow asks a routing service, you type its answer.
 
     \b
       ivrflow simulate examples/support.ivr --press 1,2 --at "2026-11-23 10:00"
       ivrflow simulate examples/support.ivr --press 2,silence --format json
+      ivrflow simulate examples/clinic.ivr --answer 'transfer "100"'
+      ivrflow simulate examples/support.ivr --via http://127.0.0.1:8080/mediaservice --press 3,2
     """
     from . import simulation
 
@@ -319,25 +326,123 @@ def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
     if via is not None:
         if answers:
             raise _Usage("--answer cannot be used with --via: the server asks the real routing service")
-        return simulation.via(result.flow, via, inputs or [], at, caller, fmt, colour=_colour())
+        try:
+            callbacks = simulation.via_callbacks(via, result.flow.name, file)
+        except simulation.WrongServer as error:
+            raise _Usage(str(error)) from None
+        return simulation.via(result.flow, callbacks, inputs or [], at, caller, fmt, colour=_colour())
     if inputs is None and fmt == "text":
         return simulation.interactive(result.flow, line, parsed_answers, colour=_colour())
     return simulation.scripted(result.flow, line, inputs or [], parsed_answers, fmt, colour=_colour())
 
 
 @cli.command(name="test")
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
-def test_command(files: tuple[str, ...]) -> int:
-    """Run the `test` blocks of the flow files.
+@click.argument("files", nargs=-1, required=True, metavar="FLOW...")
+@click.option("-k", "keyword", metavar="EXPR", help="Run only the tests whose `FILE::NAME` matches EXPR: "
+                                                  "words are case-insensitive substrings, combined with and, "
+                                                  "or, not and parentheses, as in pytest.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: {files, coverage, summary} for scripts.")
+@click.option("--junit-xml", metavar="FILE", help="Also write the results as JUnit XML, which CI systems read.")
+@click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PERCENT",
+              help="Exit 1 when tests exercise less than PERCENT of the keys, menu events and route branches.")
+@click.option("--no-coverage", is_flag=True, help="Do not report which keys, events and branches went untested.")
+def test_command(files: tuple[str, ...], keyword: str | None, fmt: str, junit_xml: str | None,
+                 fail_under: float | None, no_coverage: bool) -> int:
+    """Run the `test` blocks of the flow files (or directories of them).
 
     Each failure shows its line, what was expected, what happened and the
     path the call took. Then coverage: the keys, menu events and route
-    branches no test exercised. Exit status 1 on any failure.
+    branches no test exercised. Exit status 1 on any failure or a flow with
+    errors, or when coverage is under --fail-under.
+
+    \b
+      ivrflow test examples/
+      ivrflow test examples/quickstart.ivr -k "wrong key or sales"
+      ivrflow test examples/ --junit-xml results.xml --fail-under 90
+      ivrflow test examples/ --format json --no-coverage
     """
     from . import simulation
+    from .compiler.testing import name_filter
 
-    results = _load_all(files, check_files=False)
-    return simulation.run_test_files(results, colour=_colour())
+    if no_coverage and fail_under is not None:
+        raise _Usage("--fail-under needs coverage: leave out --no-coverage")
+    try:
+        select = name_filter(keyword) if keyword is not None else None
+    except ValueError as error:
+        raise _Usage(str(error)) from None
+    results = _load_all(_flow_files(files), check_files=False)
+    if select is not None:
+        names = [f"{Path(r.file).name}::{t.name}" for r in results if r.flow is not None for t in r.flow.tests]
+        if names and not any(select(name) for name in names):
+            raise _Usage(f"-k `{keyword}` matches none of the {len(names)} tests")
+    return simulation.run_test_files(results, colour=_colour(), select=select, fmt=fmt, junit_xml=junit_xml,
+                                     coverage=not no_coverage, fail_under=fail_under)
+
+
+@cli.command(name="fmt")
+@click.argument("paths", nargs=-1, required=True, metavar="FLOW...")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file is not formatted (for CI).")
+@click.option("--diff", is_flag=True, help="Change nothing; print what would change as a unified diff "
+                                           "(exit 1 if anything would).")
+def fmt_command(paths: tuple[str, ...], check: bool, diff: bool) -> int:
+    """Rewrite flow files in the one canonical layout, comments kept.
+
+    FLOW... are files or directories (searched for *.ivr); `-` reads standard
+    input and writes the result to standard output. Formatting changes only
+    spaces, blank lines and line ends: the flow means the same, and
+    formatting twice changes nothing. A file with syntax errors is left as
+    it is and its errors are shown (exit 1). A file with a line
+    `# ivrflow: fmt off` is left as it is.
+
+    \b
+      ivrflow fmt examples/
+      ivrflow fmt --check examples/          # in CI
+      ivrflow fmt --diff examples/quickstart.ivr
+    """
+    from . import formatting
+
+    try:
+        if paths == ("-",):
+            return formatting.standard_input(check, diff, _show_syntax_errors)
+        return formatting.files(_flow_files(paths), check, diff, _show_syntax_errors)
+    except formatting.Refused as error:
+        raise _Usage(str(error)) from None
+
+
+def _show_syntax_errors(path: str, source: str, diagnostics: Sequence[Any]) -> None:
+    from . import report
+    from .compiler import Checked
+
+    click.echo(report.text([Checked(path, source, None, None, tuple(diagnostics))], colour=_colour(sys.stderr)),
+               err=True, nl=False)
+    click.echo(f"{path}: not formatted, it has syntax errors", err=True)
+
+
+@cli.command()
+@click.argument("directory", default=".", metavar="[DIR]")
+@click.option("--name", metavar="NAME", help="The flow's name (default: from DIR's name).")
+def init(directory: str, name: str | None) -> int:
+    """Start a project: a flow with tests, a prompts folder and ivrflow.toml.
+
+    DIR (default: here) gets NAME.ivr (a menu, its prompts and tests that
+    cover every key), prompts/greeting.wav (a placeholder) and ivrflow.toml
+    (an environment for each target, secrets as ${VAR}). `ivrflow check` and
+    `ivrflow test` pass on it at once. Existing files are never replaced.
+
+    \b
+      ivrflow init pizza
+      ivrflow init --name front_desk
+    """
+    from . import scaffold
+
+    try:
+        project = scaffold.create(Path(directory), name)
+    except scaffold.Refused as error:
+        raise _Usage(str(error)) from None
+    click.echo(f"created {', '.join(str(p) for p in project.files)}")
+    click.echo("\nNext:\n" + "\n".join(f"  {line}" for line in scaffold.next_steps(project)))
+    return ExitStatus.OK
 
 
 def _flow_files(paths: Sequence[str]) -> list[str]:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 
 from .compiler import Checked, ir
+from .compiler.graph import describe
 from .compiler.machine import (
     Answer,
     AskService,
+    Call,
+    Effect,
     End,
     Keys,
     Line,
@@ -21,6 +25,7 @@ from .compiler.machine import (
     Outcome,
     Play,
     Silence,
+    Start,
     Visited,
     step,
 )
@@ -125,125 +130,224 @@ def scripted(flow: ir.Flow, call_line: Line, inputs: list[Input], answers: list[
     return 0
 
 
+_QUIT = ("quit", "q", "exit")
+_HINT = "type one entry of digits, * or # (such as 1 or 123#), `silence` (or Enter) or `quit`"
+
+
+class _HungUp(Exception):
+    """The person at the keyboard ended the call (`quit` or end of input)."""
+
+
+def _read(prompt: str) -> str:
+    """One line typed by the caller. Piped input is echoed so the transcript
+    reads like a session; end of input hangs up."""
+    if sys.stdin.isatty():
+        try:
+            return str(click.prompt(prompt, prompt_suffix="> ", default="", show_default=False))
+        except click.Abort:
+            click.echo()
+            raise _HungUp from None
+    click.echo(prompt + "> ", nl=False)
+    text = sys.stdin.readline()
+    if not text:
+        click.echo()
+        raise _HungUp
+    click.echo(text.rstrip("\n"))
+    return text
+
+
 def interactive(flow: ir.Flow, call_line: Line, answers: list[ir.Action], *, colour: bool) -> int:
-    """You are the caller: keys in, what you hear out, until the call ends."""
+    """You are the caller: keys in, what you hear out, until the call ends.
+
+    Input the flow would reject as a key (`abc`, `1 2`, `help`) is explained
+    and asked for again; it never reaches the call."""
     when = call_line.now.strftime("%Y-%m-%d %H:%M %Z").strip() if call_line.now else "now"
     who = call_line.caller or "a withheld number"
-    click.echo(f"Calling {flow.name} at {when} from {who}. Type keys, `silence` or `quit`.")
-    record = CallRecord(flow, call_line, answers=list(answers))
-    event: Keys | Silence | Answer | None = None
-    from .compiler.machine import Call, Start
-
-    call = Call()
+    click.echo(f"Calling {flow.name} at {when} from {who}. Type keys, `silence` (or just Enter) or `quit`.")
+    scripted_answers = list(answers)
+    call, effects = _step(flow, Call(), Start(), call_line)
     while True:
-        try:
-            call, effects = step(flow, call, event or Start(), call_line)
-        except MachineError as error:
-            raise click.ClickException(str(error)) from None
-        record.call = call
-        for effect in effects:
-            if isinstance(effect, Play):
-                click.echo(f"  ♪ {_heard(flow, effect.prompt)}" + ("  (cannot be interrupted)" if effect.fully else ""))
-            elif isinstance(effect, Visited):
-                click.echo(f"  [{effect.node}] {_event(effect)}")
-                record.path.append(effect)
-            elif isinstance(effect, End):
-                click.echo(click.style(f"■ {describe_outcome(effect.outcome)}", bold=colour))
+        given: ir.Action | None = None
+        for effect in _show_effects(flow, effects, colour):
+            if isinstance(effect, End):
                 return 0
-            elif isinstance(effect, AskService):
-                click.echo(f"  the flow asks {effect.url} where to go")
         if call.status == "answer":
-            event = Answer(_ask_answer(record))
+            typed = not scripted_answers
+            try:
+                given = scripted_answers.pop(0) if scripted_answers else _ask_answer(flow, call)
+            except _HungUp:
+                asked = call.outcome.target if call.outcome else "the routing service"
+                click.echo(f"■ hung up while waiting for {asked}")
+                return 0
+            click.echo(f"  the routing service answered `{describe(given)}`")
+            try:
+                call, effects = step(flow, call, Answer(given), call_line)
+            except MachineError as error:
+                if not typed:
+                    raise click.ClickException(str(error)) from None
+                click.echo(f"  the call cannot take that answer: {error}")
+                effects = ()  # the call is unchanged: ask again
             continue
-        text = click.prompt(f"[{call.node}] keys", prompt_suffix="> ", default="silence", show_default=False)
-        text = text.strip()
-        if text.lower() in ("quit", "q", "exit"):
+        try:
+            event = _caller_entry(flow, call)
+        except _HungUp:
             click.echo(f"■ hung up in menu `{call.node}`")
             return 0
+        call, effects = _step(flow, call, event, call_line)
+
+
+def _step(flow: ir.Flow, call: Call, event: Start | Keys | Silence | Answer,
+          call_line: Line) -> tuple[Call, tuple[Effect, ...]]:
+    try:
+        return step(flow, call, event, call_line)
+    except MachineError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _show_effects(flow: ir.Flow, effects: Sequence[Effect], colour: bool) -> Iterator[Effect]:
+    """Print one step: each path step (the cause) before the prompts its
+    handler played (the effect)."""
+    heard: list[Play] = []
+
+    def flush(indent: str) -> None:
+        for play in heard:
+            click.echo(f"{indent}♪ {_heard(flow, play.prompt)}" + ("  (cannot be interrupted)" if play.fully else ""))
+        heard.clear()
+
+    for effect in effects:
+        if isinstance(effect, Play):
+            heard.append(effect)
+        elif isinstance(effect, Visited):
+            if effect.event != "answer":  # the answer itself was shown as it came
+                click.echo(f"  [{effect.node}] {_event(effect)}")
+            flush("    ")
+        elif isinstance(effect, End):
+            flush("  ")
+            click.echo(click.style(f"■ {describe_outcome(effect.outcome)}", bold=colour))
+        elif isinstance(effect, AskService):
+            flush("  ")
+            click.echo(f"  the flow asks {effect.url} where to go")
+        yield effect
+    flush("  ")
+
+
+def _caller_entry(flow: ir.Flow, call: Call) -> Keys | Silence:
+    """Ask until the caller types one entry the menu can take."""
+    menu = flow.node(call.node or "")
+    where = call.node or "?"
+    if isinstance(menu, ir.Menu) and call.retries:
+        where += f", retry {call.retries} of {menu.retries}"
+    while True:
+        text = _read(f"[{where}] keys (Enter: silence)").strip()
+        if text.lower() in _QUIT:
+            raise _HungUp
+        if text.lower() in ("help", "?", "h"):
+            click.echo(f"  {_HINT}")
+            continue
+        if not text:
+            return Silence()
         try:
             parsed = list(parse_inputs(text))
         except ValueError as error:
-            click.echo(f"  {error}; type digits, * or #, `silence` or `quit`")
-            event = None
+            click.echo(f"  {error}: {_HINT}")
             continue
         if len(parsed) != 1:
-            click.echo("  one entry at a time, please")
-            event = None
+            click.echo(f"  one entry at a time (`{text}` has {len(parsed)}): {_HINT}")
             continue
-        event = parsed[0]
+        return parsed[0]
 
 
-def _ask_answer(record: CallRecord) -> ir.Action:
-    if record.answers:
-        return record.answers.pop(0)
+def _ask_answer(flow: ir.Flow, call: Call) -> ir.Action:
+    """The routing service's answer, typed by the person playing it."""
     while True:
-        text = click.prompt('  its answer (`transfer "100"`, `goto main`, `repeat`, `hangup`)', prompt_suffix="> ")
+        text = _read('  its answer (`transfer "100"`, `goto main`, `repeat`, `hangup` or `quit`)').strip()
+        if text.lower() in _QUIT:
+            raise _HungUp
         try:
-            return action(text.strip(), record.flow)
+            return action(text, flow)
         except ValueError as error:
             click.echo(f"  {error}")
 
 
 # --- ivrflow test ---------------------------------------------------------------------
 
-def run_test_files(results: Sequence[Checked], *, colour: bool) -> int:
-    from . import report
-    from .compiler.testing import run_tests
+def run_test_files(results: Sequence[Checked], *, colour: bool, select: Callable[[str], bool] | None = None,
+                   fmt: str = "text", junit_xml: str | None = None, coverage: bool = True,
+                   fail_under: float | None = None) -> int:
+    """Run and report the tests of `results` (see ivrflow/testrun.py); the exit status."""
+    from . import testrun
 
-    def paint(text: str, **style: object) -> str:
-        return click.style(text, **style) if colour else text  # type: ignore[arg-type]
-
-    passed = failed = broken = 0
-    missed_lines: list[str] = []
-    total_handlers = total_missed = 0
-    for result in results:
-        if not result.ok or result.flow is None or result.graph is None:
-            click.echo(report.text([result], colour=colour), nl=False)
-            click.echo(paint(f"{result.file}: not run, the flow has errors\n", fg="red", bold=True))
-            broken += 1
-            continue
-        tests, coverage = run_tests(result.flow, result.graph)
-        click.echo(paint(result.file, bold=True) + ("" if tests else "  (no tests)"))
-        for outcome in tests:
-            if outcome.passed:
-                passed += 1
-                click.echo(f"  {paint('✓', fg='green')} {outcome.test.name}")
-                continue
-            failed += 1
-            failure = outcome.failure
-            assert failure is not None
-            click.echo(f"  {paint('✗', fg='red', bold=True)} {outcome.test.name}")
-            click.echo(f"      {failure.span}: expected {failure.expected}")
-            click.echo(f"      but: {failure.actual}")
-            if outcome.record is not None and outcome.record.path:
-                steps = " → ".join(f"{v.node} ({_event(v)})" for v in outcome.record.path)
-                click.echo(f"      path: {steps}")
-        if tests:
-            total_handlers += len(coverage.handlers)
-            total_missed += len(coverage.missed)
-            for owner, event, span in coverage.missed:
-                missed_lines.append(f"    {span.file}:{span.line}  {owner}: {event}")
-    if total_handlers:
-        covered = total_handlers - total_missed
-        click.echo(f"\ncoverage: {covered} of {total_handlers} handlers exercised "
-                   f"({100.0 * covered / total_handlers:.0f}%)")
-        if missed_lines:
-            click.echo("  not exercised by any test:")
-            click.echo("\n".join(missed_lines))
-    parts = [paint(f"{passed} passed", fg="green")]
-    if failed:
-        parts.append(paint(f"{failed} failed", fg="red", bold=True))
-    if broken:
-        parts.append(paint(f"{broken} file(s) with errors", fg="red", bold=True))
-    click.echo("\n" + ", ".join(parts))
-    return 1 if failed or broken else 0
+    session = testrun.run(results, select)
+    if fmt == "json":
+        click.echo(testrun.as_json(session, coverage=coverage, fail_under=fail_under), nl=False)
+    else:
+        testrun.text(session, colour=colour, coverage=coverage, fail_under=fail_under)
+    if junit_xml is not None:
+        try:
+            testrun.junit(session).write(junit_xml, encoding="utf-8", xml_declaration=True)
+        except OSError as error:
+            raise click.ClickException(f"cannot write `{junit_xml}`: {error.strerror}") from None
+        if fmt == "text":
+            click.echo(f"wrote {junit_xml}", err=True)
+    failed = session.count(False) or session.broken
+    short = fail_under is not None and session.percent < fail_under
+    return 1 if failed or short else 0
 
 
 # --- simulate --via -------------------------------------------------------------------
 
+class WrongServer(ValueError):
+    """--via points at a server that cannot run this flow's call."""
+
+
+#: Where the runtime server mounts the mediaservice callbacks (runtime/app.py
+#: mounts each target's webhooks under its name).
+MEDIASERVICE_MOUNT = "/mediaservice"
+
+
+def via_callbacks(url: str, flow: str, file: str, client: Any = None) -> str:
+    """The callback URL that runs `flow` on the server at `url`, after asking
+    its /healthz which flows it runs. Raises WrongServer: a server running
+    other flows would answer with them, silently."""
+    import httpx
+
+    parsed = httpx.URL(url)
+    path = parsed.path.rstrip("/")
+    named = None
+    head, mount, tail = path.rpartition(MEDIASERVICE_MOUNT + "/")
+    if mount and tail and "/" not in tail:
+        path, named = head + MEDIASERVICE_MOUNT, tail
+    if named is not None and named != flow:
+        raise WrongServer(f"--via {url} names flow `{named}`, but {file} is flow `{flow}`")
+    if path.endswith(MEDIASERVICE_MOUNT):
+        path = path[: -len(MEDIASERVICE_MOUNT)]
+    base = str(parsed.copy_with(path=path or "/", query=None, fragment=None)).rstrip("/")
+    health = base + "/healthz"
+    try:
+        response = (client or httpx).get(health, timeout=10)
+    except httpx.HTTPError as error:
+        raise WrongServer(f"--via: cannot reach {health}: {error}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    flows = body.get("flows") if isinstance(body, dict) else None
+    if response.status_code != 200 or not isinstance(flows, list):
+        raise WrongServer(f"--via: {health} answered {response.status_code} without a list of flows; "
+                          "is this an `ivrflow serve` server?")
+    if flow not in flows:
+        running = ", ".join(f"`{name}`" for name in flows) or "no flows"
+        raise WrongServer(f"--via: the server at {base} runs {running}, not `{flow}` ({file}); start it with "
+                          f"`ivrflow serve {file}` or point --via at a server that runs it")
+    if len(flows) == 1 and named is None:
+        return base + MEDIASERVICE_MOUNT
+    return f"{base}{MEDIASERVICE_MOUNT}/{flow}"
+
+
 def via(flow: ir.Flow, url: str, inputs: list[Input], at: str | None, caller: str | None, fmt: str,
         *, colour: bool) -> int:
-    """The scripted call through a live server, with this process as the platform."""
+    """The scripted call through a live server, with this process as the
+    platform; `url` is the flow's own callback URL (see via_callbacks)."""
     import asyncio
     import os
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -28,6 +31,7 @@ class TestResult:
     test: ir.Test
     failure: Failure | None = None
     record: CallRecord | None = None
+    seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -50,11 +54,18 @@ class Coverage:
         return 100.0 * (len(self.handlers) - len(self.missed)) / len(self.handlers) if self.handlers else 100.0
 
 
-def run_tests(flow: ir.Flow, graph: nx.MultiDiGraph) -> tuple[list[TestResult], Coverage]:
+def run_tests(flow: ir.Flow, graph: nx.MultiDiGraph,
+              selected: Callable[[ir.Test], bool] | None = None) -> tuple[list[TestResult], Coverage]:
+    """Run the flow's tests (those `selected`, or all); coverage counts only
+    the tests that ran."""
     coverage = Coverage(handlers=_handlers(flow, graph))
     results = []
     for test in flow.tests:
+        if selected is not None and not selected(test):
+            continue
+        began = time.perf_counter()
         result = run_test(flow, test)
+        result.seconds = time.perf_counter() - began
         if result.record is not None:
             coverage.exercised.update((v.node, v.event) for v in result.record.path)
         results.append(result)
@@ -137,3 +148,73 @@ def _compare(expected: ir.Action, record: CallRecord, since: int) -> str | None:
     if isinstance(expected, ir.Voicemail) and expected.box is not None and outcome.target != expected.box:
         return _outcome(record)
     return None
+
+
+# --- choosing tests by name (`ivrflow test -k`) -------------------------------------
+
+_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+_OPERATORS = ("and", "or", "not")
+
+
+def name_filter(expression: str) -> Callable[[str], bool]:
+    """`-k EXPR` as a predicate on a test's name, like pytest's: words match
+    as case-insensitive substrings (neighbouring words as one phrase, so
+    `-k "wrong key"` works), combined with `and`, `or`, `not` and parentheses.
+    Raises ValueError for an expression that does not parse."""
+    tokens = [t for t in _TOKEN.findall(expression) if t]
+    if not tokens:
+        raise ValueError("-k: an empty expression")
+    position = 0
+
+    def peek() -> str | None:
+        return tokens[position] if position < len(tokens) else None
+
+    def take() -> str:
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def either() -> Callable[[str], bool]:
+        parts = [both()]
+        while peek() == "or":
+            take()
+            parts.append(both())
+        return lambda name: any(part(name) for part in parts)
+
+    def both() -> Callable[[str], bool]:
+        parts = [negated()]
+        while peek() == "and":
+            take()
+            parts.append(negated())
+        return lambda name: all(part(name) for part in parts)
+
+    def negated() -> Callable[[str], bool]:
+        if peek() == "not":
+            take()
+            inner = negated()
+            return lambda name: not inner(name)
+        return atom()
+
+    def atom() -> Callable[[str], bool]:
+        token = peek()
+        if token is None:
+            raise ValueError(f"-k `{expression}`: the expression ends too early")
+        if token == "(":
+            take()
+            inner = either()
+            if peek() != ")":
+                raise ValueError(f"-k `{expression}`: a `(` is not closed")
+            take()
+            return inner
+        if token == ")" or token in _OPERATORS:
+            raise ValueError(f"-k `{expression}`: expected a word, found `{token}`")
+        words = [take()]
+        while (following := peek()) is not None and following not in (*_OPERATORS, "(", ")"):
+            words.append(take())
+        phrase = " ".join(words).lower()
+        return lambda name: phrase in name.lower()
+
+    matcher = either()
+    if position != len(tokens):
+        raise ValueError(f"-k `{expression}`: unexpected `{tokens[position]}`")
+    return matcher
