@@ -393,5 +393,5 @@ def test_targets_declare_every_construct_and_the_readme_shows_the_table(capsys: 
         assert set(declared.capabilities) == {key for key, _ in capabilities.CONSTRUCTS}, name
     assert main(["targets", "--format", "markdown"]) == 0
     table = capsys.readouterr().out
-    assert table in (EXAMPLES.parent / "README.md").read_text()
+    assert table in (EXAMPLES.parent / "docs" / "targets.md").read_text()
     assert main(["targets"]) == 0 and "call_interactive" in capsys.readouterr().out
