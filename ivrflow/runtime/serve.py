@@ -37,6 +37,7 @@ class ServeSettings:
 def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -> ServeSettings:
     values: dict[str, Any] = {}
     public_key = None
+    issuer = audience = None
     api_token = None
     secret: Callable[[str], str | None] = lambda key: None  # noqa: E731
     if env is not None:
@@ -50,6 +51,7 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -
             if not path.is_file():
                 raise env.error(f"callback_public_key: no file {path}", "callback_public_key")
             public_key = path.read_text()
+        issuer, audience = env.get("callback_jwt_issuer"), env.get("callback_jwt_audience")
         private_key = env.secret("api_private_key")
         if private_key:
             api_token = signer(private_key, str(values.get("domain", "")))
@@ -57,7 +59,8 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -
         token = environ.get(TOKEN_VARIABLE) or None
         if token:
             redact.register(token)
-    credentials = Credentials(token=token, public_key=public_key, insecure=insecure)
+    credentials = Credentials(token=token, public_key=public_key, insecure=insecure,
+                              issuer=str(issuer) if issuer else None, audience=str(audience) if audience else None)
     if not credentials.configured and not insecure:
         raise NotConfigured(
             f"refusing to start: callbacks would be accepted from anyone. Set {TOKEN_VARIABLE} (or name "
