@@ -189,6 +189,22 @@ def test_the_telphin_form_is_bounded_too(telphin: tuple[Telphin, str]) -> None:
     assert upload.status_code == 400 and _code(upload)
 
 
+def test_a_telphin_ask_with_a_copy_that_is_not_a_number_is_a_422() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def repeat(request: Any) -> JSONResponse:
+        return JSONResponse({"action": "repeat"})
+    service = Starlette(routes=[Route("/{path:path}", repeat, methods=["POST"])])
+    client = httpx.AsyncClient(mounts={"all://appointments.riverside.example": httpx.ASGITransport(app=service)})
+    app = runtime(flow_of(EXAMPLES / "clinic.ivr"), telphin_runtime(f"http://127.0.0.1:{free_port()}"), http=client)
+    with serve_app(app) as url:
+        answer = post(signed(url, "/telphin/interactive", flow="clinic", node="main", kind="ask", event="press 1",
+                             copy="x"), data={"CallerIDNum": "1"})
+    assert (answer.status_code, _code(answer)) == (422, "bad_copy")
+
+
 # --- the test clock ----------------------------------------------------------------------------
 
 #: The same instant in the forms `simulate --at` takes, and what the route answers then.

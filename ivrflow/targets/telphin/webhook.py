@@ -90,6 +90,10 @@ def routes(context: Webhooks) -> list[Route]:
         form = await read_form(request) if request.method == "POST" else {}
         fields = {**query, **form}
         node_name = str(query.get("node", ""))
+        try:
+            copy = int(query.get("copy", "0"))
+        except ValueError:
+            raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
         node = flow.node(node_name)
         directory = directories.get(flow.name)
         if node is None:
@@ -111,7 +115,7 @@ def routes(context: Webhooks) -> list[Route]:
             answer = await ask.ask(runtime.http, flow, url, {
                 "flow": flow.name, "node": node_name, "session": fields.get("CallID"), "caller": caller,
                 "called": fields.get("CalledNumber"), "keys": None})
-            return await _answer(directory, answer, node, int(query.get("copy", "0")))
+            return await _answer(directory, answer, node, copy)
         raise HTTPProblem(422, "bad_kind", "kind must be route (for a route) or ask (for a menu)")
 
     async def _answer(directory: Directory, action: ir.Action, menu: ir.Menu, copy: int) -> Response:
