@@ -35,7 +35,7 @@ from ivrflow.targets.telphin.emulator import Telphin, telphin_app
 
 from .conftest import EXAMPLES
 from .flows import VOICEMAIL, deploy_with, flow_of, portsip_runtime, telphin_runtime
-from .servers import free_port, serve_app
+from .servers import free_port, ivrflow_serve, serve_app
 
 TOKEN = "attack-callback-token-5a9c"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -391,6 +391,21 @@ def test_headers_trickled_slowly_are_cut_off(portsip: tuple[PortSip, str], monke
     with _raw(portsip[1]) as client:  # headers beyond 16 KiB
         client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 100_000 + b"\r\n\r\n")
         assert client.recv(100).startswith(b"HTTP/1.1 400")
+
+
+def test_ivrflow_serve_runs_with_these_limits() -> None:
+    with ivrflow_serve(EXAMPLES / "quickstart.ivr", "--insecure") as (url, log):
+        with _raw(url) as client:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 100_000 + b"\r\n\r\n")
+            assert client.recv(100).startswith(b"HTTP/1.1 400")
+        with _raw(url) as client:
+            client.sendall(_request_head("/mediaservice/newCall", 1_000) + b'{"sessionId": ')
+        deadline = time.monotonic() + 5
+        while "disconnected" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = log.read_text()
+    assert "the client disconnected before its body was read" in text
+    assert "Traceback" not in text and " ERROR " not in text
 
 
 # --- credentials -------------------------------------------------------------------------------
