@@ -138,6 +138,7 @@ BODIES = [
     ("a lone surrogate", b'{"sessionId": "\\ud800", "callingParty": "1"}', 400, "invalid_string"),
     ("a lone surrogate in a key", b'{"sessionId": "s", "\\udfff": 1}', 400, "invalid_string"),
     ("bytes that are not UTF-8", b'{"sessionId": "\xff\xfe"}', 400, "invalid_json"),
+    ("a surrogate encoded in UTF-8", b'{"sessionId": "\xed\xa0\x80"}', 400, "invalid_json"),
     ("70 KB", b'{"sessionId": "' + b"x" * 70_000 + b'"}', 413, "body_too_large"),
 ]
 MEDIASERVICE = ["newCall", "getIvrCommand", "callEvent", "callAnswered", "sessionCompleted", "getCallIdentifier",

@@ -80,7 +80,8 @@ def parse_json(body: bytes) -> Any:
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _depth(body) > MAX_JSON_DEPTH:
         raise HTTPProblem(400, "too_deep", f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        data = json.loads(body or b"null", parse_int=_integer, parse_float=_real, parse_constant=_constant)
+        # Strict UTF-8: json.loads(bytes) would let UTF-8-encoded surrogates through ("surrogatepass").
+        data = _DECODER.decode(body.decode("utf-8") if body else "null")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise HTTPProblem(400, "invalid_json", f"the body is not JSON: {error}") from None
     except RecursionError:  # not reached with MAX_JSON_DEPTH; kept so a change of it cannot make a 500
@@ -155,6 +156,9 @@ def _real(text: str) -> float:
 
 def _constant(name: str) -> Any:
     raise HTTPProblem(400, "invalid_json", f"the body is not JSON: `{name}` is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_int=_integer, parse_float=_real, parse_constant=_constant)
 
 
 def _has_lone_surrogate(value: Any) -> bool:
