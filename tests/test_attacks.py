@@ -319,6 +319,37 @@ def test_portsip_lookups_serve_cached_numbers_while_the_api_is_down_else_503(
         assert (answer.status_code, _code(answer)) == (503, "platform_unavailable")
 
 
+def test_a_platform_api_that_hangs_delays_a_callback_by_the_read_deadline_at_most(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from ivrflow.runtime.http import HTTPProblem
+
+    monkeypatch.setattr(directory, "READ_DEADLINE_S", 0.2)
+    answers = iter([{"main": 7001}])
+
+    def read() -> dict[str, int]:  # answers once, then hangs (as an API that accepts and never answers)
+        for ids in answers:
+            return ids
+        time.sleep(1.0)
+        return {}
+    lookup = directory.Lookup(read, "Example")
+
+    async def ask() -> tuple[Any, ...]:
+        first = await lookup.get("main")
+        lookup.read_at = 0.0  # stale: read again
+        started = time.monotonic()
+        stale = await lookup.get("main")
+        waited = time.monotonic() - started
+        try:
+            await lookup.get("other")
+        except HTTPProblem as problem:
+            return first, stale, waited, problem.status
+        return first, stale, waited, None
+    first, stale, waited, status = asyncio.run(ask())
+    assert (first, stale, status) == (7001, 7001, 503) and waited < 0.6
+
+
 # --- clients that go away, or take forever -----------------------------------------------------
 
 def _raw(url: str) -> socket.socket:

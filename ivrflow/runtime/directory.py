@@ -28,6 +28,9 @@ RETRY_AFTER_S = 5.0
 API_TIMEOUT_S = 3.0
 #: … and retries pause this long, instead of a deploy's growing backoff.
 API_RETRY_PAUSE_S = 0.05
+#: However the API misbehaves (it may hang on every retry), a callback waits at
+#: most this long for a read before it is answered from the cache, or with 503.
+READ_DEADLINE_S = 5.0
 
 
 def retry_pause(attempt: int) -> None:
@@ -48,8 +51,11 @@ class Lookup(Generic[V]):
         """The id of `key`, or None when the platform has none (not deployed)."""
         if key not in self.ids or time.monotonic() - self.read_at > TTL_S:
             try:
-                self.ids = await asyncio.to_thread(self.read)
+                # The thread is not stopped at the deadline: it ends with the client's own timeouts.
+                self.ids = await asyncio.wait_for(asyncio.to_thread(self.read), READ_DEADLINE_S)
                 self.read_at = time.monotonic()
+            except TimeoutError:
+                self._failed(key, TimeoutError(f"no answer within {READ_DEADLINE_S:g} s"))
             except (DeployError, httpx.HTTPError, ValueError, KeyError, TypeError) as error:
                 self._failed(key, error)
         return self.ids.get(key)
