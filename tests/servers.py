@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -28,12 +29,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(app: object) -> Iterator[str]:
-    """Run `app` under uvicorn in a thread; yields its base URL."""
+def serve_app(app: object, **options: Any) -> Iterator[str]:
+    """Run `app` under uvicorn in a thread (uvicorn.Config's `options`, such
+    as `ivrflow serve`'s); yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))  # type: ignore[arg-type]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **options)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
@@ -74,6 +74,11 @@ def create_app(flows: ir.Flow | Sequence[ir.Flow], store: Store, credentials: Cr
         rejected(request, error.status_code, "http", str(error.detail))
         return JSONResponse({"error": {"code": "http", "message": str(error.detail)}}, status_code=error.status_code)
 
+    async def disconnected(request: Request, error: Exception) -> Response:
+        # The client went away mid-body (a platform's timeout, a dropped line): nobody to answer, no fault here.
+        log.info("%s %s: the client disconnected before its body was read", request.method, request.url.path)
+        return Response(status_code=400)
+
     async def crash(request: Request, error: Exception) -> Response:
         # A bug, not the client's fault: logged with the session, answered without details.
         log.exception("%s %s failed", request.method, request.url.path)
@@ -81,7 +86,8 @@ def create_app(flows: ir.Flow | Sequence[ir.Flow], store: Store, credentials: Cr
                             status_code=500)
 
     app = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *mounts], lifespan=lifespan,
-                    exception_handlers={HTTPProblem: problem, HTTPException: http_error, Exception: crash})
+                    exception_handlers={HTTPProblem: problem, HTTPException: http_error,
+                                        ClientDisconnect: disconnected, Exception: crash})
     app.state.flows = runtimes
     app.state.runtime = next(iter(runtimes.values())) if len(runtimes) == 1 else None
     return app

@@ -47,7 +47,7 @@ async def ask(client: httpx.AsyncClient, flow: ir.Flow, url: str, payload: dict[
         response = await client.post(url, json=payload, timeout=ASK_TIMEOUT_S)
         response.raise_for_status()
         action = action_from_answer(flow, response.json())
-    except (httpx.HTTPError, ValueError) as error:
+    except (httpx.HTTPError, ValueError, RecursionError) as error:  # RecursionError: absurdly nested JSON
         log.warning("session %s: ask %s failed (%s); falling back", payload.get("session"), url,
                     type(error).__name__)
         action = None

@@ -3,8 +3,11 @@ credentials, and errors as JSON with a 4xx status (never a 500)."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +17,22 @@ from starlette.responses import JSONResponse
 
 #: Callbacks are small; anything larger is refused before it is read whole.
 MAX_BODY_BYTES = 64 * 1024
+#: How long a client may take to send its body: a client that trickles it
+#: (slowloris) is answered 408 instead of holding the connection open.
+BODY_READ_TIMEOUT_S = 10.0
+#: Callbacks are flat objects; deeper JSON is refused before it is parsed
+#: (Python's parser recurses and would raise RecursionError at ~1,000).
+MAX_JSON_DEPTH = 32
+#: Longest number a callback carries (a phone number sent as a number);
+#: Python refuses to convert integers of more than 4,300 digits.
+MAX_NUMBER_CHARS = 40
+#: Fields of a form callback (Telphin's call_interactive POST sends about ten).
+MAX_FORM_FIELDS = 100
+
+#: Strings (possibly unterminated) and brackets, each matched without backtracking.
+_TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\Z)|[\[{]|[\]}]', re.DOTALL)
+#: A JSON escape of a UTF-16 surrogate: the only way a lone one gets into a parsed string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class HTTPProblem(Exception):
@@ -32,21 +51,50 @@ class HTTPProblem(Exception):
 Fields = Mapping[str, tuple[tuple[type, ...], bool]]
 
 
-async def read_json(request: Request, fields: Fields) -> dict[str, Any]:
-    """The body as a JSON object whose `fields` ({name: ((types), required)})
-    have the right types: 413, 400 or 422 otherwise."""
+async def read_body(request: Request) -> bytes:
+    """The body, at most MAX_BODY_BYTES (413 beyond) and read within
+    BODY_READ_TIMEOUT_S (408 after). A client that disconnects raises
+    starlette's ClientDisconnect (the app logs it quietly)."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
         raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
     try:
-        data = json.loads(body or b"null")
+        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPProblem(408, "body_timeout", f"the body was not sent within {BODY_READ_TIMEOUT_S:g} s") from None
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON, refusing (400) what would crash or mislead the
+    server: nesting deeper than MAX_JSON_DEPTH, numbers longer than
+    MAX_NUMBER_CHARS, NaN and infinities, and strings with lone surrogates
+    (which cannot be encoded back into a response or a log)."""
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _depth(body) > MAX_JSON_DEPTH:
+        raise HTTPProblem(400, "too_deep", f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        # Strict UTF-8: json.loads(bytes) would let UTF-8-encoded surrogates through ("surrogatepass").
+        data = _DECODER.decode(body.decode("utf-8") if body else "null")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise HTTPProblem(400, "invalid_json", f"the body is not JSON: {error}") from None
+    except RecursionError:  # not reached with MAX_JSON_DEPTH; kept so a change of it cannot make a 500
+        raise HTTPProblem(400, "too_deep", "the JSON is nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
+        raise HTTPProblem(400, "invalid_string", "a string in the body has a lone UTF-16 surrogate (\\ud800-\\udfff)")
+    return data
+
+
+async def read_json(request: Request, fields: Fields) -> dict[str, Any]:
+    """The body as a JSON object whose `fields` ({name: ((types), required)})
+    have the right types: 413, 408, 400 or 422 otherwise."""
+    data = parse_json(await read_body(request))
     if not isinstance(data, dict):
         raise HTTPProblem(422, "not_an_object", "the body must be a JSON object")
     for name, (types, required) in fields.items():
@@ -60,6 +108,73 @@ async def read_json(request: Request, fields: Fields) -> dict[str, Any]:
     return data
 
 
+async def read_form(request: Request) -> dict[str, str]:
+    """A form body (urlencoded or multipart, without files), read as
+    `read_body` reads any body; its text fields by name."""
+    body = await read_body(request)
+
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _depth(body: bytes) -> int:
+    """How deeply the brackets outside strings nest (stops past MAX_JSON_DEPTH)."""
+    depth = deepest = 0
+    for token in _TOKENS.finditer(body):
+        first = token.group()[:1]
+        if first in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                break
+        elif first in b"]}":
+            depth -= 1
+    return deepest
+
+
+def _number_too_long(text: str) -> HTTPProblem:
+    return HTTPProblem(400, "number_too_long", f"a number in the body is longer than {MAX_NUMBER_CHARS} characters")
+
+
+def _integer(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _number_too_long(text)
+    return int(text)
+
+
+def _real(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _number_too_long(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise HTTPProblem(400, "number_out_of_range", f"the number {text} is out of range")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise HTTPProblem(400, "invalid_json", f"the body is not JSON: `{name}` is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_int=_integer, parse_float=_real, parse_constant=_constant)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 def text(value: Any) -> str | None:
     """A field that platforms send as a string or a number (callingParty)."""
     return None if value is None else str(value)
@@ -68,11 +183,16 @@ def text(value: Any) -> str | None:
 @dataclass(frozen=True)
 class Credentials:
     """What an incoming callback must carry: the bearer token and/or a JWT
-    signed by the platform's key (RS256). Neither: only with --insecure."""
+    signed by the platform's key (RS256) that expires (`exp`) and, where
+    configured, names the expected issuer and audience. Neither: only with
+    --insecure."""
 
     token: str | None = None
     public_key: str | None = None
     insecure: bool = False
+    #: The JWT's `iss` and `aud` must be these when set (callback_jwt_issuer / callback_jwt_audience).
+    issuer: str | None = None
+    audience: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -87,15 +207,28 @@ class Credentials:
             raise HTTPProblem(401, "unauthorized", "a bearer credential is required")
         if self.token and hmac.compare_digest(value.encode(), self.token.encode()):
             return
-        if self.public_key and value.count(".") == 2 and self._valid_jwt(value):
-            return
+        if self.public_key and value.count(".") == 2:
+            problem = self._jwt_problem(value)
+            if problem is None:
+                return
+            raise HTTPProblem(401, "unauthorized", f"the credential is not valid: {problem}")
         raise HTTPProblem(401, "unauthorized", "the credential is not valid")
 
-    def _valid_jwt(self, value: str) -> bool:
+    def _jwt_problem(self, value: str) -> str | None:
+        """Why the JWT is refused (never quoting it), or None when it is valid."""
         import jwt
 
         try:
-            jwt.decode(value, self.public_key or "", algorithms=["RS256"], options={"verify_aud": False})
+            jwt.decode(value, self.public_key or "", algorithms=["RS256"], audience=self.audience,
+                       issuer=self.issuer, options={"require": ["exp"], "verify_aud": self.audience is not None})
+        except jwt.MissingRequiredClaimError as error:
+            return f"the JWT has no `{error.claim}` claim"
+        except jwt.ExpiredSignatureError:
+            return "the JWT has expired"
+        except jwt.InvalidAudienceError:
+            return "the JWT is for another audience"
+        except jwt.InvalidIssuerError:
+            return "the JWT is from another issuer"
         except jwt.PyJWTError:
-            return False
-        return True
+            return "the JWT's signature or claims do not check"
+        return None

@@ -20,6 +20,15 @@ TOKEN_VARIABLE = "IVRFLOW_CALLBACK_TOKEN"
 #: ASSUMPTION: claims of the RS256 JWT that signs calls to the platform's API
 #: (PLATFORMS.md §3: the key pair is yours; the claims are not documented).
 API_TOKEN_LIFETIME_S = 300
+#: uvicorn's limits for the runtime server (its defaults bound no concurrency):
+#: idle kept-alive connections close after 5 s; beyond LIMIT_CONCURRENCY open
+#: connections or requests new requests get 503 (bench/runtime.py runs 1,000
+#: concurrent calls); request headers are bounded in size and time by
+#: protocol.GuardedHttpToolsProtocol (h11's own size limit is set too, for a
+#: server run with http="h11"); bodies by http.read_body.
+LIMIT_CONCURRENCY = 2048
+SERVER_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "limit_concurrency": LIMIT_CONCURRENCY,
+                                  "h11_max_incomplete_event_size": 16 * 1024, "timeout_graceful_shutdown": 10}
 
 
 class NotConfigured(Exception):
@@ -37,6 +46,7 @@ class ServeSettings:
 def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -> ServeSettings:
     values: dict[str, Any] = {}
     public_key = None
+    issuer = audience = None
     api_token = None
     secret: Callable[[str], str | None] = lambda key: None  # noqa: E731
     if env is not None:
@@ -50,6 +60,7 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -
             if not path.is_file():
                 raise env.error(f"callback_public_key: no file {path}", "callback_public_key")
             public_key = path.read_text()
+        issuer, audience = env.get("callback_jwt_issuer"), env.get("callback_jwt_audience")
         private_key = env.secret("api_private_key")
         if private_key:
             api_token = signer(private_key, str(values.get("domain", "")))
@@ -57,7 +68,8 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -
         token = environ.get(TOKEN_VARIABLE) or None
         if token:
             redact.register(token)
-    credentials = Credentials(token=token, public_key=public_key, insecure=insecure)
+    credentials = Credentials(token=token, public_key=public_key, insecure=insecure,
+                              issuer=str(issuer) if issuer else None, audience=str(audience) if audience else None)
     if not credentials.configured and not insecure:
         raise NotConfigured(
             f"refusing to start: callbacks would be accepted from anyone. Set {TOKEN_VARIABLE} (or name "
@@ -89,4 +101,11 @@ def run(flows: Sequence[ir.Flow], serve: ServeSettings, webhooks: Mapping[str, W
                      secret=serve.secret, api_token=serve.api_token, accept_test_clock=serve.credentials.insecure)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     redact.install_log_filter("", "uvicorn", "uvicorn.error", "uvicorn.access", "ivrflow.runtime")
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **server_options())
+
+
+def server_options() -> dict[str, Any]:
+    """uvicorn.Config's keywords for the runtime server: its limits and its guarded protocol."""
+    from .protocol import GuardedHttpToolsProtocol
+
+    return {**SERVER_OPTIONS, "http": GuardedHttpToolsProtocol}

@@ -13,7 +13,6 @@ previous response, as JSON, so a driver can show the same path as `simulate`.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ...compiler.machine import Keys, MachineError, Silence
+from ...runtime.clock import call_time
 from ...runtime.core import Runtime
 from ...runtime.http import Credentials, HTTPProblem, read_json, text
 from ...runtime.sessions import Session
@@ -45,7 +45,6 @@ log = logging.getLogger("ivrflow.runtime")
 STR, NUM = (str,), (str, int, float)
 PATH_HEADER = "X-Ivrflow-Path"
 WAITING_HEADER = "X-Ivrflow-Waiting"  # the menu a command that collects keys belongs to
-CLOCK_HEADER = "X-Ivrflow-Clock"
 
 
 CALLBACKS = ("newCall", "getIvrCommand", "callEvent", "callAnswered", "callNotify", "sessionCompleted",
@@ -107,12 +106,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         credentials.check(request)
         data = await read_json(request, {"sessionId": (STR, True), "callingParty": (NUM, False),
                                          "calledParty": (NUM, False), "siteBaseUrl": (STR, False)})
-        started = None
-        if runtime.accept_test_clock and CLOCK_HEADER.lower() in request.headers:
-            try:
-                started = dt.datetime.fromisoformat(request.headers[CLOCK_HEADER.lower()])
-            except ValueError:
-                raise HTTPProblem(422, "bad_clock", f"{CLOCK_HEADER} is not an ISO date and time") from None
+        started = call_time(request, runtime)
         session = runtime.new_session(data["sessionId"], text(data.get("callingParty")),
                                       text(data.get("calledParty")), started)
         session.api_base = site_base(session, data.get("siteBaseUrl"))

@@ -16,10 +16,8 @@ one is missing, as after a redeploy).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,38 +28,37 @@ from starlette.routing import Route
 from ...compiler import ir
 from ...compiler.machine import Call, Keys, Line, MachineError, NeedsClock, Visited, branch_index, step
 from ...runtime import ask
+from ...runtime.clock import call_time
 from ...runtime.core import Runtime
-from ...runtime.http import HTTPProblem
+from ...runtime.directory import API_TIMEOUT_S, Lookup, retry_pause
+from ...runtime.http import HTTPProblem, read_json
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import PortSipApi, prefix
 from .compile import Dest, destination, event_destination, ivr_name, voicemail_key
 
 log = logging.getLogger("ivrflow.runtime")
-#: How long receptionists' numbers are trusted before they are read again.
-DIRECTORY_TTL_S = 60.0
+#: The fields of an action URL's JSON body ivrflow reads (PortSIP sends numbers as strings or numbers).
+BODY_FIELDS = {name: ((str, int), False) for name in ("session_id", "from", "to", "input")}
 
 
 class Directory:
-    """Receptionists' extension numbers by name, read from PortSIP."""
+    """Receptionists' extension numbers by name, read from PortSIP (cached; see runtime.directory)."""
 
     def __init__(self, api: PortSipApi, flow: str):
         self.api = api
         self.flow = flow
-        self.numbers: dict[str, str] = {}
-        self.read_at = 0.0
+        self.lookup = Lookup(self._read, "PortSIP")
 
     def _read(self) -> dict[str, str]:
         return {str(i["name"]): str(i["extension_number"]) for i in self.api.items("/ivrs")
                 if str(i.get("name", "")).startswith(prefix(self.flow))}
 
     async def number(self, name: str) -> str:
-        if name not in self.numbers or time.monotonic() - self.read_at > DIRECTORY_TTL_S:
-            self.numbers = await asyncio.to_thread(self._read)
-            self.read_at = time.monotonic()
-        if name not in self.numbers:
+        found = await self.lookup.get(name)
+        if found is None:
             raise HTTPProblem(404, "unknown_receptionist", f"no deployed receptionist `{name}`; deploy the flow first")
-        return self.numbers[name]
+        return found
 
 
 def routes(context: Webhooks) -> list[Route]:
@@ -106,12 +103,9 @@ class _FlowAction:
         runtime, flow = self.runtime, self.flow
         fields: dict[str, Any] = dict(query)
         if request.method == "POST":
-            body = await _body(request)
-            fields.update(body)
+            fields.update(await read_json(request, BODY_FIELDS))
         caller = str(fields.get("from") or "") or None
-        now: dt.datetime = runtime.clock()
-        if runtime.accept_test_clock and "x-ivrflow-clock" in request.headers:
-            now = dt.datetime.fromisoformat(request.headers["x-ivrflow-clock"])
+        now = call_time(request, runtime)
         name = str(query.get("node", ""))
         node = flow.node(name)
         kind = query.get("kind")
@@ -164,20 +158,11 @@ class _FlowAction:
         return destination(flow, plays, terminal, menu, copy)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise HTTPProblem(400, "bad_json", "the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise HTTPProblem(422, "bad_body", "the body must be a JSON object")
-    return body
-
-
 def directory_from_env(flow: str, values: Mapping[str, Any], secret: Callable[[str], str | None]) -> Directory | None:
     """The directory when the environment is a PortSIP one, else None."""
     base, username, password, domain = values.get("base_url"), values.get("username"), secret("password"), \
         values.get("domain")
     if not (base and username and password and domain):
         return None
-    return Directory(PortSipApi(str(base), str(username), password, str(domain)), flow)
+    api = PortSipApi(str(base), str(username), password, str(domain), sleep=retry_pause, timeout=API_TIMEOUT_S)
+    return Directory(api, flow)

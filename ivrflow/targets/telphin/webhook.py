@@ -14,10 +14,7 @@ Context ids are looked up in Telphin by the marker in their description
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from xml.sax.saxutils import escape
@@ -29,7 +26,9 @@ from starlette.routing import Route
 from ...compiler import ir
 from ...compiler.machine import Line, MachineError, NeedsClock, branch_index
 from ...runtime import ask
-from ...runtime.http import HTTPProblem
+from ...runtime.clock import call_time
+from ...runtime.directory import API_TIMEOUT_S, Lookup, retry_pause
+from ...runtime.http import HTTPProblem, read_form
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import TelphinApi, find_extension
@@ -40,19 +39,16 @@ log = logging.getLogger("ivrflow.runtime")
 #: (the documents list <SimpleTransfer> but its attributes were cut off); the
 #: destination is its text.
 TRANSFER_ELEMENT = "SimpleTransfer"
-#: How long context ids are trusted before they are looked up again.
-DIRECTORY_TTL_S = 60.0
 
 
 class Directory:
-    """Context ids by key, read from Telphin."""
+    """Context ids by key, read from Telphin (cached; see runtime.directory)."""
 
     def __init__(self, api: TelphinApi, flow: str, extension: str):
         self.api = api
         self.flow = flow
         self.extension = extension
-        self.ids: dict[str, int] = {}
-        self.read_at = 0.0
+        self.lookup = Lookup(self._read, "Telphin")
 
     def _read(self) -> dict[str, int]:
         found = find_extension(self.api.get_all("/client/@me/extension/"), self.extension)
@@ -64,12 +60,10 @@ class Directory:
                 if str(c.get("description") or "").startswith(prefix)}
 
     async def context(self, key: str) -> int:
-        if key not in self.ids or time.monotonic() - self.read_at > DIRECTORY_TTL_S:
-            self.ids = await asyncio.to_thread(self._read)
-            self.read_at = time.monotonic()
-        if key not in self.ids:
+        found = await self.lookup.get(key)
+        if found is None:
             raise HTTPProblem(404, "unknown_context", f"no deployed context for `{key}`; deploy the flow first")
-        return self.ids[key]
+        return found
 
 
 def _xml(body: str) -> Response:
@@ -93,12 +87,13 @@ def routes(context: Webhooks) -> list[Route]:
         check(query, token, credentials.insecure, "call_interactive")
         runtime = context.flows.named(query.get("flow"))
         flow = runtime.flow
-        form: dict[str, Any] = {}
-        if request.method == "POST":
-            async with request.form() as posted:
-                form = {k: v for k, v in posted.items() if isinstance(v, str)}
+        form = await read_form(request) if request.method == "POST" else {}
         fields = {**query, **form}
         node_name = str(query.get("node", ""))
+        try:
+            copy = int(query.get("copy", "0"))
+        except ValueError:
+            raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
         node = flow.node(node_name)
         directory = directories.get(flow.name)
         if node is None:
@@ -107,9 +102,7 @@ def routes(context: Webhooks) -> list[Route]:
             raise HTTPProblem(503, "no_directory", "this server has no Telphin environment to look up contexts "
                                                    "in; start it with --env")
         caller = str(fields.get("CallerIDNum") or "") or None
-        now: dt.datetime = runtime.clock()
-        if runtime.accept_test_clock and "x-ivrflow-clock" in request.headers:
-            now = dt.datetime.fromisoformat(request.headers["x-ivrflow-clock"])
+        now = call_time(request, runtime)
         if query.get("kind") == "route" and isinstance(node, ir.Route):
             try:
                 index = branch_index(flow, node, Line(now, caller))
@@ -122,7 +115,7 @@ def routes(context: Webhooks) -> list[Route]:
             answer = await ask.ask(runtime.http, flow, url, {
                 "flow": flow.name, "node": node_name, "session": fields.get("CallID"), "caller": caller,
                 "called": fields.get("CalledNumber"), "keys": None})
-            return await _answer(directory, answer, node, int(query.get("copy", "0")))
+            return await _answer(directory, answer, node, copy)
         raise HTTPProblem(422, "bad_kind", "kind must be route (for a route) or ask (for a menu)")
 
     async def _answer(directory: Directory, action: ir.Action, menu: ir.Menu, copy: int) -> Response:
@@ -160,4 +153,5 @@ def directory_from_env(flow: str, values: Mapping[str, Any], secret: Callable[[s
     extension = values.get("extension")
     if not (base and client_id and client_secret and extension):
         return None
-    return Directory(TelphinApi(str(base), str(client_id), client_secret), flow, str(extension))
+    api = TelphinApi(str(base), str(client_id), client_secret, sleep=retry_pause, timeout=API_TIMEOUT_S)
+    return Directory(api, flow, str(extension))
