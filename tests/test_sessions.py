@@ -254,3 +254,22 @@ def test_a_lone_surrogate_in_a_session_id_does_not_crash_redis(redis_url: str, t
             await store.close()
     found = asyncio.run(direct())
     assert found is not None and found.id == "\udcff"
+
+
+def test_redis_that_forgot_the_script_still_stores_calls(redis_url: str) -> None:
+    import redis
+
+    async def run() -> Session | None:
+        store, other = RedisStore(redis_url), RedisStore(redis_url)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            await store.ping()
+            client.script_flush()  # as after a Redis restart
+            await store.put(Session("after-flush", Call(), started="2026-11-23T10:00:00"))
+            return await other.get("after-flush")
+        finally:
+            client.close()
+            await store.close()
+            await other.close()
+    found = asyncio.run(run())
+    assert found is not None and found.id == "after-flush"

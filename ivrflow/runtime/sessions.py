@@ -95,13 +95,18 @@ def check_id(session_id: str) -> None:
         raise HTTPProblem(422, "field_too_long", f"`{name}` is longer than {limit} characters")
 
 
-def check(session: Session) -> str:
-    """The session serialized, or 422 when a field the platform sent, or the
-    whole, is larger than a store keeps (FIELD_LIMITS, MAX_SESSION_BYTES)."""
+def check_fields(session: Session) -> None:
+    """422 when a field the platform sent is longer than a store keeps (FIELD_LIMITS)."""
     for attribute, (name, limit) in FIELD_LIMITS.items():
         value = getattr(session, attribute)
         if value is not None and len(value) > limit:
             raise HTTPProblem(422, "field_too_long", f"`{name}` is longer than {limit} characters")
+
+
+def check(session: Session) -> str:
+    """The session serialized, or 422 when a field, or the whole, is larger
+    than a store keeps (FIELD_LIMITS, MAX_SESSION_BYTES)."""
+    check_fields(session)
     text = session.dumps()
     if len(text) > MAX_SESSION_BYTES:
         raise HTTPProblem(422, "session_too_large", f"the call's state would be larger than {MAX_SESSION_BYTES} "
@@ -348,13 +353,12 @@ class _Pipeline:
             self._slots = asyncio.Semaphore(self._connections)
         try:
             async with self._slots:
-                pipe = self._redis.pipeline(transaction=False)
-                for args, _ in batch:
-                    pipe.execute_command(*args)
-                results = await pipe.execute(raise_on_error=False)
-                if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):  # Redis restarted
+                results = await self._exchange([args for args, _ in batch])
+                again = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+                if again:  # Redis restarted and forgot the script
                     await self._redis.script_load(_PUT_SCRIPT)
-                    results = await self._retry_scripts(batch, results)
+                    for i, result in zip(again, await self._exchange([batch[i][0] for i in again]), strict=True):
+                        results[i] = result
         except Exception as error:
             failure = error if isinstance(error, redis.exceptions.RedisError) else \
                 redis.exceptions.ConnectionError(f"{type(error).__name__}: {error}")
@@ -370,17 +374,37 @@ class _Pipeline:
             else:
                 future.set_result(result)
 
-    async def _retry_scripts(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]],
-                             results: list[Any]) -> list[Any]:
+    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send the commands in one write and read their replies (an error
+        reply is returned as its exception)."""
         import redis.exceptions
 
-        again = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
-        pipe = self._redis.pipeline(transaction=False)
-        for i in again:
-            pipe.execute_command(*batch[i][0])
-        for i, result in zip(again, await pipe.execute(raise_on_error=False), strict=True):
-            results[i] = result
-        return results
+        pool = self._redis.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(b"".join(_pack(args) for args in commands), check_health=False)
+            results: list[Any] = []
+            for _ in commands:
+                try:
+                    results.append(await connection.read_response(disable_decoding=True))
+                except redis.exceptions.ResponseError as error:
+                    results.append(error)
+            return results
+        except BaseException:
+            await connection.disconnect()  # replies may be left unread on it
+            raise
+        finally:
+            await pool.release(connection)
+
+
+def _pack(args: tuple[Any, ...]) -> bytes:
+    """A command in RESP (what redis-py's pack_command makes, for the few
+    argument types used here: str, bytes and int)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8", "surrogatepass")
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
 def _split(raw: bytes) -> tuple[str | None, str]:

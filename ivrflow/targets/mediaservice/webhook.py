@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from ...compiler.machine import Keys, MachineError, Silence
 from ...runtime.core import Runtime
 from ...runtime.http import Credentials, HTTPProblem, read_json, text
-from ...runtime.sessions import Session, check, retried
+from ...runtime.sessions import Session, check_fields, retried
 from ...runtime.webhooks import Webhooks
 from .protocol import NEWCALL_IVR_ACTION, SPLIT_WAIT_S, Settings, commands, destination_uri
 
@@ -103,7 +103,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         session = runtime.new_session(data["sessionId"], text(data.get("callingParty")),
                                       text(data.get("calledParty")), started)
         session.api_base = data.get("siteBaseUrl")
-        check(session)  # over-long fields: 422 before the flow runs
+        check_fields(session)  # over-long fields: 422 before the flow runs
         effects = await runtime.start(session)
         plan(session, effects)
         log.info("session %s: new call from %s", session.id, session.caller or "a withheld number")
