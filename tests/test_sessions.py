@@ -273,3 +273,25 @@ def test_redis_that_forgot_the_script_still_stores_calls(redis_url: str) -> None
             await other.close()
     found = asyncio.run(run())
     assert found is not None and found.id == "after-flush"
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_callback_that_fails_half_way_leaves_the_stored_session_as_it_was(redis_url: str, kind: str) -> None:
+    async def run() -> tuple[Session | None, Session]:
+        store: Store = MemoryStore() if kind == "memory" else RedisStore(redis_url)
+        try:
+            original = Session("half-way", Call(), started="2026-11-23T10:00:00", pending=[{"phrases": []}] * 2,
+                               path=[{"node": "main"}])
+            await store.put(original)
+            original.pending.pop()  # changed after it was stored
+            changed = await store.get("half-way")
+            assert changed is not None
+            changed.pending.pop()
+            changed.path.append({"node": "second"})
+            changed.caller = "never stored"
+            return await store.get("half-way"), Session("half-way", Call(), started="2026-11-23T10:00:00",
+                                                       pending=[{"phrases": []}] * 2, path=[{"node": "main"}])
+        finally:
+            await store.close()
+    stored, expected = asyncio.run(run())
+    assert stored == expected

@@ -71,6 +71,14 @@ class Session:
             "heard": list(call.heard), "outcome": call.outcome.to_dict() if call.outcome else None}}
         return json.dumps(data, separators=(",", ":"), ensure_ascii=True)
 
+    def copy(self) -> Session:
+        """A copy sharing nothing a callback changes, for stores that keep
+        sessions in this process: its lists are new (commands and steps in
+        them are replaced or removed, never changed in place). Far cheaper
+        than loads(dumps()), which was a fifth of a callback's time."""
+        return Session(self.id, self.call, self.caller, self.called, self.started, self.reply_id, self.connection_id,
+                       self.api_base, list(self.pending), self.transfer, list(self.path), self.version)
+
     @classmethod
     def loads(cls, text: str | bytes) -> Session:
         data = json.loads(text)
@@ -148,7 +156,8 @@ class MemoryStore:
         self.limit = limit
         self.max_bytes = max_bytes
         self.bytes = 0  # keys and serialized sessions held now
-        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # id -> (deadline, a copy of the session, its size serialized)
+        self._items: OrderedDict[str, tuple[float, Session, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -164,14 +173,14 @@ class MemoryStore:
         if item[0] < time.monotonic():
             self._remove(session_id)
             return None
-        return Session.loads(item[1])
+        return item[1].copy()
 
     async def put(self, session: Session) -> None:
-        # Stored serialized, like Redis: a session never shares objects between callbacks.
-        text = check(session)
+        # A copy, as Redis would: a callback that fails half-way leaves the stored session as it was.
+        size = len(session.id) + len(check(session))
         self._remove(session.id)
-        self._items[session.id] = (time.monotonic() + self.ttl_s, text)
-        self.bytes += len(session.id) + len(text)
+        self._items[session.id] = (time.monotonic() + self.ttl_s, session.copy(), size)
+        self.bytes += size
         while len(self._items) > self.limit or self.bytes > self.max_bytes:
             self._remove(next(iter(self._items)))
         self._expire_some()
@@ -179,14 +188,14 @@ class MemoryStore:
     def _remove(self, session_id: str) -> None:
         item = self._items.pop(session_id, None)
         if item is not None:
-            self.bytes -= len(session_id) + len(item[1])
+            self.bytes -= item[2]
 
     def _expire_some(self) -> None:
         now = time.monotonic()
         for _ in range(2):  # amortized: look at the two oldest on every write
             if not self._items:
                 return
-            key, (deadline, _) = next(iter(self._items.items()))
+            key, (deadline, _, _) = next(iter(self._items.items()))
             if deadline >= now:
                 return
             self._remove(key)
@@ -246,8 +255,9 @@ class RedisStore:
         self._redis = redis.Redis(connection_pool=pool)
         self._pipeline = _Pipeline(self._redis, pool.max_connections)
         self._script = _sha1(_PUT_SCRIPT)
-        # id -> (version, JSON, trusted): trusted when this server created the call and no write was refused.
-        self._kept: OrderedDict[str, tuple[str, str, bool]] = OrderedDict()
+        # id -> (version, a copy of the session, trusted): trusted when this server created the call and no
+        # write of it was refused.
+        self._kept: OrderedDict[str, tuple[str, Session, bool]] = OrderedDict()
 
     def _key(self, session_id: str) -> bytes:
         # Ids are the platform's: any string, a lone surrogate included, must make a key.
@@ -267,7 +277,7 @@ class RedisStore:
         kept = self._kept.get(session_id)
         if kept is not None and kept[2]:
             self._kept.move_to_end(session_id)
-            session = Session.loads(kept[1])
+            session = kept[1].copy()
             session.version = kept[0]
             return session
         with _unavailable():
@@ -278,7 +288,7 @@ class RedisStore:
         version, text = _split(raw)
         session = Session.loads(text)
         session.version = version
-        self._keep(session_id, (version or "", text, False))  # read, not created, here: never trusted
+        self._keep(session_id, (version or "", session.copy(), False))  # read, not created, here: never trusted
         return session
 
     async def put(self, session: Session) -> None:
@@ -294,10 +304,10 @@ class RedisStore:
         kept = self._kept.get(session.id)
         # Trusted: created here, or trusted and written here since; never after a read.
         trusted = not expected if kept is None else kept[2] and kept[0] == expected
-        self._keep(session.id, (version, text, trusted))
         session.version = version
+        self._keep(session.id, (version, session.copy(), trusted))
 
-    def _keep(self, session_id: str, kept: tuple[str, str, bool]) -> None:
+    def _keep(self, session_id: str, kept: tuple[str, Session, bool]) -> None:
         self._kept[session_id] = kept
         self._kept.move_to_end(session_id)
         while len(self._kept) > self.KEPT:
