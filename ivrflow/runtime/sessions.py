@@ -255,9 +255,9 @@ class RedisStore:
         self._redis = redis.Redis(connection_pool=pool)
         self._pipeline = _Pipeline(self._redis, pool.max_connections)
         self._script = _sha1(_PUT_SCRIPT)
-        # id -> (version, a copy of the session, trusted): trusted when this server created the call and no
-        # write of it was refused.
-        self._kept: OrderedDict[str, tuple[str, Session, bool]] = OrderedDict()
+        # id -> (version, a copy of the session) of the calls this server created and wrote last, as far as
+        # it knows: no write of them was refused, and none was read from Redis.
+        self._kept: OrderedDict[str, tuple[str, Session]] = OrderedDict()
 
     def _key(self, session_id: str) -> bytes:
         # Ids are the platform's: any string, a lone surrogate included, must make a key.
@@ -275,7 +275,7 @@ class RedisStore:
     async def get(self, session_id: str) -> Session | None:
         check_id(session_id)
         kept = self._kept.get(session_id)
-        if kept is not None and kept[2]:
+        if kept is not None:
             self._kept.move_to_end(session_id)
             session = kept[1].copy()
             session.version = kept[0]
@@ -288,7 +288,6 @@ class RedisStore:
         version, text = _split(raw)
         session = Session.loads(text)
         session.version = version
-        self._keep(session_id, (version or "", session.copy(), False))  # read, not created, here: never trusted
         return session
 
     async def put(self, session: Session) -> None:
@@ -301,17 +300,15 @@ class RedisStore:
         if not written:
             self._kept.pop(session.id, None)
             raise SessionConflict(session.id)
-        kept = self._kept.get(session.id)
-        # Trusted: created here, or trusted and written here since; never after a read.
-        trusted = not expected if kept is None else kept[2] and kept[0] == expected
         session.version = version
-        self._keep(session.id, (version, session.copy(), trusted))
-
-    def _keep(self, session_id: str, kept: tuple[str, Session, bool]) -> None:
-        self._kept[session_id] = kept
-        self._kept.move_to_end(session_id)
-        while len(self._kept) > self.KEPT:
-            self._kept.popitem(last=False)
+        kept = self._kept.get(session.id)
+        if (kept is None and not expected) or (kept is not None and kept[0] == expected):  # created or kept here
+            self._kept[session.id] = (version, session.copy())
+            self._kept.move_to_end(session.id)
+            while len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+        else:  # read from Redis: another server may write it next
+            self._kept.pop(session.id, None)
 
     async def delete(self, session_id: str) -> None:
         self._kept.pop(session_id, None)
