@@ -21,6 +21,12 @@ saturated and latency is mostly queueing (concurrency / throughput).
     python bench/runtime.py                    # 200 calls, no think time, memory and Redis, 3 rounds
     python bench/runtime.py --scenario soak    # 1,000 calls, 500 ms think time, Redis: must end with no errors
     python bench/runtime.py --seconds 5 --rounds 5 --concurrency 50,200 --think 0,250 --stores memory
+    python bench/runtime.py --scenario app     # no HTTP server: CPU per callback of the apps alone
+
+`--scenario app` calls both ASGI apps in this process (no sockets, no
+uvicorn, no load generator) and measures the CPU time each callback costs
+the app and its session store: what ivrflow adds to any callback server,
+and the figure least moved by other work on the machine.
 """
 
 from __future__ import annotations
@@ -241,9 +247,105 @@ def generate(base: str, concurrency: int, seconds: float, think_ms: int) -> None
                       "samples": sorted(set(errors))[:5], "responses": warm + responses}))
 
 
+def app_cost(stores: list[str], concurrency: int, rounds: int, calls: int = 1000) -> int:
+    """`--scenario app`: CPU µs per callback of the bare app and of ivrflow's
+    (per store), called in-process, interleaved; medians over the rounds."""
+    from ivrflow import targets
+    from ivrflow.loader import load as load_flow
+    from ivrflow.runtime.app import create_app
+    from ivrflow.runtime.http import Credentials
+    from ivrflow.runtime.sessions import open_store
+
+    workdir = Path(tempfile.mkdtemp(prefix="ivrflow-bench-"))
+    (workdir / "bench.ivr").write_text(FLOW)
+    flow = load_flow(str(workdir / "bench.ivr"), check_files=False).flow
+    assert flow is not None
+    os.environ["IVRFLOW_CALLBACK_TOKEN"] = TOKEN
+    namespace: dict[str, object] = {}
+    exec(BARE, namespace)  # the bare app, from its source above
+    script = [("newCall", None), ("getIvrCommand", None), ("getIvrCommand", "2"), ("getIvrCommand", "1"),
+              ("sessionCompleted", None)]
+    headers = [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/json")]
+
+    errors: dict[str, int] = {}
+
+    async def request(app: object, path: str, body: bytes) -> bool:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [*headers, (b"content-length", str(len(body)).encode())],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict[str, object]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))  # type: ignore[call-overload]
+        await app(scope, receive, send)  # type: ignore[operator]
+        if status != [200]:
+            errors[f"{path} -> {status}"] = errors.get(f"{path} -> {status}", 0) + 1
+        return status == [200]
+
+    async def drive(app: object) -> float:
+        async def caller() -> None:
+            for _ in range(calls // concurrency):
+                call = str(uuid.uuid4())
+                for name, keys in script:
+                    body = {"sessionId": call, "callingParty": "+442071234567", "calledParty": "ivr"}
+                    if keys:
+                        body["dtmfBuffer"] = keys
+                    if not await request(app, f"/mediaservice/{name}", json.dumps(body).encode()):
+                        break  # the call is abandoned, as by a platform
+        started = time.process_time()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        return (time.process_time() - started) / (calls // concurrency * concurrency * len(script)) * 1e6
+
+    async def run() -> dict[str, list[tuple[float, float]]]:
+        import logging
+
+        logging.getLogger("ivrflow.runtime").setLevel(logging.INFO)  # as `ivrflow serve` logs
+        logging.getLogger("ivrflow.runtime").addHandler(logging.NullHandler())
+        logging.getLogger("ivrflow.runtime").propagate = False
+        specs = {"memory": "memory"}
+        with contextlib.ExitStack() as stack:
+            if "redis" in stores:
+                port = free_port()
+                stack.enter_context(_redis(shutil.which("redis-server") or "redis-server", port))
+                specs["redis"] = f"redis://127.0.0.1:{port}/0"
+            apps = {}
+            for name in stores:
+                store = open_store(specs[name])
+                await store.ping()
+                apps[name] = (create_app(flow, store, Credentials(token=TOKEN), webhooks=targets.webhooks()), store)
+            results: dict[str, list[tuple[float, float]]] = {name: [] for name in stores}
+            await drive(namespace["app"])  # warm up
+            for app, _ in apps.values():
+                await drive(app)
+            for round_ in range(rounds):
+                for name, (app, _) in apps.items():
+                    pair = [await drive(namespace["app"]), await drive(app)] if round_ % 2 == 0 else \
+                        list(reversed([await drive(app), await drive(namespace["app"])]))
+                    results[name].append((pair[0], pair[1]))
+            for _, store in apps.values():
+                await store.close()
+        return results
+
+    results = asyncio.run(run())
+    print(f"{'store':<7} {'calls':>6} {'bare cpu':>9} {'ivrflow cpu':>12} {'cpu ratio':>10} {'rounds':>7}")
+    for name, pairs in results.items():
+        print(f"{name:<7} {concurrency:>6} {statistics.median(b for b, _ in pairs):>6.0f} us "
+              f"{statistics.median(i for _, i in pairs):>9.0f} us "
+              f"{statistics.median(b / i for b, i in pairs):>9.2f}x {len(pairs):>7}")
+    for error, count in sorted(errors.items()):
+        print(f"  error: {error} ({count} callbacks)")
+    return 1 if errors else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="saturate")
+    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "app"]), default="saturate")
     parser.add_argument("--seconds", type=float, help="length of one measured run")
     parser.add_argument("--rounds", type=int, help="paired runs per level (the table gives medians)")
     parser.add_argument("--concurrency", help="concurrent calls, comma-separated")
@@ -254,6 +356,10 @@ def main() -> int:
     if args.load:
         generate(args.load, int(args.concurrency), args.seconds, int(args.think))
         return 0
+    if args.scenario == "app":
+        scenario = SCENARIOS["saturate"]
+        return app_cost((args.stores or scenario.stores).split(","), int(args.concurrency or 50),
+                        args.rounds or 5)
     scenario = SCENARIOS[args.scenario]
     seconds = args.seconds or scenario.seconds
     rounds = args.rounds or scenario.rounds
