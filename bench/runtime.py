@@ -1,22 +1,32 @@
-"""How fast does the runtime server answer callbacks? Prints a table; asserts nothing.
+"""How fast does the runtime server answer callbacks, next to a bare endpoint
+doing the same HTTP, JSON and auth work? Prints a table; exits 1 if any
+callback failed.
 
-The runtime (`ivrflow serve`, one uvicorn worker) and a bare Starlette
-endpoint that returns a fixed JSON body are each started as a process pinned
-to one core; a load generator in a second process, pinned to the other core,
-drives the same scripted calls at 50 and 200 concurrent calls. A call is five
-callbacks (newCall, getIvrCommand ×3 moving through two menus, then
-sessionCompleted); the bare endpoint gets the same five requests. Reported:
-callbacks per second, p50 and p99 latency of one callback, and throughput as
-a ratio of the bare endpoint's measured in the same run. The runtime runs
-with the memory session store, then with Redis.
+`ivrflow serve` (one uvicorn worker, memory or Redis sessions) and a bare
+Starlette endpoint (same uvicorn, same route shape; it checks the bearer
+token, parses and checks the JSON body and answers a JSON command of the same
+kind, but runs no flow and keeps no session) are started once, each as a
+process pinned to the first core. A load generator, started afresh for every
+measurement and pinned to the second core, drives scripted calls: a call is
+five callbacks (newCall, getIvrCommand ×3 through two menus, then
+sessionCompleted).
 
-Two kinds of load: `think 0` sends each callback as soon as the previous one
-is answered (saturation: the throughput ceiling; latency is then mostly
-queueing, concurrency ÷ throughput); `think 250` waits 250 ms on average
-(125 to 375 ms) between a call's callbacks, as a platform does while prompts play and callers press
-keys (ten times faster than real callers), which is where latency matters.
+The machine is shared and noisy, so runs are paired and interleaved: in
+every round each ivrflow run is measured right next to a bare run (the order
+alternating between rounds), the ratio is taken per pair, and the table
+gives the median over the rounds of each figure. `think` is the pause
+between a call's callbacks (jittered 0.5-1.5x); with 0 the servers are
+saturated and latency is mostly queueing (concurrency / throughput).
 
-    python bench/runtime.py [--seconds 6] [--concurrency 50,200]
+    python bench/runtime.py                    # 200 calls, no think time, memory and Redis, 3 rounds
+    python bench/runtime.py --scenario soak    # 1,000 calls, 500 ms think time, Redis: must end with no errors
+    python bench/runtime.py --seconds 5 --rounds 5 --concurrency 50,200 --think 0,250 --stores memory
+    python bench/runtime.py --scenario app     # no HTTP server: CPU per callback of the apps alone
+
+`--scenario app` calls both ASGI apps in this process (no sockets, no
+uvicorn, no load generator) and measures the CPU time each callback costs
+the app and its session store: what ivrflow adds to any callback server,
+and the figure least moved by other work on the machine.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,17 +68,67 @@ menu second {
     on invalid -> hangup
 }
 """
+#: The bare endpoint: what any callback server must do (bearer check, JSON
+#: body read and checked, JSON answer), with no flow and no sessions.
 BARE = '''
+import hmac, json, os
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+
+TOKEN = os.environ["IVRFLOW_CALLBACK_TOKEN"].encode()
+FIELDS = {"sessionId": (str,), "callingParty": (str, int), "calledParty": (str, int), "dtmfBuffer": (str, int)}
 
 async def answer(request):
-    await request.body()
-    return JSONResponse({"action": "ivr", "phrases": [], "dtmf": {"maxDigits": 1}})
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), TOKEN):
+        return JSONResponse({"error": {"code": "unauthorized"}}, status_code=401)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > 65536:
+            return JSONResponse({"error": {"code": "body_too_large"}}, status_code=413)
+    data = json.loads(body)
+    if not isinstance(data, dict) or any(k in data and not isinstance(data[k], t) for k, t in FIELDS.items()):
+        return JSONResponse({"error": {"code": "wrong_type"}}, status_code=422)
+    return JSONResponse({"sessionId": data["sessionId"], "phrases": [{"format": "awstts", "bargeIn": "current",
+                         "awsTTSParameters": {"Text": "For more press 2. To leave press 1.", "VoiceId": "Joanna",
+                         "OutputFormat": "pcm", "LanguageCode": "en-US"}}],
+                         "dtmf": {"maxDigits": 1, "firstTimeout": 5, "betweenTimeout": 3}})
 
-app = Starlette(routes=[Route("/mediaservice/{name}", answer, methods=["POST"])])
+app = Starlette(routes=[Mount("/mediaservice", routes=[Route("/{name}", answer, methods=["POST"])])])
 '''
+
+
+@dataclass(frozen=True)
+class Scenario:
+    concurrency: str
+    think: str
+    stores: str
+    seconds: float
+    rounds: int
+    bare: bool = True
+
+
+SCENARIOS = {
+    "saturate": Scenario("200", "0", "memory,redis", 5.0, 3),
+    # The run that lost 11 of 1,000 calls to 503 store_unavailable: Redis only, once, no bare twin.
+    "soak": Scenario("1000", "500", "redis", 30.0, 1, bare=False),
+}
+#: A callback not answered within this many seconds counts as an error.
+REQUEST_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Result:
+    """One load generator run."""
+
+    rate: float  # callbacks answered with 200 per second
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    samples: list[str]
+    cpu_us: float  # the server's CPU time per callback it answered (warm-up included)
 
 
 def free_port() -> int:
@@ -80,39 +141,52 @@ def pinned(core: int) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def process(argv: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def process(argv: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[int]:
     import httpx
 
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.get(url, timeout=1)
-            break
-        time.sleep(0.1)
+    proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(url, timeout=1)
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"{' '.join(argv)} did not start")
+            time.sleep(0.1)
+        yield proc.pid  # taskset execs the server: the same process
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-async def load(base: str, concurrency: int, seconds: float, think: float) -> tuple[int, list[float]]:
-    """Run calls from `concurrency` callers for `seconds`, pausing `think`
-    seconds between callbacks; (callbacks, latencies in s)."""
+async def load(base: str, concurrency: int, seconds: float, think: float) -> tuple[list[float], list[str], int]:
+    """Run calls from `concurrency` callers for `seconds`, pausing about
+    `think` seconds between callbacks: (latencies in s of the callbacks
+    answered with 200, one line per failed callback, responses of any
+    status). A call whose callback fails is abandoned and the caller starts
+    another."""
     import aiohttp
 
     latencies: list[float] = []
-    done = 0
+    errors: list[str] = []
+    responses = 0
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     script = [("newCall", None), ("getIvrCommand", None), ("getIvrCommand", "2"), ("getIvrCommand", "1"),
               ("sessionCompleted", None)]
     deadline = time.perf_counter() + seconds
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 
     async def caller(session: aiohttp.ClientSession) -> None:
-        nonlocal done
+        nonlocal responses
         if think:  # callers arrive spread over one pause, not all at once
             await asyncio.sleep(random.uniform(0, think))
         while time.perf_counter() < deadline:
@@ -122,96 +196,272 @@ async def load(base: str, concurrency: int, seconds: float, think: float) -> tup
                 if keys:
                     body["dtmfBuffer"] = keys
                 start = time.perf_counter()
-                async with session.post(f"{base}/mediaservice/{name}", data=json.dumps(body), headers=headers) as r:
-                    await r.read()
-                    if r.status != 200:
-                        raise RuntimeError(f"{name} → {r.status}")
+                try:
+                    async with session.post(f"{base}/mediaservice/{name}", data=json.dumps(body), headers=headers,
+                                            timeout=timeout) as response:
+                        text = await response.text()
+                        responses += 1
+                        if response.status != 200:
+                            errors.append(f"{name} -> {response.status} {text[:120]}")
+                            break
+                except (TimeoutError, aiohttp.ClientError) as error:
+                    errors.append(f"{name} -> {type(error).__name__}")
+                    break
                 latencies.append(time.perf_counter() - start)
-                done += 1
                 if think:  # jittered, so that callers do not march in step
                     await asyncio.sleep(random.uniform(0.5, 1.5) * think)
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(caller(session) for _ in range(concurrency)))
-    return done, latencies
+    return latencies, errors, responses
 
 
-def measure(base: str, concurrency: int, seconds: float, think_ms: int) -> tuple[float, float, float]:
-    """In a separate process pinned to the second core: (callbacks/s, p50 ms, p99 ms)."""
+def measure(base: str, pid: int, concurrency: int, seconds: float, think_ms: int) -> Result:
+    """One run of the load generator, in its own process on the second core,
+    against the server at `base` (process `pid`)."""
     argv = [*pinned(1), sys.executable, __file__, "--load", base, "--concurrency", str(concurrency),
             "--seconds", str(seconds), "--think", str(think_ms)]
+    cpu = cpu_seconds(pid)
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    cpu = cpu_seconds(pid) - cpu
     if done.returncode != 0:
         raise SystemExit(f"the load generator failed against {base}:\n{done.stderr[-2000:]}")
-    rate, p50, p99 = (float(x) for x in done.stdout.split())
-    return rate, p50, p99
+    data = json.loads(done.stdout)
+    return Result(data["rate"], data["p50_ms"], data["p99_ms"], data["errors"], data["samples"],
+                  cpu / max(1, data["responses"]) * 1e6)
 
 
-def main() -> None:
+def generate(base: str, concurrency: int, seconds: float, think_ms: int) -> None:
+    """The load generator's own process: warm up, measure, print JSON."""
+    think = think_ms / 1000
+    _, _, warm = asyncio.run(load(base, concurrency, min(1.0, seconds), think))  # warm up connections, server
+    gc.collect()
+    gc.disable()  # the generator's own collections would show up as server latency
+    latencies, errors, responses = asyncio.run(load(base, concurrency, seconds, think))
+    done = len(latencies)
+    latencies.sort()
+    p50 = statistics.median(latencies) if latencies else 0.0
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
+    print(json.dumps({"rate": done / seconds, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "errors": len(errors),
+                      "samples": sorted(set(errors))[:5], "responses": warm + responses}))
+
+
+def app_cost(stores: list[str], concurrency: int, rounds: int, calls: int = 1000) -> int:
+    """`--scenario app`: CPU µs per callback of the bare app and of ivrflow's
+    (per store), called in-process, interleaved; medians over the rounds."""
+    from ivrflow import targets
+    from ivrflow.loader import load as load_flow
+    from ivrflow.runtime.app import create_app
+    from ivrflow.runtime.http import Credentials
+    from ivrflow.runtime.sessions import open_store
+
+    workdir = Path(tempfile.mkdtemp(prefix="ivrflow-bench-"))
+    (workdir / "bench.ivr").write_text(FLOW)
+    flow = load_flow(str(workdir / "bench.ivr"), check_files=False).flow
+    assert flow is not None
+    os.environ["IVRFLOW_CALLBACK_TOKEN"] = TOKEN
+    namespace: dict[str, object] = {}
+    exec(BARE, namespace)  # the bare app, from its source above
+    script = [("newCall", None), ("getIvrCommand", None), ("getIvrCommand", "2"), ("getIvrCommand", "1"),
+              ("sessionCompleted", None)]
+    headers = [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/json")]
+
+    errors: dict[str, int] = {}
+
+    async def request(app: object, path: str, body: bytes) -> bool:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [*headers, (b"content-length", str(len(body)).encode())],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict[str, object]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))  # type: ignore[call-overload]
+        await app(scope, receive, send)  # type: ignore[operator]
+        if status != [200]:
+            errors[f"{path} -> {status}"] = errors.get(f"{path} -> {status}", 0) + 1
+        return status == [200]
+
+    async def drive(app: object) -> float:
+        async def caller() -> None:
+            for _ in range(calls // concurrency):
+                call = str(uuid.uuid4())
+                for name, keys in script:
+                    body = {"sessionId": call, "callingParty": "+442071234567", "calledParty": "ivr"}
+                    if keys:
+                        body["dtmfBuffer"] = keys
+                    if not await request(app, f"/mediaservice/{name}", json.dumps(body).encode()):
+                        break  # the call is abandoned, as by a platform
+        started = time.process_time()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        return (time.process_time() - started) / (calls // concurrency * concurrency * len(script)) * 1e6
+
+    async def run() -> dict[str, list[tuple[float, float]]]:
+        import logging
+
+        logging.getLogger("ivrflow.runtime").setLevel(logging.INFO)  # as `ivrflow serve` logs
+        logging.getLogger("ivrflow.runtime").addHandler(logging.NullHandler())
+        logging.getLogger("ivrflow.runtime").propagate = False
+        specs = {"memory": "memory"}
+        with contextlib.ExitStack() as stack:
+            if "redis" in stores:
+                port = free_port()
+                stack.enter_context(_redis(shutil.which("redis-server") or "redis-server", port))
+                specs["redis"] = f"redis://127.0.0.1:{port}/0"
+            apps = {}
+            for name in stores:
+                store = open_store(specs[name])
+                await store.ping()
+                apps[name] = (create_app(flow, store, Credentials(token=TOKEN), webhooks=targets.webhooks()), store)
+            results: dict[str, list[tuple[float, float]]] = {name: [] for name in stores}
+            await drive(namespace["app"])  # warm up
+            for app, _ in apps.values():
+                await drive(app)
+            for round_ in range(rounds):
+                for name, (app, _) in apps.items():
+                    pair = [await drive(namespace["app"]), await drive(app)] if round_ % 2 == 0 else \
+                        list(reversed([await drive(app), await drive(namespace["app"])]))
+                    results[name].append((pair[0], pair[1]))
+            for _, store in apps.values():
+                await store.close()
+        return results
+
+    results = asyncio.run(run())
+    print(f"{'store':<7} {'calls':>6} {'bare cpu':>9} {'ivrflow cpu':>12} {'cpu ratio':>10} {'rounds':>7}")
+    for name, pairs in results.items():
+        print(f"{name:<7} {concurrency:>6} {statistics.median(b for b, _ in pairs):>6.0f} us "
+              f"{statistics.median(i for _, i in pairs):>9.0f} us "
+              f"{statistics.median(b / i for b, i in pairs):>9.2f}x {len(pairs):>7}")
+    for error, count in sorted(errors.items()):
+        print(f"  error: {error} ({count} callbacks)")
+    return 1 if errors else 0
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--concurrency", default="50,200")
-    parser.add_argument("--think", default="0,250", help="pauses between a call's callbacks, in ms")
+    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, "app"]), default="saturate")
+    parser.add_argument("--seconds", type=float, help="length of one measured run")
+    parser.add_argument("--rounds", type=int, help="paired runs per level (the table gives medians)")
+    parser.add_argument("--concurrency", help="concurrent calls, comma-separated")
+    parser.add_argument("--think", help="pause between a call's callbacks in ms, comma-separated")
+    parser.add_argument("--stores", help="memory,redis")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.load:  # the load generator's own process
-        think = int(args.think) / 1000
-        asyncio.run(load(args.load, int(args.concurrency), 1.0, think))  # warm up connections and the server
-        gc.collect()
-        gc.disable()  # the generator's own collections would show up as server latency
-        done, latencies = asyncio.run(load(args.load, int(args.concurrency), args.seconds, think))
-        latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        print(done / args.seconds, statistics.median(latencies) * 1000, p99 * 1000)
-        return
+    if args.load:
+        generate(args.load, int(args.concurrency), args.seconds, int(args.think))
+        return 0
+    if args.scenario == "app":
+        scenario = SCENARIOS["saturate"]
+        return app_cost((args.stores or scenario.stores).split(","), int(args.concurrency or 50),
+                        args.rounds or 5)
+    scenario = SCENARIOS[args.scenario]
+    seconds = args.seconds or scenario.seconds
+    rounds = args.rounds or scenario.rounds
+    levels = [(int(c), int(t)) for t in (args.think or scenario.think).split(",")
+              for c in (args.concurrency or scenario.concurrency).split(",")]
+    stores = (args.stores or scenario.stores).split(",")
 
-    levels = [(int(c), int(t)) for t in args.think.split(",") for c in args.concurrency.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="ivrflow-bench-"))
     (workdir / "bench.ivr").write_text(FLOW)
     (workdir / "bare.py").write_text(BARE)
     env = {"IVRFLOW_CALLBACK_TOKEN": TOKEN, "PYTHONPATH": str(workdir)}
-    rows: list[tuple[str, tuple[int, int], float, float, float, float | None]] = []
-    bare_rate: dict[tuple[int, int], float] = {}
-
-    port = free_port()
-    bare = [*pinned(0), sys.executable, "-m", "uvicorn", "bare:app", "--port", str(port),
-            "--log-level", "warning", "--no-access-log"]
-    with process(bare, f"http://127.0.0.1:{port}/", env):
-        for level in levels:
-            rate, p50, p99 = measure(f"http://127.0.0.1:{port}", *level[:1], args.seconds, level[1])
-            bare_rate[level] = rate
-            rows.append(("bare Starlette endpoint", level, rate, p50, p99, None))
-
-    stores = [("memory", "memory")]
-    redis = shutil.which("redis-server")
-    redis_proc = None
-    if redis:
-        redis_port = free_port()
-        redis_proc = subprocess.Popen([redis, "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        stores.append(("redis", f"redis://127.0.0.1:{redis_port}/0"))
-    try:
-        for label, spec in stores:
+    specs = {"memory": "memory"}
+    with contextlib.ExitStack() as stack:
+        if "redis" in stores:
+            redis = shutil.which("redis-server")
+            if not redis:
+                raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+            redis_port = free_port()
+            stack.enter_context(_redis(redis, redis_port))
+            specs["redis"] = f"redis://127.0.0.1:{redis_port}/0"
+        servers: dict[str, tuple[str, int]] = {}  # name -> (URL, process id)
+        if scenario.bare:
             port = free_port()
-            argv = [*pinned(0), sys.executable, "-m", "ivrflow", "serve", str(workdir / "bench.ivr"),
-                    "--port", str(port), "--sessions", spec]
-            with process(argv, f"http://127.0.0.1:{port}/healthz", env):
-                for level in levels:
-                    rate, p50, p99 = measure(f"http://127.0.0.1:{port}", level[0], args.seconds, level[1])
-                    rows.append((f"ivrflow serve ({label} sessions)", level, rate, p50, p99, rate / bare_rate[level]))
-    finally:
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(10)
+            pid = stack.enter_context(process([*pinned(0), sys.executable, "-m", "uvicorn", "bare:app", "--port",
+                                               str(port), "--log-level", "warning", "--no-access-log"],
+                                              f"http://127.0.0.1:{port}/", env))
+            servers["bare"] = (f"http://127.0.0.1:{port}", pid)
+        for store in stores:
+            port = free_port()
+            pid = stack.enter_context(process([*pinned(0), sys.executable, "-m", "ivrflow", "serve",
+                                               str(workdir / "bench.ivr"), "--port", str(port), "--sessions",
+                                               specs[store]], f"http://127.0.0.1:{port}/healthz", env))
+            servers[store] = (f"http://127.0.0.1:{port}", pid)
 
-    print(f"{'server':<32} {'calls':>6} {'think ms':>9} {'callbacks/s':>12} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'vs bare':>8}")
-    for name, (level, think), rate, p50, p99, ratio in sorted(rows, key=lambda r: (r[1][1], r[1][0])):
-        versus = f"{ratio:.2f}x" if ratio is not None else "-"
-        print(f"{name:<32} {level:>6} {think:>9} {rate:>12.0f} {p50:>8.1f} {p99:>8.1f} {versus:>8}")
+        runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]] = {}
+        for round_ in range(rounds):
+            for store in stores:
+                for concurrency, think in levels:
+                    order = ["bare", store] if round_ % 2 == 0 else [store, "bare"]
+                    measured = {name: measure(*servers[name], concurrency, seconds, think)
+                                for name in order if name in servers}
+                    runs.setdefault((store, concurrency, think), []).append((measured[store], measured.get("bare")))
+                    print(f"round {round_ + 1}/{rounds}: {store} {concurrency} calls, think {think} ms: "
+                          + ", ".join(f"{name} {measured[name].rate:.0f}/s" for name in order if name in measured),
+                          file=sys.stderr)
+    return report(runs)
+
+
+@contextlib.contextmanager
+def _redis(binary: str, port: int) -> Iterator[None]:
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("redis-server did not start")
+            time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]]) -> int:
+    """The table of medians over the rounds; 1 when any callback failed.
+
+    `ratio` is ivrflow's callbacks/s over its bare twin's, pair by pair.
+    `cpu` columns are each server's CPU time per callback: contention on a
+    shared machine moves them far less than throughput, and bare cpu /
+    ivrflow cpu is the ratio one dedicated core would give."""
+    print(f"{'store':<7} {'calls':>6} {'think':>6} {'bare cb/s':>10} {'ivrflow cb/s':>13} {'ratio':>6} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'bare p99':>9} {'bare cpu':>9} {'cpu':>7} {'cpu ratio':>10} "
+          f"{'errors':>7} {'rounds':>7}")
+    failed = 0
+    samples: set[str] = set()
+    median = statistics.median
+    for (store, concurrency, think), pairs in runs.items():
+        ours = [run for run, _ in pairs]
+        bares = [bare for _, bare in pairs if bare is not None]
+        errors = sum(r.errors for r in ours) + sum(b.errors for b in bares)
+        failed += errors
+        for r in ours + bares:
+            samples.update(r.samples)
+        if bares:
+            ratio = f"{median([r.rate / b.rate for r, b in pairs if b]):.2f}x"
+            cpu_ratio = f"{median([b.cpu_us / r.cpu_us for r, b in pairs if b]):.2f}x"
+            bare = (f"{median([b.rate for b in bares]):.0f}", f"{median([b.p99_ms for b in bares]):.1f}",
+                    f"{median([b.cpu_us for b in bares]):.0f} us")
+        else:
+            ratio = cpu_ratio = "-"
+            bare = ("-", "-", "-")
+        print(f"{store:<7} {concurrency:>6} {think:>6} {bare[0]:>10} {median([r.rate for r in ours]):>13.0f} "
+              f"{ratio:>6} {median([r.p50_ms for r in ours]):>7.1f} {median([r.p99_ms for r in ours]):>7.1f} "
+              f"{bare[1]:>9} {bare[2]:>9} {median([r.cpu_us for r in ours]):>4.0f} us {cpu_ratio:>10} "
+              f"{errors:>7} {len(pairs):>7}")
+    for sample in sorted(samples):
+        print(f"  error: {sample}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,17 +1,24 @@
 """Where live calls are kept between callbacks: in memory (one process) or in
-Redis (several processes behind a load balancer). Both expire sessions, so
-nothing grows without bound even when `sessionCompleted` never comes."""
+Redis (several processes behind a load balancer). Both expire sessions, and
+bound what one session may hold, so nothing grows without bound even when
+`sessionCompleted` never comes or a callback sends huge values."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message
 
 from ..compiler.machine import Call, Outcome
 from .http import HTTPProblem
@@ -20,6 +27,17 @@ from .http import HTTPProblem
 SESSION_TTL_S = 2 * 3600
 #: The memory store holds at most this many calls; the oldest go first.
 MAX_MEMORY_SESSIONS = 100_000
+#: …and at most this many bytes of them (keys and serialized sessions).
+MAX_MEMORY_BYTES = 256 * 1024 * 1024
+#: The longest value a callback may put in each field of a session (characters);
+#: a longer one is refused with 422 before anything is stored. Platforms' ids
+#: are UUIDs or short tokens, numbers and SIP URIs are far below these.
+FIELD_LIMITS = {"id": ("sessionId", 256), "caller": ("callingParty", 256), "called": ("calledParty", 256),
+                "reply_id": ("replyId", 256), "connection_id": ("connectionId", 256),
+                "api_base": ("siteBaseUrl", 2048)}
+#: The largest serialized session (what the flow queued and the path not yet
+#: reported included): a bound on what one call can make a store hold.
+MAX_SESSION_BYTES = 64 * 1024
 
 
 @dataclass
@@ -37,6 +55,8 @@ class Session:
     pending: list[dict[str, Any]] = field(default_factory=list)  # commands not yet sent
     transfer: str | None = None  # destination once the machine has transferred
     path: list[dict[str, Any]] = field(default_factory=list)  # steps not yet reported
+    #: The stored version this session was read from (Redis); never serialized.
+    version: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def start_time(self) -> dt.datetime:
@@ -44,11 +64,20 @@ class Session:
 
     def dumps(self) -> str:
         # By hand: dataclasses.asdict deep-copies, and was a sixth of a callback's time.
+        # ASCII only, so that any string the platform sent (a lone surrogate too) can be stored.
         call = self.call
         data = {**vars_of(self), "call": {
             "status": call.status, "node": call.node, "retries": call.retries, "elapsed_ms": call.elapsed_ms,
             "heard": list(call.heard), "outcome": call.outcome.to_dict() if call.outcome else None}}
-        return json.dumps(data, separators=(",", ":"))
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=True)
+
+    def copy(self) -> Session:
+        """A copy sharing nothing a callback changes, for stores that keep
+        sessions in this process: its lists are new (commands and steps in
+        them are replaced or removed, never changed in place). Far cheaper
+        than loads(dumps()), which was a fifth of a callback's time."""
+        return Session(self.id, self.call, self.caller, self.called, self.started, self.reply_id, self.connection_id,
+                       self.api_base, list(self.pending), self.transfer, list(self.path), self.version)
 
     @classmethod
     def loads(cls, text: str | bytes) -> Session:
@@ -60,14 +89,56 @@ class Session:
         return cls(**data)
 
 
-_SESSION_FIELDS = tuple(f.name for f in fields(Session) if f.name != "call")
+_SESSION_FIELDS = tuple(f.name for f in fields(Session) if f.name not in ("call", "version"))
 
 
 def vars_of(session: Session) -> dict[str, Any]:
     return {name: getattr(session, name) for name in _SESSION_FIELDS}
 
 
+def check_id(session_id: str) -> None:
+    """422 for a session id no store keeps (too long to be a platform's id)."""
+    name, limit = FIELD_LIMITS["id"]
+    if len(session_id) > limit:
+        raise HTTPProblem(422, "field_too_long", f"`{name}` is longer than {limit} characters")
+
+
+def check_fields(session: Session) -> None:
+    """422 when a field the platform sent is longer than a store keeps (FIELD_LIMITS)."""
+    for attribute, (name, limit) in FIELD_LIMITS.items():
+        value = getattr(session, attribute)
+        if value is not None and len(value) > limit:
+            raise HTTPProblem(422, "field_too_long", f"`{name}` is longer than {limit} characters")
+
+
+def check(session: Session) -> str:
+    """The session serialized, or 422 when a field, or the whole, is larger
+    than a store keeps (FIELD_LIMITS, MAX_SESSION_BYTES)."""
+    check_fields(session)
+    text = session.dumps()
+    if len(text) > MAX_SESSION_BYTES:
+        raise HTTPProblem(422, "session_too_large", f"the call's state would be larger than {MAX_SESSION_BYTES} "
+                                                    "bytes; a field of the callback is too long")
+    return text
+
+
+class SessionConflict(HTTPProblem):
+    """Another server changed the session since this one read it: the
+    callback must be handled again from the stored session (`retrying`)."""
+
+    def __init__(self, session_id: str):
+        super().__init__(503, "session_conflict", "the call was changed by another request at the same time; "
+                                                  "retry")
+        self.session_id = session_id
+
+
 class Store(Protocol):
+    """Sessions by id. `get` refreshes nothing by itself: every callback that
+    reads a session writes it back (`put`, which restarts its expiry) or
+    deletes it. `put` raises SessionConflict when the session changed in the
+    store since it was read; the callback is then handled again (`retrying`).
+    Both refuse over-long fields and sessions with a 422 (`check`)."""
+
     async def ping(self) -> None: ...
     async def get(self, session_id: str) -> Session | None: ...
     async def put(self, session: Session) -> None: ...
@@ -76,12 +147,17 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    """Sessions in this process, least recently used first out."""
+    """Sessions in this process, least recently used first out, bounded in
+    number (`limit`) and in bytes (`max_bytes`)."""
 
-    def __init__(self, ttl_s: float = SESSION_TTL_S, limit: int = MAX_MEMORY_SESSIONS):
+    def __init__(self, ttl_s: float = SESSION_TTL_S, limit: int = MAX_MEMORY_SESSIONS,
+                 max_bytes: int = MAX_MEMORY_BYTES):
         self.ttl_s = ttl_s
         self.limit = limit
-        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0  # keys and serialized sessions held now
+        # id -> (deadline, a copy of the session, its size serialized)
+        self._items: OrderedDict[str, tuple[float, Session, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -90,80 +166,266 @@ class MemoryStore:
         return None
 
     async def get(self, session_id: str) -> Session | None:
+        check_id(session_id)
         item = self._items.get(session_id)
         if item is None:
             return None
         if item[0] < time.monotonic():
-            del self._items[session_id]
+            self._remove(session_id)
             return None
-        return Session.loads(item[1])
+        return item[1].copy()
 
     async def put(self, session: Session) -> None:
-        # Stored serialized, like Redis: a session never shares objects between callbacks.
-        self._items[session.id] = (time.monotonic() + self.ttl_s, session.dumps())
-        self._items.move_to_end(session.id)
-        while len(self._items) > self.limit:
-            self._items.popitem(last=False)
+        # A copy, as Redis would: a callback that fails half-way leaves the stored session as it was.
+        size = len(session.id) + len(check(session))
+        self._remove(session.id)
+        self._items[session.id] = (time.monotonic() + self.ttl_s, session.copy(), size)
+        self.bytes += size
+        while len(self._items) > self.limit or self.bytes > self.max_bytes:
+            self._remove(next(iter(self._items)))
         self._expire_some()
+
+    def _remove(self, session_id: str) -> None:
+        item = self._items.pop(session_id, None)
+        if item is not None:
+            self.bytes -= item[2]
 
     def _expire_some(self) -> None:
         now = time.monotonic()
         for _ in range(2):  # amortized: look at the two oldest on every write
             if not self._items:
                 return
-            key, (deadline, _) = next(iter(self._items.items()))
+            key, (deadline, _, _) = next(iter(self._items.items()))
             if deadline >= now:
                 return
-            del self._items[key]
+            self._remove(key)
 
     async def delete(self, session_id: str) -> None:
-        self._items.pop(session_id, None)
+        self._remove(session_id)
 
     async def close(self) -> None:
         self._items.clear()
+        self.bytes = 0
+
+
+#: Writes a session only if it is still the version the callback read ('' = any),
+#: with its expiry, in one command: KEYS[1] the key, ARGV = expected version,
+#: new version..session, TTL in seconds. 1 when written, 0 when it had changed.
+_PUT_SCRIPT = """
+if ARGV[1] ~= '' then
+  local current = redis.call('GET', KEYS[1])
+  if not current or string.sub(current, 1, 16) ~= ARGV[1] then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+_VERSION_CHARS = 16  # a stored value is VERSION (hex) followed by the session's JSON
 
 
 class RedisStore:
     """Sessions in Redis under `ivrflow:session:ID`, each with the TTL.
 
-    Connections come from a bounded pool: a burst of callbacks waits for a
-    free connection (up to POOL_WAIT_S) instead of opening one each."""
+    One round trip per callback: a session this server created (and wrote
+    last, as far as it knows) is kept here after each write, so a callback
+    needs no read; the write is conditional on the stored version (a script),
+    and refreshes the expiry. Had another server changed it, the write is
+    refused (SessionConflict), the server stops trusting its copy of that
+    call, and the callback is handled again from a fresh read (GETEX, which
+    refreshes the expiry too). Commands issued together are pipelined over a
+    few connections (`_Pipeline`), so no callback waits for a free one."""
 
     PREFIX = "ivrflow:session:"
-    POOL_SIZE = 64
-    POOL_WAIT_S = 2.0
+    #: Connections commands are pipelined over; `?max_connections=N` in the URL overrides it.
+    CONNECTIONS = 8
+    #: A Redis that does not answer within this many seconds fails the callback with a 503.
+    TIMEOUT_S = 5.0
+    #: Sessions whose last written copy is kept here (the LRU ones beyond it are read again).
+    KEPT = 20_000
 
     def __init__(self, url: str, ttl_s: float = SESSION_TTL_S):
         import redis.asyncio as redis
 
-        self.ttl_s = int(ttl_s)
+        self.ttl_s = max(1, int(ttl_s))
         self.url = url
-        pool = redis.BlockingConnectionPool.from_url(url, max_connections=self.POOL_SIZE, timeout=self.POOL_WAIT_S)
+        # Options in the URL's query win over these defaults.
+        pool = redis.ConnectionPool.from_url(url, max_connections=self.CONNECTIONS, socket_timeout=self.TIMEOUT_S,
+                                             socket_connect_timeout=self.TIMEOUT_S)
         self._redis = redis.Redis(connection_pool=pool)
+        self._pipeline = _Pipeline(self._redis, pool.max_connections)
+        self._script = _sha1(_PUT_SCRIPT)
+        # id -> (version, a copy of the session) of the calls this server created and wrote last, as far as
+        # it knows: no write of them was refused, and none was read from Redis.
+        self._kept: OrderedDict[str, tuple[str, Session]] = OrderedDict()
+
+    def _key(self, session_id: str) -> bytes:
+        # Ids are the platform's: any string, a lone surrogate included, must make a key.
+        return (self.PREFIX + session_id).encode("utf-8", "surrogatepass")
 
     async def ping(self) -> None:
         import redis.exceptions
 
         try:
             await self._redis.ping()
+            await self._redis.script_load(_PUT_SCRIPT)
         except redis.exceptions.RedisError as error:
             raise RuntimeError(f"cannot reach the session store at {self.url.split('@')[-1]}: {error}") from None
 
     async def get(self, session_id: str) -> Session | None:
+        check_id(session_id)
+        kept = self._kept.get(session_id)
+        if kept is not None:
+            self._kept.move_to_end(session_id)
+            session = kept[1].copy()
+            session.version = kept[0]
+            return session
         with _unavailable():
-            raw = await self._redis.get(self.PREFIX + session_id)
-        return Session.loads(raw) if raw is not None else None
+            raw = await self._pipeline.call("GETEX", self._key(session_id), "EX", self.ttl_s)
+        if raw is None:
+            self._kept.pop(session_id, None)
+            return None
+        version, text = _split(raw)
+        session = Session.loads(text)
+        session.version = version
+        return session
 
     async def put(self, session: Session) -> None:
+        text = check(session)
+        expected = session.version or ""
+        version = os.urandom(_VERSION_CHARS // 2).hex()
         with _unavailable():
-            await self._redis.set(self.PREFIX + session.id, session.dumps(), ex=self.ttl_s)
+            written = await self._pipeline.call("EVALSHA", self._script, 1, self._key(session.id), expected,
+                                                version + text, self.ttl_s)
+        if not written:
+            self._kept.pop(session.id, None)
+            raise SessionConflict(session.id)
+        session.version = version
+        kept = self._kept.get(session.id)
+        if (kept is None and not expected) or (kept is not None and kept[0] == expected):  # created or kept here
+            self._kept[session.id] = (version, session.copy())
+            self._kept.move_to_end(session.id)
+            while len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+        else:  # read from Redis: another server may write it next
+            self._kept.pop(session.id, None)
 
     async def delete(self, session_id: str) -> None:
+        self._kept.pop(session_id, None)
+        if len(session_id) > FIELD_LIMITS["id"][1]:
+            return  # never stored
         with _unavailable():
-            await self._redis.delete(self.PREFIX + session_id)
+            await self._pipeline.call("DEL", self._key(session_id))
 
     async def close(self) -> None:
+        self._kept.clear()
         await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()  # a pool given to Redis() is not closed by it
+
+
+class _Pipeline:
+    """Redis commands issued in the same turn of the event loop are sent
+    together as one pipeline, over at most `connections` connections at a
+    time (waiting in order for one). Under load this is what keeps Redis
+    from costing more than the callback itself: one write and one read of
+    the socket for many commands, instead of a connection taken from a pool
+    for each (redis-py's BlockingConnectionPool also lets a waiter starve
+    for seconds while others take the freed connections)."""
+
+    def __init__(self, redis: Any, connections: int):
+        self._redis = redis
+        self._connections = connections
+        self._slots: asyncio.Semaphore | None = None
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def call(self, *args: Any) -> Awaitable[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((args, future))
+        if len(self._queue) == 1:
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        import redis.exceptions
+
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._connections)
+        try:
+            async with self._slots:
+                results = await self._exchange([args for args, _ in batch])
+                again = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+                if again:  # Redis restarted and forgot the script
+                    await self._redis.script_load(_PUT_SCRIPT)
+                    for i, result in zip(again, await self._exchange([batch[i][0] for i in again]), strict=True):
+                        results[i] = result
+        except Exception as error:
+            failure = error if isinstance(error, redis.exceptions.RedisError) else \
+                redis.exceptions.ConnectionError(f"{type(error).__name__}: {error}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # its callback was cancelled (the client went away)
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send the commands in one write and read their replies (an error
+        reply is returned as its exception)."""
+        import redis.exceptions
+
+        pool = self._redis.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(b"".join(_pack(args) for args in commands), check_health=False)
+            results: list[Any] = []
+            for _ in commands:
+                try:
+                    results.append(await connection.read_response(disable_decoding=True))
+                except redis.exceptions.ResponseError as error:
+                    results.append(error)
+            return results
+        except BaseException:
+            await connection.disconnect()  # replies may be left unread on it
+            raise
+        finally:
+            await pool.release(connection)
+
+
+def _pack(args: tuple[Any, ...]) -> bytes:
+    """A command in RESP (what redis-py's pack_command makes, for the few
+    argument types used here: str, bytes and int)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8", "surrogatepass")
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _split(raw: bytes) -> tuple[str | None, str]:
+    """(version, JSON) of a stored value; a value written before versions has none."""
+    text = raw.decode("ascii")
+    if text.startswith("{"):
+        return None, text
+    return text[:_VERSION_CHARS], text[_VERSION_CHARS:]
+
+
+def _sha1(script: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
 
 
 @contextlib.contextmanager
@@ -177,8 +439,39 @@ def _unavailable() -> Iterator[None]:
         raise HTTPProblem(503, "store_unavailable", f"the session store failed: {type(error).__name__}") from None
 
 
+def retried(endpoint: Callable[[Request], Awaitable[Response]],
+            attempts: int = 3) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint, handled again from the same request body while its
+    write meets a SessionConflict (another server changed the call since it
+    was read; the store then reads it afresh). The last conflict is the 503."""
+
+    async def handle(request: Request) -> Response:
+        received: list[Message] = []
+
+        async def record() -> Message:
+            message = await request.receive()
+            received.append(message)
+            return message
+
+        def replaying() -> Callable[[], Awaitable[Message]]:
+            replay = iter(list(received))
+
+            async def receive() -> Message:
+                return next(replay, None) or await request.receive()
+            return receive
+
+        for attempt in range(attempts):
+            try:
+                return await endpoint(Request(request.scope, record if attempt == 0 else replaying()))
+            except SessionConflict:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+    return handle
+
+
 def open_store(spec: str) -> Store:
-    """`memory` or `redis://HOST:PORT/DB`."""
+    """`memory` or `redis://HOST:PORT/DB` (`?max_connections=N` sets the connections)."""
     if spec == "memory":
         return MemoryStore()
     if spec.startswith(("redis://", "rediss://", "unix://")):

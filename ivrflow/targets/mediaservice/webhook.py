@@ -26,7 +26,7 @@ from ...compiler.machine import Keys, MachineError, Silence
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
 from ...runtime.http import Credentials, HTTPProblem, read_json, text
-from ...runtime.sessions import Session
+from ...runtime.sessions import Session, check_fields, retried
 from ...runtime.webhooks import Webhooks
 from .protocol import (
     NEWCALL_IVR_ACTION,
@@ -110,6 +110,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         session = runtime.new_session(data["sessionId"], text(data.get("callingParty")),
                                       text(data.get("calledParty")), started)
         session.api_base = site_base(session, data.get("siteBaseUrl"))
+        check_fields(session)  # over-long fields: 422 before the flow runs
         effects = await runtime.start(session)
         plan(session, effects)
         log.info("session %s: new call from %s", session.id, session.caller or "a withheld number")
@@ -232,10 +233,10 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         return JSONResponse({})
 
     return [
-        Route("/newCall", new_call, methods=["POST"]),
-        Route("/getIvrCommand", get_ivr_command, methods=["POST"]),
-        Route("/callEvent", call_event, methods=["POST"]),
-        Route("/callAnswered", call_answered, methods=["POST"]),
+        Route("/newCall", retried(new_call), methods=["POST"]),
+        Route("/getIvrCommand", retried(get_ivr_command), methods=["POST"]),
+        Route("/callEvent", retried(call_event), methods=["POST"]),
+        Route("/callAnswered", retried(call_answered), methods=["POST"]),
         Route("/callNotify", acknowledge("callNotify"), methods=["POST"]),
         Route("/sessionCompleted", session_completed, methods=["POST"]),
         Route("/recordingReady", acknowledge("recordingReady"), methods=["POST"]),
