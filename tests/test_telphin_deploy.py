@@ -225,9 +225,13 @@ def test_an_extension_with_someone_elses_voice_menu_is_not_taken_over(telphin: t
     assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
     assert state.ivrs[extension["id"]]["entry_context"] == theirs["id"]
     assert state.ivrs[extension["id"]]["sleep_time"] == 1000
-    out = capsys.readouterr().out
-    assert "unmanaged, left alone" in out and "--adopt" in out
+    captured = capsys.readouterr()
+    assert "unmanaged, left alone" in captured.out and "--adopt" in captured.out
+    # a number someone else's menu answers is never reported as the flow's
+    assert "callers dial extension 071" not in captured.out + captured.err
+    assert "callers dial nothing yet: extension 071 answers with someone else's voice menu" in captured.out
     assert main(["deploy", str(flow), "--env", "emu", "--yes", "--adopt"]) == 0
+    assert "callers dial extension 071" in capsys.readouterr().err
     assert state.ivrs[extension["id"]]["entry_context"] == _main_context(state)["id"]
     assert theirs["id"] in state.contexts  # a context ivrflow did not make is never deleted
 

@@ -99,6 +99,8 @@ class Desired:
     ivr: dict[str, Any]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     placeholders: list[str] = field(default_factory=list)
+    #: Set by a plan: why the extension answers with someone else's voice menu.
+    held_by: str | None = None
 
 
 #: Built-in options every context has; they cannot be created or deleted.

@@ -69,7 +69,9 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi, *,
     """`adopt`: change or delete what ivrflow did not make, to match the flow."""
     wanted = desired(flow, flow_path, env)
     live = read_live(api, flow.name, wanted.extension)
-    return wanted, make_plan(wanted, live, adopt=adopt)
+    the_plan = make_plan(wanted, live, adopt=adopt)
+    wanted.held_by = next((u.reason for u in the_plan.unmanaged if u.kind == "ivr"), None)
+    return wanted, the_plan
 
 
 def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, bytes]]:
@@ -197,6 +199,9 @@ def emulator(options: EmulatorOptions) -> Emulator:
 
 
 def dial(wanted: Desired) -> str:
+    if wanted.held_by:  # never report a number another flow (or a person) answers
+        return (f"nothing yet: extension {wanted.extension} answers with someone else's voice menu "
+                f"({wanted.held_by}); `--adopt` takes it over")
     return f"extension {wanted.extension} (its IVR starts at `{wanted.entry}`)"
 
 
