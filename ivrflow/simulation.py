@@ -97,14 +97,34 @@ def describe_outcome(outcome: Outcome) -> str:
     return f"{outcome.action} {outcome.target}" if outcome.target else outcome.action
 
 
+def _handler_plays(flow: ir.Flow, visited: Visited) -> tuple[str, ...]:
+    """The prompts the handler of `visited.event` played (after the cause, not before it)."""
+    node = flow.node(visited.node)
+    actions: ir.Actions | None = None
+    if isinstance(node, ir.Menu):
+        if visited.event.startswith("press "):
+            actions = next((p.actions for p in node.presses if f"press {p.key}" == visited.event), None)
+        elif visited.event in ("timeout", "invalid", "exhausted"):
+            handler = node.on(visited.event)  # type: ignore[arg-type]
+            actions = handler.actions if handler is not None else None
+    elif isinstance(node, ir.Route):
+        actions = next((b.actions for b in node.branches if ir.branch_event(b) == visited.event), None)
+    plays = actions.plays if actions is not None else ()
+    return plays if plays and visited.played[-len(plays):] == plays else ()
+
+
 def transcript(flow: ir.Flow, record: CallRecord, *, colour: bool = False) -> str:
+    """Each step: the node, what it played, what the caller did (the cause),
+    then what its handler played because of it (the effect)."""
     lines = []
     for visited in record.path:
         node = click.style(visited.node, bold=True) if colour else visited.node
         lines.append(f"  {node}")
-        for name in visited.played:
-            lines.append(f"    ♪ {_heard(flow, name)}")
+        after = _handler_plays(flow, visited)
+        before = visited.played[:len(visited.played) - len(after)]
+        lines += [f"    ♪ {_heard(flow, name)}" for name in before]
         lines.append(f"    → {_event(visited)}")
+        lines += [f"      ♪ {_heard(flow, name)}" for name in after]
     pending = record.call.heard
     if record.call.status == "input" and record.call.node:
         lines.append(f"  {record.call.node}")

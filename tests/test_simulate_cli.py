@@ -152,3 +152,11 @@ def test_an_answer_the_call_cannot_take_is_asked_again(tmp_path: Path) -> None:
     assert status == 0, output
     assert "the call cannot take that answer: `repeat` in `entry` (answer) cannot repeat a menu" in output
     assert output.rstrip().endswith("■ hangup")
+
+
+def test_a_scripted_call_shows_the_cause_before_the_handler_s_prompts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", str(EXAMPLES / "quickstart.ivr"), "--press", "7,1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cause = lines.index("    → pressed 7: not an option (invalid)")
+    assert lines[cause + 1] == "      ♪ sorry “Sorry, that is not an option.”"
+    assert not any("sorry" in line for line in lines[:cause])
