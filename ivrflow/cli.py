@@ -347,8 +347,9 @@ def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
 @click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PERCENT",
               help="Exit 1 when tests exercise less than PERCENT of the keys, menu events and route branches.")
 @click.option("--no-coverage", is_flag=True, help="Do not report which keys, events and branches went untested.")
+@click.option("--watch", is_flag=True, help="Run again whenever a flow file or prompt changes (Ctrl-C stops).")
 def test_command(files: tuple[str, ...], keyword: str | None, fmt: str, junit_xml: str | None,
-                 fail_under: float | None, no_coverage: bool) -> int:
+                 fail_under: float | None, no_coverage: bool, watch: bool) -> int:
     """Run the `test` blocks of the flow files (or directories of them).
 
     Each failure shows its line, what was expected, what happened and the
@@ -361,6 +362,7 @@ def test_command(files: tuple[str, ...], keyword: str | None, fmt: str, junit_xm
       ivrflow test examples/quickstart.ivr -k "wrong key or sales"
       ivrflow test examples/ --junit-xml results.xml --fail-under 90
       ivrflow test examples/ --format json --no-coverage
+      ivrflow test examples/ --watch
     """
     from . import simulation
     from .compiler.testing import name_filter
@@ -371,13 +373,18 @@ def test_command(files: tuple[str, ...], keyword: str | None, fmt: str, junit_xm
         select = name_filter(keyword) if keyword is not None else None
     except ValueError as error:
         raise _Usage(str(error)) from None
-    results = _load_all(_flow_files(files), check_files=False)
-    if select is not None:
-        names = [f"{Path(r.file).name}::{t.name}" for r in results if r.flow is not None for t in r.flow.tests]
-        if names and not any(select(name) for name in names):
-            raise _Usage(f"-k `{keyword}` matches none of the {len(names)} tests")
-    return simulation.run_test_files(results, colour=_colour(), select=select, fmt=fmt, junit_xml=junit_xml,
-                                     coverage=not no_coverage, fail_under=fail_under)
+    paths = _flow_files(files)
+
+    def run_once() -> int:
+        results = _load_all(paths, check_files=False)
+        if select is not None:
+            names = [f"{Path(r.file).name}::{t.name}" for r in results if r.flow is not None for t in r.flow.tests]
+            if names and not any(select(name) for name in names):
+                raise _Usage(f"-k `{keyword}` matches none of the {len(names)} tests")
+        return simulation.run_test_files(results, colour=_colour(), select=select, fmt=fmt, junit_xml=junit_xml,
+                                         coverage=not no_coverage, fail_under=fail_under)
+
+    return _watch(paths, run_once) if watch else run_once()
 
 
 @cli.command(name="fmt")

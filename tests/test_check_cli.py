@@ -133,3 +133,28 @@ def test_watch_checks_again_when_a_flow_changes(tmp_path: Path) -> None:
             process.stdout.close()
     text = "".join(lines)
     assert "a file changed" in text and "error[IVR002]" in text
+
+
+def test_test_watch_runs_the_tests_again_when_a_flow_changes(tmp_path: Path) -> None:
+    flow = tmp_path / "f.ivr"
+    text = (EXAMPLES / "quickstart.ivr").read_text()
+    flow.write_text(text)
+    process = subprocess.Popen([sys.executable, "-m", "ivrflow", "test", str(flow), "--watch"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while not any(line.startswith("watching") for line in lines) and time.monotonic() < deadline:
+            lines.append(process.stdout.readline())
+        time.sleep(0.5)
+        flow.write_text(text.replace('expect transfer "101"', 'expect transfer "999"'))
+        while not any("1 failed" in line for line in lines) and time.monotonic() < deadline:
+            lines.append(process.stdout.readline())
+    finally:
+        process.terminate()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+    output = "".join(lines)
+    assert "4 passed" in output and "a file changed" in output and "1 failed" in output
