@@ -824,8 +824,7 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
         _show(error.at(result.flow), result)
         return ExitStatus.ERRORS
     except TTSUnavailable as error:
-        click.echo(f"ivrflow: {error}", err=True)
-        return ExitStatus.USAGE
+        raise _Usage(str(error)) from None
     except Rejected as error:
         change = error.change
         span = change.source if change is not None and change.source is not None else None

@@ -111,50 +111,38 @@ def test_a_huge_line_is_shown_as_a_window_around_the_caret(tmp_path: Path,
     assert source_line[column:column + 7] == "nowhere"
 
 
-def test_watch_checks_again_when_a_flow_changes(tmp_path: Path) -> None:
+def _watch(tmp_path: Path, command: str, before: str, after: str, done: str) -> str:
+    """Run `ivrflow COMMAND FLOW --watch`, change the flow once it watches, and
+    read until `done` appears (bounded: 30 s)."""
     flow = tmp_path / "f.ivr"
-    flow.write_text(WARNS)
-    process = subprocess.Popen([sys.executable, "-m", "ivrflow", "check", str(flow), "--watch"], cwd=ROOT,
+    flow.write_text(before)
+    process = subprocess.Popen([sys.executable, "-m", "ivrflow", command, str(flow), "--watch"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
     try:
         assert process.stdout is not None
-        lines: list[str] = []
         deadline = time.monotonic() + 30
         while not any(line.startswith("watching") for line in lines) and time.monotonic() < deadline:
             lines.append(process.stdout.readline())
         time.sleep(0.5)
-        flow.write_text(WARNS.replace('transfer "100"', "goto nowhere"))
-        while not any("IVR002" in line for line in lines) and time.monotonic() < deadline:
+        flow.write_text(after)
+        while not any(done in line for line in lines) and time.monotonic() < deadline:
             lines.append(process.stdout.readline())
     finally:
         process.terminate()
         process.wait(10)
         if process.stdout is not None:
             process.stdout.close()
-    text = "".join(lines)
-    assert "a file changed" in text and "error[IVR002]" in text
+    return "".join(lines)
+
+
+def test_watch_checks_again_when_a_flow_changes(tmp_path: Path) -> None:
+    output = _watch(tmp_path, "check", WARNS, WARNS.replace('transfer "100"', "goto nowhere"), "IVR002")
+    assert "a file changed" in output and "error[IVR002]" in output
 
 
 def test_test_watch_runs_the_tests_again_when_a_flow_changes(tmp_path: Path) -> None:
-    flow = tmp_path / "f.ivr"
     text = (EXAMPLES / "quickstart.ivr").read_text()
-    flow.write_text(text)
-    process = subprocess.Popen([sys.executable, "-m", "ivrflow", "test", str(flow), "--watch"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        while not any(line.startswith("watching") for line in lines) and time.monotonic() < deadline:
-            lines.append(process.stdout.readline())
-        time.sleep(0.5)
-        flow.write_text(text.replace('expect transfer "101"', 'expect transfer "999"'))
-        while not any("1 failed" in line for line in lines) and time.monotonic() < deadline:
-            lines.append(process.stdout.readline())
-    finally:
-        process.terminate()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
-    output = "".join(lines)
+    output = _watch(tmp_path, "test", text, text.replace('expect transfer "101"', 'expect transfer "999"'),
+                    "1 failed")
     assert "4 passed" in output and "a file changed" in output and "1 failed" in output

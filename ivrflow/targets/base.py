@@ -10,6 +10,7 @@ adding one.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,3 +98,11 @@ class Target:
     #: Keys of the environment that name secrets (never printed).
     secrets: Sequence[str] = field(default_factory=tuple)
 
+
+
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """`module.name`, imported when first called: a target's server and
+    emulator code (Starlette, uvicorn) stays out of `check`'s cold start."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    return call

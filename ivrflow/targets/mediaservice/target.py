@@ -22,7 +22,7 @@ from ...config import Environment
 from ...deploy.http import HttpSession, Stats, send
 from ...deploy.plan import Change, Op, Plan
 from ...prompt_files import read as read_prompt_file
-from ..base import Emulator, EmulatorOptions, Target
+from ..base import Emulator, EmulatorOptions, Target, lazy
 from ..common import prompt_diagnostics
 from .protocol import (
     ENV_KEYS,
@@ -207,16 +207,11 @@ def dial(wanted: Desired) -> str:
             "…/mediaservice when the server runs one flow)")
 
 
-def webhooks(context: Any) -> list[Any]:
-    from .webhook import routes
-
-    return routes(context)
-
-
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("api_private_key",),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial, webhooks=webhooks,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    webhooks=lazy(f"{__package__}.webhook", "routes"),
     webhook_help="the iotcomms mediaservice callbacks: point the callback base URL at "
                  "https://YOUR-HOST/mediaservice/FLOW (or /mediaservice when the server runs one flow).",
     emulator_help="the prompt-file API, /splitconnection and friends, a request log at /_emulator/log, and "

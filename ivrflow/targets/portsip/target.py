@@ -16,7 +16,7 @@ from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
 from ...deploy.tts import synthesize
 from ...prompt_files import read as read_prompt_file
-from ..base import Emulator, EmulatorOptions, Target
+from ..base import Emulator, EmulatorOptions, Target, lazy
 from ..common import env_values, prompt_diagnostics, prompt_sources
 from . import audio
 from .client import Live, PortSipApi, read_live
@@ -177,16 +177,11 @@ def dial(wanted: Desired) -> str:
     return f"{wanted.numbers.get(wanted.entry)} (receptionist `{wanted.entry}`)"
 
 
-def webhooks(context: Any) -> list[Any]:
-    from .webhook import routes
-
-    return routes(context)
-
-
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("password", "pin"),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial, webhooks=webhooks,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    webhooks=lazy(f"{__package__}.webhook", "routes"),
     webhook_help="PortSIP's action URLs: /portsip/action (what a receptionist cannot decide; give --env so "
                  "the server can look up the receptionists' numbers).",
     emulator_help="the REST API under /api: sign-in (POST /api/login with username, password and domain), "

@@ -18,7 +18,7 @@ from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
 from ...deploy.tts import synthesize
 from ...prompt_files import read as read_prompt_file
-from ..base import Emulator, EmulatorOptions, Target
+from ..base import Emulator, EmulatorOptions, Target, lazy
 from ..common import env_values, prompt_diagnostics, prompt_sources
 from .client import TelphinApi, read_live
 from .compile import Desired, compile_flow
@@ -205,16 +205,11 @@ def dial(wanted: Desired) -> str:
     return f"extension {wanted.extension} (its IVR starts at `{wanted.entry}`)"
 
 
-def webhooks(context: Any) -> list[Any]:
-    from .webhook import routes
-
-    return routes(context)
-
-
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("client_secret",),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial, webhooks=webhooks,
+    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    webhooks=lazy(f"{__package__}.webhook", "routes"),
     webhook_help="Telphin's call_interactive: /telphin/interactive (routes and `ask`; give --env so the "
                  "server can look up the deployed contexts).",
     emulator_help="OAuth (client credentials), extensions, sounds, IVR settings, contexts, options and rules, "
