@@ -174,14 +174,29 @@ def interactive(flow: ir.Flow, call_line: Line, answers: list[ir.Action], *, col
 
 
 def _ask_answer(record: CallRecord) -> ir.Action:
+    """The next --answer (UndeclaredAnswer when the `ask` does not declare it),
+    else one typed in, asked again until the `ask` allows it."""
+    from .compiler.machine import answer_problem
+    from .compiler.simulate import UndeclaredAnswer
+
+    node, url = record.call.node, record.call.outcome.target if record.call.outcome else None
     if record.answers:
-        return record.answers.pop(0)
+        answer = record.answers.pop(0)
+        problem = answer_problem(record.flow, node, url, answer)
+        if problem is not None:
+            raise UndeclaredAnswer(problem, answer)
+        return answer
     while True:
         text = click.prompt('  its answer (`transfer "100"`, `goto main`, `repeat`, `hangup`)', prompt_suffix="> ")
         try:
-            return action(text.strip(), record.flow)
+            answer = action(text.strip(), record.flow)
         except ValueError as error:
             click.echo(f"  {error}")
+            continue
+        problem = answer_problem(record.flow, node, url, answer)
+        if problem is None:
+            return answer
+        click.echo(f"  {problem}")
 
 
 # --- ivrflow test ---------------------------------------------------------------------
