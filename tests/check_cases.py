@@ -426,6 +426,53 @@ CASES = [
         }
         """, (3, 5)),
     case("IVR114", "clean", CLEAN),
+    case("IVR114", "one warning for a prompt played twice that offers 2 and 3", """
+        prompt hi say "For sales press 1, for support press 2, for billing press 3. Again: press 2."
+        menu main {
+            play hi
+            play hi
+            press 1 -> hangup
+        }
+        """, (3, 5)),
+    case("IVR114", "a Spanish flow: oprima dos, marque la tecla de asterisco", """
+        flow f {
+            language es-MX
+        }
+        prompt hola say "Para ventas oprima uno. Para soporte, oprima dos. Para volver, marque la tecla de asterisco."
+        menu main {
+            play hola
+            press 1 -> hangup
+        }
+        """, (6, 5)),
+    case("IVR114", "a French prompt in an English flow: appuyez sur deux", """
+        prompt bonjour say "Pour les ventes, appuyez sur un. Pour le support, tapez deux." language fr-FR
+        menu main {
+            play bonjour
+            press 1 -> hangup
+        }
+        """, (3, 5)),
+    case("IVR114", "German and Russian: drücken Sie die Raute, нажмите два", """
+        flow f {
+            language de-DE
+        }
+        prompt hallo say "Für den Verkauf drücken Sie die Eins. Zurück: drücken Sie die Raute."
+        prompt privet say "Для продаж нажмите один. Для поддержки нажмите два." language ru-RU
+        menu main {
+            play hallo
+            play privet
+            press 1 -> hangup
+        }
+        """, (7, 5), (8, 5)),
+    case("IVR114", "number words that are not keys: one of, un numéro, eine Option", """
+        flow f {
+            language fr-CA
+        }
+        prompt hi say "Please select one of the options. Tapez un numéro de dossier. Sinon, tapez deux."
+        menu main {
+            play hi
+            press 2 -> hangup
+        }
+        """),
     # --- IVR115 silence loops ---------------------------------------------------------------------------
     case("IVR115", "timeouts that goto each other", """
         prompt hi say "Hi"
