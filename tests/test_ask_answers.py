@@ -165,3 +165,26 @@ def test_an_ask_in_max_duration_is_held_to_its_answers_wherever_the_call_is() ->
     flow = flow_of('flow f {\n    max-duration 10m -> ask "' + URL + '" -> transfer "0"\n}\n' + ASKS)
     assert isinstance(_ask(flow, {"action": "transfer", "target": "0"}, node="pin"), ir.Transfer)
     assert isinstance(_ask(flow, {"action": "transfer", "target": "1"}, node="pin"), ir.Repeat)
+
+
+def test_a_live_call_takes_the_fallback_when_the_service_answers_out_of_list() -> None:
+    from ivrflow.compiler.machine import Call, Keys
+    from ivrflow.runtime.core import Runtime
+    from ivrflow.runtime.sessions import MemoryStore
+
+    flow = flow_of(ASKS)
+
+    async def run(answer: dict[str, str]) -> Call:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+        async with httpx.AsyncClient(transport=transport) as client:
+            runtime = Runtime(flow, MemoryStore(), client)
+            session = runtime.new_session("s1", "+442071234567", "100")
+            await runtime.start(session)
+            await runtime.advance(session, Keys("9"))
+            return session.call
+
+    # `goto main` is not declared: the menu is repeated (the fallback, one retry used), not entered afresh
+    fallback = asyncio.run(run({"action": "goto", "target": "main"}))
+    assert (fallback.status, fallback.node, fallback.retries) == ("input", "main", 1)
+    followed = asyncio.run(run({"action": "goto", "target": "pin"}))
+    assert (followed.status, followed.node, followed.retries) == ("input", "pin", 0)
