@@ -176,7 +176,7 @@ def interactive(flow: ir.Flow, call_line: Line, answers: list[ir.Action], *, col
 def _ask_answer(record: CallRecord) -> ir.Action:
     """The next --answer (UndeclaredAnswer when the `ask` does not declare it),
     else one typed in, asked again until the `ask` allows it."""
-    from .compiler.machine import answer_problem
+    from .compiler.machine import answer_problem, asks_at
     from .compiler.simulate import UndeclaredAnswer
 
     node, url = record.call.node, record.call.outcome.target if record.call.outcome else None
@@ -186,8 +186,10 @@ def _ask_answer(record: CallRecord) -> ir.Action:
         if problem is not None:
             raise UndeclaredAnswer(problem, answer)
         return answer
+    declared = dict.fromkeys(ir.written(a) for ask in asks_at(record.flow, node, url) for a in ask.answers)
+    choices = " | ".join(declared) or '`transfer "100"`, `goto main`, `repeat`, `hangup`'
     while True:
-        text = click.prompt('  its answer (`transfer "100"`, `goto main`, `repeat`, `hangup`)', prompt_suffix="> ")
+        text = click.prompt(f"  its answer ({choices})", prompt_suffix="> ")
         try:
             answer = action(text.strip(), record.flow)
         except ValueError as error:

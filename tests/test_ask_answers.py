@@ -108,6 +108,7 @@ def test_simulate_follows_a_declared_answer(asks_file: str, capsys: pytest.Captu
 def test_interactive_simulate_asks_again_for_an_undeclared_answer(asks_file: str) -> None:
     result = CliRunner().invoke(cli, ["simulate", asks_file], input="9\ngoto main\ngoto pin\nquit\n")
     assert result.exit_code == 0, result.output
+    assert '  its answer (goto pin | repeat | transfer "200")> ' in result.output  # the choices it has
     assert "`goto main` is not an answer" in result.output
     assert "Enter your PIN." in result.output  # the declared answer was followed
 
