@@ -56,7 +56,7 @@ async def ask(client: httpx.AsyncClient, flow: ir.Flow, url: str, payload: dict[
     if action is not None:
         problem = answer_problem(flow, payload.get("node"), url, action)
         if problem is not None:
-            log.warning("session %s: the routing service answered %s; falling back", payload.get("session"), problem)
+            log.warning("session %s: %s; falling back", payload.get("session"), problem)
             action = None
     if action is None:
         action = fallback(flow, payload.get("node"))
