@@ -553,6 +553,33 @@ CASES = [
         }
         """, (22, 6)),
     case("IVR118", "clean", CLEAN),
+    case("IVR118", "six menus deep, one step through an answer of ask", """
+        prompt hi say "Hi"
+        menu m1 {
+            play hi
+            press 1 -> goto m2
+        }
+        menu m2 {
+            play hi
+            press 1 -> ask "https://crm.example.com/route" -> goto m3
+        }
+        menu m3 {
+            play hi
+            press 1 -> goto m4
+        }
+        menu m4 {
+            play hi
+            press 1 -> goto m5
+        }
+        menu m5 {
+            play hi
+            press 1 -> goto m6
+        }
+        menu m6 {
+            play hi
+            press 1 -> hangup
+        }
+        """, (22, 6)),
     # --- IVR119 no prompt -------------------------------------------------------------------------------------
     case("IVR119", "a silent menu", """
         menu main {
