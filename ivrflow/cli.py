@@ -331,9 +331,14 @@ def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
         except simulation.WrongServer as error:
             raise _Usage(str(error)) from None
         return simulation.via(result.flow, callbacks, inputs or [], at, caller, fmt, colour=_colour())
-    if inputs is None and fmt == "text":
-        return simulation.interactive(result.flow, line, parsed_answers, colour=_colour())
-    return simulation.scripted(result.flow, line, inputs or [], parsed_answers, fmt, colour=_colour())
+    from .compiler.simulate import UndeclaredAnswer
+
+    try:
+        if inputs is None and fmt == "text":
+            return simulation.interactive(result.flow, line, parsed_answers, colour=_colour())
+        return simulation.scripted(result.flow, line, inputs or [], parsed_answers, fmt, colour=_colour())
+    except UndeclaredAnswer as error:
+        raise _Usage(f"--answer {error}") from None
 
 
 @cli.command(name="test")

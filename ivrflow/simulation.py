@@ -194,7 +194,8 @@ def interactive(flow: ir.Flow, call_line: Line, answers: list[ir.Action], *, col
         if call.status == "answer":
             typed = not scripted_answers
             try:
-                given = scripted_answers.pop(0) if scripted_answers else _ask_answer(flow, call)
+                given = _scripted_answer(flow, call, scripted_answers.pop(0)) if scripted_answers \
+                    else _ask_answer(flow, call)
             except _HungUp:
                 asked = call.outcome.target if call.outcome else "the routing service"
                 click.echo(f"■ hung up while waiting for {asked}")
@@ -277,16 +278,38 @@ def _caller_entry(flow: ir.Flow, call: Call) -> Keys | Silence:
         return parsed[0]
 
 
+def _scripted_answer(flow: ir.Flow, call: Call, answer: ir.Action) -> ir.Action:
+    """An --answer, if the `ask` the call is at allows it (UndeclaredAnswer otherwise)."""
+    from .compiler.machine import answer_problem
+    from .compiler.simulate import UndeclaredAnswer
+
+    problem = answer_problem(flow, call.node, call.outcome.target if call.outcome else None, answer)
+    if problem is not None:
+        raise UndeclaredAnswer(problem, answer)
+    return answer
+
+
 def _ask_answer(flow: ir.Flow, call: Call) -> ir.Action:
-    """The routing service's answer, typed by the person playing it."""
+    """The routing service's answer, typed by the person playing it, asked
+    again until the `ask` allows it (its declared answers, when it has them)."""
+    from .compiler.machine import answer_problem, asks_at
+
+    node, url = call.node, call.outcome.target if call.outcome else None
+    declared = dict.fromkeys(ir.written(a) for ask in asks_at(flow, node, url) for a in ask.answers)
+    choices = " | ".join(declared) or '`transfer "100"`, `goto main`, `repeat`, `hangup`'
     while True:
-        text = _read('  its answer (`transfer "100"`, `goto main`, `repeat`, `hangup` or `quit`)').strip()
+        text = _read(f"  its answer ({choices}, or `quit`)").strip()
         if text.lower() in _QUIT:
             raise _HungUp
         try:
-            return action(text, flow)
+            answer = action(text, flow)
         except ValueError as error:
             click.echo(f"  {error}")
+            continue
+        problem = answer_problem(flow, node, url, answer)
+        if problem is None:
+            return answer
+        click.echo(f"  {problem}")
 
 
 # --- ivrflow test ---------------------------------------------------------------------

@@ -44,6 +44,27 @@ menu main {
 }
 """
 
+# A menu (`pin`) that only the answer of an `ask` leads to; clean as it is.
+ASKS = dedent("""
+    prompt hi say "Hello. Press 1 for sales, 9 for your account."
+    prompt enter_pin say "Enter your PIN."
+    menu main {
+        play hi
+        press 1 -> transfer "100"
+        press 9 -> ask "https://crm.example.com/route" -> goto pin | repeat | transfer "200"
+        on timeout -> repeat
+        on invalid -> repeat
+        on exhausted -> hangup
+    }
+    menu pin {
+        play enter_pin
+        press 1 -> hangup
+        on timeout -> repeat
+        on invalid -> repeat
+        on exhausted -> hangup
+    }
+    """).lstrip("\n")
+
 CASES = [
     # --- IVR001 syntax ------------------------------------------------------------------
     case("IVR001", "missing arrow", """
@@ -405,6 +426,53 @@ CASES = [
         }
         """, (3, 5)),
     case("IVR114", "clean", CLEAN),
+    case("IVR114", "one warning for a prompt played twice that offers 2 and 3", """
+        prompt hi say "For sales press 1, for support press 2, for billing press 3. Again: press 2."
+        menu main {
+            play hi
+            play hi
+            press 1 -> hangup
+        }
+        """, (3, 5)),
+    case("IVR114", "a Spanish flow: oprima dos, marque la tecla de asterisco", """
+        flow f {
+            language es-MX
+        }
+        prompt hola say "Para ventas oprima uno. Para soporte, oprima dos. Para volver, marque la tecla de asterisco."
+        menu main {
+            play hola
+            press 1 -> hangup
+        }
+        """, (6, 5)),
+    case("IVR114", "a French prompt in an English flow: appuyez sur deux", """
+        prompt bonjour say "Pour les ventes, appuyez sur un. Pour le support, tapez deux." language fr-FR
+        menu main {
+            play bonjour
+            press 1 -> hangup
+        }
+        """, (3, 5)),
+    case("IVR114", "German and Russian: drücken Sie die Raute, нажмите два", """
+        flow f {
+            language de-DE
+        }
+        prompt hallo say "Für den Verkauf drücken Sie die Eins. Zurück: drücken Sie die Raute."
+        prompt privet say "Для продаж нажмите один. Для поддержки нажмите два." language ru-RU
+        menu main {
+            play hallo
+            play privet
+            press 1 -> hangup
+        }
+        """, (7, 5), (8, 5)),
+    case("IVR114", "number words that are not keys: one of, un numéro, eine Option", """
+        flow f {
+            language fr-CA
+        }
+        prompt hi say "Please select one of the options. Tapez un numéro de dossier. Sinon, tapez deux."
+        menu main {
+            play hi
+            press 2 -> hangup
+        }
+        """),
     # --- IVR115 silence loops ---------------------------------------------------------------------------
     case("IVR115", "timeouts that goto each other", """
         prompt hi say "Hi"
@@ -485,6 +553,33 @@ CASES = [
         }
         """, (22, 6)),
     case("IVR118", "clean", CLEAN),
+    case("IVR118", "six menus deep, one step through an answer of ask", """
+        prompt hi say "Hi"
+        menu m1 {
+            play hi
+            press 1 -> goto m2
+        }
+        menu m2 {
+            play hi
+            press 1 -> ask "https://crm.example.com/route" -> goto m3
+        }
+        menu m3 {
+            play hi
+            press 1 -> goto m4
+        }
+        menu m4 {
+            play hi
+            press 1 -> goto m5
+        }
+        menu m5 {
+            play hi
+            press 1 -> goto m6
+        }
+        menu m6 {
+            play hi
+            press 1 -> hangup
+        }
+        """, (22, 6)),
     # --- IVR119 no prompt -------------------------------------------------------------------------------------
     case("IVR119", "a silent menu", """
         menu main {
@@ -549,4 +644,96 @@ CASES = [
             otherwise -> hangup
         }
         """),
+    # --- declared answers of `ask` (issue 11) ----------------------------------------------------------------
+    case("IVR101", "a menu reached only through an answer of ask", ASKS),
+    case("IVR101", "a menu the ask does not declare", ASKS.replace("goto pin | ", ""), (11, 6)),
+    case("IVR002", "an ask answers with a menu that does not exist", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 9 -> ask "https://crm.example.com/route" -> goto main | goto pinn
+        }
+        """, (4, 72)),
+    case("IVR004", "an ask answers with a transfer to nonsense", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 9 -> ask "https://crm.example.com/route" -> transfer "sales desk"
+        }
+        """, (4, 55)),
+    case("IVR103", "an ask whose answers only lead into a trap", """
+        prompt hi say "Hi"
+        menu a {
+            play hi
+            press 1 -> ask "https://crm.example.com/route" -> goto b
+            on timeout -> goto b
+            on invalid -> goto b
+        }
+        menu b {
+            play hi
+            press 1 -> goto a
+            on timeout -> goto a
+            on invalid -> goto a
+        }
+        """, (2, 6), (8, 6)),
+    case("IVR103", "an ask that may also hang up", """
+        prompt hi say "Hi"
+        menu a {
+            play hi
+            press 1 -> ask "https://crm.example.com/route" -> goto b | hangup
+            on timeout -> goto b
+            on invalid -> goto b
+        }
+        menu b {
+            play hi
+            press 1 -> goto a
+            on timeout -> goto a
+            on invalid -> goto a
+        }
+        """),
+    case("IVR108", "an ask in a route that may answer repeat", """
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup
+        }
+        route entry {
+            otherwise -> ask "https://crm.example.com/route" -> goto main | repeat
+        }
+        """, (7, 69)),
+    case("IVR115", "a silent caller sent round by an ask", """
+        prompt hi say "Hi"
+        menu a {
+            play hi
+            press 1 -> hangup
+            on timeout -> ask "https://crm.example.com/route" -> goto b
+            on invalid -> hangup
+        }
+        menu b {
+            play hi
+            press 1 -> hangup
+            on timeout -> goto a
+            on invalid -> hangup
+        }
+        """, (5, 5)),
+    case("IVR128", "a test answers what the ask does not declare", ASKS + dedent("""
+        test "the service sends the caller to sales" {
+            press 9
+            answer transfer "300"
+            expect transfer "300"
+        }
+        """), (21, 12)),
+    case("IVR128", "a test answers what the ask declares", ASKS + dedent("""
+        test "the service asks for the PIN" {
+            press 9
+            answer goto pin
+            expect goto pin
+        }
+        test "the service sends the caller back" {
+            press 9
+            answer repeat
+            expect goto main
+        }
+        """)),
 ]
+

@@ -65,9 +65,9 @@ def test_the_routing_service_answer_is_shown() -> None:
     status, output = call(CLINIC, "1\ntransfer \"+15550100\"\n")
     assert status == 0
     assert "the routing service answered `transfer +15550100`" in output
-    status, output = call(CLINIC, "1\n", "--answer", "voicemail \"reception\"")
-    assert "the routing service answered `voicemail reception`" in output
-    assert output.rstrip().endswith("■ voicemail reception")
+    status, output = call(CLINIC, "1\n", "--answer", "hangup")
+    assert "the routing service answered `hangup`" in output
+    assert output.rstrip().endswith("■ hangup")
 
 
 def test_piped_stdin_in_a_real_process() -> None:

@@ -111,6 +111,7 @@ RULES: dict[str, Rule] = _rules(
     ("IVR125", E, "audio file that is not a regular file"),
     ("IVR126", E, "audio file that cannot be read or is too large"),
     ("IVR127", E, "nothing to start at: no menu or route"),
+    ("IVR128", E, "test answer that the `ask` does not declare"),
     ("IVR201", Severity.INFO, "menu unrolled: the platform has no retry counter"),
     ("IVR202", Severity.INFO, "served by the runtime server through the platform's webhook"),
     ("IVR203", E, "voicemail box with no destination on this platform"),

@@ -2,9 +2,12 @@
 
 Nodes are the menus and routes (by name), one node per terminal action
 (`main/press 1` for the transfer under key 1), and CALL, where every call
-begins. Edges carry what moves the call (`event`), the label drawn on a
-diagram, the prompts heard on the way, and whether the edge is a default the
-file did not write (`default=True`, the warnings IVR104/IVR105).
+begins. An `ask` that declares its answers has an edge (`event="answer"`,
+`answer=` the action) to each: the menu or route of a `goto`, its own menu
+for `repeat`, or a node of its own (`main/press 9/answer 2`) for an end.
+Edges carry what moves the call (`event`), the label drawn on a diagram,
+the prompts heard on the way, and whether the edge is a default the file did
+not write (`default=True`, the warnings IVR104/IVR105).
 The graph is built once per check and never changed afterwards.
 """
 
@@ -59,6 +62,9 @@ def build(flow: ir.Flow) -> nx.MultiDiGraph:
             else:
                 add_node(node, kind=ir.action_word(terminal), action=terminal, span=terminal.span)
             add_edge(owner, node, **attrs)
+            if isinstance(terminal, ir.Ask) and terminal.answers:
+                graph.nodes[node]["declared"] = True
+                _add_answers(graph, flow, node, owner_item, terminal)
 
     for menu in flow.menus:
         if names.get(menu.name) is not menu:
@@ -80,6 +86,23 @@ def build(flow: ir.Flow) -> nx.MultiDiGraph:
     graph.graph["reachable"] = frozenset({CALL} | nx.descendants(graph, CALL))
     graph.graph["finished"] = frozenset(_can_finish(graph))
     return graph
+
+
+def _add_answers(graph: nx.MultiDiGraph, flow: ir.Flow, asking: str, owner: ir.Node | None, ask: ir.Ask) -> None:
+    """Edges from an `ask` node to what its declared answers lead to: a menu
+    or route (`goto`), the asking menu again (`repeat`), or an end of its own."""
+    for index, answer in enumerate(ask.answers, 1):
+        attrs = {"event": "answer", "answer": answer, "handler": None, "default": False, "span": answer.span}
+        if isinstance(answer, ir.Goto):
+            if isinstance(flow.names.get(answer.target), (ir.Menu, ir.Route)):
+                graph.add_edge(asking, answer.target, **attrs)
+        elif isinstance(answer, ir.Repeat):
+            if isinstance(owner, ir.Menu):
+                graph.add_edge(asking, owner.name, repeat=True, **attrs)
+        else:
+            node = f"{asking}/answer {index}"
+            graph.add_node(node, kind=ir.action_word(answer), action=answer, span=answer.span)
+            graph.add_edge(asking, node, **attrs)
 
 
 def menu_repeats(menu: ir.Menu) -> bool:
@@ -108,7 +131,11 @@ def node_label(node: str, data: dict[str, Any]) -> str:
 
 
 def edge_label(flow: ir.Flow, data: dict[str, Any]) -> str:
-    """What a diagram writes on an edge: the key or event, and any prompts."""
+    """What a diagram writes on an edge: the key or event, and any prompts;
+    an answer an `ask` declares is written as the answer (`goto pin`)."""
+    answer = data.get("answer")
+    if answer is not None:
+        return describe(answer)
     event = data["event"]
     if data.get("default"):
         return f"{event} (default)"
@@ -158,7 +185,10 @@ def can_finish(graph: nx.MultiDiGraph) -> frozenset[str]:
 
 
 def _can_finish(graph: nx.MultiDiGraph) -> set[str]:
-    terminals = [n for n, kind in graph.nodes(data="kind") if kind in TERMINAL_KINDS]
+    # An `ask` that declares its answers ends nothing itself: where they lead does.
+    # (One whose answers lead nowhere known, after IVR002, still counts as an end.)
+    terminals = [n for n, data in graph.nodes(data=True)
+                 if data["kind"] in TERMINAL_KINDS and not (data.get("declared") and graph.out_degree(n))]
     finished: set[str] = set(terminals)
     stack = list(terminals)
     while stack:

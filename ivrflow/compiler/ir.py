@@ -9,7 +9,7 @@ Values that could not be understood (`5sec`, `25:00`) are kept with a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Union
 
@@ -81,9 +81,21 @@ class Voicemail:
 
 @dataclass(frozen=True, slots=True)
 class Ask:
+    """`ask "URL" [-> ANSWER | ANSWER …]`: a routing service decides. The
+    declared answers (goto, transfer, hangup, repeat, voicemail) are all it
+    may say; none declared means any terminal action."""
+
     url: str
     span: Span
     problem: str | None = None
+    answers: tuple[Goto | Transfer | Hangup | Repeat | Voicemail, ...] = ()
+
+    def allows(self, answer: Action) -> bool:
+        """Whether the service may give `answer` (always, when none are declared)."""
+        if not self.answers:
+            return True
+        key = answer_key(answer)
+        return any(answer_key(declared) == key for declared in self.answers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,41 @@ class PlayThen:
 Action = Union[Goto, Transfer, Hangup, Repeat, Voicemail, Ask, PlayThen]
 Terminal = Union[Goto, Transfer, Hangup, Repeat, Voicemail, Ask]
 TERMINALS = (Goto, Transfer, Hangup, Repeat, Voicemail, Ask)
+
+
+def answer_key(action: Action) -> tuple[str, str | None]:
+    """What makes two answers the same: the keyword and its target
+    (`goto pin` ≠ `goto main`; `voicemail` ≠ `voicemail "sales"`)."""
+    if isinstance(action, Goto):
+        return "goto", action.target
+    if isinstance(action, Transfer):
+        return "transfer", action.destination
+    if isinstance(action, Voicemail):
+        return "voicemail", action.box
+    if isinstance(action, (Ask, PlayThen)):
+        return action_word(action), action.url if isinstance(action, Ask) else action.prompt
+    return action_word(action), None
+
+
+def written(action: Action) -> str:
+    """An action as a flow file writes it: `goto pin`, `transfer "100"`."""
+    word = action_word(action)
+    if isinstance(action, Ask):
+        return f'{word} "{action.url}"'
+    if isinstance(action, PlayThen):
+        return f"{word} {action.prompt}"
+    target = answer_key(action)[1]
+    if target is None:
+        return word
+    return f"{word} {target}" if isinstance(action, Goto) else f'{word} "{target}"'
+
+
+def with_answers(items: tuple[Action, ...]) -> Iterator[Action]:
+    """The actions of a list and, after each `ask`, the answers it declares."""
+    for action in items:
+        yield action
+        if isinstance(action, Ask):
+            yield from action.answers
 
 
 def action_word(action: Action) -> str:

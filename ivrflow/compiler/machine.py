@@ -343,6 +343,33 @@ def branch_index(flow: ir.Flow, route: ir.Route, line: Line, elapsed_ms: int = 0
     raise MachineError(f"route `{route.name}` has no `otherwise` and no `when` matched")
 
 
+def asks_at(flow: ir.Flow, node: str | None, url: str | None) -> tuple[ir.Ask, ...]:
+    """The `ask`s of `url` that a call waiting at `node` may be answering:
+    those of the node's handlers and of `max-duration` (which asks from
+    wherever the call is); every `ask` of `url` when the node is not known."""
+    known = node is not None and flow.node(node) is not None
+    found = []
+    for handler in flow.handlers:
+        terminal = handler.actions.terminal
+        if not isinstance(terminal, ir.Ask) or terminal.url != url:
+            continue
+        if not known or handler.owner is None or handler.owner.name == node:
+            found.append(terminal)
+    return tuple(found)
+
+
+def answer_problem(flow: ir.Flow, node: str | None, url: str | None, answer: ir.Action) -> str | None:
+    """Why the routing service may not give `answer` to the `ask` of `url` at
+    `node` (the flow declares other answers), or None when it may. Where one
+    node asks the same URL twice, an answer either declares is allowed."""
+    asks = asks_at(flow, node, url)
+    if not asks or any(ask.allows(answer) for ask in asks):
+        return None
+    declared = dict.fromkeys(ir.written(a) for ask in asks for a in ask.answers)
+    return (f"`{ir.written(answer)}` is not an answer `ask \"{url}\"` declares; "
+            f"it may answer {' | '.join(declared)}")
+
+
 def start_call(flow: ir.Flow, line: Line | None = None) -> tuple[Call, tuple[Effect, ...]]:
     return step(flow, Call(), Start(), line)
 
@@ -356,5 +383,6 @@ def outcome_of(call: Call) -> Outcome:
 
 __all__ = [
     "Answer", "AskService", "Call", "Collect", "End", "Event", "Keys", "Line", "MachineError",
-    "NeedsClock", "Outcome", "Play", "Silence", "Start", "Visited", "outcome_of", "start_call", "step",
+    "NeedsClock", "Outcome", "Play", "Silence", "Start", "Visited", "answer_problem", "asks_at", "outcome_of",
+    "start_call", "step",
 ]

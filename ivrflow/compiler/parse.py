@@ -294,10 +294,10 @@ class _Build:
     def play_then(self, c: list[Token]) -> ir.PlayThen:
         return ir.PlayThen(str(c[1]), _span(c[0], c[1]), _token_span(c[1]))
 
-    def ask(self, c: list[Token]) -> ir.Ask:
+    def ask(self, c: list[Any]) -> ir.Ask:
         address = values.unquote(c[1])
         _, problem = values.url(address)
-        return ir.Ask(address, _span(c[0], c[1]), problem)
+        return ir.Ask(address, _span(c[0], c[-1]), problem, tuple(c[2:]))
 
 
 def _key(token: Token) -> tuple[str, str | None]:

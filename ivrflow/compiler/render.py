@@ -51,14 +51,16 @@ def _node_errors(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Iterable[Di
     return bad
 
 
-def _edges(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, str, bool]]:
-    """(source, target, label, default) with parallel edges of one style merged
-    into one label (`3, #`), in the order the file wrote them."""
-    merged: dict[tuple[str, str, bool], list[str]] = {}
+def _edges(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, str, str]]:
+    """(source, target, label, style) with parallel edges of one style merged
+    into one label (`3, #`), in the order the file wrote them. The style is
+    `default` (a handler the file did not write), `answer` (an answer an
+    `ask` declares) or `written`; the first two are drawn dashed."""
+    merged: dict[tuple[str, str, str], list[str]] = {}
     for source, target, data in graph.edges(data=True):
-        key = (source, target, bool(data.get("default")))
-        merged.setdefault(key, []).append(edge_label(flow, data))
-    return [(s, t, ", ".join(x for x in labels if x), default) for (s, t, default), labels in merged.items()]
+        style = "default" if data.get("default") else "answer" if data.get("answer") is not None else "written"
+        merged.setdefault((source, target, style), []).append(edge_label(flow, data))
+    return [(s, t, ", ".join(x for x in labels if x), style) for (s, t, style), labels in merged.items()]
 
 
 def _prompt_line(flow: ir.Flow, entry: str) -> str:
@@ -110,10 +112,12 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
         if node in errors:
             attrs.update(color=_ERROR, penwidth="2.5")
         dot.node(node, **attrs)
-    for source, target, label, default in _edges(flow, graph):
+    for source, target, label, edge_style in _edges(flow, graph):
         attrs = {"label": label} if label else {}
-        if default:
+        if edge_style == "default":
             attrs.update(style="dashed", color="#9aa0a6", fontcolor="#80868b")
+        elif edge_style == "answer":
+            attrs.update(style="dashed", color=STYLES["ask"].stroke, fontcolor=STYLES["ask"].stroke)
         if source not in seen:
             attrs.update(style="dashed", color=_UNREACHABLE)
         dot.edge(source, target, **attrs)
@@ -160,8 +164,8 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
         else:
             text = _mermaid_text(node_label(node, data))
         out.append(f"    {ids[node]}{shapes[kind].format(chr(34) + text + chr(34))}")
-    for source, target, label, default in _edges(flow, graph):
-        arrow = "-.->" if default else "-->"
+    for source, target, label, edge_style in _edges(flow, graph):
+        arrow = "-->" if edge_style == "written" else "-.->"
         edge = f"{arrow}|\"{_mermaid_text(label)}\"|" if label else arrow
         out.append(f"    {ids[source]} {edge} {ids[target]}")
     # Class names carry a prefix: Mermaid reserves words such as `call`.

@@ -17,12 +17,23 @@ from .machine import (
     Outcome,
     Silence,
     Visited,
+    answer_problem,
     outcome_of,
     start_call,
     step,
 )
 
 Input = Union[Keys, Silence]
+
+
+class UndeclaredAnswer(ValueError):
+    """A scripted answer (a test's `answer`, `--answer`) that the `ask` it
+    reaches does not declare. Not a MachineError: the caller's script is
+    wrong, not the flow."""
+
+    def __init__(self, message: str, answer: ir.Action):
+        super().__init__(message)
+        self.answer = answer
 
 
 @dataclass
@@ -61,6 +72,10 @@ class CallRecord:
         # the routing service answers at once, from the script
         if call.status == "answer" and self.answers and any(isinstance(e, AskService) for e in effects):
             answer = self.answers.pop(0)
+            url = call.outcome.target if call.outcome is not None else None
+            problem = answer_problem(self.flow, call.node, url, answer)
+            if problem is not None:
+                raise UndeclaredAnswer(problem, answer)
             self._take(*step(self.flow, call, Answer(answer), self.line))
 
     def to_dict(self) -> dict[str, Any]:

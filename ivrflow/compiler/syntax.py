@@ -29,6 +29,7 @@ _WORDS = {
     "_LBRACE": "`{`",
     "RBRACE": "`}`",
     "_COMMA": "`,`",
+    "_PIPE": "`|`",
 }
 
 # Sets of terminals that read better as one phrase (checked in this order).

@@ -12,7 +12,7 @@ import networkx as nx
 from . import ir
 from .graph import CALL, describe
 from .machine import AskService, Keys, Line, MachineError, NeedsClock, Play, Silence
-from .simulate import CallRecord
+from .simulate import CallRecord, UndeclaredAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +76,8 @@ def _handlers(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, ir.
     found = []
     seen = set()
     for owner, _, data in graph.edges(data=True):
-        if owner == CALL:
-            continue
+        if owner == CALL or data.get("answer") is not None:
+            continue  # an `ask`'s answers are the routing service's choice, not a handler
         key = (owner, data["event"])
         if key not in seen:
             seen.add(key)
@@ -109,6 +109,10 @@ def run_test(flow: ir.Flow, test: ir.Test) -> TestResult:
                 if problem is not None:
                     result.failure = Failure(step.span, describe(step.action), problem)
                     return result
+    except UndeclaredAnswer as error:
+        where = next((s.span for s in test.steps if isinstance(s, ir.TestAnswer) and s.action is error.answer),
+                     test.name_span)
+        result.failure = Failure(where, "an answer the `ask` declares", str(error))
     except NeedsClock as error:
         result.failure = Failure(error.span, f"a time for `when open {error.hours}`",
                                  'the test sets none: add `at "2026-11-23 10:00"`')

@@ -3,7 +3,8 @@
 Request: POST URL with JSON {"flow", "node", "session", "caller", "called",
 "keys"}. Answer: JSON {"action": "transfer"|"voicemail"|"goto"|"repeat"|
 "hangup", "target": "…"}. A service that is slow (ASK_TIMEOUT_S), down or
-answers nonsense gets the fallback: `repeat` in a menu, else `hangup`.
+answers nonsense gets the fallback: `repeat` in a menu, else `hangup`. So
+does an answer the `ask` does not declare (`ask "URL" -> goto pin | hangup`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from ..compiler import ir
+from ..compiler.machine import answer_problem
 
 ASK_TIMEOUT_S = 3.0
 _SPAN = ir.Span("<ask>", 1, 1, 1, 1)
@@ -51,6 +53,11 @@ async def ask(client: httpx.AsyncClient, flow: ir.Flow, url: str, payload: dict[
         log.warning("session %s: ask %s failed (%s); falling back", payload.get("session"), url,
                     type(error).__name__)
         action = None
+    if action is not None:
+        problem = answer_problem(flow, payload.get("node"), url, action)
+        if problem is not None:
+            log.warning("session %s: %s; falling back", payload.get("session"), problem)
+            action = None
     if action is None:
         action = fallback(flow, payload.get("node"))
     return action

@@ -39,6 +39,7 @@ CHECKS: tuple[Check, ...] = (
     routes.check_hours,             # IVR121
     flowgraph.check_instant_loops,  # IVR122
     names.check_something_to_start,  # IVR127
+    tests.check_test_answers,       # IVR128
 )
 
 

@@ -66,8 +66,7 @@ def _silent_edges(flow: ir.Flow, finished: frozenset[str]) -> list[tuple[str, st
     edges: list[tuple[str, str]] = []
     for route in flow.routes:
         if route.name in finished:
-            edges += [(route.name, b.actions.terminal.target) for b in route.branches
-                      if isinstance(b.actions.terminal, ir.Goto)]
+            edges += [(route.name, target) for b in route.branches for target in _gotos(b.actions.terminal)]
     for menu in flow.menus:
         if menu.name not in finished:
             continue
@@ -76,9 +75,17 @@ def _silent_edges(flow: ir.Flow, finished: frozenset[str]) -> list[tuple[str, st
         if isinstance(terminal, ir.Repeat):
             exhausted = menu.on("exhausted")
             terminal = exhausted.actions.terminal if exhausted is not None else None
-        if isinstance(terminal, ir.Goto):
-            edges.append((menu.name, terminal.target))
+        edges += [(menu.name, target) for target in _gotos(terminal)]
     return [(a, b) for a, b in edges if flow.node(b) is not None]
+
+
+def _gotos(terminal: ir.Terminal | None) -> list[str]:
+    """Where a `goto` goes, or any `goto` an `ask` declares among its answers."""
+    if isinstance(terminal, ir.Goto):
+        return [terminal.target]
+    if isinstance(terminal, ir.Ask):
+        return [a.target for a in terminal.answers if isinstance(a, ir.Goto)]
+    return []
 
 
 @reports("IVR115")
@@ -117,7 +124,7 @@ def check_depth(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
         for target in graph.successors(node):
             kind = graph.nodes[target]["kind"]
             cost = 1 if kind == "menu" else 0
-            if kind in ("menu", "route") and depth[node] + cost < depth.get(target, 1 << 30):
+            if kind in ("menu", "route", "ask") and depth[node] + cost < depth.get(target, 1 << 30):
                 depth[target] = depth[node] + cost
                 (queue.append if cost else queue.appendleft)(target)
     for menu in flow.menus:

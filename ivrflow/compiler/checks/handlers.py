@@ -50,15 +50,21 @@ def check_repeat_outside_menu(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -
     start the same handler again, forever (IVR123)."""
     for handler in flow.handlers:
         terminal = handler.actions.terminal
-        if isinstance(handler.owner, ir.Menu):
-            if handler.event == "exhausted" and isinstance(terminal, ir.Repeat):
-                yield RULES["IVR123"].at(terminal.span, "`repeat` in `on exhausted`: the retries are used up, so "
-                                                        "this would run `on exhausted` again, forever",
-                                         hint="send the caller somewhere: `transfer`, `voicemail`, `goto` or `hangup`")
-            continue
-        if isinstance(terminal, ir.Repeat):
+        # An `ask` that declares `repeat` among its answers repeats from here too.
+        repeats = [terminal] if isinstance(terminal, ir.Repeat) else []
+        if isinstance(terminal, ir.Ask):
+            repeats += [a for a in terminal.answers if isinstance(a, ir.Repeat)]
+        for repeat in repeats:
+            answer = " (an answer of `ask`)" if repeat is not terminal else ""
+            if isinstance(handler.owner, ir.Menu):
+                if handler.event == "exhausted":
+                    yield RULES["IVR123"].at(repeat.span, f"`repeat`{answer} in `on exhausted`: the retries are "
+                                                          "used up, so this would run `on exhausted` again, forever",
+                                             hint="send the caller somewhere: `transfer`, `voicemail`, `goto` "
+                                                  "or `hangup`")
+                continue
             where = f"route `{handler.owner.name}`" if handler.owner else "`max-duration`"
-            yield RULES["IVR108"].at(terminal.span, f"`repeat` in {where}: there is no menu here to repeat",
+            yield RULES["IVR108"].at(repeat.span, f"`repeat`{answer} in {where}: there is no menu here to repeat",
                                      hint="use `goto MENU` to send the caller to a menu")
 
 

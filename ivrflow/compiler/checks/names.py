@@ -34,7 +34,7 @@ def references(flow: ir.Flow, *, tests: bool = True) -> Iterator[tuple[str, ir.S
         lists += [(step.action,) for test in flow.tests for step in test.steps
                   if isinstance(step, (ir.TestExpect, ir.TestAnswer))]
     for items in lists:
-        for action in items:
+        for action in ir.with_answers(items):
             if isinstance(action, ir.Goto):
                 yield action.target, action.target_span, _NODE_KINDS, "goto"
             elif isinstance(action, ir.PlayThen):
@@ -44,8 +44,8 @@ def references(flow: ir.Flow, *, tests: bool = True) -> Iterator[tuple[str, ir.S
 @reports("IVR002")
 def check_undefined(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A `goto`, `play`, `open` or `start` that names nothing (or the wrong kind
-    of thing): the call would have nowhere to go, or silence where a prompt
-    should be."""
+    of thing), also among the answers an `ask` declares: the call would have
+    nowhere to go, or silence where a prompt should be."""
     rule = RULES["IVR002"]
     for name, span, kinds, keyword in references(flow):
         found = flow.names.get(name)

@@ -60,7 +60,7 @@ def _problems(flow: ir.Flow) -> Iterator[tuple[ir.Span, str]]:
 
 def _all_actions(flow: ir.Flow) -> Iterator[ir.Action]:
     for handler in flow.handlers:
-        yield from handler.actions.items
+        yield from ir.with_answers(handler.actions.items)
     for test in flow.tests:
         for step in test.steps:
             if isinstance(step, (ir.TestExpect, ir.TestAnswer)):
