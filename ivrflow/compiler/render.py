@@ -8,6 +8,7 @@ Turning DOT into SVG/PNG/PDF needs Graphviz's `dot` and happens in the CLI.
 
 from __future__ import annotations
 
+import bisect
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,11 +43,18 @@ _ERROR = "#d93025"
 
 
 def _node_errors(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Iterable[Diagnostic]) -> set[str]:
-    """Nodes drawn red: a menu or route with an error inside its block."""
-    lines = [d.span.line for d in diagnostics if d.severity is Severity.ERROR]
+    """Nodes drawn red: a menu or route with an error inside its block, or
+    named by an error as part of it (the other menus of a trap)."""
+    errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+    lines = [d.span.line for d in errors] + [span.line for d in errors for span, _ in d.related]
     nodes: list[ir.Menu | ir.Route] = [*flow.menus, *flow.routes]
-    blocks = [(n.span.line, n.end_line, n.name) for n in nodes]
-    bad = {name for line in lines for start, end, name in blocks if start <= line <= end and name in graph}
+    blocks = sorted((n.span.line, n.end_line, n.name) for n in nodes)
+    starts = [start for start, _, _ in blocks]
+    bad: set[str] = set()
+    for line in lines:  # blocks do not overlap: the one starting last at or before the line
+        index = bisect.bisect_right(starts, line) - 1
+        if index >= 0 and blocks[index][1] >= line and blocks[index][2] in graph:
+            bad.add(blocks[index][2])
     bad |= {node for node, kind in graph.nodes(data="kind") if kind == "silence"}
     return bad
 
