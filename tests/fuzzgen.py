@@ -223,7 +223,8 @@ class Flow:
                 condition = f"open {rng.choice(hours)}" if hours and rng.random() < 0.4 else \
                     f"caller {self.string(valid=lambda: rng.choice(['7495*******', '79*', 'ALL', '100-199']))}"
                 out.append(f"    when {condition} -> {self.actions(prompts, nodes, None)}")
-            out.append(f"    otherwise -> {self.actions(prompts, nodes, None, terminal=self._next(shape, nodes, index))}")
+            onward = self._next(shape, nodes, index)
+            out.append(f"    otherwise -> {self.actions(prompts, nodes, None, terminal=onward)}")
             out.append("}")
         for index, name in enumerate(menu_names, start=len(route_names)):
             label = f" {self.string()}" if rng.random() < 0.4 else ""
