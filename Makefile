@@ -91,11 +91,11 @@ demo: setup
 test: setup $(MERMAID)
 	$(BIN)/python -m pytest
 
-# The mutation property of tests/test_fuzz.py with 100,000 examples, then 300
+# The mutation property of tests/test_fuzz.py with 100,000 examples, then 150
 # flows from the grammar-aware generator (tests/fuzzgen.py) through every
 # command, with a summary: internal errors, and the slowest seconds per 100 kB
 # (minutes). FUZZ_GENERATED=N and FUZZ_SEED=S change the second part.
-FUZZ_GENERATED ?= 300
+FUZZ_GENERATED ?= 150
 FUZZ_SEED ?= 1
 fuzz: setup
 	IVRFLOW_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -q -p no:cacheprovider -m fuzz tests/test_fuzz.py
