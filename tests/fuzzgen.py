@@ -369,8 +369,9 @@ def _check_dot(path: Path, source: str, summary: Summary) -> None:
     done = subprocess.run(["dot", "-Tsvg", "-o", os.devnull, str(path)], capture_output=True, timeout=120,
                           check=False)
     if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        summary.add(Finding("dot rejected", "render -o flow.dot", (message or ["?"])[0][:200], source))
+        message = (done.stderr.decode(errors="replace").strip().splitlines() or ["?"])[0]
+        message = message.replace(str(path), "flow.dot")
+        summary.add(Finding("dot rejected", "render -o flow.dot", message[:200], source))
 
 
 def fuzz(count: int, seed: int, *, large: bool = True, keep: Path | None = None, progress: bool = False) -> Summary:

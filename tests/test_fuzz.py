@@ -3,7 +3,9 @@ diagnostics with valid positions, and what checks clean can be tested, drawn
 and compiled for the declarative targets.
 
 `make test` runs a few hundred mutations; `make fuzz` runs 100,000
-(IVRFLOW_FUZZ_EXAMPLES) and is kept out of `make test`.
+(IVRFLOW_FUZZ_EXAMPLES) and is kept out of `make test`. Flows from the
+grammar-aware generator (tests/fuzzgen.py) go through every command: a few
+small ones here, hundreds (large ones too) in `make fuzz`.
 """
 
 from __future__ import annotations
