@@ -123,7 +123,8 @@ def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
         members = sorted(component)
         if len(members) == 1 and not silent.has_edge(members[0], members[0]):
             continue
-        menus = [m for m in flow.menus if m.name in component and flow.names.get(m.name) is m]
+        menus = sorted((m for m in map(flow.names.get, component) if isinstance(m, ir.Menu)),
+                       key=lambda m: (m.name_span.line, m.name_span.column))  # not a scan per loop
         if not menus:
             continue  # only routes: IVR122
         first = menus[0]
@@ -174,7 +175,8 @@ def check_instant_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
         members = sorted(component)
         if len(members) == 1 and not routes.has_edge(members[0], members[0]):
             continue
-        first = next(r for r in flow.routes if r.name in component)
+        first = min((r for r in map(flow.names.get, component) if isinstance(r, ir.Route)),
+                    key=lambda r: (r.name_span.line, r.name_span.column))
         loop = _loop(members)
         yield RULES["IVR122"].at(first.name_span, f"routes go round {loop} without waiting for the caller",
                                  hint="one of them must send the call to a menu or end it")
