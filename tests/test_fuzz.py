@@ -3,7 +3,9 @@ diagnostics with valid positions, and what checks clean can be tested, drawn
 and compiled for the declarative targets.
 
 `make test` runs a few hundred mutations; `make fuzz` runs 100,000
-(IVRFLOW_FUZZ_EXAMPLES) and is kept out of `make test`.
+(IVRFLOW_FUZZ_EXAMPLES) and is kept out of `make test`. Flows from the
+grammar-aware generator (tests/fuzzgen.py) go through every command: a few
+small ones here, hundreds (large ones too) in `make fuzz`.
 """
 
 from __future__ import annotations
@@ -75,3 +77,19 @@ def test_mutated_flows_get_diagnostics_not_exceptions(source: str, mutations: li
             for compile_flow in (telphin.compile_flow, portsip.compile_flow):  # the targets' compilers too
                 for d in compile_flow(result.flow, {}, tts=True).diagnostics:
                     assert d.code in RULES and 1 <= d.span.line <= line_count, d
+
+
+#: Flows from the grammar-aware generator in the default run (`make fuzz` runs hundreds, large ones too).
+GENERATED_TO_RUN = int(os.environ.get("IVRFLOW_FUZZ_GENERATED_TEST", "8"))
+
+
+def test_generated_flows_run_through_every_command_without_internal_errors() -> None:
+    """A few small flows from tests/fuzzgen.py through check, render, test and
+    compile: every problem is a coded diagnostic, every diagram is valid DOT.
+    (Speed is measured by `make fuzz`, not asserted here.)"""
+    from .fuzzgen import fuzz
+
+    summary = fuzz(GENERATED_TO_RUN, seed=20261202, large=False)
+    assert summary.flows == GENERATED_TO_RUN
+    assert summary.count("internal error") == 0, summary.text()
+    assert summary.count("dot rejected") == 0, summary.text()

@@ -8,7 +8,10 @@ Turning DOT into SVG/PNG/PDF needs Graphviz's `dot` and happens in the CLI.
 
 from __future__ import annotations
 
+import bisect
 import html
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -40,13 +43,56 @@ STYLES: dict[str, Style] = {
 _UNREACHABLE = "#9aa0a6"
 _ERROR = "#d93025"
 
+#: Graphviz (2.43, Debian 12) refuses a quoted or HTML string longer than
+#: 16,384 bytes ("longer than 16384?"), and a diagram cannot show more anyway:
+#: labels are clipped to this many characters, menus to this many prompts.
+LABEL_CHARS = 120
+MENU_PROMPTS = 12
+#: Characters no diagram can carry (Graphviz stops at NUL; SVG, being XML,
+#: allows no other C0 control either, nor lone surrogates): drawn as U+FFFD.
+_UNDRAWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+#: Node names used as DOT ids as they are; any other node (a caller mask with
+#: quotes, backslashes or a `:` that DOT reads as a port) gets `@N` instead,
+#: which no name can be (`@` cannot start one and node paths contain `/`).
+_PLAIN_ID = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff\"\\:]{1,100}")
+
+
+def _drawable(text: str) -> str:
+    """The text a diagram shows: no control characters, at most LABEL_CHARS per line."""
+    lines = _UNDRAWABLE.sub("\ufffd", text).split("\n")
+    return "\n".join(line if len(line) <= LABEL_CHARS else line[:LABEL_CHARS - 1] + "…" for line in lines)
+
+
+def _dot_text(text: str) -> str:
+    """A plain-text DOT label: backslashes are text (no `\\l`, `\\N` escapes),
+    quotes are escaped by graphviz.quote, and `<…>` is never HTML."""
+    import graphviz
+
+    return graphviz.escape(_drawable(text))
+
+
+def _dot_html(text: str) -> str:
+    """Text inside an HTML-like DOT label: entities for `<>&"'`, a line break per newline."""
+    return '<br align="left"/>'.join(html.escape(line) for line in _drawable(text).split("\n"))
+
+
+def _dot_ids(graph: nx.MultiDiGraph) -> dict[str, str]:
+    return {node: node if _PLAIN_ID.fullmatch(node) else f"@{index}" for index, node in enumerate(graph.nodes)}
+
 
 def _node_errors(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Iterable[Diagnostic]) -> set[str]:
-    """Nodes drawn red: a menu or route with an error inside its block."""
-    lines = [d.span.line for d in diagnostics if d.severity is Severity.ERROR]
+    """Nodes drawn red: a menu or route with an error inside its block, or
+    named by an error as part of it (the other menus of a trap)."""
+    errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+    lines = [d.span.line for d in errors] + [span.line for d in errors for span, _ in d.related]
     nodes: list[ir.Menu | ir.Route] = [*flow.menus, *flow.routes]
-    blocks = [(n.span.line, n.end_line, n.name) for n in nodes]
-    bad = {name for line in lines for start, end, name in blocks if start <= line <= end and name in graph}
+    blocks = sorted((n.span.line, n.end_line, n.name) for n in nodes)
+    starts = [start for start, _, _ in blocks]
+    bad: set[str] = set()
+    for line in lines:  # blocks do not overlap: the one starting last at or before the line
+        index = bisect.bisect_right(starts, line) - 1
+        if index >= 0 and blocks[index][1] >= line and blocks[index][2] in graph:
+            bad.add(blocks[index][2])
     bad |= {node for node, kind in graph.nodes(data="kind") if kind == "silence"}
     return bad
 
@@ -76,7 +122,9 @@ def _prompt_line(flow: ir.Flow, entry: str) -> str:
 def _menu_lines(flow: ir.Flow, node: str, data: dict) -> list[str]:
     menu: ir.Menu = data["item"]
     lines = [menu.label] if menu.label else []
-    lines += [_prompt_line(flow, p.prompt + (" (fully)" if p.fully else "")) for p in menu.plays]
+    lines += [_prompt_line(flow, p.prompt + (" (fully)" if p.fully else "")) for p in menu.plays[:MENU_PROMPTS]]
+    if len(menu.plays) > MENU_PROMPTS:
+        lines.append(f"♪ … and {len(menu.plays) - MENU_PROMPTS:,} more")
     lines.append(f"timeout {menu.timeout_ms / 1000:g}s · retries {menu.retries}")
     return lines
 
@@ -87,8 +135,10 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
     seen = reachable(graph) if flow.start in graph else {CALL}
     errors = _node_errors(flow, graph, diagnostics)
     title = (flow.header.label if flow.header and flow.header.label else flow.name)
-    dot = graphviz.Digraph(name=flow.name, graph_attr={
-        "rankdir": "LR", "label": title, "labelloc": "t", "fontname": "Helvetica", "fontsize": "16",
+    ids = _dot_ids(graph)
+    name = flow.name if _PLAIN_ID.fullmatch(flow.name) else "flow"  # a file's name can be anything
+    dot = graphviz.Digraph(name=name, graph_attr={
+        "rankdir": "LR", "label": _dot_text(title), "labelloc": "t", "fontname": "Helvetica", "fontsize": "16",
         "nodesep": "0.3", "ranksep": "0.6"})
     dot.attr("node", fontname="Helvetica", fontsize="11", style="filled")
     dot.attr("edge", fontname="Helvetica", fontsize="10", color="#5f6368")
@@ -99,29 +149,29 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
         if kind == "call":
             attrs.update(label="call", fontcolor="white", width="0.6", fixedsize="true")
         elif kind == "menu":
-            rows = "".join(f'<br align="left"/>{html.escape(line)}' for line in _menu_lines(flow, node, data))
-            attrs.update(label=f"<<b>{html.escape(node)}</b>{rows}<br align=\"left\"/>>", style="rounded,filled")
+            rows = "".join(f'<br align="left"/>{_dot_html(line)}' for line in _menu_lines(flow, node, data))
+            attrs.update(label=f"<<b>{_dot_html(node)}</b>{rows}<br align=\"left\"/>>", style="rounded,filled")
         elif kind == "route":
             label = node_label(node, data)
-            attrs["label"] = f"{node}\n{label}" if label != node else node
+            attrs["label"] = _dot_text(f"{node}\n{label}" if label != node else node)
         else:
-            attrs["label"] = node_label(node, data)
+            attrs["label"] = _dot_text(node_label(node, data))
         if node not in seen:
             attrs.update(style=attrs.get("style", "filled") + ",dashed", color=_UNREACHABLE,
                          fontcolor=_UNREACHABLE, fillcolor="#f1f3f4")
         if node in errors:
             attrs.update(color=_ERROR, penwidth="2.5")
-        dot.node(node, **attrs)
+        dot.node(ids[node], **attrs)
     for source, target, label, edge_style in _edges(flow, graph):
-        attrs = {"label": label} if label else {}
+        attrs = {"label": _dot_text(label)} if label else {}
         if edge_style == "default":
             attrs.update(style="dashed", color="#9aa0a6", fontcolor="#80868b")
         elif edge_style == "answer":
             attrs.update(style="dashed", color=STYLES["ask"].stroke, fontcolor=STYLES["ask"].stroke)
         if source not in seen:
             attrs.update(style="dashed", color=_UNREACHABLE)
-        dot.edge(source, target, **attrs)
-    dot.node("legend", label=_legend(), shape="plaintext", style="")
+        dot.edge(ids[source], ids[target], **attrs)
+    dot.node("@legend", label=_legend(), shape="plaintext", style="")
     return dot.source
 
 
@@ -150,7 +200,7 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
     errors = _node_errors(flow, graph, diagnostics)
     ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
     title = flow.header.label if flow.header and flow.header.label else flow.name
-    out = ["---", f"title: {_mermaid_text(title)}", "---", "flowchart LR"]
+    out = ["---", f"title: {_yaml_scalar(_mermaid_text(title))}", "---", "flowchart LR"]
     shapes = {"call": "(({}))", "menu": "[{}]", "route": "{{{{{}}}}}", "transfer": "[/{}/]",
               "hangup": "[[{}]]", "voicemail": "[({})]", "ask": "[\\{}\\]", "extension": "[/{}/]",
               "silence": "[[{}]]"}
@@ -185,5 +235,20 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
     return "\n".join(out) + "\n"
 
 
+#: Mermaid reads `#name;` and `#123;` in any text as entities, a backtick
+#: inside quotes as Markdown, and `|` as the end of an edge's text.
+_MERMAID_ENTITY = re.compile(r"#(?=\w+;)")
+_MERMAID_SPECIAL = str.maketrans({'"': "#quot;", "`": "#96;", "|": "#124;", "\n": "<br/>"})
+#: A title the YAML front matter can hold without quotes.
+_YAML_PLAIN = re.compile(r"[\w(][\w .,()/'+-]*")
+
+
 def _mermaid_text(text: str) -> str:
-    return html.escape(text, quote=False).replace('"', "#quot;")
+    """Text inside a Mermaid `"…"` label: HTML-escaped, entities for what Mermaid reads."""
+    text = _MERMAID_ENTITY.sub("#35;", html.escape(_drawable(text), quote=False))
+    return text.translate(_MERMAID_SPECIAL)
+
+
+def _yaml_scalar(text: str) -> str:
+    """The title as YAML: plain when that is safe, else double-quoted (JSON is valid YAML)."""
+    return text if _YAML_PLAIN.fullmatch(text) and not text.endswith(" ") else json.dumps(text, ensure_ascii=False)

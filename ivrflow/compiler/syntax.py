@@ -54,8 +54,8 @@ _GROUPS = (
 )
 _BLOCKS = {"FLOW": "flow", "MENU": "menu", "HOURS": "hours", "ROUTE": "route", "TEST": "test"}
 _TOKEN = r'"(?:\\.|[^"\\\n])*"|->|[{},]|[^\s{},"#]+'
-_PREVIOUS = re.compile(f"({_TOKEN})\\s*$")
 _NEXT = re.compile(_TOKEN)
+_WORD_OR_COMMENT = re.compile(f"{_TOKEN}|#")
 
 
 def syntax_error(error: UnexpectedInput, source: str, file: str) -> Diagnostic:
@@ -180,21 +180,31 @@ def _describe_text(text: str) -> str:
 
 
 def _previous(source: str, offset: int, line: int) -> str | None:
-    """The token before `offset` on the same line, in words: "the key `1`"."""
-    before = _strip_comments(source[:offset])
-    match = _PREVIOUS.search(before)
-    if match is None or before.count("\n", 0, match.start()) + 1 != line:
+    """The token before `offset` on the same line, in words: "the key `1`".
+
+    Only the error's line is read, left to right, once: searching backwards
+    from the offset with an anchored pattern costs the square of the length
+    of a long word or string before the error."""
+    lines = source[:offset].split("\n")
+    if line > len(lines) or any(_tokens(rest) for rest in lines[line:]):
+        return None  # the last token before the error is on a later line
+    tokens = _tokens(lines[line - 1])
+    if not tokens:
         return None
-    text = match.group(1)
-    earlier = _PREVIOUS.search(before[:match.start()])
-    if earlier is not None and earlier.group(1) == "press":
-        return f"the key `{text}`"
-    return _describe_text(text)
+    if len(tokens) > 1 and tokens[-2] == "press":
+        return f"the key `{tokens[-1]}`"
+    return _describe_text(tokens[-1])
 
 
-def _strip_comments(text: str) -> str:
-    lines = text.split("\n")
-    return "\n".join(re.sub(r'^((?:[^"#]|"(?:\\.|[^"\\])*")*)#.*$', r"\1", line) for line in lines)
+def _tokens(line: str) -> list[str]:
+    """The words, strings and punctuation of one line, up to any comment."""
+    tokens: list[str] = []
+    for match in _WORD_OR_COMMENT.finditer(line):
+        text = match.group(0)
+        if text == "#":
+            break
+        tokens.append(text)
+    return tokens
 
 
 def _did_you_mean(source: str, offset: int, expected: set[str]) -> str | None:

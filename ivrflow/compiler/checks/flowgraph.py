@@ -46,17 +46,49 @@ def check_traps(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
     """Menus and routes from which no terminal action can ever be reached: a
     caller who gets there goes round until they hang up."""
     finished = can_finish(graph)
-    for node, data in _nodes(graph, "menu", "route"):
-        if node not in finished:
-            inside = sorted(n for n in nx.descendants(graph, node) | {node}
-                            if graph.nodes[n]["kind"] in ("menu", "route"))
-            names = [f"`{n}`" for n in inside]
-            others = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-            yield RULES["IVR103"].at(
-                data["span"], f"no way out of {_what(data, node)}: every handler leads to {others}, "
-                              "and none of them ends the call",
-                hint="give one handler a `transfer`, `hangup`, `voicemail` or `ask`, or use `repeat` so "
-                     "`on exhausted` can run")
+    stuck = [node for node, _ in _nodes(graph, "menu", "route") if node not in finished]
+    if not stuck:
+        return
+    # Every successor of a stuck node is stuck too, so the traps proper are the
+    # strongly connected groups nothing leads out of; the stuck nodes outside
+    # them only lead in, and give their way out when the trap does.
+    groups = nx.condensation(graph.subgraph(stuck))
+    traps = [groups.nodes[g]["members"] for g in groups if groups.out_degree(g) == 0]
+    for members in sorted(traps, key=lambda m: min(_position(graph, n) for n in m)):
+        first, *others = sorted(members, key=lambda n: _position(graph, n))[:NAMED]
+        data = graph.nodes[first]
+        yield RULES["IVR103"].at(
+            data["span"], f"no way out of {_what(data, first)}: every handler leads to "
+                          f"{_some(graph, members)}, and none of them ends the call",
+            hint="give one handler a `transfer`, `hangup`, `voicemail` or `ask`, or use `repeat` so "
+                 "`on exhausted` can run",
+            related=tuple((graph.nodes[n]["span"], f"`{n}` is in the same trap") for n in others))
+
+
+#: How many names a message lists before it says how many more there are.
+NAMED = 5
+
+
+def _position(graph: nx.MultiDiGraph, node: str) -> tuple[int, int]:
+    span = graph.nodes[node]["span"]
+    return (span.line, span.column)
+
+
+def _some(graph: nx.MultiDiGraph, members: set[str]) -> str:
+    """`a` or `b` for a few names; for many, the first few in the file and the count."""
+    if len(members) <= NAMED:
+        names = [f"`{n}`" for n in sorted(members)]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    first = sorted(members, key=lambda n: _position(graph, n))[:NAMED]
+    return (f"one of {len(members):,} menus and routes ({', '.join(f'`{n}`' for n in first)} "
+            f"and {len(members) - NAMED:,} more)")
+
+
+def _loop(members: list[str]) -> str:
+    """`a` → `b` → `a`; a long loop by its first few names and its length."""
+    if len(members) <= NAMED:
+        return " → ".join(f"`{m}`" for m in [*members, members[0]])
+    return " → ".join(f"`{m}`" for m in members[:NAMED]) + f" → … ({len(members):,} in all)"
 
 
 def _silent_edges(flow: ir.Flow, finished: frozenset[str]) -> list[tuple[str, str]]:
@@ -98,13 +130,14 @@ def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
         members = sorted(component)
         if len(members) == 1 and not silent.has_edge(members[0], members[0]):
             continue
-        menus = [m for m in flow.menus if m.name in component and flow.names.get(m.name) is m]
+        menus = sorted((m for m in map(flow.names.get, component) if isinstance(m, ir.Menu)),
+                       key=lambda m: (m.name_span.line, m.name_span.column))  # not a scan per loop
         if not menus:
             continue  # only routes: IVR122
         first = menus[0]
         where = first.on("timeout")
         span = where.span if where is not None else first.name_span
-        loop = " → ".join(f"`{m}`" for m in [*members, members[0]])
+        loop = _loop(members)
         ending = f" until `max-duration` ({limit.text})" if limit is not None else " forever"
         yield RULES["IVR115"].at(span, f"a silent caller goes round {loop}{ending}",
                                  hint="use `repeat` so the retry count grows, and end with `on exhausted`")
@@ -149,7 +182,8 @@ def check_instant_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
         members = sorted(component)
         if len(members) == 1 and not routes.has_edge(members[0], members[0]):
             continue
-        first = next(r for r in flow.routes if r.name in component)
-        loop = " → ".join(f"`{m}`" for m in [*members, members[0]])
+        first = min((r for r in map(flow.names.get, component) if isinstance(r, ir.Route)),
+                    key=lambda r: (r.name_span.line, r.name_span.column))
+        loop = _loop(members)
         yield RULES["IVR122"].at(first.name_span, f"routes go round {loop} without waiting for the caller",
                                  hint="one of them must send the call to a menu or end it")
