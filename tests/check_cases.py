@@ -143,6 +143,30 @@ CASES = [
             press 1 -> ask "ftp://x"
         }
         """, (2, 14), (3, 5), (6, 10), (7, 18), (10, 13), (11, 12), (12, 16)),
+    case("IVR004", "an answer delay of hours, a duration beyond a day", """
+        flow f {
+            answer-delay 10h
+            max-duration 99999999999999999999h -> hangup
+        }
+        prompt hi say "Hi"
+        menu main {
+            play hi
+            press 1 -> hangup
+            on timeout -> repeat
+            on invalid -> repeat
+            on exhausted -> hangup
+        }
+        """, (2, 18), (3, 18)),
+    case("IVR004", "a zone name longer than any (the file system would refuse it)", f"""
+        hours h {{
+            timezone "{'x/' * 400}x"
+            mon 09:00-10:00
+        }}
+        route r {{
+            when open h -> hangup
+            otherwise -> hangup
+        }}
+        """, (2, 14)),
     case("IVR004", "test times", with_clean("""
         test "t" {
             at "tomorrow"

@@ -129,7 +129,7 @@ class _Build:
 
     def answer_delay(self, c: list[Token]) -> ir.Setting:
         return _setting("answer-delay", c[0], c[1],
-                        functools.partial(values.duration, allow_zero=True))
+                        functools.partial(values.duration, allow_zero=True, most=values.MAX_ANSWER_DELAY_MS))
 
     def max_duration(self, c: list[Any]) -> tuple[ir.Setting, ir.Actions]:
         return _setting("max-duration", c[0], c[1], values.duration), c[2]

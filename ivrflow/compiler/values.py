@@ -21,18 +21,35 @@ _URL = re.compile(r"https?://[^\s/]+\S*")
 _MASK_PART = re.compile(r"\+?[0-9*]+")
 
 
-def duration(text: str, *, allow_zero: bool = False) -> Result:
-    """`500ms`, `5s`, `2m`, `1h` → milliseconds."""
+#: The longest duration a flow may give (a day): anything longer is a typo,
+#: and platforms that render silence (PortSIP's answer-delay) would write it out.
+MAX_DURATION_MS = 24 * 3600 * 1000
+#: `answer-delay` rings before the call is answered; a caller gives up long before a minute.
+MAX_ANSWER_DELAY_MS = 60 * 1000
+
+
+def duration(text: str, *, allow_zero: bool = False, most: int = MAX_DURATION_MS) -> Result:
+    """`500ms`, `5s`, `2m`, `1h` → milliseconds, at most `most`."""
     match = _DURATION.fullmatch(text)
     if match is None:
         unit = text.lstrip("0123456789")
         if not unit:
-            return None, f"`{text}` has no unit: write `{text}s` for seconds or `{text}ms`"
-        return None, f"`{text}`: unknown unit `{unit}`; use ms, s, m or h (such as `5s`)"
-    ms = int(match.group(1)) * _UNIT_MS[match.group(2)]
+            return None, f"`{text[:40]}` has no unit: write `{text[:40]}s` for seconds or `{text[:40]}ms`"
+        return None, f"`{text[:40]}`: unknown unit `{unit[:20]}`; use ms, s, m or h (such as `5s`)"
+    digits = match.group(1).lstrip("0") or "0"
+    ms = int(digits) * _UNIT_MS[match.group(2)] if len(digits) <= 12 else most + 1
     if ms == 0 and not allow_zero:
         return None, "a duration of zero would end at once; give at least 1ms"
+    if ms > most:
+        return None, f"`{text[:40]}` is longer than {_spoken(most)}, the most this setting takes"
     return ms, None
+
+
+def _spoken(ms: int) -> str:
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def count(text: str, *, low: int, high: int, what: str) -> Result:
@@ -81,18 +98,24 @@ def date(text: str) -> Result:
         return None, f"`{text}` is not a date (YYYY-MM-DD)"
 
 
+#: Longer than any IANA zone name ("America/Argentina/ComodRivadavia" is 32).
+MAX_ZONE_NAME = 64
+
+
 @functools.cache
 def timezone(name: str) -> Result:
     import zoneinfo  # only flows with hours pay for it
 
     try:
+        if len(name) > MAX_ZONE_NAME:  # no zone is that long; the file system would refuse the lookup
+            raise ValueError(name)
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError, RecursionError):
         import difflib
 
         close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1)
         suggestion = f"; did you mean \"{close[0]}\"?" if close else " (such as \"Europe/Moscow\")"
-        return None, f"`{name}` is not an IANA time zone{suggestion}"
+        return None, f"`{name[:80]}` is not an IANA time zone{suggestion}"
     return name, None
 
 
