@@ -9,8 +9,10 @@ from the first and last token. Keywords are named terminals, so they are in
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -41,10 +43,99 @@ def parse(source: str, file: str = "<input>") -> Parsed:
     try:
         flow = cast(ir.Flow, parser().parse(source))  # the callbacks build IR, not a tree
     except UnexpectedInput as error:
-        return Parsed(None, (syntax_error(error, source, file),))
+        return Parsed(None, _syntax_errors(error, source, file, syntax_error))
     finally:
         _file.reset(file_token)
     return Parsed(flow, ())
+
+
+#: A file with more syntax errors than this shows the first ones only.
+MAX_SYNTAX_ERRORS = 20
+#: Recovery re-parses the file after each error; past this many seconds it
+#: stops and shows what it found (a huge file with many errors stays fast).
+RECOVERY_BUDGET_S = 1.0
+_BLOCK_WORDS = ("flow", "menu", "hours", "route", "test", "prompt")
+
+
+def _syntax_errors(first: UnexpectedInput, source: str, file: str,
+                   describe: Callable[[UnexpectedInput, str, str], Diagnostic]) -> tuple[Diagnostic, ...]:
+    """Every syntax error of a file, not only the first: after each one the
+    parse resumes at the next line, with the broken line blanked (a broken
+    block header becomes a placeholder block, so its body is not reported
+    again), a missing `}` supplied where the next block starts or at the
+    end. Line numbers stay those of the file."""
+    lines = source.split("\n")
+    inserted: list[int] = []  # where recovery added a `}` line (0-based, in today's `lines`)
+    found: list[Diagnostic] = []
+    reported: set[tuple[int, int]] = set()
+    error: UnexpectedInput | None = first
+    deadline = time.monotonic() + RECOVERY_BUDGET_S
+    while error is not None and len(found) < MAX_SYNTAX_ERRORS and time.monotonic() < deadline:
+        diagnostic = _in_file(describe(error, "\n".join(lines), file), inserted)
+        place = (diagnostic.span.line, diagnostic.span.column)
+        if place in reported:
+            break  # the same place again: recovery is going nowhere
+        reported.add(place)
+        found.append(diagnostic)
+        if not _recover(error, lines, inserted):
+            break
+        try:
+            parser().parse("\n".join(lines))
+            error = None
+        except UnexpectedInput as again:
+            error = again
+    return tuple(found)
+
+
+def _recover(error: UnexpectedInput, lines: list[str], inserted: list[int]) -> bool:
+    """Change `lines` so the parse can go on past `error`; False if it cannot."""
+    token = getattr(error, "token", None)
+    kind = getattr(token, "type", None)
+    expected = set(getattr(error, "expected", ()) or ())
+    at = max(0, min(int(getattr(error, "line", 1) or 1) - 1, len(lines) - 1))
+    if kind == "$END":
+        if "RBRACE" not in expected:
+            return False
+        _insert(lines, inserted, len(lines) - 1, "}")  # an unclosed block: close it at the end
+        return True
+    if kind in ("FLOW", "MENU", "HOURS", "ROUTE", "TEST", "PROMPT") and "RBRACE" in expected:
+        _insert(lines, inserted, at, "}")  # the next block starts inside this one: close this one first
+        return True
+    line = lines[at]
+    if not line.strip():
+        return False
+    words = line.split()
+    if line.rstrip().endswith("{") and words[0] in _BLOCK_WORDS:
+        # A broken header: keep a block of the same kind so its body parses as before.
+        header = {"flow": "flow recovered", "test": 'test "recovered"'}.get(words[0], f"{words[0]} recovered_{at}")
+        replacement = f"{header} {{"
+        if replacement == line.strip():
+            return False
+        lines[at] = replacement
+        return True
+    lines[at] = ""
+    return True
+
+
+def _insert(lines: list[str], inserted: list[int], at: int, text: str) -> None:
+    lines.insert(at, text)
+    inserted[:] = [added + 1 if added >= at else added for added in inserted] + [at]
+
+
+def _original_line(line: int, inserted: list[int]) -> int:
+    """A line of the recovering text as a line of the file."""
+    return line - sum(1 for added in inserted if added < line - 1)
+
+
+def _in_file(diagnostic: Diagnostic, inserted: list[int]) -> Diagnostic:
+    if not inserted:
+        return diagnostic
+
+    def move(span: ir.Span) -> ir.Span:
+        shift = span.line - _original_line(span.line, inserted)
+        return span._replace(line=span.line - shift, end_line=span.end_line - shift)
+    return dataclasses.replace(diagnostic, span=move(diagnostic.span),
+                               related=tuple((move(where), note) for where, note in diagnostic.related))
 
 
 @functools.cache
