@@ -19,7 +19,8 @@ from .conftest import EXAMPLES, ROOT
 WITHOUT_A_CHECK = {
     "IVR001": "The file does not follow the grammar. The message says in words what was expected "
               "and after what, such as \"expected `->` after the key `1`\", and a block left open names "
-              "the line where it began. Nothing else is checked until the syntax is right.",
+              "the line where it began. Every syntax error of a file is reported in one run (the parse resumes "
+              "at the next line, up to 20 errors); nothing else is checked until the syntax is right.",
     "IVR006": "A `# ivrflow: ignore[CODE]` comment that silences nothing on its line, names a code that "
               "does not exist, or tries to silence an error (errors cannot be silenced). A suppression "
               "at the end of a line covers that line; on a line of its own, the next line.",
