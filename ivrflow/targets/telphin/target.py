@@ -22,7 +22,7 @@ from ..base import Emulator, EmulatorOptions, Target
 from ..common import env_values, prompt_diagnostics, prompt_sources
 from .client import TelphinApi, read_live
 from .compile import Desired, compile_flow
-from .planner import apply_change, make_plan
+from .planner import apply_change, destroy_plan, make_plan
 
 NAME = "telphin"
 #: What Telphin expresses natively (see capabilities.py).
@@ -70,6 +70,12 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi, *,
     wanted = desired(flow, flow_path, env)
     live = read_live(api, flow.name, wanted.extension)
     return wanted, make_plan(wanted, live, adopt=adopt)
+
+
+def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi) -> tuple[Desired, Plan]:
+    """What ivrflow made for the flow, as a plan that removes it (planner.destroy_plan)."""
+    wanted = desired(flow, flow_path, env)
+    return wanted, destroy_plan(read_live(api, flow.name, wanted.extension))
 
 
 def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, bytes]]:
@@ -209,7 +215,7 @@ def webhooks(context: Any) -> list[Any]:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("client_secret",),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial, webhooks=webhooks,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial, webhooks=webhooks,
     webhook_help="Telphin's call_interactive: /telphin/interactive (routes and `ask`; give --env so the "
                  "server can look up the deployed contexts).",
     emulator_help="OAuth (client credentials), extensions, sounds, IVR settings, contexts, options and rules, "
