@@ -248,7 +248,7 @@ def test_destroy_removes_exactly_what_ivrflow_made(setup: Setup, capsys: pytest.
         sounds, contexts, ivrs, extensions = setup_after
         assert [s["title"] for s in sounds.values()] == ["greeting made by hand"]
         assert [c["description"] for c in contexts.values()] == ["made by hand"]
-        assert list(ivrs.values())[0]["entry_context"] == 0 and extensions == deployed[3]
+        assert next(iter(ivrs.values()))["entry_context"] == 0 and extensions == deployed[3]
         assert empty == ({}, {}, {}, {})
 
     capsys.readouterr()

@@ -74,7 +74,10 @@ def _cut(before: str, after: str, keep: int = 10, width: int = 48) -> tuple[str,
         if a != b:
             break
         common += 1
-    start = max(0, common - keep)
+    # Start at the piece of the value that differs: after the last `&`, `?`,
+    # `/`, `,` or space before the difference, or `keep` characters before it.
+    boundary = max(before.rfind(mark, 0, common) for mark in "&?/, ")
+    start = boundary + 1 if boundary >= 0 and common - boundary <= 3 * keep else max(0, common - keep)
     before, after = (("…" if start else "") + text[start:] for text in (before, after))
     return tuple(text if len(text) <= width else text[:width - 1] + "…" for text in (before, after))  # type: ignore[return-value]
 

@@ -50,7 +50,19 @@ def groups(plan: Plan, flow: ir.Flow | None) -> dict[str, dict[str, int]]:
     for change in plan.changes:
         counts = found.setdefault(group_of(change, flow), {"create": 0, "update": 0, "delete": 0})
         counts[change.op] += 1
-    return found
+    return dict(sorted(found.items(), key=lambda item: _place(item[0], flow)))
+
+
+def _place(group: str, flow: ir.Flow | None) -> tuple[int, int]:
+    """Groups in the flow's order: the flow's own settings, then its menus,
+    routes and prompts as the file has them, then what it no longer has."""
+    kind, _, name = group.partition(" ")
+    if kind == "flow":
+        return (0, 0)
+    item = flow.names.get(name) if flow is not None and kind in _KIND.values() else None
+    if item is not None:
+        return (1, item.span.line)
+    return (2, 0) if group != "no longer in the flow" else (3, 0)
 
 
 def summary(plan: Plan, flow: ir.Flow | None) -> dict[str, Any]:
@@ -113,8 +125,9 @@ def _print_change(console: Any, change: Change, detail: bool) -> None:
     from rich.markup import escape
 
     line = f" (line {change.source.line})" if change.source else ""
-    head = (f"  [{OP_STYLE[change.op]}]{_SIGN[change.op]} {change.op}[/] {escape(change.kind)} "
-            f"{escape(change.key.split(':', 1)[-1])}{line}")
+    name = change.key.split(":", 1)[-1]
+    what = change.kind if name == change.kind else f"{change.kind} {name}"
+    head = f"  [{OP_STYLE[change.op]}]{_SIGN[change.op]} {change.op}[/] {escape(what)}{line}"
     if not detail:
         what = "; ".join(change.detail)
         console.print(head + (f": {escape(what)}" if what else ""))
