@@ -861,7 +861,7 @@ def status(files: tuple[str, ...], env_name: str, fmt: str, check_sync: bool) ->
       ivrflow status main.ivr --env prod --format json
       ivrflow status --env prod --check     # exit 1 when anything drifted
     """
-    paths = _flow_files(files) if files else sorted(str(p) for p in Path.cwd().glob("*.ivr"))
+    paths = _flow_files(files) if files else sorted(str(p) for p in Path().glob("*.ivr"))
     if not paths:
         raise _Usage("no flow given and no *.ivr file in the working directory")
     reports = [_status_of(path, env_name) for path in paths]
@@ -878,12 +878,11 @@ def status(files: tuple[str, ...], env_name: str, fmt: str, check_sync: bool) ->
 def _status_line(report: dict[str, Any]) -> str:
     deployed = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in report["deployed"].items())
     head = f"{report['flow']} on {report['env']} ({report['target']}): "
-    if not report["deployed"]:
-        head += "not deployed"
-    else:
-        head += f"deployed ({deployed})"
     drift = report["drift"]
     changes = drift["create"] + drift["update"] + drift["delete"]
+    if not report["deployed"]:
+        return f"{head}not deployed (a deploy would make {changes} change(s))\n  callers would dial {report['dial']}"
+    head += f"deployed ({deployed})"
     if report["in_sync"]:
         state = "in sync"
     else:
@@ -973,6 +972,15 @@ def _session(file: str, env_name: str | None, *, check_files: bool = True, confi
             api.close()
 
 
+def _secrets_of(env: Any, target: Any) -> list[str]:
+    """The values of the environment's secrets: the target's and the callback token."""
+    from .targets.common import TOKEN_VARIABLE
+
+    values = [env.secret(key) for key in target.secrets]
+    values.append(env.secret("callback_token", default_variable=TOKEN_VARIABLE))
+    return [value for value in values if value]
+
+
 def _plan_options(target: Any, adopt: bool) -> dict[str, Any]:
     import inspect
 
@@ -1001,7 +1009,8 @@ def _deploy(file: str, env_name: str, *, fmt: str, apply: bool, dry_run: bool, y
             try:
                 run.write_saved(Path(out), plan=the_plan, flow=result.flow, flow_path=file,
                                 digest=run.flow_digest(file, prompt_sources(result.flow, file)), env_name=env_name,
-                                config_file=env.file, target=target.name, dial=dial, adopt=adopt)
+                                config_file=env.file, target=target.name, dial=dial, adopt=adopt,
+                                secrets=_secrets_of(env, target))
             except (run.SavedPlanError, OSError) as error:
                 raise _Usage(f"--out {out}: {error}") from None
         if not apply and fmt == "json":
@@ -1076,10 +1085,9 @@ def _deploy_saved(path: str, env_name: str | None, *, dry_run: bool, yes: bool, 
         options = _plan_options(target, bool(saved.get("adopt")))
         wanted, the_plan = target.plan(result.flow, file, env, api, **options)
         if run.live_fingerprint(the_plan) != saved["live_fingerprint"]:
-            now = f"{the_plan.count('create')} to create, {the_plan.count('update')} to update, " \
-                  f"{the_plan.count('delete')} to delete"
-            was = f"{saved.get('create')} to create, {saved.get('update')} to update, {saved.get('delete')} to delete"
-            return stale(f"the platform changed since it was planned (planned: {was}; now: {now})")
+            differences = run.plan_differences(saved, the_plan)
+            return stale("the platform changed since it was planned" +
+                         (f" ({'; '.join(differences)})" if differences else ""))
         title = f"{result.flow.name} on {saved['env']} ({target.name}), as saved in {path}"
         run.print_plan(the_plan, "text", title, result.flow, detail)
         dial = target.dial(wanted)

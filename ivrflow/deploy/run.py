@@ -233,13 +233,36 @@ def live_fingerprint(plan: Plan) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write_saved(path: Path, *, plan: Plan, flow: ir.Flow, flow_path: str, digest: str, env_name: str,
-                config_file: str, target: str, dial: str, adopt: bool = False) -> None:
-    """Write the plan as JSON. Secret values never go in: bodies carry
-    `{"$secret": …}` markers, and the file is refused if any secret the
-    environment gave would appear in it."""
-    from ..redact import redact
+def plan_differences(saved: dict[str, Any], now: Plan, most: int = 5) -> list[str]:
+    """What differs between a saved plan and the plan made now, in words:
+    `update context main: timeout 9000 → 6000 (planned: timeout 5000 → 6000)`."""
+    def key(change: dict[str, Any]) -> str:
+        return f"{change.get('op')} {change.get('kind')} {str(change.get('key', '')).split(':', 1)[-1]}"
 
+    def content(change: dict[str, Any]) -> str:
+        return json.dumps({k: change.get(k) for k in ("method", "path", "body", "diff", "upload")},
+                          sort_keys=True, default=str)
+
+    planned = {key(c): c for c in saved.get("changes") or [] if isinstance(c, dict)}
+    current = {key(c): c for c in summary(now, None)["changes"]}
+    found = []
+    for name, change in current.items():
+        if name not in planned:
+            found.append(f"now also: {name}")
+        elif content(change) != content(planned[name]):
+            was, is_now = "; ".join(planned[name].get("detail") or []), "; ".join(change.get("detail") or [])
+            found.append(f"{name}: {is_now} (planned: {was})" if was != is_now else f"{name} differs")
+    found += [f"no longer needed: {name}" for name in planned if name not in current]
+    if len(saved.get("unmanaged") or []) != len(now.unmanaged):
+        found.append(f"unmanaged objects: {len(now.unmanaged)} (planned: {len(saved.get('unmanaged') or [])})")
+    return found[:most] + ([f"… {len(found) - most} more"] if len(found) > most else [])
+
+
+def write_saved(path: Path, *, plan: Plan, flow: ir.Flow, flow_path: str, digest: str, env_name: str,
+                config_file: str, target: str, dial: str, secrets: list[str], adopt: bool = False) -> None:
+    """Write the plan as JSON. Secret values never go in: bodies carry
+    `{"$secret": …}` markers, and the file is refused if any of `secrets`
+    (the environment's) would appear in it."""
     document = {
         "ivrflow_plan": SAVED_FORMAT, "flow": str(Path(flow_path).resolve()), "flow_name": flow.name,
         "flow_file_sha256": file_digest(flow_path), "flow_sha256": digest, "adopt": adopt, "env": env_name,
@@ -247,7 +270,7 @@ def write_saved(path: Path, *, plan: Plan, flow: ir.Flow, flow_path: str, digest
         "live_fingerprint": live_fingerprint(plan), "dial": dial, **summary(plan, flow),
     }
     text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
-    if redact(text) != text:
+    if any(len(secret) >= 4 and secret in text for secret in secrets):
         raise SavedPlanError("the plan would contain the value of one of the environment's secrets; "
                              "nothing was written")
     path.write_text(text, encoding="utf-8")
