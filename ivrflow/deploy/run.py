@@ -26,15 +26,15 @@ def group_of(change: Change, flow: ir.Flow | None) -> str:
     longer in the flow` for what is deleted because the flow dropped it."""
     if flow is not None and change.source is not None:
         line = change.source.line
-        inside = [item for item in (*flow.menus, *flow.routes, *flow.prompts)
-                  if item.span.line <= line <= item.span.end_line]
+        items: list[ir.Menu | ir.Route | ir.Prompt] = [*flow.menus, *flow.routes, *flow.prompts]
+        inside = [item for item in items if item.span.line <= line <= item.span.end_line]
         if inside:
             item = min(inside, key=lambda i: i.span.end_line - i.span.line)
             return f"{_KIND[type(item).__name__]} {item.name}"
     name = re.split(r"[/#: ]", change.key.split(":", 1)[-1], maxsplit=1)[0]
-    item = flow.names.get(name) if flow is not None else None
-    if item is not None and type(item).__name__ in _KIND:
-        return f"{_KIND[type(item).__name__]} {item.name}"
+    named = flow.names.get(name) if flow is not None else None
+    if named is not None and type(named).__name__ in _KIND:
+        return f"{_KIND[type(named).__name__]} {name}"
     if change.kind in ("ivr", "extension", "manifest"):
         return f"flow {flow.name}" if flow is not None else "the flow"
     return "no longer in the flow" if change.op == "delete" else change.kind
