@@ -279,6 +279,8 @@ def write_saved(path: Path, *, plan: Plan, flow: ir.Flow, flow_path: str, digest
 def read_saved(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SavedPlanError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise SavedPlanError(f"cannot read the saved plan {path}: {error}") from None
     except json.JSONDecodeError:
