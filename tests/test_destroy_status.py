@@ -8,6 +8,7 @@ destroy changes nothing."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -267,3 +268,24 @@ def test_destroy_json_lists_the_removal_plan(setup: Setup, capsys: pytest.Captur
     assert removal["delete"] > 0 and removal["create"] == 0
     assert all(c["op"] == "delete" or c["kind"] == "ivr" for c in removal["changes"])
     assert setup.snapshot() == deployed
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_destroy_asks_first_at_a_terminal(setup: Setup, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    flow = str(setup.flow)
+    assert main(["deploy", flow, "--env", "emu", "--yes"]) == 0
+    deployed = setup.snapshot()
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    capsys.readouterr()
+    assert main(["destroy", flow, "--env", "emu"]) == 0
+    captured = capsys.readouterr()
+    assert "remove these" in captured.out and "nothing changed" in captured.err
+    assert setup.snapshot() == deployed
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    assert main(["destroy", flow, "--env", "emu"]) == 0
+    assert setup.empty_of_ivrflow()
