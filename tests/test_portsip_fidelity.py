@@ -120,7 +120,7 @@ def test_a_two_factor_sign_in_is_a_clear_auth_error(pbx: tuple[PortSip, str], tm
     for command in ("plan", "deploy"):
         assert main([command, str(flow), "--env", "emu", "--yes"][:5 if command == "deploy" else 4]) == 3
         err = capsys.readouterr().err
-        assert err.startswith("ivrflow: PortSIP asks `demo` for a second sign-in step (two-factor")
+        assert err.startswith("ivrflow: error: PortSIP asks `demo` for a second sign-in step (two-factor")
         assert err.count("\n") == 1 and "internal error" not in err
     assert state.ivrs == {} and state.files == {}
 

@@ -21,6 +21,74 @@ Op = Literal["create", "update", "delete"]
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?::[^{}]+)?)\}")
 
 
+#: How a field with no value is shown (never Python's `None`).
+UNSET = "unset"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of an update: what it is live (`before`) and what the flow
+    wants (`after`); None is a field with no value. A `secret` field's
+    values are never kept, only that it differs."""
+
+    field: str
+    before: Any
+    after: Any
+    secret: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.secret:
+            return {"field": self.field, "secret": True}
+        return {"field": self.field, "before": self.before, "after": self.after}
+
+    def text(self, *, full: bool = False) -> str:
+        """`timeout 5000 → 6000`; long values that share a beginning are cut to
+        where they differ (`url …sig=ab12 → …sig=cd34`) unless `full`."""
+        if self.secret:
+            return f"{self.field} (changed, not shown)"
+        before, after = show_value(self.before), show_value(self.after)
+        if not full:
+            before, after = _cut(before, after)
+        return f"{self.field} {before} → {after}"
+
+
+def show_value(value: Any) -> str:
+    """A value as a plan shows it: `unset` for none, strings as they are,
+    anything else as compact JSON."""
+    if value is None or value == "":
+        return UNSET
+    if isinstance(value, dict) and set(value) == {"$ref"}:
+        return f"(the id of {value['$ref']}, made by this plan)"
+    if isinstance(value, dict) and set(value) == {"$secret"}:
+        return f"(the secret {value['$secret']})"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
+
+
+def _cut(before: str, after: str, keep: int = 10, width: int = 48) -> tuple[str, str]:
+    if len(before) <= width and len(after) <= width:
+        return before, after
+    common = 0
+    for a, b in zip(before, after, strict=False):
+        if a != b:
+            break
+        common += 1
+    # Start at the piece of the value that differs: after the last `&`, `?`,
+    # `/`, `,` or space before the difference, or `keep` characters before it.
+    boundary = max(before.rfind(mark, 0, common) for mark in "&?/, ")
+    start = boundary + 1 if boundary >= 0 and common - boundary <= 3 * keep else max(0, common - keep)
+    before, after = (("…" if start else "") + text[start:] for text in (before, after))
+    return tuple(text if len(text) <= width else text[:width - 1] + "…" for text in (before, after))  # type: ignore[return-value]
+
+
+def field_changes(before: Mapping[str, Any], after: Mapping[str, Any], keys: Iterable[str] | None = None
+                  ) -> list[FieldChange]:
+    """The fields of `after` (or `keys`) whose value differs in `before`."""
+    return [FieldChange(key, before.get(key), after.get(key)) for key in (keys if keys is not None else after)
+            if before.get(key) != after.get(key)]
+
+
 @dataclass
 class Change:
     op: Op
@@ -33,6 +101,11 @@ class Change:
     source: Span | None = None  # the line of the flow that asked for it
     detail: list[str] = field(default_factory=list)  # for updates: "timeout: 5000 → 8000"
     upload: str | None = None  # a file sent as multipart `file` (a path relative to the flow)
+    diff: list[FieldChange] = field(default_factory=list)  # for updates: field by field
+
+    def __post_init__(self) -> None:
+        if self.diff and not self.detail:
+            self.detail = [change.text() for change in self.diff]
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"method": self.method, "path": self.path, "body": self.body, "ref": self.ref,
@@ -77,8 +150,8 @@ class Plan:
         "unmanaged": [...]}."""
         return {
             "create": self.count("create"), "update": self.count("update"), "delete": self.count("delete"),
-            "changes": [{"op": c.op, "kind": c.kind, "key": c.key, **c.to_dict(), "detail": c.detail}
-                        for c in self.changes],
+            "changes": [{"op": c.op, "kind": c.kind, "key": c.key, **c.to_dict(), "detail": c.detail,
+                         "diff": [d.to_dict() for d in c.diff]} for c in self.changes],
             "unmanaged": [u.to_dict() for u in self.unmanaged],
         }
 

@@ -88,6 +88,13 @@ class Target:
     emulator: Callable[[EmulatorOptions], Emulator]
     #: What callers dial to reach the flow, for compile, plan and deploy: dial(desired) -> "7000 (…)".
     dial: Callable[[Any], str]
+    #: What ivrflow made for the flow, as a plan that removes it (deletes, and
+    #: updates that put back what it changed): destroy(flow, flow_path, env,
+    #: api) -> (desired, Plan). Only objects ivrflow marked are in it; what
+    #: someone else made stays (listed as unmanaged where it holds ivrflow's).
+    #: `ivrflow status` counts its changes as what is deployed. None: the
+    #: target cannot destroy.
+    destroy: Callable[[ir.Flow, str, Environment, Any], tuple[Any, Plan]] | None = None
     #: Routes the runtime server mounts at /NAME for the platform's callbacks,
     #: given a runtime.webhooks.Webhooks; None when the platform calls nothing.
     webhooks: Callable[[Any], list[Any]] | None = None

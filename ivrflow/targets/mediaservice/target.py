@@ -20,7 +20,7 @@ from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...config import Environment
 from ...deploy.http import HttpSession, Stats, send
-from ...deploy.plan import Change, Op, Plan
+from ...deploy.plan import Change, FieldChange, Op, Plan
 from ...prompt_files import read as read_prompt_file
 from ..base import Emulator, EmulatorOptions, Target, lazy
 from ..common import prompt_diagnostics
@@ -150,8 +150,9 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: MediaserviceApi) 
     for name, (path, digest, span) in sorted(wanted.files.items()):
         if manifest.get(name) != digest or name not in names:
             op: Op = "update" if name in names else "create"
+            diff = [FieldChange("sha256", manifest.get(name), digest)] if op == "update" else []
             the_plan.changes.append(Change(op, "prompt file", f"file:{name}", "PUT", f"/promptfile/{name}",
-                                           source=span, upload=path))
+                                           source=span, upload=path, diff=diff))
     for name in sorted(set(manifest) - set(wanted.files)):
         if name in names and is_uploaded_name(flow.name, name):
             the_plan.changes.append(Change("delete", "prompt file", f"file:{name}", "DELETE", f"/promptfile/{name}"))
@@ -160,9 +161,32 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: MediaserviceApi) 
                                   "ivrflow gives, so it may be someone else's")
     new_manifest = {name: digest for name, (_, digest, _) in sorted(wanted.files.items())}
     if new_manifest != manifest or wanted.manifest not in names:
+        listed = sorted(set(manifest) | set(new_manifest))
+        diff = [FieldChange(f"files.{name}", manifest.get(name), new_manifest.get(name)) for name in listed
+                if manifest.get(name) != new_manifest.get(name)] if wanted.manifest in names else []
         the_plan.changes.append(Change("update" if wanted.manifest in names else "create", "manifest",
                                        f"file:{wanted.manifest}", "PUT", f"/promptfile/{wanted.manifest}",
-                                       body={"flow": flow.name, "files": new_manifest}))
+                                       body={"flow": flow.name, "files": new_manifest}, diff=diff))
+    return wanted, the_plan
+
+
+def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: MediaserviceApi) -> tuple[Desired, Plan]:
+    """What ivrflow put on the platform for the flow, as a plan that removes
+    it: the files its manifest lists that are there under a name ivrflow
+    gives (protocol.is_uploaded_name), then the manifest itself. Files with
+    other names stay, even when an older manifest lists them."""
+    wanted = desired(flow, flow_path, env)
+    names, manifest = _live(api, wanted)
+    the_plan = Plan(NAME)
+    for name in sorted(manifest):
+        if name in names and is_uploaded_name(flow.name, name):
+            the_plan.changes.append(Change("delete", "prompt file", f"file:{name}", "DELETE", f"/promptfile/{name}"))
+        elif name in names:
+            the_plan.notes.append(f"{name} is left alone: its name is not one ivrflow gives, so it may be "
+                                  "someone else's")
+    if wanted.manifest in names:
+        the_plan.changes.append(Change("delete", "manifest", f"file:{wanted.manifest}", "DELETE",
+                                       f"/promptfile/{wanted.manifest}"))
     return wanted, the_plan
 
 
@@ -210,7 +234,7 @@ def dial(wanted: Desired) -> str:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("api_private_key",),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     webhooks=lazy(f"{__package__}.webhook", "routes"),
     webhook_help="the iotcomms mediaservice callbacks: point the callback base URL at "
                  "https://YOUR-HOST/mediaservice/FLOW (or /mediaservice when the server runs one flow).",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ...deploy.plan import Change, Plan, resolve, resolve_path
+from ...deploy.plan import Change, FieldChange, Plan, field_changes, resolve, resolve_path
 from .client import Live, PortSipApi
 from .compile import Desired
 
@@ -99,11 +99,11 @@ def make_plan(desired: Desired, live: Live | None, pin: str | None = None) -> Pl
         ids[f"ivr:{key}"] = existing["id"]
         changed = _differences(body, existing, receptionist.prompt.name if receptionist.prompt else "")
         if pin is not None and str(existing.get("pin", pin)) != pin:
-            changed.append("pin: (changed)")
+            changed.append(FieldChange("pin", None, None, secret=True))
         if changed:
             update = {k: v for k, v in body.items() if k != "extension_number"}
             add(Change("update", "receptionist", f"ivr:{key}", "POST", f"/ivrs/{{ivr:{key}}}", update,
-                       source=receptionist.source, detail=changed))
+                       source=receptionist.source, diff=changed))
 
     for key, receptionist in desired.receptionists.items():
         current = {str(u["name"]): u for u in live.urls.get(receptionist.name, [])}
@@ -118,8 +118,7 @@ def make_plan(desired: Desired, live: Live | None, pin: str | None = None) -> Pl
                            source=url.source))
             elif any(found.get(k) != v for k, v in body.items()):
                 add(Change("update", "action URL", what, "POST", f"/ivrs/{{ivr:{key}}}/action_urls/{found['id']}",
-                           body, source=url.source,
-                           detail=[f"{k}: {found.get(k)!r} → {v!r}" for k, v in body.items() if found.get(k) != v]))
+                           body, source=url.source, diff=field_changes(found, body)))
         for name, found in sorted(current.items()):
             if name not in wanted:
                 add(Change("delete", "action URL", f"url:{key}/{name.split(':')[-1]}", "POST",
@@ -138,23 +137,18 @@ def make_plan(desired: Desired, live: Live | None, pin: str | None = None) -> Pl
     return plan
 
 
-def _differences(body: dict[str, Any], live: dict[str, Any], prompt: str) -> list[str]:
+def _differences(body: dict[str, Any], live: dict[str, Any], prompt: str) -> list[FieldChange]:
     changed = []
     for key, value in body.items():
         if key == "pin":
             continue  # compared by the deploy, which knows the value
         if key == "prompt_file_id":
             if str(live.get("prompt_file_name") or "") != prompt:
-                changed.append(f"prompt: {live.get('prompt_file_name')!r} → {prompt!r}")
+                changed.append(FieldChange("prompt", live.get("prompt_file_name"), prompt))
             continue
         if live.get(key) != value:
-            changed.append(f"{key}: {_short(live.get(key))} → {_short(value)}")
+            changed.append(FieldChange(key, live.get(key), value))
     return changed
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def apply_change(api: PortSipApi, change: Change, ids: dict[str, Any], pin: str,
@@ -197,3 +191,21 @@ def _lookup(api: PortSipApi, change: Change, path: str, body: dict[str, Any]) ->
             return next((u for u in items if u.get("name") == body["name"]), None)
         return None
     return find
+
+
+def destroy_plan(live: Live) -> Plan:
+    """The calls that remove what ivrflow made for a flow (`live` as read for
+    it: only receptionists named `ivrflow:FLOW:…`, their action URLs named
+    `ivrflow:…`, and prompt files ivrflow names for the flow): each
+    receptionist's action URLs, the receptionist, then the prompt files."""
+    plan = Plan("portsip")
+    add = plan.changes.append
+    for name, existing in sorted(live.ivrs.items()):
+        key = name.split(":", 2)[2]
+        for url in sorted(live.urls.get(name, []), key=lambda u: str(u["name"])):
+            add(Change("delete", "action URL", f"url:{key}/{str(url['name']).split(':')[-1]}", "POST",
+                       f"/ivrs/{existing['id']}/action_urls/{url['id']}/destroy"))
+        add(Change("delete", "receptionist", f"ivr:{key}", "POST", f"/ivrs/{existing['id']}/destroy"))
+    for name in sorted(live.files):
+        add(Change("delete", "file", f"file:{name}", "POST", f"/files/{live.files[name]['id']}/destroy"))
+    return plan

@@ -3,6 +3,7 @@ against what is live, deploy with the shared engine."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from ..common import env_values, prompt_diagnostics, prompt_sources
 from . import audio
 from .client import Live, PortSipApi, read_live
 from .compile import DEFAULT_EXTENSIONS, Audio, Desired, compile_flow, pin_problem
-from .planner import RangeFull, apply_change, assign_numbers, make_plan
+from .planner import RangeFull, apply_change, assign_numbers, destroy_plan, make_plan
 
 NAME = "portsip"
 #: What PortSIP expresses natively (see capabilities.py and compile.py).
@@ -111,6 +112,15 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: PortSipApi) -> tu
     return wanted, make_plan(wanted, live, pin)
 
 
+def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: PortSipApi) -> tuple[Desired, Plan]:
+    """What ivrflow made for the flow, as a plan that removes it (planner.destroy_plan)."""
+    wanted = desired(flow, flow_path, env)
+    live = read_live(api, flow.name)
+    with contextlib.suppress(RangeFull, ValueError):  # only `dial` reads the numbers
+        assign_numbers(wanted, live, str(env.get("extensions") or DEFAULT_EXTENSIONS))
+    return wanted, destroy_plan(live)
+
+
 def audio_reader(flow: ir.Flow, flow_path: str, wanted: Desired) -> Any:
     """How the deploy makes a prompt file: its parts, joined."""
     files = {r.prompt.name: r.prompt for r in wanted.receptionists.values() if r.prompt is not None}
@@ -180,7 +190,7 @@ def dial(wanted: Desired) -> str:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("password", "pin"),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     webhooks=lazy(f"{__package__}.webhook", "routes"),
     webhook_help="PortSIP's action URLs: /portsip/action (what a receptionist cannot decide; give --env so "
                  "the server can look up the receptionists' numbers).",

@@ -204,7 +204,7 @@ async def _handle(state: Telphin, request: Request, method: str, path: str) -> R
             for key, value in body.items():
                 if key not in ivr:
                     return _error(400, f"unknown field {key}")
-                if key == "entry_context" and value not in state.contexts:
+                if key == "entry_context" and value != 0 and value not in state.contexts:  # 0: no menu
                     return _error(400, f"entry_context {value} does not exist")
                 if key in ("lifetime", "sleep_time") and (not isinstance(value, int) or value < 0):
                     return _error(400, f"{key} must be a non-negative integer")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...deploy.plan import Change, Plan, Unmanaged, resolve, resolve_path
+from ...deploy.plan import Change, FieldChange, Plan, Unmanaged, field_changes, resolve, resolve_path
 from .client import Live, LiveContext, TelphinApi, find_extension
 from .compile import BUILT_IN, Context, Desired, Rule, describe
 
@@ -72,18 +72,18 @@ def make_plan(desired: Desired, live: Live | None, *, adopt: bool = False) -> Pl
                        ref=f"context:{context.key}", source=context.source))
             continue
         ids[f"context:{context.key}"] = existing.id
-        changed = [f"{k}: {existing.fields.get(k)!r} → {v!r}" for k, v in context.fields().items()
-                   if existing.fields.get(k) != v]
-        if existing.fields.get("description") != first:
-            changed.append("what ivrflow made in it")
+        changed = field_changes(existing.fields, context.fields())
+        if existing.fields.get("description") != first:  # the rules ivrflow made in it
+            changed.append(FieldChange("description", existing.fields.get("description"), first))
         if changed:
             add(Change("update", "context", f"context:{context.key}", "PUT", _context(context.key), body,
-                       source=context.source, detail=changed))
+                       source=context.source, diff=changed))
         final = describe(desired.flow, context.key, mine.manifest(context, growing=False))
         if final != first:
             last.append(Change("update", "context", f"context:{context.key}", "PUT", _context(context.key),
                                {**context.fields(), "description": final}, source=context.source,
-                               detail=["what ivrflow made in it, after removing rules"]))
+                               diff=[FieldChange("description", first, final)],
+                               detail=["description: what ivrflow made in it, after removing rules"]))
 
     for context in desired.contexts:  # custom options (the built-in ones always exist)
         existing = live.contexts.get(context.key, [None])[0]
@@ -107,14 +107,14 @@ def make_plan(desired: Desired, live: Live | None, *, adopt: bool = False) -> Pl
     current_ivr = live.ivr or {}
     entry = ids.get(f"context:{desired.entry}", f"(the new context {desired.entry})")
     wanted = resolve(ivr, {**ids, f"context:{desired.entry}": entry})
-    changed = [f"{k}: {current_ivr.get(k)!r} → {v!r}" for k, v in wanted.items() if current_ivr.get(k) != v]
+    changed = field_changes(current_ivr, wanted)
     theirs = _someone_elses_menu(live, adopt)
     if changed and theirs:
         plan.unmanaged.append(Unmanaged("ivr", "ivr", theirs))
         plan.notes.append(f"extension {desired.extension} answers with someone else's voice menu: callers do not "
                           "reach this flow until it is adopted (`--adopt`)")
     elif changed:
-        add(Change("update", "ivr", "ivr", "PUT", IVR, ivr, detail=changed))
+        add(Change("update", "ivr", "ivr", "PUT", IVR, ivr, diff=changed))
 
     desired_keys = {c.key for c in desired.contexts}
     for context in desired.contexts:  # options no longer wanted, in contexts we keep
@@ -219,7 +219,7 @@ def _rules(plan: Plan, context: str, digits: str, rules: list[Rule], current: li
                 if not same:
                     change = Change("update", "rule", key, "PUT", f"{path}{live_rule['id']}", body,
                                     source=rules[index].source,
-                                    detail=[f"{live_rule.get('action')} → {body['action']}"])
+                                    diff=field_changes(live_rule, resolve(body, ids, partial=True)))
                     plan.changes.append(change)
             else:
                 plan.changes.append(Change("create", "rule", key, "POST", path, body, source=rules[index].source))
@@ -276,3 +276,45 @@ def _lookup(api: TelphinApi, change: Change, path: str, body: dict[str, Any]) ->
             return None
         return None
     return find
+
+
+#: The IVR settings of a voice menu nobody set up: what `destroy` puts back.
+#: Source: the defaults of PLATFORMS.md §1's IVR table (entry_context 0 = no
+#: menu; sleep_time, lifetime 0; lifetime_exp_action hangup).
+IVR_DEFAULTS: dict[str, Any] = {"entry_context": 0, "sleep_time": 0, "lifetime": 0, "lifetime_exp_action": "hangup",
+                                "lifetime_exp_transfer_dst": None}
+
+
+def destroy_plan(live: Live) -> Plan:
+    """The calls that remove what ivrflow made for a flow (`live` as read for
+    it): the extension's voice menu is reset to IVR_DEFAULTS when it enters
+    one of the flow's contexts (the extension itself stays: it is the number
+    of ivrflow.toml, and ivrflow does not mark it), then the flow's contexts
+    (their options and rules go with them) and its sounds. A context that
+    holds options or rules someone else added is left alone, as a deploy
+    leaves it, and listed as unmanaged."""
+    plan = Plan("telphin")
+    mine = {context.id for copies in live.contexts.values() for context in copies}
+    if live.extension is not None and live.ivr is not None and live.ivr.get("entry_context") in mine:
+        reset = field_changes(live.ivr, IVR_DEFAULTS)
+        path = resolve_path(IVR, {"extension": live.extension["id"]})
+        plan.changes.append(Change("update", "ivr", "ivr", "PUT", path, dict(IVR_DEFAULTS), diff=reset))
+    elif live.ivr is not None and live.ivr.get("entry_context"):
+        plan.notes.append("the extension's voice menu enters a context that is not this flow's: left as it is")
+    base = resolve_path(CONTEXTS, {"extension": live.extension["id"]}) if live.extension is not None else CONTEXTS
+    for key, copies in sorted(live.contexts.items()):
+        for index, existing in enumerate(copies):
+            foreign = _Owned.of(None, existing, False)
+            if foreign.left_alone or foreign.foreign_rules:
+                plan.unmanaged.append(Unmanaged("context", f"context:{key} id {existing.id}",
+                                                "holds options or rules someone else added"))
+                continue
+            what = f"context:{key}" if index == 0 else f"context:{key} (duplicate {existing.id})"
+            plan.changes.append(Change("delete", "context", what, "DELETE", base + str(existing.id)))
+    for title, found in sorted(live.sounds.items()):
+        for index, live_sound in enumerate(found):
+            name = title.split(":")[2] + ("" if index == 0 else f" (duplicate {live_sound['id']})")
+            plan.changes.append(Change("delete", "sound", f"sound:{name}", "DELETE", f"{SOUNDS}{live_sound['id']}"))
+    if plan.unmanaged:
+        plan.notes.append(f"{len(plan.unmanaged)} object(s) hold what someone else added: left alone")
+    return plan

@@ -22,7 +22,7 @@ from ..base import Emulator, EmulatorOptions, Target, lazy
 from ..common import env_values, prompt_diagnostics, prompt_sources
 from .client import TelphinApi, read_live
 from .compile import Desired, compile_flow
-from .planner import apply_change, make_plan
+from .planner import apply_change, destroy_plan, make_plan
 
 NAME = "telphin"
 #: What Telphin expresses natively (see capabilities.py).
@@ -72,6 +72,12 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi, *,
     the_plan = make_plan(wanted, live, adopt=adopt)
     wanted.held_by = next((u.reason for u in the_plan.unmanaged if u.kind == "ivr"), None)
     return wanted, the_plan
+
+
+def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: TelphinApi) -> tuple[Desired, Plan]:
+    """What ivrflow made for the flow, as a plan that removes it (planner.destroy_plan)."""
+    wanted = desired(flow, flow_path, env)
+    return wanted, destroy_plan(read_live(api, flow.name, wanted.extension))
 
 
 def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, bytes]]:
@@ -208,7 +214,7 @@ def dial(wanted: Desired) -> str:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("client_secret",),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     webhooks=lazy(f"{__package__}.webhook", "routes"),
     webhook_help="Telphin's call_interactive: /telphin/interactive (routes and `ask`; give --env so the "
                  "server can look up the deployed contexts).",
