@@ -230,7 +230,7 @@ _IMAGE_FORMATS = ("svg", "png", "pdf")
 
 
 @cli.command()
-@click.argument("file", metavar="FILE")
+@click.argument("file", metavar="FLOW")
 @click.option("-o", "--output", metavar="OUT", help="OUT.svg, .png, .pdf (need Graphviz), .dot or .mmd "
                                                      "(Mermaid). Without it, DOT goes to standard output.")
 def render(file: str, output: str | None) -> int:
@@ -240,6 +240,11 @@ def render(file: str, output: str | None) -> int:
     a call ends has its own shape. Edges carry keys and events; dashed grey
     edges are defaults the file does not write. Unreachable nodes are grey
     and dashed, nodes with errors red.
+
+    \b
+      ivrflow render examples/support.ivr -o support.svg
+      ivrflow render examples/support.ivr -o support.mmd     # Mermaid, for GitHub
+      ivrflow render examples/support.ivr | dot -Tpng > support.png
     """
     from .compiler.render import to_dot, to_mermaid
 
@@ -287,7 +292,7 @@ def _image(dot: str, fmt: str) -> bytes:
 
 
 @cli.command()
-@click.argument("file", metavar="FILE")
+@click.argument("file", metavar="FLOW")
 @click.option("--press", "presses", metavar="KEYS", help="A scripted call: entries separated by commas, "
                                                           "such as `1,2,silence` (`silence` lets the timeout pass).")
 @click.option("--at", "at", metavar="TIME", help='The time of the call, such as "2026-11-23 10:00" (wall-clock '
@@ -621,7 +626,12 @@ def _platforms() -> list[str]:
               help="telphin, portsip: added to every API call.")
 def emulate(platform: str, host: str, port: int, domain: str, client_id: str, client_secret: str, username: str,
             password: str, faults: float, fault_kinds: str, latency_ms: int) -> int:
-    """Run a local stand-in of a platform's API (PLATFORM: one of the targets)."""
+    """Run a local stand-in of a platform's API (PLATFORM: one of the targets).
+
+    \b
+      ivrflow emulate portsip --port 8092
+      ivrflow emulate telphin --port 8091 --faults 0.2 --latency-ms 20
+    """
     import uvicorn
 
     from .targets.base import EmulatorOptions
@@ -676,6 +686,10 @@ def compile_command(file: str, target_name: str, env_name: str | None, output: s
     telphin: also deploy.sh, the same calls as a curl script.
     portsip: also prompts/*.wav, each receptionist's prompts joined into one
     16-bit mono WAV, as they will be uploaded.
+
+    \b
+      ivrflow compile examples/quickstart.ivr --target portsip --tts espeak -o build/
+      ivrflow compile examples/telphin_guide.ivr --target telphin --env local -o build/
     """
     from . import config
     from .deploy.tts import TTSUnavailable
