@@ -84,11 +84,16 @@ def _some(graph: nx.MultiDiGraph, members: set[str]) -> str:
             f"and {len(members) - NAMED:,} more)")
 
 
-def _loop(members: list[str]) -> str:
-    """`a` → `b` → `a`; a long loop by its first few names and its length."""
-    if len(members) <= NAMED:
-        return " → ".join(f"`{m}`" for m in [*members, members[0]])
-    return " → ".join(f"`{m}`" for m in members[:NAMED]) + f" → … ({len(members):,} in all)"
+def _loop(graph: nx.DiGraph, component: set[str], start: str) -> str:
+    """The loop as a call goes round it, from `start`: `a` → `b` → `a`; a
+    long one by its first few names and how many go round together."""
+    cycle = [source for source, _ in nx.find_cycle(graph.subgraph(component), source=start)]
+    if start in cycle:  # begin where the diagnostic points
+        at = cycle.index(start)
+        cycle = cycle[at:] + cycle[:at]
+    if len(cycle) <= NAMED and len(component) == len(cycle):
+        return " → ".join(f"`{m}`" for m in [*cycle, cycle[0]])
+    return " → ".join(f"`{m}`" for m in cycle[:NAMED]) + f" → … ({len(component):,} in all)"
 
 
 def _silent_edges(flow: ir.Flow, finished: frozenset[str]) -> list[tuple[str, str]]:
@@ -137,7 +142,7 @@ def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
         first = menus[0]
         where = first.on("timeout")
         span = where.span if where is not None else first.name_span
-        loop = _loop(members)
+        loop = _loop(silent, component, first.name)
         ending = f" until `max-duration` ({limit.text})" if limit is not None else " forever"
         yield RULES["IVR115"].at(span, f"a silent caller goes round {loop}{ending}",
                                  hint="use `repeat` so the retry count grows, and end with `on exhausted`")
@@ -184,6 +189,6 @@ def check_instant_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iter
             continue
         first = min((r for r in map(flow.names.get, component) if isinstance(r, ir.Route)),
                     key=lambda r: (r.name_span.line, r.name_span.column))
-        loop = _loop(members)
+        loop = _loop(routes, component, first.name)
         yield RULES["IVR122"].at(first.name_span, f"routes go round {loop} without waiting for the caller",
                                  hint="one of them must send the call to a menu or end it")
