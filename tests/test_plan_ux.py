@@ -180,3 +180,18 @@ def test_saved_plan_usage_errors(telphin: tuple[Telphin, Path], capsys: pytest.C
 def test_a_field_change_reads_as_before_and_after(before: object, after: object, shown: str) -> None:
     assert FieldChange("timeout", before, after).text() == shown
     assert FieldChange("pin", None, None, secret=True).text() == "pin (changed, not shown)"
+
+
+def test_changes_from_a_handler_line_are_grouped_under_their_menu() -> None:
+    """A handler's prompt (`on invalid -> play sorry, repeat`, line 16) is
+    part of menu `main`, though the menu's span is its first line."""
+    from ivrflow.deploy.run import group_of
+    from ivrflow.loader import load
+    from ivrflow.targets import get
+
+    flow = load(str(EXAMPLES / "quickstart.ivr"), check_files=False).flow
+    assert flow is not None
+    target = get("portsip")
+    plan = target.make_empty_plan(target.desired(flow, str(EXAMPLES / "quickstart.ivr"), None, True))
+    assert any(c.source is not None and c.source.line == 16 for c in plan.changes)
+    assert {group_of(change, flow) for change in plan.changes} == {"menu main"}

@@ -25,12 +25,18 @@ def group_of(change: Change, flow: ir.Flow | None) -> str:
     `prompt hello`, `flow NAME` (settings of the flow as a whole), or `no
     longer in the flow` for what is deleted because the flow dropped it."""
     if flow is not None and change.source is not None:
+        # Blocks do not nest and an item's span is its first line: the line
+        # belongs to the last definition that starts at or before it.
         line = change.source.line
         items: list[ir.Menu | ir.Route | ir.Prompt] = [*flow.menus, *flow.routes, *flow.prompts]
-        inside = [item for item in items if item.span.line <= line <= item.span.end_line]
-        if inside:
-            item = min(inside, key=lambda i: i.span.end_line - i.span.line)
-            return f"{_KIND[type(item).__name__]} {item.name}"
+        before = [item for item in items if item.span.line <= line]
+        header = flow.header.span.line if flow.header is not None else 0
+        if before:
+            item = max(before, key=lambda i: i.span.line)
+            if item.span.line >= header:
+                return f"{_KIND[type(item).__name__]} {item.name}"
+        if flow.header is not None and header <= line:
+            return f"flow {flow.name}"
     name = re.split(r"[/#: ]", change.key.split(":", 1)[-1], maxsplit=1)[0]
     named = flow.names.get(name) if flow is not None else None
     if named is not None and type(named).__name__ in _KIND:
