@@ -376,7 +376,7 @@ def test_command(files: tuple[str, ...], keyword: str | None, fmt: str, junit_xm
       ivrflow test examples/ --format json --no-coverage
       ivrflow test examples/ --watch
     """
-    from . import simulation
+    from . import testrun
     from .compiler.testing import name_filter
 
     if no_coverage and fail_under is not None:
@@ -393,8 +393,8 @@ def test_command(files: tuple[str, ...], keyword: str | None, fmt: str, junit_xm
             names = [f"{Path(r.file).name}::{t.name}" for r in results if r.flow is not None for t in r.flow.tests]
             if names and not any(select(name) for name in names):
                 raise _Usage(f"-k `{keyword}` matches none of the {len(names)} tests")
-        return simulation.run_test_files(results, colour=_colour(), select=select, fmt=fmt, junit_xml=junit_xml,
-                                         coverage=not no_coverage, fail_under=fail_under)
+        return testrun.run_files(results, colour=_colour(), select=select, fmt=fmt, junit_xml=junit_xml,
+                                 coverage=not no_coverage, fail_under=fail_under)
 
     return _watch(paths, run_once) if watch else run_once()
 

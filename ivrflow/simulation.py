@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
 
-from .compiler import Checked, ir
+from .compiler import ir
 from .compiler.graph import describe
 from .compiler.machine import (
     Answer,
@@ -313,29 +313,6 @@ def _ask_answer(flow: ir.Flow, call: Call) -> ir.Action:
 
 
 # --- ivrflow test ---------------------------------------------------------------------
-
-def run_test_files(results: Sequence[Checked], *, colour: bool, select: Callable[[str], bool] | None = None,
-                   fmt: str = "text", junit_xml: str | None = None, coverage: bool = True,
-                   fail_under: float | None = None) -> int:
-    """Run and report the tests of `results` (see ivrflow/testrun.py); the exit status."""
-    from . import testrun
-
-    session = testrun.run(results, select)
-    if fmt == "json":
-        click.echo(testrun.as_json(session, coverage=coverage, fail_under=fail_under), nl=False)
-    else:
-        testrun.text(session, colour=colour, coverage=coverage, fail_under=fail_under)
-    if junit_xml is not None:
-        try:
-            testrun.junit(session).write(junit_xml, encoding="utf-8", xml_declaration=True)
-        except OSError as error:
-            raise click.ClickException(f"cannot write `{junit_xml}`: {error.strerror}") from None
-        if fmt == "text":
-            click.echo(f"wrote {junit_xml}", err=True)
-    failed = session.count(False) or session.broken
-    short = fail_under is not None and session.percent < fail_under
-    return 1 if failed or short else 0
-
 
 # --- simulate --via -------------------------------------------------------------------
 

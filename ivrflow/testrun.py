@@ -227,3 +227,24 @@ def junit(session: Session) -> ET.ElementTree:
     root.set("time", f"{seconds:.6f}")
     ET.indent(root)
     return ET.ElementTree(root)
+
+
+def run_files(results: Sequence[Checked], *, colour: bool, select: Callable[[str], bool] | None = None,
+                   fmt: str = "text", junit_xml: str | None = None, coverage: bool = True,
+                   fail_under: float | None = None) -> int:
+    """Run and report the tests of `results`; the exit status."""
+    session = run(results, select)
+    if fmt == "json":
+        click.echo(as_json(session, coverage=coverage, fail_under=fail_under), nl=False)
+    else:
+        text(session, colour=colour, coverage=coverage, fail_under=fail_under)
+    if junit_xml is not None:
+        try:
+            junit(session).write(junit_xml, encoding="utf-8", xml_declaration=True)
+        except OSError as error:
+            raise click.ClickException(f"cannot write `{junit_xml}`: {error.strerror}") from None
+        if fmt == "text":
+            click.echo(f"wrote {junit_xml}", err=True)
+    failed = session.count(False) or session.broken
+    short = fail_under is not None and session.percent < fail_under
+    return 1 if failed or short else 0
