@@ -12,7 +12,7 @@ AT     := "2026-11-23 10:00"
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[dev]'   # no setuptools banner about editable installs
 	@touch $(STAMP)
 
 # Debian's packages, installed only when missing: Graphviz draws the diagrams;
