@@ -17,10 +17,13 @@ $(STAMP): pyproject.toml
 
 # Debian's packages, installed only when missing: Graphviz draws the diagrams;
 # redis-server backs the shared session store (the tests start their own);
-# espeak-ng speaks `say` prompts for platforms that only play recordings.
+# espeak-ng speaks `say` prompts for platforms that only play recordings;
+# curl and jq run the deploy.sh that `compile --target telphin` writes (and make demo).
 system-packages:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	if [ -n "$$missing" ]; then \
