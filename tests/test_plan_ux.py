@@ -195,3 +195,16 @@ def test_changes_from_a_handler_line_are_grouped_under_their_menu() -> None:
     plan = target.make_empty_plan(target.desired(flow, str(EXAMPLES / "quickstart.ivr"), None, True))
     assert any(c.source is not None and c.source.line == 16 for c in plan.changes)
     assert {group_of(change, flow) for change in plan.changes} == {"menu main"}
+
+
+def test_adopt_is_refused_by_a_target_that_never_leaves_objects_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(EXAMPLES / "quickstart.ivr", tmp_path / "quickstart.ivr")
+    (tmp_path / "ivrflow.toml").write_text(
+        '[env.pbx]\ntarget = "portsip"\nbase_url = "http://127.0.0.1:9/api"\nusername = "demo"\n'
+        'password = "${PW}"\ndomain = "d"\nextensions = "7000-7099"\npin = "${PIN}"\n'
+        'runtime_url = "http://127.0.0.1:9"\ninsecure_callbacks = true\ntts = "espeak"\n')
+    monkeypatch.setenv("PW", "demo")
+    monkeypatch.setenv("PIN", "482916")
+    assert main(["plan", str(tmp_path / "quickstart.ivr"), "--env", "pbx", "--adopt"]) == 2
+    assert "ivrflow: error: --adopt: the portsip target never leaves objects alone" in capsys.readouterr().err

@@ -371,11 +371,9 @@ def _secrets_of(env: Any, target: Any) -> list[str]:
 
 
 def _plan_options(target: Any, adopt: bool) -> dict[str, Any]:
-    import inspect
-
     if not adopt:
         return {}
-    if "adopt" not in inspect.signature(target.plan).parameters:
+    if not target.adopts:
         raise _Usage(f"--adopt: the {target.name} target never leaves objects alone")
     return {"adopt": True}
 

@@ -104,6 +104,9 @@ class Target:
     emulator_help: str = ""
     #: Keys of the environment that name secrets (never printed).
     secrets: Sequence[str] = field(default_factory=tuple)
+    #: Whether `plan` takes `adopt=True`: the target can tell objects a person
+    #: made among its own, leaves them alone, and adopts them on request.
+    adopts: bool = False
 
 
 

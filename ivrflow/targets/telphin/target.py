@@ -212,7 +212,7 @@ def dial(wanted: Desired) -> str:
 
 
 TARGET = Target(
-    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("client_secret",),
+    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("client_secret",), adopts=True,
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
     api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     webhooks=lazy(f"{__package__}.webhook", "routes"),
