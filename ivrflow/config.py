@@ -30,6 +30,9 @@ FILE_NAME = "ivrflow.toml"
 CONFIG = RULES["IVR301"]
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Settings whose values are secrets: they must be `${VAR}` references.
+#: The variable holding the callback token when an environment names none:
+#: `ivrflow serve` checks callbacks with it, compilers sign callback URLs with it.
+CALLBACK_TOKEN_VARIABLE = "IVRFLOW_CALLBACK_TOKEN"
 SECRET_WORDS = ("secret", "password", "token", "pin", "private_key", "api_key")
 
 

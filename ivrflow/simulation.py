@@ -30,6 +30,7 @@ from .compiler.machine import (
     step,
 )
 from .compiler.simulate import CallRecord, Input, parse_inputs, run_call
+from .config import CALLBACK_TOKEN_VARIABLE
 
 
 def line(at: str | None, caller: str | None) -> Line:
@@ -387,7 +388,7 @@ def via(flow: ir.Flow, url: str, inputs: list[Input], at: str | None, caller: st
         try:
             async with httpx.AsyncClient(timeout=30) as client:
                 return await drive_call(client, [url], platform, base + "/mediaservice", entries, caller=caller,
-                                        clock=clock, token=os.environ.get("IVRFLOW_CALLBACK_TOKEN"))
+                                        clock=clock, token=os.environ.get(CALLBACK_TOKEN_VARIABLE))
         finally:
             server.should_exit = True
             await task

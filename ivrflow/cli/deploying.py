@@ -363,10 +363,10 @@ def _session(file: str, env_name: str | None, *, check_files: bool = True, confi
 
 def _secrets_of(env: Any, target: Any) -> list[str]:
     """The values of the environment's secrets: the target's and the callback token."""
-    from ..targets.common import TOKEN_VARIABLE
+    from ..config import CALLBACK_TOKEN_VARIABLE
 
     values = [env.secret(key) for key in target.secrets]
-    values.append(env.secret("callback_token", default_variable=TOKEN_VARIABLE))
+    values.append(env.secret("callback_token", default_variable=CALLBACK_TOKEN_VARIABLE))
     return [value for value in values if value]
 
 

@@ -11,12 +11,10 @@ from typing import Any
 
 from .. import redact
 from ..compiler import ir
-from ..config import Environment, is_secret
+from ..config import CALLBACK_TOKEN_VARIABLE, Environment, is_secret
 from .http import Credentials
 from .webhooks import WebhookFactory
 
-#: The variable holding the callback bearer token when no environment names one.
-TOKEN_VARIABLE = "IVRFLOW_CALLBACK_TOKEN"
 #: ASSUMPTION: claims of the RS256 JWT that signs calls to the platform's API
 #: (PLATFORMS.md §3: the key pair is yours; the claims are not documented).
 API_TOKEN_LIFETIME_S = 300
@@ -50,7 +48,7 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -
     api_token = None
     secret: Callable[[str], str | None] = lambda key: None  # noqa: E731
     if env is not None:
-        token = env.secret("callback_token", default_variable=TOKEN_VARIABLE)
+        token = env.secret("callback_token", default_variable=CALLBACK_TOKEN_VARIABLE)
         # Every plain value of the environment; secrets only through `secret`, never in `values`.
         values = {key: env.get(key) for key in env.settings if not is_secret(key) and env.get(key) is not None}
         secret = env.secret
@@ -65,14 +63,14 @@ def settings(env: Environment | None, insecure: bool, environ: dict[str, str]) -
         if private_key:
             api_token = signer(private_key, str(values.get("domain", "")))
     else:
-        token = environ.get(TOKEN_VARIABLE) or None
+        token = environ.get(CALLBACK_TOKEN_VARIABLE) or None
         if token:
             redact.register(token)
     credentials = Credentials(token=token, public_key=public_key, insecure=insecure,
                               issuer=str(issuer) if issuer else None, audience=str(audience) if audience else None)
     if not credentials.configured and not insecure:
         raise NotConfigured(
-            f"refusing to start: callbacks would be accepted from anyone. Set {TOKEN_VARIABLE} (or name "
+            f"refusing to start: callbacks would be accepted from anyone. Set {CALLBACK_TOKEN_VARIABLE} (or name "
             "another variable with `callback_token`, or give `callback_public_key`, in the environment of "
             "ivrflow.toml), or pass --insecure for a local trial.")
     return ServeSettings(credentials, values, api_token, secret)

@@ -12,14 +12,10 @@ from typing import Any
 
 from ..compiler import ir
 from ..compiler.diagnostics import RULES, Diagnostic
-from ..config import Environment
+from ..config import CALLBACK_TOKEN_VARIABLE, Environment
 from ..deploy.tts import speech_diagnostics
 from ..prompt_files import PromptFileError, diagnostics, read
 from .signing import signature
-
-#: The variable holding the callback token when the environment names none
-#: (the runtime server reads the same one).
-TOKEN_VARIABLE = "IVRFLOW_CALLBACK_TOKEN"
 
 
 def env_values(env: Environment | None, keys: Iterable[str]) -> dict[str, Any]:
@@ -30,7 +26,7 @@ def env_values(env: Environment | None, keys: Iterable[str]) -> dict[str, Any]:
         return {}
     values = {key: env.get(key) for key in keys if env.get(key) is not None}
     values["has_env"] = True
-    token = env.secret("callback_token", default_variable=TOKEN_VARIABLE)
+    token = env.secret("callback_token", default_variable=CALLBACK_TOKEN_VARIABLE)
     if token:
         values["callback_token_value"] = token
     values["callback_token_variable"] = token_variable(env)
@@ -43,7 +39,7 @@ def token_variable(env: Environment) -> str:
     """The environment variable the callback token is read from."""
     raw = env.settings.get("callback_token")
     if not isinstance(raw, str) or not raw:
-        return TOKEN_VARIABLE
+        return CALLBACK_TOKEN_VARIABLE
     named = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", raw.strip())
     return named.group(1) if named else raw.strip() if re.fullmatch(r"[A-Z_][A-Z0-9_]*", raw.strip()) \
         else "callback_token"
@@ -105,7 +101,7 @@ class TargetCompiler:
             query["sig"] = signature(str(token), query)
         elif self.env.get("has_env") and not self.env.get("insecure_callbacks") and not self._unsigned_reported:
             self._unsigned_reported = True
-            variable = self.env.get("callback_token_variable") or TOKEN_VARIABLE
+            variable = self.env.get("callback_token_variable") or CALLBACK_TOKEN_VARIABLE
             self.diagnostics.append(RULES["IVR303"].at(
                 span, f"this flow needs the runtime server, but {variable} is not set: the platform would call "
                       "unsigned URLs that the server refuses, and every such call would hang up",
