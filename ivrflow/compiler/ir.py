@@ -17,6 +17,12 @@ from typing import Literal, NamedTuple, Union
 DEFAULT_TIMEOUT_MS = 5000
 DEFAULT_INTER_DIGIT_MS = 2000
 DEFAULT_RETRIES = 3
+DEFAULT_RING_MS = 30_000
+DEFAULT_LOOKUP_TIMEOUT_MS = 3000
+#: A collect without `digits` takes 1 to this many keys.
+DEFAULT_COLLECT_MAX_DIGITS = 20
+#: Variables every call has (DESIGN §2b); `set` cannot write them.
+BUILTIN_VARIABLES = ("caller", "called", "key", "language")
 
 
 class Span(NamedTuple):
@@ -58,9 +64,19 @@ class Goto:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
+    """`transfer "DEST" [ring D] [else ACTION]`: the destination may hold
+    `{variables}`; `fallback` runs when nobody answers within `ring`, or the
+    line is busy or fails (second edition)."""
+
     destination: str
     span: Span
     problem: str | None = None
+    ring: Setting | None = None
+    fallback: Terminal | None = None
+
+    @property
+    def ring_ms(self) -> int:
+        return _int_setting(self.ring, DEFAULT_RING_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +86,13 @@ class Hangup:
 
 @dataclass(frozen=True, slots=True)
 class Repeat:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Enter the node again without counting a retry."""
+
     span: Span
 
 
@@ -107,9 +130,30 @@ class PlayThen:
     name_span: Span
 
 
-Action = Union[Goto, Transfer, Hangup, Repeat, Voicemail, Ask, PlayThen]
-Terminal = Union[Goto, Transfer, Hangup, Repeat, Voicemail, Ask]
-TERMINALS = (Goto, Transfer, Hangup, Repeat, Voicemail, Ask)
+@dataclass(frozen=True, slots=True)
+class SetVariable:
+    """`set NAME = "value"`: the value may hold `{variables}`."""
+
+    name: str
+    value: str
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SetLanguage:
+    """`set language L`: prompts play in L from here on."""
+
+    language: str
+    span: Span
+    language_span: Span
+
+
+Action = Union[Goto, Transfer, Hangup, Repeat, Replay, Voicemail, Ask, PlayThen, SetVariable, SetLanguage]
+Terminal = Union[Goto, Transfer, Hangup, Repeat, Replay, Voicemail, Ask]
+TERMINALS = (Goto, Transfer, Hangup, Repeat, Replay, Voicemail, Ask)
+#: Actions that run and let the list go on (`play`, `set`).
+NON_TERMINALS = (PlayThen, SetVariable, SetLanguage)
 
 
 def answer_key(action: Action) -> tuple[str, str | None]:
@@ -123,6 +167,10 @@ def answer_key(action: Action) -> tuple[str, str | None]:
         return "voicemail", action.box
     if isinstance(action, (Ask, PlayThen)):
         return action_word(action), action.url if isinstance(action, Ask) else action.prompt
+    if isinstance(action, SetVariable):
+        return "set", f"{action.name} = {action.value}"
+    if isinstance(action, SetLanguage):
+        return "set", f"language {action.language}"
     return action_word(action), None
 
 
@@ -133,6 +181,17 @@ def written(action: Action) -> str:
         return f'{word} "{action.url}"'
     if isinstance(action, PlayThen):
         return f"{word} {action.prompt}"
+    if isinstance(action, SetVariable):
+        return f'set {action.name} = "{action.value}"'
+    if isinstance(action, SetLanguage):
+        return f"set language {action.language}"
+    if isinstance(action, Transfer) and (action.ring is not None or action.fallback is not None):
+        text = f'{word} "{action.destination}"'
+        if action.ring is not None:
+            text += f" ring {action.ring.text}"
+        if action.fallback is not None:
+            text += f" else {written(action.fallback)}"
+        return text
     target = answer_key(action)[1]
     if target is None:
         return word
@@ -140,11 +199,14 @@ def written(action: Action) -> str:
 
 
 def with_answers(items: tuple[Action, ...]) -> Iterator[Action]:
-    """The actions of a list and, after each `ask`, the answers it declares."""
+    """The actions of a list and, after each `ask`, the answers it declares
+    (after a `transfer … else`, its fallback)."""
     for action in items:
         yield action
         if isinstance(action, Ask):
             yield from action.answers
+        elif isinstance(action, Transfer) and action.fallback is not None:
+            yield from with_answers((action.fallback,))
 
 
 def action_word(action: Action) -> str:
@@ -153,8 +215,8 @@ def action_word(action: Action) -> str:
 
 
 _ACTION_WORDS: dict[type, str] = {
-    Goto: "goto", Transfer: "transfer", Hangup: "hangup", Repeat: "repeat",
-    Voicemail: "voicemail", Ask: "ask", PlayThen: "play",
+    Goto: "goto", Transfer: "transfer", Hangup: "hangup", Repeat: "repeat", Replay: "replay",
+    Voicemail: "voicemail", Ask: "ask", PlayThen: "play", SetVariable: "set", SetLanguage: "set",
 }
 
 
@@ -170,10 +232,20 @@ class Actions:
         return tuple(a.prompt for a in self.items if isinstance(a, PlayThen))
 
     @property
+    def steps(self) -> tuple[PlayThen | SetVariable | SetLanguage, ...]:
+        """The `play` and `set` actions before the terminal one, in order."""
+        found = []
+        for action in self.items:
+            if not isinstance(action, NON_TERMINALS):
+                break
+            found.append(action)
+        return tuple(found)
+
+    @property
     def terminal(self) -> Terminal | None:
         """The first terminal action; what runs after it is an error (IVR107)."""
         for action in self.items:
-            if not isinstance(action, PlayThen):
+            if not isinstance(action, NON_TERMINALS):
                 return action
         return None
 
@@ -197,7 +269,31 @@ class Header:
 
 
 @dataclass(frozen=True, slots=True)
+class Include:
+    """`include "path.ivr"`: the path as written, relative to the including file."""
+
+    path: str
+    span: Span
+    path_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One language's form of a prompt: `es-US say "Hola."`."""
+
+    language: str
+    kind: Literal["file", "say"]
+    value: str
+    span: Span
+    value_span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Prompt:
+    """A prompt. The section 2 form has one `kind`/`value` that plays in any
+    language; the second edition's block form has a variant per language
+    (`kind`, `value` and `language` are then the first variant's)."""
+
     name: str
     kind: Literal["file", "say"]
     value: str
@@ -205,28 +301,82 @@ class Prompt:
     span: Span
     name_span: Span
     value_span: Span
+    variants: tuple[Variant, ...] = ()
+
+    def variant(self, language: str | None) -> Variant | Prompt:
+        """What plays in `language`: its variant, else the first (or the prompt itself)."""
+        for variant in self.variants:
+            if variant.language == language:
+                return variant
+        return self.variants[0] if self.variants else self
+
+    @property
+    def forms(self) -> tuple[Variant | Prompt, ...]:
+        """Every form the prompt can play in: each variant, or the prompt itself."""
+        return self.variants or (self,)
 
 
 @dataclass(frozen=True, slots=True)
 class Play:
-    """`play NAME [fully]` in a menu: `fully` prompts cannot be interrupted."""
+    """`play NAME [fully] [first|again]` in a menu or collect: `fully` prompts
+    cannot be interrupted; `first` plays only when the node is entered,
+    `again` only when it runs again (after `repeat` or `replay`)."""
 
     prompt: str
     fully: bool
     span: Span
     name_span: Span
+    when: Literal["always", "first", "again"] = "always"
 
 
 @dataclass(frozen=True, slots=True)
 class Press:
+    """`press KEY`, `press A-B` (a range of numbers of one length) or
+    `press "PATTERN"` (X any digit, N 2-9, Z 1-9)."""
+
     key: str
     actions: Actions
     span: Span
     key_span: Span
     problem: str | None = None
 
+    @property
+    def kind(self) -> Literal["key", "range", "pattern"]:
+        return key_kind(self.key)
 
-MenuEvent = Literal["timeout", "invalid", "exhausted"]
+    @property
+    def length(self) -> int:
+        """How many keys an entry it takes has."""
+        return len(self.key.partition("-")[0]) if self.kind == "range" else len(self.key)
+
+    def matches(self, entry: str) -> bool:
+        return key_matches(self.key, entry)
+
+
+_PATTERN_DIGITS = {"X": "0123456789", "N": "23456789", "Z": "123456789"}
+
+
+def key_kind(key: str) -> Literal["key", "range", "pattern"]:
+    if "-" in key:
+        return "range"
+    if any(ch in _PATTERN_DIGITS for ch in key):
+        return "pattern"
+    return "key"
+
+
+def key_matches(key: str, entry: str) -> bool:
+    """Whether a complete entry chooses `key` (an exact key, a range or a pattern)."""
+    kind = key_kind(key)
+    if kind == "key":
+        return key == entry
+    if kind == "range":
+        low, _, high = key.partition("-")
+        return len(entry) == len(low) and entry.isdigit() and int(low) <= int(entry) <= int(high)
+    return len(entry) == len(key) and all(
+        ch in _PATTERN_DIGITS.get(want, want) for want, ch in zip(key, entry, strict=True))
+
+
+MenuEvent = Literal["timeout", "invalid", "exhausted", "done", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,17 +386,12 @@ class OnEvent:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Menu:
-    name: str
-    label: str | None
-    plays: tuple[Play, ...]
+class _Waits:
+    """What menus and collects share: prompts, settings, handlers, counters."""
+
+    __slots__ = ()
     settings: tuple[Setting, ...]
-    presses: tuple[Press, ...]
     events: tuple[OnEvent, ...]
-    span: Span
-    name_span: Span
-    end_line: int  # the line of its closing `}`
 
     def get(self, name: str) -> Setting | None:
         return _last(self.settings, name)
@@ -259,14 +404,6 @@ class Menu:
         return None
 
     @property
-    def digits(self) -> int:
-        """Keys that complete an entry: as set, else the longest key (at least 1)."""
-        setting = self.get("digits")
-        if setting is not None and isinstance(setting.value, int):
-            return setting.value
-        return max((len(p.key) for p in self.presses), default=1)
-
-    @property
     def timeout_ms(self) -> int:
         return _int_setting(self.get("timeout"), DEFAULT_TIMEOUT_MS)
 
@@ -276,11 +413,136 @@ class Menu:
 
     @property
     def retries(self) -> int:
-        return _int_setting(self.get("retries"), DEFAULT_RETRIES)
+        """The (invalid-key) retry limit: `retries N`, or M of `retries timeout N invalid M`."""
+        return self.retry_limits[1]
+
+    @property
+    def retry_limits(self) -> tuple[int, int]:
+        """(silences, wrong entries) a node may repeat for; one shared counter when
+        `separate_retries` is False (`retries N`: both are N)."""
+        setting = self.get("retries")
+        if setting is not None and isinstance(setting.value, tuple):
+            return setting.value
+        limit = _int_setting(setting, DEFAULT_RETRIES)
+        return limit, limit
+
+    @property
+    def separate_retries(self) -> bool:
+        setting = self.get("retries")
+        return setting is not None and isinstance(setting.value, tuple)
+
+    @property
+    def end_key(self) -> str | None:
+        setting = self.get("end-key")
+        return setting.value if setting is not None and isinstance(setting.value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Menu(_Waits):
+    name: str
+    label: str | None
+    plays: tuple[Play, ...]
+    settings: tuple[Setting, ...]
+    presses: tuple[Press, ...]
+    events: tuple[OnEvent, ...]
+    span: Span
+    name_span: Span
+    end_line: int  # the line of its closing `}`
+
+    @property
+    def digits(self) -> int:
+        """Keys that complete an entry: as set, else the longest key (at least 1)."""
+        setting = self.get("digits")
+        if setting is not None and isinstance(setting.value, int):
+            return setting.value
+        return max((p.length for p in self.presses), default=1)
 
     @property
     def dial_extensions(self) -> bool:
         return self.get("dial-extensions") is not None
+
+    def press_for(self, entry: str) -> Press | None:
+        """The handler an entry chooses: an exact key first, then a range or pattern."""
+        for press in self.presses:
+            if press.key == entry:
+                return press
+        for press in self.presses:
+            if press.kind != "key" and press.matches(entry):
+                return press
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Collect(_Waits):
+    """`collect NAME { … }`: keys into the variable NAME (second edition).
+    It has a menu's statements; the checks refuse those it cannot use."""
+
+    name: str
+    label: str | None
+    plays: tuple[Play, ...]
+    settings: tuple[Setting, ...]
+    presses: tuple[Press, ...]  # always refused (IVR check); kept to report them
+    events: tuple[OnEvent, ...]
+    span: Span
+    name_span: Span
+    end_line: int
+
+    @property
+    def digits_range(self) -> tuple[int, int]:
+        """(fewest, most) keys of a valid entry: `digits N` is (N, N)."""
+        setting = self.get("digits")
+        if setting is not None and isinstance(setting.value, tuple):
+            return setting.value
+        if setting is not None and isinstance(setting.value, int):
+            return setting.value, setting.value
+        return 1, DEFAULT_COLLECT_MAX_DIGITS
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A name in `receive`: `balance`, or `balance?` when the answer may leave it out."""
+
+    name: str
+    optional: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """`lookup NAME "URL" { send …; receive …; timeout D; on done/error -> … }`."""
+
+    name: str
+    url: str
+    send: tuple[tuple[str, Span], ...]
+    receive: tuple[Received, ...]
+    settings: tuple[Setting, ...]  # `timeout`
+    events: tuple[OnEvent, ...]
+    span: Span
+    name_span: Span
+    url_span: Span
+    end_line: int
+    problem: str | None = None  # the URL's
+
+    @property
+    def label(self) -> str | None:
+        return None
+
+    def get(self, name: str) -> Setting | None:
+        return _last(self.settings, name)
+
+    def on(self, event: MenuEvent) -> OnEvent | None:
+        for handler in reversed(self.events):
+            if handler.event == event:
+                return handler
+        return None
+
+    @property
+    def timeout_ms(self) -> int:
+        return _int_setting(self.get("timeout"), DEFAULT_LOOKUP_TIMEOUT_MS)
+
+    @property
+    def sent(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.send)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +597,83 @@ class CallerIs:
     problem: str | None = None
 
 
-Condition = Union[IsOpen, CallerIs]
+@dataclass(frozen=True, slots=True)
+class CalledIs:
+    """`called "MASK"`: the number the caller dialled (a caller mask's syntax)."""
+
+    mask: str
+    span: Span
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """`NAME == "text"`, `NAME != "text"`, `NAME < 0` (also <=, >, >=), `NAME matches "MASK"`."""
+
+    name: str
+    operator: Literal["==", "!=", "<", "<=", ">", ">=", "matches"]
+    value: str
+    span: Span
+    name_span: Span
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IsSet:
+    name: str
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    inner: Condition
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    items: tuple[Condition, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+    span: Span
+
+
+Condition = Union[IsOpen, CallerIs, CalledIs, Compare, IsSet, Not, AllOf, AnyOf]
+
+
+def condition_text(condition: Condition, nested: bool = False) -> str:
+    """A condition as written (`status == "blocked"`, `open office`)."""
+    if isinstance(condition, IsOpen):
+        return f"open {condition.hours}"
+    if isinstance(condition, CallerIs):
+        return f"caller {condition.mask}"
+    if isinstance(condition, CalledIs):
+        return f"called {condition.mask}"
+    if isinstance(condition, Compare):
+        value = condition.value if condition.operator in ("<", "<=", ">", ">=") else f'"{condition.value}"'
+        return f"{condition.name} {condition.operator} {value}"
+    if isinstance(condition, IsSet):
+        return f"{condition.name} is set"
+    if isinstance(condition, Not):
+        return f"not {condition_text(condition.inner, True)}"
+    word = " and " if isinstance(condition, AllOf) else " or "
+    text = word.join(condition_text(item, True) for item in condition.items)
+    return f"({text})" if nested else text
+
+
+def walk_condition(condition: Condition) -> Iterator[Condition]:
+    """The condition and every condition inside it."""
+    yield condition
+    if isinstance(condition, Not):
+        yield from walk_condition(condition.inner)
+    elif isinstance(condition, (AllOf, AnyOf)):
+        for item in condition.items:
+            yield from walk_condition(item)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +734,36 @@ class TestAnswer:
     span: Span
 
 
-TestStep = Union[TestPress, TestSilence, TestExpect, TestAnswer]
+@dataclass(frozen=True, slots=True)
+class TestLookupAnswer:
+    """`answer LOOKUP var="v" …` or `answer LOOKUP error`: what a lookup gets."""
+
+    lookup: str
+    variables: tuple[tuple[str, str], ...] | None  # None: the lookup fails
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TestTransferFails:
+    """`transfer-fails no-answer|busy|failed`: the transfer the call is in does not connect."""
+
+    reason: Literal["no-answer", "busy", "failed"]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TestExpectState:
+    """`expect language L`, `expect say "text"`, `expect set NAME == "v"`."""
+
+    kind: Literal["language", "say", "set"]
+    value: str
+    span: Span
+    name: str | None = None  # the variable of `expect set`
+
+
+TestStep = Union[TestPress, TestSilence, TestExpect, TestAnswer, TestLookupAnswer, TestTransferFails,
+                 TestExpectState]
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,8 +780,10 @@ class Test:
         return _last(self.settings, name)
 
 
-Node = Union[Menu, Route]
-Definition = Union[Prompt, Menu, Hours, Route]
+Node = Union[Menu, Route, Collect, Lookup]
+NODE_TYPES = (Menu, Route, Collect, Lookup)
+Definition = Union[Prompt, Menu, Hours, Route, Collect, Lookup]
+DEFINITION_TYPES = (Prompt, Menu, Hours, Route, Collect, Lookup)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +801,11 @@ class Flow:
     definitions: tuple[Definition, ...]  # source order, duplicates included
     names: Mapping[str, Definition] = field(default_factory=dict)  # first definition wins
     handlers: tuple[Handler, ...] = ()  # every handler: see collect_handlers
+    collects: tuple[Collect, ...] = ()
+    lookups: tuple[Lookup, ...] = ()
+    includes: tuple[Include, ...] = ()  # as written in this file
+    #: Definitions that came from included files (also in `definitions`, after this file's own).
+    included: tuple[Definition, ...] = ()
 
     @property
     def name(self) -> str:
@@ -454,7 +828,7 @@ class Flow:
 
     def node(self, name: str) -> Node | None:
         found = self.names.get(name)
-        return found if isinstance(found, (Menu, Route)) else None
+        return found if isinstance(found, NODE_TYPES) else None
 
     def prompt(self, name: str) -> Prompt | None:
         found = self.names.get(name)
@@ -468,6 +842,14 @@ class Flow:
     def language(self) -> str | None:
         setting = self.header.get("language") if self.header else None
         return str(setting.value) if setting is not None else None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages a call may be in: `languages`, else `language` alone."""
+        setting = self.header.get("languages") if self.header else None
+        if setting is not None and isinstance(setting.value, tuple):
+            return setting.value
+        return (self.language,) if self.language else ()
 
 
 def _last(settings: tuple[Setting, ...], name: str) -> Setting | None:
@@ -497,24 +879,23 @@ class Handler:
     span: Span
 
 
-def collect_handlers(header: Header | None, menus: tuple[Menu, ...], routes: tuple[Route, ...]) -> tuple[Handler, ...]:
+def collect_handlers(header: Header | None, nodes: tuple[Node, ...]) -> tuple[Handler, ...]:
     """Every handler written in a file, in source order within each owner
     (the parser stores them on the Flow, so that each check need not walk)."""
     found: list[Handler] = []
     if header is not None and header.max_duration_actions is not None:
         found.append(Handler(None, "max-duration", header.max_duration_actions, header.max_duration_actions.span))
-    for menu in menus:
-        found += [Handler(menu, f"press {press.key}", press.actions, press.span) for press in menu.presses]
-        found += [Handler(menu, on.event, on.actions, on.span) for on in menu.events]
-    for route in routes:
-        found += [Handler(route, branch_event(branch), branch.actions, branch.span) for branch in route.branches]
+    for node in nodes:
+        if isinstance(node, Route):
+            found += [Handler(node, branch_event(branch), branch.actions, branch.span) for branch in node.branches]
+            continue
+        if isinstance(node, (Menu, Collect)):
+            found += [Handler(node, f"press {press.key}", press.actions, press.span) for press in node.presses]
+        found += [Handler(node, on.event, on.actions, on.span) for on in node.events]
     return tuple(found)
 
 
 def branch_event(branch: When | Otherwise) -> str:
     if isinstance(branch, Otherwise):
         return "otherwise"
-    condition = branch.condition
-    if isinstance(condition, IsOpen):
-        return f"when open {condition.hours}"
-    return f"when caller {condition.mask}"
+    return f"when {condition_text(branch.condition)}"

@@ -54,7 +54,7 @@ MAX_SYNTAX_ERRORS = 20
 #: Recovery re-parses the file after each error; past this many seconds it
 #: stops and shows what it found (a huge file with many errors stays fast).
 RECOVERY_BUDGET_S = 1.0
-_BLOCK_WORDS = ("flow", "menu", "hours", "route", "test", "prompt")
+_BLOCK_WORDS = ("flow", "menu", "collect", "lookup", "hours", "route", "test", "prompt")
 
 
 def _syntax_errors(first: UnexpectedInput, source: str, file: str,
@@ -98,7 +98,8 @@ def _recover(error: UnexpectedInput, lines: list[str], inserted: list[int]) -> b
             return False
         _insert(lines, inserted, len(lines) - 1, "}")  # an unclosed block: close it at the end
         return True
-    if kind in ("FLOW", "MENU", "HOURS", "ROUTE", "TEST", "PROMPT") and "RBRACE" in expected:
+    if kind in ("FLOW", "MENU", "COLLECT", "LOOKUP", "HOURS", "ROUTE", "TEST", "PROMPT", "INCLUDE") \
+            and "RBRACE" in expected:
         _insert(lines, inserted, at, "}")  # the next block starts inside this one: close this one first
         return True
     line = lines[at]
@@ -107,7 +108,9 @@ def _recover(error: UnexpectedInput, lines: list[str], inserted: list[int]) -> b
     words = line.split()
     if line.rstrip().endswith("{") and words[0] in _BLOCK_WORDS:
         # A broken header: keep a block of the same kind so its body parses as before.
-        header = {"flow": "flow recovered", "test": 'test "recovered"'}.get(words[0], f"{words[0]} recovered_{at}")
+        header = {"flow": "flow recovered", "test": 'test "recovered"',
+                  "lookup": f'lookup recovered_{at} "https://recovered.invalid"'}.get(
+            words[0], f"{words[0]} recovered_{at}")
         replacement = f"{header} {{"
         if replacement == line.strip():
             return False
@@ -177,26 +180,12 @@ class _Build:
 
     def start(self, items: list[Any]) -> ir.Flow:
         headers = tuple(i for i in items if isinstance(i, ir.Header))
-        definitions = tuple(i for i in items if isinstance(i, (ir.Prompt, ir.Menu, ir.Hours, ir.Route)))
-        names: dict[str, ir.Definition] = {}
-        for definition in definitions:
-            names.setdefault(definition.name, definition)
-        header = headers[0] if headers else None
-        menus = tuple(i for i in items if isinstance(i, ir.Menu))
-        routes = tuple(i for i in items if isinstance(i, ir.Route))
-        return ir.Flow(
-            file=_file.get(),
-            header=header,
-            headers=headers,
-            prompts=tuple(i for i in items if isinstance(i, ir.Prompt)),
-            menus=menus,
-            hours=tuple(i for i in items if isinstance(i, ir.Hours)),
-            routes=routes,
-            tests=tuple(i for i in items if isinstance(i, ir.Test)),
-            definitions=definitions,
-            names=names,
-            handlers=ir.collect_handlers(header, menus, routes),
-        )
+        return assemble(_file.get(), headers, tuple(i for i in items if isinstance(i, ir.DEFINITION_TYPES)),
+                        tuple(i for i in items if isinstance(i, ir.Test)),
+                        tuple(i for i in items if isinstance(i, ir.Include)))
+
+    def include(self, c: list[Token]) -> ir.Include:
+        return ir.Include(values.unquote(c[1]), _span(c[0], c[1]), _token_span(c[1]))
 
     def flow(self, c: list[Any]) -> ir.Header:
         body = c[2:-1]
@@ -214,6 +203,13 @@ class _Build:
 
     def language(self, c: list[Token]) -> ir.Setting:
         return _setting("language", c[0], c[1])
+
+    def languages(self, c: list[Token]) -> ir.Setting:
+        names = tuple(str(t) for t in c[1:])
+        repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        problem = f"`{repeated}` is listed twice" if repeated else None
+        return ir.Setting("languages", None if problem else names, ", ".join(names), _span(c[0], c[-1]),
+                          problem, _span(c[1], c[-1]))
 
     def start_node(self, c: list[Token]) -> ir.Setting:
         return _setting("start", c[0], c[1])
@@ -238,9 +234,30 @@ class _Build:
             span=_span(c[0], c[-1]), name_span=_token_span(c[1]), value_span=_token_span(value),
         )
 
+    def prompt_variants(self, c: list[Any]) -> ir.Prompt:
+        variants = tuple(v for v in c[2:-1] if isinstance(v, ir.Variant))
+        first = variants[0] if variants else None
+        return ir.Prompt(
+            name=str(c[1]), kind=first.kind if first else "say", value=first.value if first else "",
+            language=first.language if first else None,
+            span=_span(c[0], c[1]), name_span=_token_span(c[1]),
+            value_span=first.value_span if first else _token_span(c[1]), variants=variants,
+        )
+
+    def variant(self, c: list[Token]) -> ir.Variant:
+        return ir.Variant(str(c[0]), "file" if c[1].type == "FILE" else "say", values.unquote(c[2]),
+                          _span(c[0], c[2]), _token_span(c[2]))
+
     # --- menus -------------------------------------------------------------
 
     def menu(self, c: list[Any]) -> ir.Menu:
+        return self._waits(ir.Menu, c)
+
+    def collect(self, c: list[Any]) -> ir.Collect:
+        return self._waits(ir.Collect, c)
+
+    @staticmethod
+    def _waits(kind: Any, c: list[Any]) -> Any:
         body = c[2:-1]
         head_end = c[1]
         if body and isinstance(body[0], Token):  # the label
@@ -248,7 +265,7 @@ class _Build:
         parts: dict[type, list[Any]] = {ir.Play: [], ir.Setting: [], ir.Press: [], ir.OnEvent: []}
         for statement in body:  # one pass: menus are most of a large file
             parts[type(statement)].append(statement)
-        return ir.Menu(
+        return kind(
             name=str(c[1]), label=_label(c[2:3]),
             plays=tuple(parts[ir.Play]), settings=tuple(parts[ir.Setting]),
             presses=tuple(parts[ir.Press]), events=tuple(parts[ir.OnEvent]),
@@ -256,11 +273,35 @@ class _Build:
         )
 
     def play(self, c: list[Token]) -> ir.Play:
-        return ir.Play(str(c[1]), len(c) > 2, _span(c[0], c[-1]), _token_span(c[1]))
+        fully = any(t.type == "FULLY" for t in c[2:])
+        when = next((str(t) for t in c[2:] if t.type in ("FIRST", "AGAIN")), "always")
+        return ir.Play(str(c[1]), fully, _span(c[0], c[-1]), _token_span(c[1]), when)  # type: ignore[arg-type]
 
     def digits(self, c: list[Token]) -> ir.Setting:
-        return _setting("digits", c[0], c[1],
-                        lambda t: values.count(t, low=1, high=20, what="digits"))
+        return _setting("digits", c[0], c[1], values.digit_count)
+
+    def end_key(self, c: list[Token]) -> ir.Setting:
+        return _setting("end-key", c[0], c[1], lambda t: values.end_key(values.unquote(t) if t[:1] == '"' else t))
+
+    def retries_split(self, c: list[Any]) -> ir.Setting:
+        counts: dict[str, int] = {}
+        problem = None
+        for word, number in c[1:]:
+            if word in counts:
+                problem = problem or f"`retries` gives `{word}` twice"
+            value, issue = values.count(str(number), low=0, high=20, what=f"retries {word}")
+            problem = problem or issue
+            counts[word] = int(value) if isinstance(value, int) else 0
+        if problem is None and len(counts) < 2:
+            missing = "invalid" if "timeout" in counts else "timeout"
+            problem = f"give both counters: `retries timeout N invalid M` (`{missing}` is missing)"
+        last = c[-1][1]
+        text = " ".join(f"{w} {n}" for w, n in c[1:])
+        return ir.Setting("retries", None if problem else (counts["timeout"], counts["invalid"]), text,
+                          _span(c[0], last), problem, _span(c[1][0], last))
+
+    def retry_count(self, c: list[Token]) -> tuple[Token, Token]:
+        return c[0], c[1]
 
     def inter_digit(self, c: list[Token]) -> ir.Setting:
         return _setting("inter-digit", c[0], c[1], values.duration)
@@ -276,8 +317,33 @@ class _Build:
         return ir.Setting("dial-extensions", True, str(c[0]), _token_span(c[0]))
 
     def press(self, c: list[Any]) -> ir.Press:
-        key, problem = _key(c[1])
+        key, problem = _key(c[1], patterns=True)
         return ir.Press(key, c[2], _span(c[0], c[2]), _token_span(c[1]), problem)
+
+    # --- lookups -----------------------------------------------------------
+
+    def lookup(self, c: list[Any]) -> ir.Lookup:
+        body = c[3:-1]
+        url = values.unquote(c[2])
+        _, problem = values.url(url)
+        return ir.Lookup(
+            name=str(c[1]), url=url,
+            send=tuple(pair for s in body if isinstance(s, _Send) for pair in s.names),
+            receive=tuple(r for s in body if isinstance(s, _Receive) for r in s.names),
+            settings=tuple(s for s in body if isinstance(s, ir.Setting)),
+            events=tuple(s for s in body if isinstance(s, ir.OnEvent)),
+            span=_span(c[0], c[2]), name_span=_token_span(c[1]), url_span=_token_span(c[2]),
+            end_line=c[-1].line, problem=problem,
+        )
+
+    def send(self, c: list[Token]) -> _Send:
+        return _Send(tuple((str(t), _token_span(t)) for t in c[1:]))
+
+    def receive(self, c: list[Any]) -> _Receive:
+        return _Receive(tuple(c[1:]))
+
+    def received(self, c: list[Token]) -> ir.Received:
+        return ir.Received(str(c[0]), len(c) > 1, _span(c[0], c[-1]))
 
     def on_event(self, c: list[Any]) -> ir.OnEvent:
         return ir.OnEvent(str(c[1]), c[2], _span(c[0], c[2]))  # type: ignore[arg-type]
@@ -325,6 +391,42 @@ class _Build:
         mask = values.unquote(c[1])
         return ir.CallerIs(mask, _span(c[0], c[1]), values.caller_mask(mask))
 
+    def called_is(self, c: list[Token]) -> ir.CalledIs:
+        mask = values.unquote(c[1])
+        return ir.CalledIs(mask, _span(c[0], c[1]), values.caller_mask(mask))
+
+    def compare(self, c: list[Token]) -> ir.Compare:
+        operator, value = str(c[1]), c[2]
+        text = values.unquote(value) if value.type == "STRING" else str(value)
+        problem = None
+        if operator in ("==", "!=") and value.type != "STRING":
+            problem = f'`{operator}` compares text: write `{c[0]} {operator} "{text}"`'
+        elif operator not in ("==", "!=") and value.type == "STRING":
+            problem = f"`{operator}` compares numbers: write a number such as `{c[0]} {operator} 0`, not text"
+        return ir.Compare(str(c[0]), operator, text, _span(c[0], value), _token_span(c[0]), problem)  # type: ignore[arg-type]
+
+    def matches(self, c: list[Token]) -> ir.Compare:
+        mask = values.unquote(c[2])
+        return ir.Compare(str(c[0]), "matches", mask, _span(c[0], c[2]), _token_span(c[0]),
+                          values.caller_mask(mask))
+
+    def is_set(self, c: list[Token]) -> ir.IsSet:
+        return ir.IsSet(str(c[0]), _span(c[0], c[2]), _token_span(c[0]))
+
+    def negated(self, c: list[Any]) -> ir.Not:
+        return ir.Not(c[1], _span(c[0], c[1]))
+
+    def grouped(self, c: list[Any]) -> ir.Condition:
+        return cast(ir.Condition, c[1])
+
+    def any_of(self, c: list[Any]) -> ir.Condition:
+        items = tuple(x for x in c if not isinstance(x, Token))
+        return items[0] if len(items) == 1 else ir.AnyOf(items, _span(items[0], items[-1]))
+
+    def all_of(self, c: list[Any]) -> ir.Condition:
+        items = tuple(x for x in c if not isinstance(x, Token))
+        return items[0] if len(items) == 1 else ir.AllOf(items, _span(items[0], items[-1]))
+
     def otherwise(self, c: list[Any]) -> ir.Otherwise:
         return ir.Otherwise(c[1], _span(c[0], c[1]))
 
@@ -352,11 +454,41 @@ class _Build:
     def test_caller(self, c: list[Token]) -> ir.Setting:
         return _setting("caller", c[0], c[1], lambda t: (values.unquote(t), None))
 
+    def test_called(self, c: list[Token]) -> ir.Setting:
+        return _setting("called", c[0], c[1], lambda t: (values.unquote(t), None))
+
     def test_answer(self, c: list[Any]) -> ir.TestAnswer:
         return ir.TestAnswer(c[1], _span(c[0], c[1]))
 
-    def test_expect(self, c: list[Any]) -> ir.TestExpect:
+    def test_lookup_answer(self, c: list[Any]) -> ir.TestLookupAnswer:
+        pairs = tuple(x for x in c[2:] if isinstance(x, tuple))
+        last = c[-1] if isinstance(c[-1], Token) else c[-1][2]
+        return ir.TestLookupAnswer(str(c[1]), None if not pairs else tuple((n, v) for n, v, _ in pairs),
+                                   _span(c[0], last), _token_span(c[1]))
+
+    def assignment(self, c: list[Token]) -> tuple[str, str, Token]:
+        return str(c[0]), values.unquote(c[2]), c[2]
+
+    def test_transfer_fails(self, c: list[Token]) -> ir.TestTransferFails:
+        return ir.TestTransferFails(str(c[1]), _span(c[0], c[1]))  # type: ignore[arg-type]
+
+    def test_expect(self, c: list[Any]) -> ir.TestExpect | ir.TestExpectState:
+        if isinstance(c[1], ir.SetLanguage):
+            return ir.TestExpectState("language", c[1].language, _span(c[0], c[1]))
         return ir.TestExpect(c[1], _span(c[0], c[1]))
+
+    def test_expect_language(self, c: list[Token]) -> ir.TestExpectState:
+        return ir.TestExpectState("language", str(c[2]), _span(c[0], c[2]))
+
+    def test_expect_say(self, c: list[Token]) -> ir.TestExpectState:
+        return ir.TestExpectState("say", values.unquote(c[2]), _span(c[0], c[2]))
+
+    def test_expect_set(self, c: list[Token]) -> ir.TestExpectState:
+        problem = str(c[3]) != "=="
+        span = _span(c[0], c[4])
+        if problem:  # only `==` can be expected; keep the statement, the checks say why
+            return ir.TestExpectState("set", values.unquote(c[4]), span, f"{c[2]} {c[3]}")
+        return ir.TestExpectState("set", values.unquote(c[4]), span, str(c[2]))
 
     # --- actions -----------------------------------------------------------
 
@@ -367,16 +499,34 @@ class _Build:
     def goto(self, c: list[Token]) -> ir.Goto:
         return ir.Goto(str(c[1]), _span(c[0], c[1]), _token_span(c[1]))
 
-    def transfer(self, c: list[Token]) -> ir.Transfer:
+    def transfer(self, c: list[Any]) -> ir.Transfer:
         destination = values.unquote(c[1])
         _, problem = values.destination(destination)
-        return ir.Transfer(destination, _span(c[0], c[1]), problem)
+        ring = next((x for x in c[2:] if isinstance(x, ir.Setting)), None)
+        fallback = next((x[1] for x in c[2:] if isinstance(x, tuple)), None)
+        return ir.Transfer(destination, _span(c[0], c[-1] if isinstance(c[-1], Token) else _last_span(c[-1])),
+                           problem, ring, fallback)
+
+    def ring(self, c: list[Token]) -> ir.Setting:
+        return _setting("ring", c[0], c[1], values.duration)
+
+    def fallback(self, c: list[Any]) -> tuple[Token, ir.Terminal]:
+        return c[0], c[1]
 
     def hangup(self, c: list[Token]) -> ir.Hangup:
         return ir.Hangup(_token_span(c[0]))
 
     def repeat(self, c: list[Token]) -> ir.Repeat:
         return ir.Repeat(_token_span(c[0]))
+
+    def replay(self, c: list[Token]) -> ir.Replay:
+        return ir.Replay(_token_span(c[0]))
+
+    def set_var(self, c: list[Token]) -> ir.SetVariable:
+        return ir.SetVariable(str(c[1]), values.unquote(c[3]), _span(c[0], c[3]), _token_span(c[1]))
+
+    def set_language(self, c: list[Token]) -> ir.SetLanguage:
+        return ir.SetLanguage(str(c[2]), _span(c[0], c[2]), _token_span(c[2]))
 
     def voicemail(self, c: list[Token]) -> ir.Voicemail:
         box = values.unquote(c[1]) if len(c) > 1 else None
@@ -391,10 +541,53 @@ class _Build:
         return ir.Ask(address, _span(c[0], c[-1]), problem, tuple(c[2:]))
 
 
-def _key(token: Token) -> tuple[str, str | None]:
+def _last_span(item: Any) -> Any:
+    """What ends a `transfer … ring … else …` (a Setting or a fallback pair)."""
+    if isinstance(item, tuple):
+        return item[1]
+    return item
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    names: tuple[tuple[str, ir.Span], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Receive:
+    names: tuple[ir.Received, ...]
+
+
+def assemble(file: str, headers: tuple[ir.Header, ...], definitions: tuple[ir.Definition, ...],
+             tests: tuple[ir.Test, ...], includes: tuple[ir.Include, ...] = (),
+             included: tuple[ir.Definition, ...] = ()) -> ir.Flow:
+    """A Flow from its parts (the parser's, or a file's plus its includes')."""
+    everything = definitions + included
+    names: dict[str, ir.Definition] = {}
+    for definition in everything:
+        names.setdefault(definition.name, definition)
+    header = headers[0] if headers else None
+    menus = tuple(i for i in everything if isinstance(i, ir.Menu))
+    routes = tuple(i for i in everything if isinstance(i, ir.Route))
+    collects = tuple(i for i in everything if isinstance(i, ir.Collect))
+    lookups = tuple(i for i in everything if isinstance(i, ir.Lookup))
+    return ir.Flow(
+        file=file, header=header, headers=headers,
+        prompts=tuple(i for i in everything if isinstance(i, ir.Prompt)),
+        menus=menus, hours=tuple(i for i in everything if isinstance(i, ir.Hours)), routes=routes,
+        tests=tests, definitions=everything, names=names,
+        handlers=ir.collect_handlers(header, menus + routes + collects + lookups),
+        collects=collects, lookups=lookups, includes=includes, included=included,
+    )
+
+
+def _key(token: Token, patterns: bool = False) -> tuple[str, str | None]:
     text = values.unquote(token) if token.type == "STRING" else str(token)
-    _, problem = values.key(text)
+    _, problem = values.press_key(text) if patterns else values.key(text)
     return text, problem
+
+
+_ACTION_WORDS = frozenset({"goto", "transfer", "hangup", "repeat", "replay", "voicemail", "ask", "play", "set"})
 
 
 def parse_action(text: str) -> ir.Action:
@@ -402,6 +595,10 @@ def parse_action(text: str) -> ir.Action:
     command line's --answer. Raises ValueError with the syntax error's words."""
     if "\n" in text:
         raise ValueError("an action is one line")
+    word = text.split(maxsplit=1)[0] if text.strip() else ""
+    if word not in _ACTION_WORDS:
+        raise ValueError(f"`{text}` is not an action: expected an action (goto, transfer, hangup, repeat, "
+                         f"replay, voicemail or ask), found `{word}`")
     parsed = parse(f'test "-" {{\n    answer {text}\n}}\n', "<action>")
     if parsed.flow is None:
         message = parsed.diagnostics[0].message

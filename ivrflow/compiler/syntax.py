@@ -30,29 +30,42 @@ _WORDS = {
     "RBRACE": "`}`",
     "_COMMA": "`,`",
     "_PIPE": "`|`",
+    "RANGE": "a range such as `1000-1019`",
+    "NUMERIC": "a number",
+    "COMPARE": "a comparison (`==`, `!=`, `<`, `<=`, `>` or `>=`)",
+    "EQUALS": "`=`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "OPTIONAL": "`?`",
+    "TRANSFER_RESULT": "`no-answer`, `busy` or `failed`",
 }
 
 # Sets of terminals that read better as one phrase (checked in this order).
 _GROUPS = (
-    ({"FLOW", "PROMPT", "MENU", "HOURS", "ROUTE", "TEST"},
-     "`flow`, `prompt`, `menu`, `hours`, `route` or `test`"),
-    ({"PLAY", "DIGITS", "INTER_DIGIT", "TIMEOUT", "RETRIES", "DIAL_EXTENSIONS", "PRESS", "ON"},
+    ({"FLOW", "INCLUDE", "PROMPT", "MENU", "COLLECT", "LOOKUP", "HOURS", "ROUTE", "TEST"},
+     "`flow`, `include`, `prompt`, `menu`, `collect`, `lookup`, `hours`, `route` or `test`"),
+    ({"PLAY", "DIGITS", "INTER_DIGIT", "TIMEOUT", "RETRIES", "DIAL_EXTENSIONS", "END_KEY", "PRESS", "ON"},
      "a menu statement (`play`, `press`, `on`, `timeout`, `retries`, `digits`, "
-     "`inter-digit` or `dial-extensions`)"),
-    ({"GOTO", "TRANSFER", "HANGUP", "REPEAT", "VOICEMAIL", "PLAY", "ASK"},
-     "an action (`goto`, `transfer`, `hangup`, `repeat`, `voicemail`, `ask` or `play`)"),
-    ({"LANGUAGE", "START", "ANSWER_DELAY", "MAX_DURATION", "TIMEZONE"},
-     "a flow setting (`language`, `start`, `answer-delay`, `max-duration` or `timezone`)"),
+     "`inter-digit`, `end-key` or `dial-extensions`)"),
+    ({"GOTO", "TRANSFER", "HANGUP", "REPEAT", "REPLAY", "VOICEMAIL", "PLAY", "SET", "ASK"},
+     "an action (`goto`, `transfer`, `hangup`, `repeat`, `replay`, `voicemail`, `ask`, `play` or `set`)"),
+    ({"LANGUAGE", "LANGUAGES", "START", "ANSWER_DELAY", "MAX_DURATION", "TIMEZONE"},
+     "a flow setting (`language`, `languages`, `start`, `answer-delay`, `max-duration` or `timezone`)"),
     ({"DAYS", "TIMEZONE", "CLOSED"},
      "`timezone`, days with times (`mon-fri 09:00-18:00`) or `closed`"),
     ({"WHEN", "OTHERWISE"}, "`when` or `otherwise`"),
-    ({"PRESS", "SILENCE", "AT", "CALLER", "ANSWER", "EXPECT"},
-     "a test step (`press`, `silence`, `expect`, `answer`, `at` or `caller`)"),
-    ({"TIMEOUT", "INVALID", "EXHAUSTED"}, "`timeout`, `invalid` or `exhausted`"),
-    ({"OPEN", "CALLER"}, "a condition (`open HOURS` or `caller \"MASK\"`)"),
+    ({"PRESS", "SILENCE", "AT", "CALLER", "CALLED", "ANSWER", "EXPECT", "TRANSFER_FAILS"},
+     "a test step (`press`, `silence`, `expect`, `answer`, `transfer-fails`, `at`, `caller` or `called`)"),
+    ({"SEND", "RECEIVE", "TIMEOUT", "ON"}, "a lookup statement (`send`, `receive`, `timeout` or `on`)"),
+    ({"TIMEOUT", "INVALID", "EXHAUSTED", "DONE", "ERROR"},
+     "`timeout`, `invalid`, `exhausted`, `done` or `error`"),
+    ({"OPEN", "CALLER", "CALLED", "NAME", "NOT", "LPAR"},
+     "a condition (`open HOURS`, `caller \"MASK\"`, `called \"MASK\"`, `NAME == \"text\"`, `not …` or `(…)`)"),
+    ({"COMPARE", "MATCHES", "IS"}, "`==`, `!=`, `<`, `<=`, `>`, `>=`, `matches` or `is set`"),
     ({"FILE", "SAY"}, "`file \"path\"` or `say \"text\"`"),
 )
-_BLOCKS = {"FLOW": "flow", "MENU": "menu", "HOURS": "hours", "ROUTE": "route", "TEST": "test"}
+_BLOCKS = {"FLOW": "flow", "MENU": "menu", "COLLECT": "collect", "LOOKUP": "lookup", "HOURS": "hours",
+           "ROUTE": "route", "TEST": "test"}
 _TOKEN = r'"(?:\\.|[^"\\\n])*"|->|[{},]|[^\s{},"#]+'
 _NEXT = re.compile(_TOKEN)
 _WORD_OR_COMMENT = re.compile(f"{_TOKEN}|#")

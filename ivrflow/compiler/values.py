@@ -146,7 +146,76 @@ def key(text: str) -> Result:
     return text, None
 
 
+_PATTERN = re.compile(r"[0-9*#XNZ]+")
+
+
+def press_key(text: str) -> Result:
+    """A menu's key: `1`, `"#"`, a range `1000-1019` or a pattern `"7XXX"`."""
+    low, dash, high = text.partition("-")
+    if dash:
+        if not (low.isdigit() and high.isdigit()) or len(low) != len(high):
+            return None, f"`{text}`: a range of keys needs two numbers of the same length, such as 1000-1019"
+        if int(low) > int(high):
+            return None, f"`{text}`: the range starts after it ends"
+        return text, None
+    if _KEY.fullmatch(text):
+        return text, None
+    if _PATTERN.fullmatch(text):
+        return text, None
+    return None, (f"`{text}` is not a key: use digits, `*` and `#`, a range such as 1000-1019, "
+                  "or a pattern with X (any digit), N (2-9) and Z (1-9)")
+
+
+def end_key(text: str) -> Result:
+    if text not in ("#", "*") and not (len(text) == 1 and text.isdigit()):
+        return None, f"`{text}` is not one key: an end key is `#`, `*` or one digit"
+    return text, None
+
+
+#: The most keys an entry may have (`digits`).
+MAX_DIGITS = 20
+
+
+def digit_count(text: str) -> Result:
+    """`digits 3` → 3; `digits 6-10` → (6, 10) (a collect's fewest and most)."""
+    low, dash, high = text.partition("-")
+    if not dash:
+        return count(text, low=1, high=MAX_DIGITS, what="digits")
+    _, problem = count(low, low=1, high=MAX_DIGITS, what="digits")
+    if problem is None:
+        _, problem = count(high, low=1, high=MAX_DIGITS, what="digits")
+    if problem is not None:
+        return None, problem
+    if int(low) > int(high):
+        return None, f"`digits {text}`: the fewest ({int(low)}) is more than the most ({int(high)})"
+    return (int(low), int(high)), None
+
+
+#: `{name}` or `{name:digits}` in a say text, a `set` value or a destination.
+TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(digits))?\}")
+
+
+def template_names(text: str) -> list[str]:
+    """The variables a text inserts, in order."""
+    return [m.group(1) for m in TEMPLATE.finditer(text)] if "{" in text else []
+
+
+def fill(text: str, variables: dict[str, str]) -> str:
+    """A text with its variables inserted; one that is not set inserts nothing,
+    `{name:digits}` separates the characters with spaces ("1 2 3 4")."""
+    if "{" not in text:
+        return text
+
+    def value(match: re.Match[str]) -> str:
+        found = variables.get(match.group(1), "")
+        return " ".join(found) if match.group(2) else found
+    return TEMPLATE.sub(value, text)
+
+
 def destination(text: str) -> Result:
+    if "{" in text:  # checked with each variable standing in for a digit
+        return destination(TEMPLATE.sub("1", text)) if TEMPLATE.search(text) else (
+            None, f"`{text}`: write a variable as {{name}}")
     if not _DESTINATION.fullmatch(text):
         return None, (f"`{text}` is not an extension, a phone number (+4420…) "
                       "or a sip: URI")
