@@ -67,14 +67,19 @@ def check_source(source: str, file: str = "<input>", env: Env | None = None) -> 
 
 
 def _check(source: str, file: str, env: Env | None) -> Checked:
-    from . import checks, graph, suppress
+    from . import checks, graph, includes, suppress
     from .parse import parse
 
+    env = env or checks.Env()
     parsed = parse(source, file)
     if parsed.flow is None:
         return Checked(file, source, None, None, parsed.diagnostics)
-    flow_graph = graph.build(parsed.flow)
-    found = checks.run(parsed.flow, flow_graph, env or checks.Env())
-    found = suppress.apply(found, suppress.find(source, file))
+    flow, included = includes.resolve(parsed.flow, env.include)
+    flow_graph = graph.build(flow)
+    found = included.diagnostics + checks.run(flow, flow_graph, env)
+    suppressions = suppress.find(source, file)
+    for name, text in included.sources.items():
+        suppressions += suppress.find(text, name)
+    found = suppress.apply(found, suppressions)
     found.sort(key=Diagnostic.sort_key)
-    return Checked(file, source, parsed.flow, flow_graph, tuple(found))
+    return Checked(file, source, flow, flow_graph, tuple(found))

@@ -84,6 +84,8 @@ RULES: dict[str, Rule] = _rules(
     ("IVR004", E, "invalid value"),
     ("IVR005", E, "setting given twice"),
     ("IVR006", W, "suppression that silences nothing"),
+    ("IVR007", E, "included file that cannot be read"),
+    ("IVR008", E, "include cycle"),
     ("IVR101", W, "not reachable from the start"),
     ("IVR102", E, "handler without a terminal action"),
     ("IVR103", E, "trap: no way out to a terminal action"),

@@ -33,10 +33,8 @@ def build(flow: ir.Flow) -> nx.MultiDiGraph:
     for item in flow.definitions:
         if names.get(item.name) is not item:
             continue  # a second definition of the name (IVR003): the first one counts
-        if isinstance(item, ir.Menu):
-            add_node(item.name, kind="menu", item=item, span=item.name_span)
-        elif isinstance(item, ir.Route):
-            add_node(item.name, kind="route", item=item, span=item.name_span)
+        if isinstance(item, ir.NODE_TYPES):
+            add_node(item.name, kind=NODE_KINDS[type(item)], item=item, span=item.name_span)
 
     start = flow.start
     if start is not None and start in graph:
@@ -49,24 +47,15 @@ def build(flow: ir.Flow) -> nx.MultiDiGraph:
         owner = owner_item.name if owner_item is not None else CALL
         terminal = handler.actions.terminal
         attrs = {"event": handler.event, "handler": handler, "default": False, "span": handler.span}
-        if isinstance(terminal, ir.Goto):
-            if isinstance(names.get(terminal.target), (ir.Menu, ir.Route)):
-                add_edge(owner, terminal.target, **attrs)
-        elif isinstance(terminal, ir.Repeat):
-            if isinstance(owner_item, ir.Menu):
-                add_edge(owner, owner, repeat=True, **attrs)
-        else:
+        if terminal is None:
             node = f"{owner}/{handler.event}"
-            if terminal is None:
-                add_node(node, kind="silence", action=None, span=handler.actions.span)
-            else:
-                add_node(node, kind=ir.action_word(terminal), action=terminal, span=terminal.span)
+            add_node(node, kind="silence", action=None, span=handler.actions.span)
             add_edge(owner, node, **attrs)
-            if isinstance(terminal, ir.Ask) and terminal.answers:
-                graph.nodes[node]["declared"] = True
-                _add_answers(graph, flow, node, owner_item, terminal)
+        else:
+            _add_terminal(graph, flow, owner, owner_item, handler.event, terminal, attrs)
 
-    for menu in flow.menus:
+    waits: tuple[ir.Menu | ir.Collect, ...] = (*flow.menus, *flow.collects)
+    for menu in waits:
         if names.get(menu.name) is not menu:
             continue
         span = menu.name_span
@@ -77,7 +66,7 @@ def build(flow: ir.Flow) -> nx.MultiDiGraph:
             node = f"{menu.name}/exhausted"
             add_node(node, kind="hangup", action=None, span=span)
             add_edge(menu.name, node, event="exhausted", handler=None, default=True, span=span)
-        if menu.dial_extensions:
+        if isinstance(menu, ir.Menu) and menu.dial_extensions:
             node = f"{menu.name}/dial"
             span = menu.get("dial-extensions").span  # type: ignore[union-attr]
             add_node(node, kind="extension", action=None, span=span)
@@ -88,13 +77,47 @@ def build(flow: ir.Flow) -> nx.MultiDiGraph:
     return graph
 
 
+def _add_terminal(graph: nx.MultiDiGraph, flow: ir.Flow, owner: str, owner_item: ir.Node | None, event: str,
+                  terminal: ir.Terminal, attrs: dict[str, Any]) -> None:
+    """The edge a handler's terminal action makes: to a node (`goto`), back
+    to its own menu (`repeat`, `replay`), or to an end node of its own
+    (`main/press 1`); a `transfer … else` adds an edge from that end to
+    where its fallback leads (`event="else"`, `via=` the transfer's node,
+    `cover=` the owner and `press 1 else`, as the call's path names it)."""
+    if isinstance(terminal, ir.Goto):
+        if isinstance(flow.names.get(terminal.target), ir.NODE_TYPES):
+            graph.add_edge(attrs.get("via", owner), terminal.target, **attrs)
+        return
+    if isinstance(terminal, (ir.Repeat, ir.Replay)):
+        if isinstance(owner_item, (ir.Menu, ir.Collect)) or (
+                isinstance(owner_item, ir.Lookup) and isinstance(terminal, ir.Replay)):
+            graph.add_edge(attrs.get("via", owner), owner, repeat=True, **attrs)
+        return
+    node = f"{attrs.get('via', owner)}/{event}"
+    graph.add_node(node, kind=ir.action_word(terminal), action=terminal, span=terminal.span)
+    graph.add_edge(attrs.get("via", owner), node, **attrs)
+    if isinstance(terminal, ir.Ask) and terminal.answers:
+        graph.nodes[node]["declared"] = True
+        _add_answers(graph, flow, node, owner_item, terminal)
+    elif isinstance(terminal, ir.Transfer) and terminal.fallback is not None:
+        # the fallback leaves from the transfer's own node; coverage counts it as `EVENT else` of the owner
+        fallback = terminal.fallback
+        _add_terminal(graph, flow, owner, owner_item, "else", fallback, {
+            "event": "else", "handler": None, "default": False, "span": fallback.span,
+            "cover": (owner, f"{attrs['cover'][1] if 'cover' in attrs else event} else"), "via": node})
+
+
+#: The graph's node kind for each IR node.
+NODE_KINDS: dict[type, str] = {ir.Menu: "menu", ir.Route: "route", ir.Collect: "collect", ir.Lookup: "lookup"}
+
+
 def _add_answers(graph: nx.MultiDiGraph, flow: ir.Flow, asking: str, owner: ir.Node | None, ask: ir.Ask) -> None:
     """Edges from an `ask` node to what its declared answers lead to: a menu
     or route (`goto`), the asking menu again (`repeat`), or an end of its own."""
     for index, answer in enumerate(ask.answers, 1):
         attrs = {"event": "answer", "answer": answer, "handler": None, "default": False, "span": answer.span}
         if isinstance(answer, ir.Goto):
-            if isinstance(flow.names.get(answer.target), (ir.Menu, ir.Route)):
+            if isinstance(flow.names.get(answer.target), ir.NODE_TYPES):
                 graph.add_edge(asking, answer.target, **attrs)
         elif isinstance(answer, ir.Repeat):
             if isinstance(owner, ir.Menu):
@@ -105,8 +128,8 @@ def _add_answers(graph: nx.MultiDiGraph, flow: ir.Flow, asking: str, owner: ir.N
             graph.add_edge(asking, node, **attrs)
 
 
-def menu_repeats(menu: ir.Menu) -> bool:
-    """Whether any handler of the menu (written or default) repeats it."""
+def menu_repeats(menu: ir.Menu | ir.Collect) -> bool:
+    """Whether any handler of the menu or collect (written or default) repeats it."""
     if menu.on("timeout") is None or menu.on("invalid") is None:
         return True
     for press in menu.presses:
@@ -118,7 +141,7 @@ def menu_repeats(menu: ir.Menu) -> bool:
 def node_label(node: str, data: dict[str, Any]) -> str:
     """What a diagram writes in a node: the name, or the action."""
     kind = data["kind"]
-    if kind in ("menu", "route"):
+    if kind in NODE_KINDS.values():
         return str(data["item"].label or node)
     if kind == "call":
         return "call"
@@ -143,6 +166,8 @@ def edge_label(flow: ir.Flow, data: dict[str, Any]) -> str:
         return ""
     if event == "dial":
         return "extension"
+    if event == "else":
+        return "else"
     if event.startswith("press "):
         label = event[6:]
     elif event.startswith("when "):

@@ -62,14 +62,14 @@ def apply(diagnostics: list[Diagnostic], suppressions: list[Suppression]) -> lis
     """The diagnostics that remain, plus IVR006 for each code that silenced nothing."""
     if not suppressions:
         return diagnostics
-    by_line: dict[tuple[int, str], Suppression] = {}
+    by_line: dict[tuple[str, int, str], Suppression] = {}
     for suppression in suppressions:
         for code in suppression.codes:
-            by_line[(suppression.line, code)] = suppression
-    used: set[tuple[int, str]] = set()
+            by_line[(suppression.span.file, suppression.line, code)] = suppression
+    used: set[tuple[str, int, str]] = set()
     kept = []
     for diagnostic in diagnostics:
-        key = (diagnostic.span.line, diagnostic.code)
+        key = (diagnostic.span.file, diagnostic.span.line, diagnostic.code)
         if key in by_line and diagnostic.severity < Severity.ERROR:
             used.add(key)
         else:
@@ -84,7 +84,7 @@ def apply(diagnostics: list[Diagnostic], suppressions: list[Suppression]) -> lis
             elif known.severity is Severity.ERROR:
                 kept.append(rule.at(suppression.span, f"{code} is an error and cannot be silenced",
                                     hint="fix the problem instead"))
-            elif (suppression.line, code) not in used:
+            elif (suppression.span.file, suppression.line, code) not in used:
                 kept.append(rule.at(suppression.span, f"`ignore[{code}]` silences nothing on line {suppression.line}",
                                     hint="remove it; the warning it was for is gone"))
     return kept

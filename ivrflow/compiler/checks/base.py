@@ -30,9 +30,13 @@ class Env:
     `prompt_file` looks at a prompt's audio file (a path as written, relative
     to the flow file) and says what is wrong with it, or None; without it,
     files are not checked. ivrflow.prompt_files gives the real one.
+    `include` reads an included file (see compiler.includes); ivrflow.loader
+    gives the real one.
     """
 
     prompt_file: Callable[[str], FileProblem | None] | None = None
+    #: Finds and reads an included file (includes.Reader); without it, `include` is IVR007.
+    include: Callable[[str, str], tuple[str, str]] | None = None
 
 
 Check = Callable[[ir.Flow, nx.MultiDiGraph, Env], Iterable[Diagnostic]]

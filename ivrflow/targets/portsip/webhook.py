@@ -154,7 +154,7 @@ class _FlowAction:
             reply = await ask.ask(self.runtime.http, flow, terminal.url, {
                 "flow": flow.name, "node": menu.name if menu else None, "session": fields.get("session_id"),
                 "caller": fields.get("from"), "called": fields.get("to"), "keys": fields.get("input")})
-            return destination(flow, plays, None if isinstance(reply, ir.PlayThen) else reply, menu, copy)
+            return destination(flow, plays, None if isinstance(reply, ir.NON_TERMINALS) else reply, menu, copy)
         return destination(flow, plays, terminal, menu, copy)
 
 
