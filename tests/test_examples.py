@@ -11,9 +11,9 @@ from ivrflow.compiler.diagnostics import RULES
 from ivrflow.compiler.testing import run_tests
 from ivrflow.loader import load
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLE_FLOWS, EXAMPLES
 
-FLOWS = sorted(EXAMPLES.glob("*.ivr"))
+FLOWS = EXAMPLE_FLOWS
 BROKEN = sorted((EXAMPLES / "broken").glob("*.ivr"))
 
 

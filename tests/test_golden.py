@@ -13,9 +13,9 @@ from ivrflow import report
 from ivrflow.compiler.render import to_dot, to_mermaid
 from ivrflow.loader import load
 
-from .conftest import EXAMPLES, ROOT
+from .conftest import EXAMPLES, PLATFORM_FLOWS, ROOT
 
-FLOWS = sorted(EXAMPLES.glob("*.ivr"))
+FLOWS = PLATFORM_FLOWS
 
 
 def _relative(path: Path) -> str:

@@ -37,7 +37,7 @@ from ivrflow.targets.portsip.client import PortSipApi
 from ivrflow.targets.portsip.compile import ivr_name
 from ivrflow.targets.portsip.emulator import PortSip, pin_problem, portsip_app
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, PLATFORM_FLOWS
 from .flows import (
     VOICEMAIL,
     RoutingService,
@@ -52,7 +52,7 @@ from .flows import (
 )
 from .servers import serve_app
 
-FLOWS = sorted(EXAMPLES.glob("*.ivr"))
+FLOWS = PLATFORM_FLOWS
 PIN = "482916"
 
 

@@ -25,7 +25,7 @@ from ivrflow.targets.portsip.client import READ_CONCURRENCY, PortSipApi
 from ivrflow.targets.portsip.compile import ACTION_URL_MAX, compile_flow
 from ivrflow.targets.portsip.emulator import PortSip, portsip_app
 
-from .conftest import EXAMPLES, ROOT
+from .conftest import EXAMPLES, PLATFORM_FLOWS, ROOT
 from .flows import flow_of
 from .servers import serve_app
 from .test_portsip import PIN, deploy, environment, planned
@@ -200,7 +200,7 @@ def test_an_action_url_longer_than_portsip_takes_is_an_error_at_its_menu(tmp_pat
 
 
 def test_action_urls_as_compiled_fit_portsip_for_every_example() -> None:
-    for path in sorted(EXAMPLES.glob("*.ivr")):
+    for path in PLATFORM_FLOWS:
         wanted = compile_flow(flow_of(path), {"has_env": True, "runtime_url": "https://ivr.example.com:8443",
                                               "callback_token_value": "t0k3n"}, tts=True)
         urls = [u.url for r in wanted.receptionists.values() for u in r.urls]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ivrflow.cli import main
 
-from .conftest import EXAMPLES, ROOT
+from .conftest import EXAMPLES, EXAMPLE_FLOWS, ROOT
 
 CHECKER = ROOT / "tests" / "mermaid"
 
@@ -17,7 +17,7 @@ CHECKER = ROOT / "tests" / "mermaid"
 def test_mermaid_output_parses(tmp_path: Path) -> None:
     assert shutil.which("node") and (CHECKER / "node_modules" / "mermaid").is_dir(), \
         "the Mermaid checker is not installed: `make test` installs it (npm ci in tests/mermaid)"
-    flows = [*sorted(EXAMPLES.glob("*.ivr")), *sorted((EXAMPLES / "broken").glob("*.ivr"))]
+    flows = [*EXAMPLE_FLOWS, *sorted((EXAMPLES / "broken").glob("*.ivr"))]
     written = []
     for flow in flows:
         target = tmp_path / f"{flow.stem}.mmd"

@@ -31,11 +31,11 @@ from ivrflow.runtime.sessions import MemoryStore, Session, open_store
 from ivrflow.targets.mediaservice.emulator import Platform, drive_call, platform_app
 from ivrflow.targets.mediaservice.protocol import prompt_files
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, PLATFORM_FLOWS
 from .servers import ivrflow_serve, redis_server, serve_app
 
 TOKEN = "test-callback-token-7c1"
-FLOWS = sorted(EXAMPLES.glob("*.ivr"))
+FLOWS = PLATFORM_FLOWS
 
 
 def flow_of(path: Path) -> ir.Flow:

@@ -31,7 +31,7 @@ from ivrflow.targets.telphin.calls import execute_call
 from ivrflow.targets.telphin.client import TelphinApi
 from ivrflow.targets.telphin.emulator import Faults, Telphin, telphin_app
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, PLATFORM_FLOWS
 from .flows import (
     VOICEMAIL,
     RoutingService,
@@ -46,7 +46,7 @@ from .flows import (
 )
 from .servers import serve_app
 
-FLOWS = sorted(EXAMPLES.glob("*.ivr"))
+FLOWS = PLATFORM_FLOWS
 
 
 def environment(base_url: str, runtime_url: str = "http://127.0.0.1:9") -> Environment:
