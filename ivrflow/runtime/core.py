@@ -38,7 +38,7 @@ class Runtime:
     async def advance(self, session: Session, event: Event) -> list[Effect]:
         """Step the machine; asks are answered by the routing service at once.
         The session's call and unreported path are updated."""
-        line = Line(session.start_time, session.caller)
+        line = Line(session.start_time, session.caller, session.called)
         call, effects = step(self.flow, session.call, event, line)
         done = list(effects)
         while call.status == "answer":
