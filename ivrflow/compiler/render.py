@@ -15,7 +15,6 @@ import bisect
 import html
 import json
 import re
-import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -169,12 +168,14 @@ def _lookup_lines(lookup: ir.Lookup) -> list[str]:
     return lines
 
 
+#: A URL's scheme and authority: the host (and port) after any `user:password@`.
+_AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/?#]*@)?(?P<host>[^/?#]*)")
+
+
 def _host(url: str) -> str:
-    """A URL's host (and port), or the URL as written when it has none."""
-    try:
-        return urllib.parse.urlsplit(url).netloc.rpartition("@")[2] or url
-    except ValueError:  # `https://[::1`: not a URL a diagram can take apart
-        return url
+    """A URL's host (and port), never a password in it; the URL as written when it is not one."""
+    found = _AUTHORITY.match(url)
+    return (found["host"] or found["scheme"]) if found else url
 
 
 def _node_lines(flow: ir.Flow, node: str, data: dict) -> list[str] | None:
@@ -278,11 +279,11 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
     seen = reachable(graph) if flow.start in graph else {CALL}
     errors = _node_errors(flow, graph, diagnostics)
     ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
-    title = flow.header.label if flow.header and flow.header.label else flow.name
+    title = _mermaid_text(flow.header.label if flow.header and flow.header.label else flow.name)
     badge = _badge(flow)
-    if badge is not None:  # a title is one line of text: the badge follows it
-        title = f"{title} · {badge}"
-    out = ["---", f"title: {_yaml_scalar(_mermaid_text(title))}", "---", "flowchart LR"]
+    if badge is not None:  # a title is one line of text: the badge follows it (a long title is clipped)
+        title += _mermaid_text(f" · {badge}")
+    out = ["---", f"title: {_yaml_scalar(title)}", "---", "flowchart LR"]
     shapes = {"call": "(({}))", "menu": "[{}]", "route": "{{{{{}}}}}", "transfer": "[/{}/]",
               "hangup": "[[{}]]", "voicemail": "[({})]", "ask": "[\\{}\\]", "extension": "[/{}/]",
               "silence": "[[{}]]", "collect": "[/{}\\]", "lookup": "([{}])"}
