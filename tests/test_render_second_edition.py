@@ -44,17 +44,17 @@ def _labels(drawn: dict) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
     return nodes, edges
 
 
-def _bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict]:
+def _bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """examples/bank.ivr as Graphviz lays it out."""
     monkeypatch.chdir(ROOT)
     result = load("examples/bank.ivr")
     assert result.flow is not None and result.graph is not None
-    dot = to_dot(result.flow, result.graph)
-    return dot, _drawn(dot, tmp_path)
+    return _drawn(to_dot(result.flow, result.graph), tmp_path)
 
 
 def test_collect_and_lookup_nodes_have_their_own_shapes_and_say_what_they_do(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, drawn = _bank(tmp_path, monkeypatch)
+    drawn = _bank(tmp_path, monkeypatch)
     shapes = {o["name"]: o.get("shape") for o in drawn["objects"]}
     assert shapes["account"] == "box3d" and shapes["find_balance"] == "cylinder"
     assert {shapes["main"], shapes["entry"]}.isdisjoint({"box3d", "cylinder"})
@@ -71,7 +71,7 @@ def test_collect_and_lookup_nodes_have_their_own_shapes_and_say_what_they_do(
 
 def test_edges_carry_done_error_else_keys_conditions_and_steps(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    _, drawn = _bank(tmp_path, monkeypatch)
+    drawn = _bank(tmp_path, monkeypatch)
     _, edges = _labels(drawn)
     by_label = {label: (tail, head) for tail, head, label in edges}
     assert by_label["done ♪ you_entered"] == ("account", "find_balance")
@@ -87,7 +87,7 @@ def test_edges_carry_done_error_else_keys_conditions_and_steps(tmp_path: Path,
 
 
 def test_the_languages_are_a_badge_under_the_title(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    dot, drawn = _bank(tmp_path, monkeypatch)
+    drawn = _bank(tmp_path, monkeypatch)
     assert _html_text(drawn["label"]) == "First Nationalen-US · es-US"
     monkeypatch.chdir(ROOT)
     result = load("examples/bilingual.ivr")
