@@ -174,8 +174,9 @@ def test_dot_of_hostile_values_in_the_new_places_is_valid_and_shows_them(value: 
     assert _shown(f"called {value}") in labels
     condition = f'status == "{value}" or (balance < 0 and not status matches "{value}")'
     to_main = next(label for tail, head, label in edges if (tail, head) == ("entry", "main"))
-    merged = f"{condition}, otherwise"  # two handlers, on one line unless that is too long
-    assert to_main == (_shown(merged) if len(merged) <= LABEL_CHARS else _shown(f"{condition}\notherwise"))
+    merged = f"{condition}, otherwise"  # two handlers: on one line, or a line each when both fit on one
+    split = len(merged) > LABEL_CHARS and len(condition) <= LABEL_CHARS
+    assert to_main == _shown(f"{condition}\notherwise" if split else merged)
     assert _shown(f'done · set note = "{value}"') in labels
     assert {"1000-1019", "7XXX", "else", "error"} <= set(labels)
     assert nodes["find/error"] == _shown(f"transfer {value} (ring 10s)")

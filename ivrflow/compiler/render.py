@@ -111,7 +111,8 @@ def _edges(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, str, s
     into one label (`3, #`), in the order the file wrote them. The style is
     `default` (a handler the file did not write), `answer` (an answer an
     `ask` declares) or `written`; the first two are drawn dashed. A merged
-    label too long for one line has a line per handler instead."""
+    label too long for one line has a line per handler instead, when each
+    fits on one (else it is clipped like any other line)."""
     merged: dict[tuple[str, str, str], list[str]] = {}
     for source, target, data in graph.edges(data=True):
         style = "default" if data.get("default") else "answer" if data.get("answer") is not None else "written"
@@ -119,7 +120,7 @@ def _edges(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, str, s
     edges = []
     for (source, target, style), labels in merged.items():
         label = ", ".join(x for x in labels if x)
-        if len(label) > LABEL_CHARS:
+        if len(label) > LABEL_CHARS and all(len(x) <= LABEL_CHARS for x in labels):
             label = "\n".join(x for x in labels if x)
         edges.append((source, target, label, style))
     return edges
