@@ -188,13 +188,16 @@ def edge_label(flow: ir.Flow, data: dict[str, Any]) -> str:
 
 
 def steps_label(actions: ir.Actions) -> str:
-    """The `play` and `set` steps before the terminal action, as an edge shows
-    them: ` ♪ a, b` for each run of prompts, ` · set …` for each `set`."""
+    """The `play` and `set` steps of a handler, as an edge shows them: ` ♪ a, b`
+    for each run of prompts, ` · set …` for each `set` (those written after the
+    terminal action too, which never run: IVR107 says so)."""
     text = ""
     plays: list[str] = []
-    for step in actions.steps:
+    for step in actions.items:
         if isinstance(step, ir.PlayThen):
             plays.append(step.prompt)
+            continue
+        if not isinstance(step, (ir.SetVariable, ir.SetLanguage)):
             continue
         if plays:
             text += " ♪ " + ", ".join(plays)
