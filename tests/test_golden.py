@@ -13,9 +13,11 @@ from ivrflow import report
 from ivrflow.compiler.render import to_dot, to_mermaid
 from ivrflow.loader import load
 
-from .conftest import EXAMPLES, PLATFORM_FLOWS, ROOT
+from .conftest import EXAMPLE_FLOWS, EXAMPLES, PLATFORM_FLOWS, ROOT
 
 FLOWS = PLATFORM_FLOWS
+#: The examples of the language's second edition: every example has a DOT golden, these a Mermaid one too.
+SECOND_EDITION = [p for p in EXAMPLE_FLOWS if p not in PLATFORM_FLOWS]
 
 
 def _relative(path: Path) -> str:
@@ -28,12 +30,22 @@ def test_check_text_of_the_broken_examples(golden, monkeypatch: pytest.MonkeyPat
     golden("check_broken.txt", report.text(results))
 
 
-@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", EXAMPLE_FLOWS, ids=lambda p: p.stem)
 def test_dot_of_each_example(path: Path, golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawn as a flow without errors: the examples check clean (test_examples),
+    and how errors look is the broken flow's golden below."""
     monkeypatch.chdir(ROOT)
     result = load(_relative(path))
     assert result.flow is not None and result.graph is not None
-    golden(f"render/{path.stem}.dot", to_dot(result.flow, result.graph, result.diagnostics))
+    golden(f"render/{path.stem}.dot", to_dot(result.flow, result.graph))
+
+
+@pytest.mark.parametrize("path", SECOND_EDITION, ids=lambda p: p.stem)
+def test_mermaid_of_the_second_edition_examples(path: Path, golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = load(_relative(path))
+    assert result.flow is not None and result.graph is not None
+    golden(f"render/{path.stem}.mmd", to_mermaid(result.flow, result.graph))
 
 
 def test_mermaid_of_the_support_line(golden, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ivrflow.cli import main
 
-from .conftest import EXAMPLES, EXAMPLE_FLOWS, ROOT
+from .conftest import EXAMPLE_FLOWS, EXAMPLES, ROOT
 
 CHECKER = ROOT / "tests" / "mermaid"
 

@@ -121,10 +121,11 @@ _IMAGE_FORMATS = ("svg", "png", "pdf")
 def render(file: str, output: str | None) -> int:
     """Draw the call flow as a diagram.
 
-    Menus are rounded boxes with their prompts, routes hexagons, and each way
-    a call ends has its own shape. Edges carry keys and events; dashed grey
-    edges are defaults the file does not write. Unreachable nodes are grey
-    and dashed, nodes with errors red.
+    Menus are rounded boxes with their prompts, routes hexagons, collects
+    3-D boxes, lookups cylinders, and each way a call ends has its own shape.
+    Edges carry keys, events and conditions; dashed grey edges are defaults
+    the file does not write. Unreachable nodes are grey and dashed, nodes
+    with errors red.
 
     \b
       ivrflow render examples/support.ivr -o support.svg

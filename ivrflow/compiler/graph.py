@@ -150,6 +150,9 @@ def node_label(node: str, data: dict[str, Any]) -> str:
     if kind == "silence":
         return "silence"
     action = data.get("action")
+    if isinstance(action, ir.Transfer) and (action.ring is not None or action.fallback is not None):
+        ring = action.ring.text if action.ring is not None else f"{ir.DEFAULT_RING_MS // 1000}s"
+        return f"{describe(action)} (ring {ring})"
     return describe(action) if action is not None else kind
 
 
@@ -176,12 +179,31 @@ def edge_label(flow: ir.Flow, data: dict[str, Any]) -> str:
         label = f"after {flow.header.max_duration.text}"
     else:
         label = event
-    if data.get("repeat"):
-        label += " (repeat)"
     handler = data.get("handler")
-    if handler is not None and handler.actions.plays:
-        label += " ♪ " + ", ".join(handler.actions.plays)
+    if data.get("repeat"):
+        label += " (replay)" if handler is not None and isinstance(handler.actions.terminal, ir.Replay) else " (repeat)"
+    if handler is not None:
+        label += steps_label(handler.actions)
     return label
+
+
+def steps_label(actions: ir.Actions) -> str:
+    """The `play` and `set` steps of a handler, as an edge shows them: ` ♪ a, b`
+    for each run of prompts, ` · set …` for each `set` (those written after the
+    terminal action too, which never run: IVR107 says so)."""
+    text = ""
+    plays: list[str] = []
+    for step in actions.items:
+        if isinstance(step, ir.PlayThen):
+            plays.append(step.prompt)
+            continue
+        if not isinstance(step, (ir.SetVariable, ir.SetLanguage)):
+            continue
+        if plays:
+            text += " ♪ " + ", ".join(plays)
+            plays = []
+        text += " · " + ir.written(step)
+    return text + (" ♪ " + ", ".join(plays) if plays else "")
 
 
 def describe(action: ir.Action) -> str:

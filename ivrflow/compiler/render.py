@@ -1,8 +1,11 @@
 """Diagrams of the call flow: Graphviz DOT and Mermaid, as text.
 
-Menus are rounded boxes listing their prompts, routes are hexagons, and each
-terminal action has its own shape and colour; edges carry keys and events.
-Nodes no call can reach are grey and dashed; nodes with errors are red.
+Menus are rounded boxes listing their prompts, routes are hexagons, collects
+3-D boxes (the variable and how many digits), lookups cylinders (the
+service's host), and each terminal action has its own shape and colour;
+edges carry keys, events and conditions. A flow that declares `languages`
+has them as a badge under its title. Nodes no call can reach are grey and
+dashed; nodes with errors are red.
 Turning DOT into SVG/PNG/PDF needs Graphviz's `dot` and happens in the CLI.
 """
 
@@ -39,7 +42,13 @@ STYLES: dict[str, Style] = {
     "ask": Style("parallelogram", "#e0f7fa", "#00838f"),
     "extension": Style("cds", "#f1f8e9", "#558b2f"),
     "silence": Style("octagon", "#ffffff", "#d93025"),
+    "collect": Style("box3d", "#fef7e0", "#b06000"),
+    "lookup": Style("cylinder", "#eceff1", "#455a64"),
 }
+#: Kinds of the language's second edition: their legend rows and Mermaid
+#: classes appear only in diagrams that have them, so that flows of the
+#: first edition draw exactly as they did.
+_SECOND_EDITION_KINDS = frozenset({"collect", "lookup"})
 _UNREACHABLE = "#9aa0a6"
 _ERROR = "#d93025"
 
@@ -84,15 +93,15 @@ def _node_errors(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Iterable[Di
     """Nodes drawn red: a menu or route with an error inside its block, or
     named by an error as part of it (the other menus of a trap)."""
     errors = [d for d in diagnostics if d.severity is Severity.ERROR]
-    lines = [d.span.line for d in errors] + [span.line for d in errors for span, _ in d.related]
-    nodes: list[ir.Menu | ir.Route] = [*flow.menus, *flow.routes]
-    blocks = sorted((n.span.line, n.end_line, n.name) for n in nodes)
-    starts = [start for start, _, _ in blocks]
+    spans = [d.span for d in errors] + [span for d in errors for span, _ in d.related]
+    nodes: list[ir.Node] = [*flow.menus, *flow.routes, *flow.collects, *flow.lookups]
+    blocks = sorted((n.span.file, n.span.line, n.end_line, n.name) for n in nodes)  # included files have their own
+    starts = [(file, start) for file, start, _, _ in blocks]
     bad: set[str] = set()
-    for line in lines:  # blocks do not overlap: the one starting last at or before the line
-        index = bisect.bisect_right(starts, line) - 1
-        if index >= 0 and blocks[index][1] >= line and blocks[index][2] in graph:
-            bad.add(blocks[index][2])
+    for span in spans:  # blocks do not overlap: the one starting last at or before the line
+        index = bisect.bisect_right(starts, (span.file, span.line)) - 1
+        if index >= 0 and blocks[index][0] == span.file and blocks[index][2] >= span.line and blocks[index][3] in graph:
+            bad.add(blocks[index][3])
     bad |= {node for node, kind in graph.nodes(data="kind") if kind == "silence"}
     return bad
 
@@ -101,32 +110,90 @@ def _edges(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, str, s
     """(source, target, label, style) with parallel edges of one style merged
     into one label (`3, #`), in the order the file wrote them. The style is
     `default` (a handler the file did not write), `answer` (an answer an
-    `ask` declares) or `written`; the first two are drawn dashed."""
+    `ask` declares) or `written`; the first two are drawn dashed. A merged
+    label too long for one line has a line per handler instead, when each
+    fits on one (else it is clipped like any other line)."""
     merged: dict[tuple[str, str, str], list[str]] = {}
     for source, target, data in graph.edges(data=True):
         style = "default" if data.get("default") else "answer" if data.get("answer") is not None else "written"
         merged.setdefault((source, target, style), []).append(edge_label(flow, data))
-    return [(s, t, ", ".join(x for x in labels if x), style) for (s, t, style), labels in merged.items()]
+    edges = []
+    for (source, target, style), labels in merged.items():
+        label = ", ".join(x for x in labels if x)
+        if len(label) > LABEL_CHARS and all(len(x) <= LABEL_CHARS for x in labels):
+            label = "\n".join(x for x in labels if x)
+        edges.append((source, target, label, style))
+    return edges
 
 
-def _prompt_line(flow: ir.Flow, entry: str) -> str:
-    name = entry.removesuffix(" (fully)")
-    prompt = flow.prompt(name)
-    fully = " (fully)" if entry.endswith(" (fully)") else ""
+def _prompt_line(flow: ir.Flow, play: ir.Play) -> str:
+    """`♪ welcome (fully, first): “Welcome to…”`: a say prompt's text (its first language's) is clipped."""
+    marks = ", ".join(filter(None, ("fully" if play.fully else "", "" if play.when == "always" else play.when)))
+    name = f"{play.prompt} ({marks})" if marks else play.prompt
+    prompt = flow.prompt(play.prompt)
     if prompt is not None and prompt.kind == "say":
         text = prompt.value if len(prompt.value) <= 40 else prompt.value[:37] + "…"
-        return f"♪ {name}{fully}: “{text}”"
-    return f"♪ {name}{fully}"
+        return f"♪ {name}: “{text}”"
+    return f"♪ {name}"
 
 
 def _menu_lines(flow: ir.Flow, node: str, data: dict) -> list[str]:
-    menu: ir.Menu = data["item"]
+    """The lines under a menu's or collect's name: label, prompts, what a
+    collect keeps, timeout and retries."""
+    menu: ir.Menu | ir.Collect = data["item"]
     lines = [menu.label] if menu.label else []
-    lines += [_prompt_line(flow, p.prompt + (" (fully)" if p.fully else "")) for p in menu.plays[:MENU_PROMPTS]]
+    lines += [_prompt_line(flow, play) for play in menu.plays[:MENU_PROMPTS]]
     if len(menu.plays) > MENU_PROMPTS:
         lines.append(f"♪ … and {len(menu.plays) - MENU_PROMPTS:,} more")
-    lines.append(f"timeout {menu.timeout_ms / 1000:g}s · retries {menu.retries}")
+    end_key = f"end-key {menu.end_key}" if menu.end_key is not None else None
+    if isinstance(menu, ir.Collect):
+        fewest, most = menu.digits_range
+        digits = f"{fewest} digit{'s' * (most != 1)}" if fewest == most else f"{fewest}-{most} digits"
+        lines.append(f"keys → {menu.name}: " + ", ".join(filter(None, (digits, end_key))))
+        end_key = None
+    retries = menu.get("retries")
+    retries_text = retries.text if menu.separate_retries and retries is not None else str(menu.retries)
+    lines.append(" · ".join(filter(None, (f"timeout {menu.timeout_ms / 1000:g}s", f"retries {retries_text}",
+                                          end_key))))
     return lines
+
+
+def _lookup_lines(lookup: ir.Lookup) -> list[str]:
+    """The lines under a lookup's name: the service's host, what it sends and receives, its timeout."""
+    lines = [f"⇄ {_host(lookup.url)}"]
+    if lookup.send:
+        lines.append("send " + ", ".join(lookup.sent))
+    if lookup.receive:
+        lines.append("receive " + ", ".join(r.name + "?" * r.optional for r in lookup.receive))
+    lines.append(f"timeout {lookup.timeout_ms / 1000:g}s")
+    return lines
+
+
+#: A URL's scheme and authority: the host (and port) after any `user:password@`.
+_AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/?#]*@)?(?P<host>[^/?#]*)")
+
+
+def _host(url: str) -> str:
+    """A URL's host (and port), never a password in it; the URL as written when it is not one."""
+    found = _AUTHORITY.match(url)
+    return (found["host"] or found["scheme"]) if found else url
+
+
+def _node_lines(flow: ir.Flow, node: str, data: dict) -> list[str] | None:
+    """The lines under the name of a node drawn as a block (menu, collect,
+    lookup), or None for a node drawn with one label."""
+    if data["kind"] in ("menu", "collect"):
+        return _menu_lines(flow, node, data)
+    if data["kind"] == "lookup":
+        return _lookup_lines(data["item"])
+    return None
+
+
+def _badge(flow: ir.Flow) -> str | None:
+    """The languages a flow declares (`en-US · es-US`), drawn under its title."""
+    if flow.header is None or flow.header.get("languages") is None:
+        return None
+    return " · ".join(flow.languages)
 
 
 def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnostic] = ()) -> str:
@@ -135,11 +202,12 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
     seen = reachable(graph) if flow.start in graph else {CALL}
     errors = _node_errors(flow, graph, diagnostics)
     title = (flow.header.label if flow.header and flow.header.label else flow.name)
+    badge = _badge(flow)
     ids = _dot_ids(graph)
     name = flow.name if _PLAIN_ID.fullmatch(flow.name) else "flow"  # a file's name can be anything
     dot = graphviz.Digraph(name=name, graph_attr={
-        "rankdir": "LR", "label": _dot_text(title), "labelloc": "t", "fontname": "Helvetica", "fontsize": "16",
-        "nodesep": "0.3", "ranksep": "0.6"})
+        "rankdir": "LR", "label": _dot_text(title) if badge is None else _dot_title(title, badge),
+        "labelloc": "t", "fontname": "Helvetica", "fontsize": "16", "nodesep": "0.3", "ranksep": "0.6"})
     dot.attr("node", fontname="Helvetica", fontsize="11", style="filled")
     dot.attr("edge", fontname="Helvetica", fontsize="10", color="#5f6368")
     for node, data in graph.nodes(data=True):
@@ -148,9 +216,13 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
         attrs = {"shape": style.shape, "fillcolor": style.fill, "color": style.stroke}
         if kind == "call":
             attrs.update(label="call", fontcolor="white", width="0.6", fixedsize="true")
-        elif kind == "menu":
-            rows = "".join(f'<br align="left"/>{_dot_html(line)}' for line in _menu_lines(flow, node, data))
-            attrs.update(label=f"<<b>{_dot_html(node)}</b>{rows}<br align=\"left\"/>>", style="rounded,filled")
+        elif (lines := _node_lines(flow, node, data)) is not None:
+            rows = "".join(f'<br align="left"/>{_dot_html(line)}' for line in lines)
+            attrs.update(label=f"<<b>{_dot_html(node)}</b>{rows}<br align=\"left\"/>>")
+            if kind == "menu":
+                attrs["style"] = "rounded,filled"
+            elif kind == "lookup":
+                attrs["margin"] = "0.11,0.2"  # clear of the cylinder's top
         elif kind == "route":
             label = node_label(node, data)
             attrs["label"] = _dot_text(f"{node}\n{label}" if label != node else node)
@@ -171,21 +243,30 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
         if source not in seen:
             attrs.update(style="dashed", color=_UNREACHABLE)
         dot.edge(ids[source], ids[target], **attrs)
-    dot.node("@legend", label=_legend(), shape="plaintext", style="")
+    dot.node("@legend", label=_legend({kind for _, kind in graph.nodes(data="kind")}), shape="plaintext", style="")
     return dot.source
+
+
+def _dot_title(title: str, badge: str) -> str:
+    """The graph's title with the languages in a small rounded badge under it (an HTML-like label)."""
+    return (f'<<table border="0" cellborder="0" cellspacing="3"><tr><td>{_dot_html(title)}</td></tr>'
+            f'<tr><td><table border="1" style="rounded" color="#9aa0a6" bgcolor="#f1f3f4" cellborder="0" '
+            f'cellpadding="2"><tr><td><font point-size="10" color="#3c4043">{_dot_html(badge)}</font></td></tr>'
+            "</table></td></tr></table>>")
 
 
 _LEGEND_ROWS = (
     ("menu", "menu: rounded box"), ("route", "route: hexagon"), ("transfer", "transfer: tag"),
     ("voicemail", "voicemail: note"), ("hangup", "hangup: octagon"), ("ask", "ask a service: slanted"),
+    ("collect", "collect digits: 3-D box"), ("lookup", "lookup: cylinder"),
 )
 
 
-def _legend() -> str:
+def _legend(kinds: set[str]) -> str:
     """A small table: a swatch and a word per kind, and how problems look."""
     rows = "".join(
         f'<tr><td bgcolor="{STYLES[kind].fill}" width="14"> </td><td align="left">{text}</td></tr>'
-        for kind, text in _LEGEND_ROWS)
+        for kind, text in _LEGEND_ROWS if kind not in _SECOND_EDITION_KINDS or kind in kinds)
     rows += (f'<tr><td bgcolor="#f1f3f4" width="14"> </td><td align="left"><font color="{_UNREACHABLE}">'
              "grey, dashed: unreachable</font></td></tr>"
              f'<tr><td bgcolor="{_ERROR}" width="14"> </td><td align="left">red border: has errors</td></tr>'
@@ -199,16 +280,20 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
     seen = reachable(graph) if flow.start in graph else {CALL}
     errors = _node_errors(flow, graph, diagnostics)
     ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
-    title = flow.header.label if flow.header and flow.header.label else flow.name
-    out = ["---", f"title: {_yaml_scalar(_mermaid_text(title))}", "---", "flowchart LR"]
+    title = _mermaid_text(flow.header.label if flow.header and flow.header.label else flow.name)
+    badge = _badge(flow)
+    if badge is not None:  # a title is one line of text: the badge follows it (a long title is clipped)
+        title += _mermaid_text(f" · {badge}")
+    out = ["---", f"title: {_yaml_scalar(title)}", "---", "flowchart LR"]
     shapes = {"call": "(({}))", "menu": "[{}]", "route": "{{{{{}}}}}", "transfer": "[/{}/]",
               "hangup": "[[{}]]", "voicemail": "[({})]", "ask": "[\\{}\\]", "extension": "[/{}/]",
-              "silence": "[[{}]]"}
+              "silence": "[[{}]]", "collect": "[/{}\\]", "lookup": "([{}])"}
+    kinds = set()
     for node, data in graph.nodes(data=True):
         kind = data["kind"]
-        if kind == "menu":
-            text = "<br/>".join([f"<b>{_mermaid_text(node)}</b>"] +
-                                [_mermaid_text(line) for line in _menu_lines(flow, node, data)])
+        kinds.add(kind)
+        if (lines := _node_lines(flow, node, data)) is not None:
+            text = "<br/>".join([f"<b>{_mermaid_text(node)}</b>"] + [_mermaid_text(line) for line in lines])
         elif kind == "route" and node_label(node, data) != node:
             text = f"{_mermaid_text(node)}<br/>{_mermaid_text(node_label(node, data))}"
         else:
@@ -220,6 +305,8 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
         out.append(f"    {ids[source]} {edge} {ids[target]}")
     # Class names carry a prefix: Mermaid reserves words such as `call`.
     for kind, style in STYLES.items():
+        if kind in _SECOND_EDITION_KINDS and kind not in kinds:
+            continue
         out.append(f"    classDef ivr_{kind} fill:{style.fill},stroke:{style.stroke}"
                    + (",color:#ffffff" if kind == "call" else ""))
     out.append(f"    classDef ivr_unreachable fill:#f1f3f4,stroke:{_UNREACHABLE},color:{_UNREACHABLE},"
