@@ -46,6 +46,21 @@ CAPABILITIES = {
     "route-caller": ("runtime", "call_interactive"),
     "answer-delay": ("native", "sleep_time"),
     "max-duration": ("native", "hangup or transfer"),
+    # The second edition: refused with IVR205 at each use until issue 13 carries it here.
+    "languages": ("no", "not yet, issue 13"),
+    "prompt-variants": ("no", "not yet, issue 13"),
+    "play-first-again": ("no", "not yet, issue 13"),
+    "variables": ("no", "not yet, issue 13"),
+    "set-language": ("no", "not yet, issue 13"),
+    "collect": ("no", "not yet, issue 13"),
+    "lookup": ("no", "not yet, issue 13"),
+    "conditions": ("no", "not yet, issue 13"),
+    "key-ranges": ("no", "not yet, issue 13"),
+    "key-patterns": ("no", "not yet, issue 13"),
+    "end-key": ("no", "not yet, issue 13"),
+    "split-retries": ("no", "not yet, issue 13"),
+    "replay": ("no", "not yet, issue 13"),
+    "transfer-else": ("no", "not yet, issue 13"),
 }
 DEFAULT_BASE_URL = "https://apiproxy.telphin.ru"
 ENV_KEYS = ("extension", "runtime_url", "voicemail", "tts")
