@@ -43,16 +43,16 @@ FIRST_EDITION = (
 SECOND_EDITION = (
     ("languages", "languages"),
     ("prompt-variants", "prompt variants per language"),
-    ("play-first-again", "play … first, play … again"),
-    ("variables", "variables ({name} in a text or number, set NAME)"),
+    ("play-first-again", "play … first / again"),
+    ("variables", "variables ({name}, set)"),
     ("set-language", "set language"),
     ("collect", "collect"),
     ("lookup", "lookup"),
-    ("conditions", "conditions (called, ==, !=, matches, <, is set, and, or, not)"),
+    ("conditions", "conditions (called, ==, <, is set, not…)"),
     ("key-ranges", "key ranges (press 100-199)"),
     ("key-patterns", "key patterns (press \"7XXX\")"),
     ("end-key", "end-key"),
-    ("split-retries", "separate retry counters (retries timeout N invalid M)"),
+    ("split-retries", "separate retry counters"),
     ("replay", "replay"),
     ("transfer-else", "transfer … ring … else"),
 )
@@ -92,13 +92,11 @@ def unsupported(target: Target, flow: ir.Flow) -> list[Diagnostic]:
     labels = dict(CONSTRUCTS)
     found = []
     for use in uses(flow):
-        level, note = target.capabilities.get(use.construct, ("no", ""))
-        if level != "no":
-            continue
-        why = f"{target.name}: {note}; " if note else ""
-        found.append(RULES["IVR205"].at(
-            use.span, f"{use.description} cannot be deployed to {target.name} yet: {target.name} does not carry "
-                      f"{labels[use.construct]}",
-            hint=f"{why}`ivrflow targets` lists what each target carries; `ivrflow simulate` and "
-                 "`ivrflow test` run the flow today"))
+        level, _ = target.capabilities.get(use.construct, ("no", ""))
+        if level == "no":
+            found.append(RULES["IVR205"].at(
+                use.span, f"{use.description} cannot be deployed to {target.name} yet: {target.name} does not "
+                          f"carry {labels[use.construct]}",
+                hint="`ivrflow targets` lists what each target carries; `ivrflow simulate` and `ivrflow test` "
+                     "run the flow today"))
     return found

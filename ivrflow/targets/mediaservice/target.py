@@ -46,7 +46,7 @@ CAPABILITIES["prompt-say"] = ("runtime", "the platform's TTS")
 # The second edition: the machine runs it, but the mediaservice protocol does
 # not map its effects yet (collect, lookup, ringing, voices per language):
 # refused with IVR205 at each use until issue 13 carries it.
-CAPABILITIES.update({key: ("no", "not yet, issue 13") for key in (
+CAPABILITIES.update({key: ("no", "not yet") for key in (
     "languages", "prompt-variants", "play-first-again", "variables", "set-language", "collect", "lookup",
     "conditions", "key-ranges", "key-patterns", "end-key", "split-retries", "replay", "transfer-else")})
 
