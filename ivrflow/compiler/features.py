@@ -51,9 +51,9 @@ def uses(flow: ir.Flow) -> list[Use]:
         elif isinstance(definition, ir.Route):
             _route(definition, found)
     for handler in flow.handlers:
-        for action in ir.with_answers(handler.actions.items):
+        for action in handler.actions.items:
             _action(action, found)
-    found.sort(key=lambda use: (use.span.file, use.span.line, use.span.column))
+    found.sort(key=lambda use: use.span)
     return found
 
 
@@ -63,6 +63,8 @@ def _prompt(prompt: ir.Prompt, found: list[Use]) -> None:
         found.append(Use("prompt-variants", _head(prompt.span, prompt.name_span),
                          f"prompt `{prompt.name}` with a variant per language ({languages})"))
     for form in prompt.forms:
+        if "{" not in form.value:
+            continue
         for written in dict.fromkeys(match.group(0) for match in TEMPLATE.finditer(form.value)):
             found.append(Use("variables", form.value_span, f"`{written}` in prompt `{prompt.name}`"))
 
@@ -95,7 +97,11 @@ def _route(route: ir.Route, found: list[Use]) -> None:
 
 
 def _action(action: ir.Action, found: list[Use]) -> None:
-    if isinstance(action, ir.SetVariable):
+    """An action, and what an `ask` may answer or a `transfer … else` falls back to."""
+    if isinstance(action, ir.Ask):
+        for answer in action.answers:
+            _action(answer, found)
+    elif isinstance(action, ir.SetVariable):
         found.append(Use("variables", action.span, f"`{ir.written(action)}`"))
     elif isinstance(action, ir.SetLanguage):
         found.append(Use("set-language", action.span, f"`{ir.written(action)}`"))
@@ -106,6 +112,8 @@ def _action(action: ir.Action, found: list[Use]) -> None:
             found.append(Use("variables", action.span, f'`transfer "{action.destination}"` (a variable in the number)'))
         if action.ring is not None or action.fallback is not None:
             found.append(Use("transfer-else", action.span, f"`{ir.written(action)}`"))
+        if action.fallback is not None:
+            _action(action.fallback, found)
 
 
 def _head(span: ir.Span, name_span: ir.Span) -> ir.Span:
