@@ -81,6 +81,17 @@ def test_the_uses_of_a_flow_are_found_with_their_places(tmp_path: Path) -> None:
     assert [(u.construct, u.span.line, u.span.column) for u in _uses(tmp_path / "two.ivr")] == FLOW_USES
 
 
+def test_answers_of_an_ask_fallbacks_and_the_time_limit_are_walked_too() -> None:
+    from ivrflow.compiler.parse import parse
+
+    flow = parse('flow f {\n    start m\n    max-duration 5m -> set why = "late", hangup\n}\n'
+                 'menu m {\n    press 1 -> ask "https://r.example/" -> transfer "{caller}" | hangup\n'
+                 '    press 2 -> transfer "100" else transfer "{key}"\n}\n', "f.ivr").flow
+    assert flow is not None
+    assert [(u.construct, u.span.line) for u in features.uses(flow)] == [
+        ("variables", 3), ("variables", 6), ("transfer-else", 7), ("variables", 7)]
+
+
 def test_the_bank_uses_every_construct_of_the_second_edition() -> None:
     found = _uses(EXAMPLES / "bank.ivr")
     assert {u.construct for u in found} == {key for key, _ in capabilities.SECOND_EDITION}
