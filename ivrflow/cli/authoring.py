@@ -103,10 +103,13 @@ def _with_target(target: Any, result: Checked, tts: bool) -> Checked:
     """The result with the target's diagnostics (IVR2xx) added, in order."""
     from ..compiler import Checked as CheckedResult
     from ..compiler.diagnostics import Diagnostic
+    from ..targets.capabilities import unsupported
 
     if not result.ok or result.flow is None:
         return result
-    found = list(result.diagnostics) + list(target.desired(result.flow, result.file, None, tts).diagnostics)
+    # What the target does not carry yet (IVR205) is all it can say of such a flow.
+    found = list(result.diagnostics)
+    found += unsupported(target, result.flow) or target.desired(result.flow, result.file, None, tts).diagnostics
     found.sort(key=Diagnostic.sort_key)
     return CheckedResult(result.file, result.source, result.flow, result.graph, tuple(found))
 

@@ -95,12 +95,25 @@ def _desired(target: Any, result: Checked, file: str, env: Any, tts: bool) -> tu
     from ..compiler.diagnostics import Severity
 
     assert result.flow is not None
+    _refuse_unsupported(target, result)
     wanted = target.desired(result.flow, file, env, tts)
     if wanted.diagnostics:
         _show(wanted.diagnostics, result)
     if any(d.severity is Severity.ERROR for d in wanted.diagnostics):
         raise click.exceptions.Exit(ExitStatus.ERRORS)
     return wanted, None
+
+
+def _refuse_unsupported(target: Any, result: Checked) -> None:
+    """Stop (exit 1) before the target compiles or reads anything, with
+    IVR205 at each use of a second-edition construct it does not carry yet."""
+    from ..targets.capabilities import unsupported
+
+    assert result.flow is not None
+    refused = unsupported(target, result.flow)
+    if refused:
+        _show(refused, result)
+        raise click.exceptions.Exit(ExitStatus.ERRORS)
 
 
 ADOPT_HELP = ("Also change or delete what ivrflow did not make where the flow's objects are (options and rules "
@@ -311,9 +324,11 @@ def _is_saved_plan(file: str) -> bool:
 
 @contextlib.contextmanager
 def _session(file: str, env_name: str | None, *, check_files: bool = True, config_file: str | None = None,
-             result: Checked | None = None) -> Iterator[tuple[Checked, Any, Any, Any, Any]]:
+             result: Checked | None = None, refuse: bool = True) -> Iterator[tuple[Checked, Any, Any, Any, Any]]:
     """The flow, its environment, the target and an open API client; the
-    platform's failures become their exit statuses (click.exceptions.Exit)."""
+    platform's failures become their exit statuses (click.exceptions.Exit).
+    `refuse`: stop before any request when the flow uses what the target
+    does not carry (IVR205); destroy, which only removes, goes on."""
     from .. import config
     from ..compiler.diagnostics import RULES
     from ..deploy.http import DeployError, Rejected, Stats
@@ -331,6 +346,8 @@ def _session(file: str, env_name: str | None, *, check_files: bool = True, confi
     else:
         env = _environment(env_name, file)
     target = _target(str(env.get("target") or ""))
+    if refuse:
+        _refuse_unsupported(target, result)
     stats = Stats()
     api = None
     try:
@@ -489,7 +506,7 @@ def _deploy_saved(path: str, env_name: str | None, *, dry_run: bool, yes: bool, 
 def _destroy(file: str, env_name: str, *, dry_run: bool, yes: bool, detail: bool, fmt: str) -> int:
     from ..deploy import run
 
-    with _session(file, env_name, check_files=False) as (result, env, target, api, stats):
+    with _session(file, env_name, check_files=False, refuse=False) as (result, env, target, api, stats):
         assert result.flow is not None
         if target.destroy is None:
             raise _Usage(f"destroy: the {target.name} target cannot remove what it deployed")

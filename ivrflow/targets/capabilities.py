@@ -1,14 +1,23 @@
 """What each target can express: natively, through the runtime server, or not
 at all. Each target declares its own CAPABILITIES; `ivrflow targets` and the
-README's table are written from them."""
+README's table are written from them.
+
+The second edition's constructs (compiler/features.py finds their uses) are
+checked here for every target alike: a use of one the target declares "no"
+is an IVR205 error at the use, before the target compiles anything, so
+compile, plan and deploy stop with located errors and nothing is sent.
+"""
 
 from __future__ import annotations
 
+from ..compiler import ir
+from ..compiler.diagnostics import RULES, Diagnostic
+from ..compiler.features import uses
 from . import all_targets
 from .base import Target
 
-#: The constructs of the language, in the order a table shows them.
-CONSTRUCTS = (
+#: The constructs of the language's first edition, in the order a table shows them.
+FIRST_EDITION = (
     ("menu", "menu"),
     ("prompt-file", "prompt … file"),
     ("prompt-say", "prompt … say"),
@@ -29,6 +38,26 @@ CONSTRUCTS = (
     ("answer-delay", "answer-delay"),
     ("max-duration", "max-duration"),
 )
+#: The second edition's (DESIGN §2b), keyed as compiler/features.py reports
+#: their uses: `unsupported` checks these for every target alike.
+SECOND_EDITION = (
+    ("languages", "languages"),
+    ("prompt-variants", "prompt variants per language"),
+    ("play-first-again", "play … first / again"),
+    ("variables", "variables ({name}, set)"),
+    ("set-language", "set language"),
+    ("collect", "collect"),
+    ("lookup", "lookup"),
+    ("conditions", "conditions (called, ==, <, is set, not…)"),
+    ("key-ranges", "key ranges (press 100-199)"),
+    ("key-patterns", "key patterns (press \"7XXX\")"),
+    ("end-key", "end-key"),
+    ("split-retries", "separate retry counters"),
+    ("replay", "replay"),
+    ("transfer-else", "transfer … ring … else"),
+)
+#: Every construct, as `ivrflow targets` shows them: a target declares each.
+CONSTRUCTS = FIRST_EDITION + SECOND_EDITION
 LEVELS = {"native": "native", "runtime": "runtime server", "synthesized": "synthesized", "no": "—"}
 
 
@@ -54,3 +83,20 @@ def markdown() -> str:
     lines = ["| construct | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += ["| " + " | ".join(row) + " |" for row in rows()]
     return "\n".join(lines) + "\n"
+
+
+def unsupported(target: Target, flow: ir.Flow) -> list[Diagnostic]:
+    """IVR205 at each use of a second-edition construct that `target`
+    declares "no": what compile, plan, deploy and `check --target` report
+    before the target's own compiler runs, in source order."""
+    labels = dict(CONSTRUCTS)
+    found = []
+    for use in uses(flow):
+        level, _ = target.capabilities.get(use.construct, ("no", ""))
+        if level == "no":
+            found.append(RULES["IVR205"].at(
+                use.span, f"{use.description} cannot be deployed to {target.name} yet: {target.name} does not "
+                          f"carry {labels[use.construct]}",
+                hint="`ivrflow targets` lists what each target carries; `ivrflow simulate` and `ivrflow test` "
+                     "run the flow today"))
+    return found

@@ -43,6 +43,12 @@ CAPABILITIES = {key: ("runtime", "") for key in (
     "max-duration")}
 CAPABILITIES["prompt-file"] = ("native", "promptfile")
 CAPABILITIES["prompt-say"] = ("runtime", "the platform's TTS")
+# The second edition: the machine runs it, but the mediaservice protocol does
+# not map its effects yet (collect, lookup, ringing, voices per language):
+# refused with IVR205 at each use until issue 13 carries it.
+CAPABILITIES.update({key: ("no", "not yet") for key in (
+    "languages", "prompt-variants", "play-first-again", "variables", "set-language", "collect", "lookup",
+    "conditions", "key-ranges", "key-patterns", "end-key", "split-retries", "replay", "transfer-else")})
 
 
 @dataclass

@@ -46,6 +46,21 @@ CAPABILITIES = {
     "route-caller": ("runtime", "action URL"),
     "answer-delay": ("native", "silence"),
     "max-duration": ("no", "warning"),
+    # The second edition: refused with IVR205 at each use until issue 13 carries it here.
+    "languages": ("no", "not yet"),
+    "prompt-variants": ("no", "not yet"),
+    "play-first-again": ("no", "not yet"),
+    "variables": ("no", "not yet"),
+    "set-language": ("no", "not yet"),
+    "collect": ("no", "not yet"),
+    "lookup": ("no", "not yet"),
+    "conditions": ("no", "not yet"),
+    "key-ranges": ("no", "not yet"),
+    "key-patterns": ("no", "not yet"),
+    "end-key": ("no", "not yet"),
+    "split-retries": ("no", "not yet"),
+    "replay": ("no", "not yet"),
+    "transfer-else": ("no", "not yet"),
 }
 DEFAULT_BASE_URL = "https://127.0.0.1:8887/api"
 ENV_KEYS = ("runtime_url", "voicemail", "tts", "extensions")

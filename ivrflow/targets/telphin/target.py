@@ -46,6 +46,21 @@ CAPABILITIES = {
     "route-caller": ("runtime", "call_interactive"),
     "answer-delay": ("native", "sleep_time"),
     "max-duration": ("native", "hangup or transfer"),
+    # The second edition: refused with IVR205 at each use until issue 13 carries it here.
+    "languages": ("no", "not yet"),
+    "prompt-variants": ("no", "not yet"),
+    "play-first-again": ("no", "not yet"),
+    "variables": ("no", "not yet"),
+    "set-language": ("no", "not yet"),
+    "collect": ("no", "not yet"),
+    "lookup": ("no", "not yet"),
+    "conditions": ("no", "not yet"),
+    "key-ranges": ("no", "not yet"),
+    "key-patterns": ("no", "not yet"),
+    "end-key": ("no", "not yet"),
+    "split-retries": ("no", "not yet"),
+    "replay": ("no", "not yet"),
+    "transfer-else": ("no", "not yet"),
 }
 DEFAULT_BASE_URL = "https://apiproxy.telphin.ru"
 ENV_KEYS = ("extension", "runtime_url", "voicemail", "tts")
