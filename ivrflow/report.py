@@ -34,17 +34,16 @@ def text(results: Sequence[Checked], *, colour: bool = False) -> str:
     the places of the others."""
     out: list[str] = []
     for result in results:
-        lines = result.source.splitlines()
-        repeats: dict[tuple[str, str], list[Diagnostic]] = {}
+        repeats: dict[tuple[str, str, str], list[Diagnostic]] = {}
         for diagnostic in result.diagnostics:
-            repeats.setdefault((diagnostic.code, diagnostic.message), []).append(diagnostic)
+            repeats.setdefault((diagnostic.code, diagnostic.message, diagnostic.span.file), []).append(diagnostic)
         for diagnostic in result.diagnostics:
-            same = repeats[(diagnostic.code, diagnostic.message)]
+            same = repeats[(diagnostic.code, diagnostic.message, diagnostic.span.file)]
             if same[0] is not diagnostic:
                 continue
-            out.extend(_one(diagnostic, lines, colour))
+            out.extend(_one(diagnostic, result.lines_of(diagnostic.span.file), colour))
             for span, note in diagnostic.related:
-                if span.file == diagnostic.span.file and span.line != diagnostic.span.line:
+                if span.file != diagnostic.span.file or span.line != diagnostic.span.line:
                     out.append(_style(f"  {span.file}:{span.line}:{span.column}: note: {note}", colour, dim=True))
             if len(same) > 1:
                 places = ", ".join(f"{d.span.line}:{d.span.column}" for d in same[1:MAX_LISTED_REPEATS + 1])

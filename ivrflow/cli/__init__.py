@@ -4,6 +4,7 @@ need them, so `ivrflow check` starts fast."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import sys
@@ -176,9 +177,8 @@ def _target(name: str) -> Any:
 
 def _show(diagnostics: Sequence[Any], result: Checked) -> None:
     from .. import report
-    from ..compiler import Checked as CheckedResult
 
-    shown = CheckedResult(result.file, result.source, result.flow, result.graph, tuple(diagnostics))
+    shown = dataclasses.replace(result, diagnostics=tuple(diagnostics))
     text = report.text([shown], colour=_colour(sys.stderr))
     click.echo(text.rsplit("\n\n", 1)[0] + "\n", err=True, nl=False)
 

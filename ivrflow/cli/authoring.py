@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,6 @@ def _codes(text: str | None, option: str) -> tuple[str, ...]:
 
 def _keep(result: Checked, select: tuple[str, ...], ignore: tuple[str, ...], floor: str) -> Checked:
     """The result with only the diagnostics the options ask for (syntax errors always stay)."""
-    from ..compiler import Checked as CheckedResult
     from ..compiler.diagnostics import Severity
 
     rank = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
@@ -39,7 +39,7 @@ def _keep(result: Checked, select: tuple[str, ...], ignore: tuple[str, ...], flo
                  if d.code == "IVR001" or ((not select or d.code.startswith(select))
                                            and not d.code.startswith(ignore or ("\0",))
                                            and rank[d.severity] >= least))
-    return CheckedResult(result.file, result.source, result.flow, result.graph, kept)
+    return dataclasses.replace(result, diagnostics=kept)
 
 
 @cli.command()
@@ -101,7 +101,6 @@ def check(paths: tuple[str, ...], fmt: str, target_name: str | None, tts: str | 
 
 def _with_target(target: Any, result: Checked, tts: bool) -> Checked:
     """The result with the target's diagnostics (IVR2xx) added, in order."""
-    from ..compiler import Checked as CheckedResult
     from ..compiler.diagnostics import Diagnostic
     from ..targets.capabilities import unsupported
 
@@ -111,7 +110,7 @@ def _with_target(target: Any, result: Checked, tts: bool) -> Checked:
     found = list(result.diagnostics)
     found += unsupported(target, result.flow) or target.desired(result.flow, result.file, None, tts).diagnostics
     found.sort(key=Diagnostic.sort_key)
-    return CheckedResult(result.file, result.source, result.flow, result.graph, tuple(found))
+    return dataclasses.replace(result, diagnostics=tuple(found))
 
 
 _IMAGE_FORMATS = ("svg", "png", "pdf")

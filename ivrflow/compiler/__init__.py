@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import ir
@@ -31,6 +31,12 @@ class Checked:
     flow: ir.Flow | None
     graph: nx.MultiDiGraph | None
     diagnostics: tuple[Diagnostic, ...]
+    #: The text of every file the flow read (itself and its includes), by name.
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def lines_of(self, file: str) -> list[str]:
+        """A file's lines, for showing where a diagnostic points."""
+        return (self.sources.get(file) or (self.source if file == self.file else "")).splitlines()
 
     @property
     def errors(self) -> int:
@@ -82,4 +88,4 @@ def _check(source: str, file: str, env: Env | None) -> Checked:
         suppressions += suppress.find(text, name)
     found = suppress.apply(found, suppressions)
     found.sort(key=Diagnostic.sort_key)
-    return Checked(file, source, flow, flow_graph, tuple(found))
+    return Checked(file, source, flow, flow_graph, tuple(found), {file: source, **included.sources})
