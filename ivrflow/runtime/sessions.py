@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
-from ..compiler.machine import Call, Outcome
+from ..compiler.machine import Call
 from .http import HTTPProblem
 
 #: A call left this long without a callback is forgotten.
@@ -65,10 +65,7 @@ class Session:
     def dumps(self) -> str:
         # By hand: dataclasses.asdict deep-copies, and was a sixth of a callback's time.
         # ASCII only, so that any string the platform sent (a lone surrogate too) can be stored.
-        call = self.call
-        data = {**vars_of(self), "call": {
-            "status": call.status, "node": call.node, "retries": call.retries, "elapsed_ms": call.elapsed_ms,
-            "heard": list(call.heard), "outcome": call.outcome.to_dict() if call.outcome else None}}
+        data = {**vars_of(self), "call": self.call.to_dict()}
         return json.dumps(data, separators=(",", ":"), ensure_ascii=True)
 
     def copy(self) -> Session:
@@ -82,10 +79,7 @@ class Session:
     @classmethod
     def loads(cls, text: str | bytes) -> Session:
         data = json.loads(text)
-        call = data.pop("call")
-        outcome = call.pop("outcome")
-        call["heard"] = tuple(call["heard"])
-        data["call"] = Call(**call, outcome=Outcome(**outcome) if outcome else None)
+        data["call"] = Call.from_dict(data.pop("call"))
         return cls(**data)
 
 
