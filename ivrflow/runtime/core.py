@@ -10,8 +10,20 @@ from dataclasses import dataclass, field
 import httpx
 
 from ..compiler import ir
-from ..compiler.machine import Answer, AskService, Call, Effect, Event, Line, Start, Visited, step
-from . import ask
+from ..compiler.machine import (
+    Answer,
+    AskService,
+    Call,
+    Effect,
+    Event,
+    Line,
+    LookupResult,
+    LookupService,
+    Start,
+    Visited,
+    step,
+)
+from . import ask, lookup
 from .sessions import Session, Store
 
 
@@ -36,12 +48,19 @@ class Runtime:
                        started=(started or self.clock()).isoformat())
 
     async def advance(self, session: Session, event: Event) -> list[Effect]:
-        """Step the machine; asks are answered by the routing service at once.
-        The session's call and unreported path are updated."""
+        """Step the machine; asks are answered by the routing service and
+        lookups by their services at once. The session's call and unreported
+        path are updated."""
         line = Line(session.start_time, session.caller, session.called)
         call, effects = step(self.flow, session.call, event, line)
         done = list(effects)
-        while call.status == "answer":
+        while call.status in ("answer", "lookup"):
+            if call.status == "lookup":
+                wanted = next(e for e in reversed(done) if isinstance(e, LookupService))
+                result = await lookup.lookup(self.http, wanted, session.id)
+                call, effects = step(self.flow, call, LookupResult(result), line)
+                done += effects
+                continue
             url = next(e.url for e in reversed(done) if isinstance(e, AskService))
             keys = next((v.keys for v in reversed(done) if isinstance(v, Visited)), None)
             answer = await ask.ask(self.http, self.flow, url, {
