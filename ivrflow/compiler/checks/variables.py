@@ -1,0 +1,420 @@
+"""Variables: every name used must be one the flow sets (IVR009), be set on
+every path before it is used (IVR129), and what a lookup receives should be
+used (IVR130); a `{…}` that is no variable is said as written (IVR133).
+
+Where a call may be is the graph of nodes joined by handlers; which
+variables are surely set when a node is entered is a forward must-analysis
+over it (a worklist, one integer of bits per node), so a large flow costs
+about one pass per variable that can be missing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .. import ir
+from ..diagnostics import Diagnostic
+from ..values import TEMPLATE
+from .base import RULES, Env, is_library, reports
+
+#: Built-ins a call always has (caller and called as far as the line says).
+ALWAYS_SET = ("caller", "called", "language")
+#: Set when a key handler runs or a collect's entry is done.
+KEY = "key"
+#: How many steps of a path a message shows at each end before `…`.
+PATH_ENDS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """A variable read somewhere: `where` says what reads it, for messages."""
+
+    name: str
+    span: ir.Span
+    where: str
+    needs_value: bool = True  # False for `NAME is set`, which asks exactly that
+
+
+# --- what uses and what sets a variable ------------------------------------------------
+
+
+def _inner(span: ir.Span, text: str, start: int, end: int) -> ir.Span:
+    """The span of text[start:end] inside a string written on one line
+    without escapes (its span is then the text and two quotes); else the
+    whole string."""
+    if span.line == span.end_line and span.end_column - span.column == len(text) + 2:
+        return ir.Span(span.file, span.line, span.column + 1 + start, span.line, span.column + 1 + end)
+    return span
+
+
+def _text_uses(text: str, span: ir.Span, where: str, exact: bool) -> Iterator[Use]:
+    if "{" not in text:
+        return
+    for match in TEMPLATE.finditer(text):
+        at = _inner(span, text, match.start(), match.end()) if exact else span
+        yield Use(match.group(1), at, where)
+
+
+def prompt_uses(prompt: ir.Prompt) -> Iterator[Use]:
+    """The variables a prompt's `say` texts insert, where they are written."""
+    for form in prompt.forms:
+        if form.kind == "say":
+            yield from _text_uses(form.value, form.value_span, f"prompt `{prompt.name}`", exact=True)
+
+
+def condition_uses(condition: ir.Condition) -> Iterator[Use]:
+    for part in ir.walk_condition(condition):
+        if isinstance(part, ir.Compare):
+            yield Use(part.name, part.name_span, f"the condition `{ir.condition_text(part)}`")
+        elif isinstance(part, ir.IsSet):
+            yield Use(part.name, part.name_span, f"`{part.name} is set`", needs_value=False)
+
+
+def action_uses(action: ir.Action) -> Iterator[Use]:
+    """What one action reads (not a prompt it plays: see prompt_uses)."""
+    if isinstance(action, ir.SetVariable):
+        yield from _text_uses(action.value, action.span, f"`set {action.name}`", exact=False)
+    elif isinstance(action, ir.Transfer):
+        yield from _text_uses(action.destination, action.span, f'`transfer "{action.destination}"`', exact=False)
+
+
+def entry_uses(flow: ir.Flow, node: ir.Node) -> Iterator[Use]:
+    """What entering a node reads: the prompts it plays, what a lookup
+    sends, what a route's conditions look at."""
+    if isinstance(node, (ir.Menu, ir.Collect)):
+        for play in node.plays:
+            yield from _played(flow, play.prompt, play.name_span)
+    elif isinstance(node, ir.Lookup):
+        for name, span in node.send:
+            yield Use(name, span, f"lookup `{node.name}`'s `send`")
+    elif isinstance(node, ir.Route):
+        for branch in node.branches:
+            if isinstance(branch, ir.When):
+                yield from condition_uses(branch.condition)
+
+
+def _played(flow: ir.Flow, name: str, span: ir.Span) -> Iterator[Use]:
+    """A prompt's variables, read where it is played."""
+    prompt = flow.prompt(name)
+    if prompt is not None:
+        for use in prompt_uses(prompt):
+            yield Use(use.name, span, use.where)
+
+
+def handler_steps(flow: ir.Flow, handler: ir.Handler) -> Iterator[tuple[Use | None, str | None]]:
+    """In the order they run: (a use, None) for what an action reads, (None,
+    a name) for what a `set` sets."""
+    for step in handler.actions.steps:
+        if isinstance(step, ir.PlayThen):
+            for use in _played(flow, step.prompt, step.name_span):
+                yield use, None
+            continue
+        for use in action_uses(step):
+            yield use, None
+        if isinstance(step, ir.SetVariable):
+            yield None, step.name
+    terminal = handler.actions.terminal
+    if terminal is not None:
+        for action in ir.with_answers((terminal,)):
+            for use in action_uses(action):
+                yield use, None
+
+
+def every_use(flow: ir.Flow) -> Iterator[Use]:
+    """Every variable a flow reads, each where it is written (a prompt's at
+    its text, wherever it is played)."""
+    for prompt in flow.prompts:
+        yield from prompt_uses(prompt)
+    nodes: tuple[ir.Lookup | ir.Route, ...] = (*flow.lookups, *flow.routes)
+    for node in nodes:
+        yield from entry_uses(flow, node)
+    for handler in flow.handlers:
+        for action in ir.with_answers(handler.actions.items):
+            yield from action_uses(action)
+
+
+def set_names(flow: ir.Flow) -> dict[str, ir.Span]:
+    """Every variable the flow can set, and where first: built-ins, the
+    collects, what lookups receive, what `set` writes."""
+    found: dict[str, ir.Span] = {}
+    for collect in flow.collects:
+        found.setdefault(collect.name, collect.name_span)
+    for lookup in flow.lookups:
+        for received in lookup.receive:
+            found.setdefault(received.name, received.span)
+    for handler in flow.handlers:
+        for action in handler.actions.items:
+            if isinstance(action, ir.SetVariable):
+                found.setdefault(action.name, action.name_span)
+    return found
+
+
+# --- IVR009, IVR130, IVR133 ------------------------------------------------------------
+
+
+@reports("IVR009")
+def check_unknown_variables(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A variable nothing in the flow sets, used in a `say` text (`{name}`),
+    a `set` value, a transfer destination, a route's condition, a lookup's
+    `send` or a test's `expect set`: it is never set, so it inserts nothing,
+    and a condition on it never holds (usually a typo; a close name is
+    offered). Variables are the collects, what lookups `receive`, what
+    `set` writes, and the built-ins `caller`, `called`, `key` and
+    `language`. A file only meant to be included (no `flow` block, no
+    menus) is not checked: the flows that include it set its variables."""
+    if is_library(flow):
+        return
+    known = set(set_names(flow)) | {*ALWAYS_SET, KEY}
+    uses = list(every_use(flow))
+    for test in flow.tests:
+        for step in test.steps:
+            if isinstance(step, ir.TestExpectState) and step.kind == "set" and step.name and " " not in step.name:
+                uses.append(Use(step.name, step.span, f'test "{test.name}"'))
+    reported: set[tuple[str, ir.Span]] = set()
+    for use in uses:
+        if use.name in known or (use.name, use.span) in reported:
+            continue
+        reported.add((use.name, use.span))
+        close = difflib.get_close_matches(use.name, sorted(known), n=1)
+        hint = (f"did you mean `{close[0]}`?" if close else
+                "variables are set by a `collect` (its name), a lookup's `receive` and `set NAME = \"…\"`; "
+                "built in: caller, called, key, language")
+        yield RULES["IVR009"].at(use.span, f"`{use.name}` in {use.where}: no variable is named `{use.name}`; "
+                                           "nothing in the flow sets it", hint=hint)
+
+
+@reports("IVR130")
+def check_unused_received(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A name a lookup `receive`s that nothing uses: the web service is made
+    to answer it (a `receive` without `?` that the answer leaves out even
+    sends the call to `on error`), for nothing."""
+    used = {use.name for use in every_use(flow)}
+    for lookup in flow.lookups:
+        for received in lookup.receive:
+            if received.name not in used:
+                yield RULES["IVR130"].at(
+                    received.span, f"lookup `{lookup.name}` receives `{received.name}`, but nothing uses it",
+                    hint=f"use it (`{{{received.name}}}` in a prompt, or a route's condition), or stop receiving it")
+
+
+#: A `{` that does not start a variable: to the closing brace, or a few characters.
+_BRACE = re.compile(r"\{[^{}\s]{0,30}\}?")
+
+
+@reports("IVR133")
+def check_braces(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A `{` in a `say` text or a `set` value that is not a variable
+    (`{name}` or `{name:digits}`): `{name:spell}`, `{}` or a brace left
+    open. The text is said (or set) as written, braces and all."""
+    texts: list[tuple[str, ir.Span, str, bool]] = []
+    for prompt in flow.prompts:
+        for form in prompt.forms:
+            if form.kind == "say":
+                texts.append((form.value, form.value_span, f"prompt `{prompt.name}`", True))
+    for handler in flow.handlers:
+        for action in handler.actions.items:
+            if isinstance(action, ir.SetVariable):
+                texts.append((action.value, action.span, f"`set {action.name}`", False))
+    for text, span, where, exact in texts:
+        at = text.find("{")
+        while at >= 0:
+            found = TEMPLATE.match(text, at)
+            if found is None:
+                written = _BRACE.match(text, at)
+                bad = written.group(0) if written else "{"
+                place = _inner(span, text, at, at + len(bad)) if exact else span
+                yield RULES["IVR133"].at(
+                    place, f"`{bad}` in {where} is not a variable: it is said as written",
+                    hint="write a variable as `{name}`, or `{name:digits}` to read it digit by digit")
+                break
+            at = text.find("{", found.end())
+
+
+# --- IVR129: set on every path before it is used ---------------------------------------
+
+
+@dataclass
+class _Flowing:
+    """The must-analysis: for each node entered, the variables set on every
+    path from the start (bits of `index`)."""
+
+    flow: ir.Flow
+    index: dict[str, int]
+    handlers: dict[str, list[ir.Handler]]  # by the node they belong to
+    limit: list[ir.Handler]  # `max-duration`, which may run anywhere
+    entered: dict[str, int]
+
+    def bits(self, *names: str) -> int:
+        found = 0
+        for name in names:
+            bit = self.index.get(name)
+            if bit is not None:
+                found |= 1 << bit
+        return found
+
+    def gives(self, handler: ir.Handler) -> int:
+        """What is set before a handler's actions run: `key` for a key, the
+        entry of a collect and what a lookup surely receives on `done`."""
+        owner = handler.owner
+        if isinstance(owner, ir.Menu) and handler.event.startswith("press "):
+            return self.bits(KEY)
+        if isinstance(owner, ir.Collect) and handler.event == "done":
+            return self.bits(owner.name, KEY)
+        if isinstance(owner, ir.Lookup) and handler.event == "done":
+            return self.bits(*(r.name for r in owner.receive if not r.optional))
+        return 0
+
+    def sets(self, handler: ir.Handler) -> int:
+        return self.gives(handler) | self.bits(
+            *(a.name for a in handler.actions.steps if isinstance(a, ir.SetVariable)))
+
+    def targets(self, handler: ir.Handler) -> list[str]:
+        """Where a handler sends the call on (a repeat or replay enters its own node again:
+        nothing new for the analysis, so it is left out)."""
+        found = []
+        terminal = handler.actions.terminal
+        for action in ir.with_answers((terminal,)) if terminal is not None else ():
+            if isinstance(action, ir.Goto) and action.target in self.handlers:
+                found.append(action.target)
+        return found
+
+
+def _flowing(flow: ir.Flow) -> _Flowing | None:
+    start = flow.start
+    if start is None or flow.node(start) is None or all(u.name in ALWAYS_SET for u in every_use(flow)):
+        return None
+    names = set_names(flow)
+    index = {name: bit for bit, name in enumerate(sorted({*names, KEY, *ALWAYS_SET}))}
+    handlers: dict[str, list[ir.Handler]] = {}
+    for item in flow.definitions:
+        if isinstance(item, ir.NODE_TYPES) and flow.names.get(item.name) is item:
+            handlers[item.name] = []
+    limit: list[ir.Handler] = []
+    for handler in flow.handlers:
+        if handler.owner is None:
+            limit.append(handler)
+        elif flow.names.get(handler.owner.name) is handler.owner:
+            handlers[handler.owner.name].append(handler)
+    analysis = _Flowing(flow, index, handlers, limit, {})
+    always = analysis.bits(*ALWAYS_SET)
+    entered = analysis.entered
+    queue: deque[str] = deque()
+
+    def arrive(node: str, state: int) -> None:
+        before = entered.get(node)
+        after = state if before is None else before & state
+        if after != before:
+            entered[node] = after
+            queue.append(node)
+
+    arrive(start, always)
+    for handler in limit:  # max-duration may run anywhere; it surely has only the built-ins
+        for target in analysis.targets(handler):
+            arrive(target, always | analysis.sets(handler))
+    while queue:
+        node = queue.popleft()
+        state = entered[node]
+        for handler in handlers[node]:
+            out = state | analysis.sets(handler)
+            for target in analysis.targets(handler):
+                arrive(target, out)
+    return analysis
+
+
+@reports("IVR129")
+def check_unset_variables(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
+    """A variable used where, on some path the call can take, nothing has
+    set it yet: a prompt says nothing where the value should be, a transfer
+    goes to a number with a piece missing, a condition is false. The message
+    names such a path (`start → main → press 1 → account`). A collect sets
+    its variable when its `on done` runs, a lookup what it receives (not the
+    names marked `?`) when its `on done` runs, `set` where it stands; `key`
+    is set once a key's handler or a collect's `on done` runs; `caller`,
+    `called` and `language` always are. `NAME is set` is the way to ask, so
+    it is not reported."""
+    analysis = _flowing(flow)
+    if analysis is None:
+        return
+    paths: dict[str, dict[str, tuple[str | None, str]]] = {}
+    for node, state in analysis.entered.items():
+        item = flow.node(node)
+        assert item is not None
+        for use in entry_uses(flow, item):
+            yield from _report(analysis, paths, use, state, node, None)
+        for handler in analysis.handlers[node]:
+            yield from _in_handler(analysis, paths, handler, state, node)
+    for handler in analysis.limit:
+        yield from _in_handler(analysis, paths, handler, analysis.bits(*ALWAYS_SET), None)
+
+
+def _in_handler(analysis: _Flowing, paths: dict[str, dict[str, tuple[str | None, str]]], handler: ir.Handler,
+                state: int, node: str | None) -> Iterator[Diagnostic]:
+    state |= analysis.gives(handler)
+    for use, setting in handler_steps(analysis.flow, handler):
+        if use is not None:
+            yield from _report(analysis, paths, use, state, node, handler.event)
+        elif setting is not None:
+            state |= analysis.bits(setting)
+
+
+def _report(analysis: _Flowing, paths: dict[str, dict[str, tuple[str | None, str]]], use: Use, state: int,
+            node: str | None, event: str | None) -> Iterator[Diagnostic]:
+    bit = analysis.index.get(use.name)
+    if bit is None or not use.needs_value or state >> bit & 1:
+        return  # unknown names are IVR009
+    if use.name not in paths:
+        paths[use.name] = _unset_paths(analysis, use.name)
+    steps = _path(paths[use.name], node) + ([event] if event else [])
+    yield RULES["IVR129"].at(
+        use.span, f"on the path {_shown(steps)}, `{use.name}` is not set yet when {use.where} uses it",
+        hint=f"set `{use.name}` on every path before it is used, or ask first with `when {use.name} is set`")
+
+
+def _unset_paths(analysis: _Flowing, name: str) -> dict[str, tuple[str | None, str]]:
+    """A way to each node on which `name` is never set: node -> (the node
+    before, the event that left it); breadth first, so the shortest."""
+    bit = analysis.bits(name)
+    start = analysis.flow.start
+    assert start is not None
+    before: dict[str, tuple[str | None, str]] = {start: (None, "start")}
+    queue = deque([start])
+    for handler in analysis.limit:
+        if not analysis.sets(handler) & bit:
+            for target in analysis.targets(handler):
+                if target not in before:
+                    before[target] = (None, "max-duration")
+                    queue.append(target)
+    while queue:
+        node = queue.popleft()
+        for handler in analysis.handlers[node]:
+            if analysis.sets(handler) & bit:
+                continue
+            for target in analysis.targets(handler):
+                if target not in before:
+                    before[target] = (node, handler.event)
+                    queue.append(target)
+    return before
+
+
+def _path(before: dict[str, tuple[str | None, str]], node: str | None) -> list[str]:
+    if node is None:
+        return ["max-duration"]
+    steps: list[str] = []
+    at: str | None = node
+    while at is not None:
+        previous, event = before[at]
+        steps[:0] = [event, at]
+        at = previous
+    return steps
+
+
+def _shown(steps: list[str]) -> str:
+    if len(steps) > 2 * PATH_ENDS + 1:
+        steps = [*steps[:PATH_ENDS], "…", *steps[-PATH_ENDS:]]
+    return " → ".join(steps)
