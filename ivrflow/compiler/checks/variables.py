@@ -68,12 +68,43 @@ def prompt_uses(prompt: ir.Prompt) -> Iterator[Use]:
             yield from _text_uses(form.value, form.value_span, f"prompt `{prompt.name}`", exact=True)
 
 
-def condition_uses(condition: ir.Condition) -> Iterator[Use]:
-    for part in ir.walk_condition(condition):
-        if isinstance(part, ir.Compare):
-            yield Use(part.name, part.name_span, f"the condition `{ir.condition_text(part)}`")
-        elif isinstance(part, ir.IsSet):
-            yield Use(part.name, part.name_span, f"`{part.name} is set`", needs_value=False)
+def condition_uses(condition: ir.Condition, guarded: frozenset[str] = frozenset()) -> Iterator[Use]:
+    """The variables a condition reads; in `a is set and a < 0`, the second
+    part reads `a` only when the first made sure it is set."""
+    if isinstance(condition, ir.Compare):
+        asks = condition.operator in ("==", "!=") and not condition.value  # `a != ""`: whether it is set
+        yield Use(condition.name, condition.name_span, f"the condition `{ir.condition_text(condition)}`",
+                  needs_value=condition.name not in guarded and not asks)
+    elif isinstance(condition, ir.IsSet):
+        yield Use(condition.name, condition.name_span, f"`{condition.name} is set`", needs_value=False)
+    elif isinstance(condition, ir.Not):
+        yield from condition_uses(condition.inner, guarded)
+    elif isinstance(condition, ir.AllOf):
+        for item in condition.items:
+            yield from condition_uses(item, guarded)
+            guarded |= surely_set(item)
+    elif isinstance(condition, ir.AnyOf):
+        for item in condition.items:
+            yield from condition_uses(item, guarded)
+
+
+def surely_set(condition: ir.Condition) -> frozenset[str]:
+    """The variables that must be set for the condition to hold: `a is set`,
+    `a < 0` (no number otherwise), `a matches "…"`, `a == "x"` (not set is
+    empty text), `a != ""`; all of an `and`'s, what every part of an `or`
+    makes sure of."""
+    if isinstance(condition, ir.IsSet):
+        return frozenset({condition.name})
+    if isinstance(condition, ir.Compare):
+        operator, value = condition.operator, condition.value
+        if (operator == "==" and value) or (operator == "!=" and not value) or operator not in ("==", "!="):
+            return frozenset({condition.name})
+        return frozenset()
+    if isinstance(condition, ir.AllOf):
+        return frozenset().union(*map(surely_set, condition.items))
+    if isinstance(condition, ir.AnyOf) and condition.items:
+        return frozenset.intersection(*map(surely_set, condition.items))
+    return frozenset()
 
 
 def action_uses(action: ir.Action) -> Iterator[Use]:
@@ -268,6 +299,10 @@ class _Flowing:
             return self.bits(owner.name, KEY)
         if isinstance(owner, ir.Lookup) and handler.event == "done":
             return self.bits(*(r.name for r in owner.receive if not r.optional))
+        if isinstance(owner, ir.Route):
+            for branch in owner.branches:
+                if branch.actions is handler.actions and isinstance(branch, ir.When):
+                    return self.bits(*surely_set(branch.condition))
         return 0
 
     def sets(self, handler: ir.Handler) -> int:
@@ -337,7 +372,9 @@ def check_unset_variables(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> It
     names marked `?`) when its `on done` runs, `set` where it stands; `key`
     is set once a key's handler or a collect's `on done` runs; `caller`,
     `called` and `language` always are. `NAME is set` is the way to ask, so
-    it is not reported."""
+    it is not reported, and a route's branch whose condition makes sure of
+    a variable (`when balance is set -> play total`, `when status ==
+    "vip" -> …`) may use it."""
     analysis = _flowing(flow)
     if analysis is None:
         return
