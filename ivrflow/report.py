@@ -42,7 +42,8 @@ def text(results: Sequence[Checked], *, colour: bool = False) -> str:
             same = repeats[(diagnostic.code, diagnostic.message)]
             if same[0] is not diagnostic:
                 continue
-            out.extend(_one(diagnostic, lines, colour))
+            # a diagnostic in an included file has no line of this file to show
+            out.extend(_one(diagnostic, lines if diagnostic.span.file == result.file else [], colour))
             for span, note in diagnostic.related:
                 if span.file == diagnostic.span.file and span.line != diagnostic.span.line:
                     out.append(_style(f"  {span.file}:{span.line}:{span.column}: note: {note}", colour, dim=True))

@@ -74,7 +74,8 @@ def check_undefined(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator
 @reports("IVR003")
 def check_duplicates(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
     """A name defined twice: only the first definition is used, so edits to the
-    second would silently change nothing a caller hears."""
+    second would silently change nothing a caller hears. A name defined in
+    two files joined by `include` is reported with both files named."""
     rule = RULES["IVR003"]
     for item in flow.definitions:
         first = flow.names[item.name]
