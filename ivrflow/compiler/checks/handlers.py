@@ -51,6 +51,8 @@ def check_repeat_outside_menu(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -
     In a menu or a collect both are fine (a lookup may `replay` to ask again;
     its `repeat` is IVR010)."""
     for handler in flow.handlers:
+        if isinstance(handler.actions.terminal, (ir.Goto, ir.Hangup, ir.Voicemail)):
+            continue  # the common case, with nothing to repeat
         for again in _agains(handler.actions.terminal):
             word = ir.action_word(again)
             answer = " (an answer of `ask`)" if again is not handler.actions.terminal else ""
@@ -91,11 +93,11 @@ def check_defaults(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[
         if flow.names.get(menu.name) is not menu:
             continue
         what = f"{kind_word(type(menu), article=False)} `{menu.name}`"
-        silences, wrong = menu.retry_limits
-        times = (f"up to {silences} times after silence, {wrong} after a wrong entry" if menu.separate_retries
-                 else f"up to {menu.retries} times")
         missing = [event for event in ("timeout", "invalid") if menu.on(event) is None]
         if missing:
+            silences, wrong = menu.retry_limits
+            times = (f"up to {silences} times after silence, {wrong} after a wrong entry" if menu.separate_retries
+                     else f"up to {menu.retries} times")
             written = " or ".join(f"`on {event}`" for event in missing)
             yield RULES["IVR104"].at(
                 menu.name_span,

@@ -188,6 +188,8 @@ def check_key_length(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterato
         digits = menu.digits
         setting = _digits_setting(menu)
         presses = _pressable(menu)
+        if all(p.length == 1 for p in presses):
+            continue  # one key each, none too long: the common menu
         longer_keys: dict[str, str] = {}  # a proper start of an exact key -> the first such key
         for press in presses:
             if press.kind == "key":

@@ -67,7 +67,10 @@ def check_statements(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterato
                               hint=f"{kind_word(type(node))} has " + ", ".join(
                                   f"`on {e}`" for e in events[:-1]) + f" and `on {events[-1]}`")
     for handler in flow.handlers:
-        for action in ir.with_answers(handler.actions.items):
+        items = handler.actions.items
+        if not isinstance(handler.owner, ir.Lookup) and not any(isinstance(a, ir.SetVariable) for a in items):
+            continue  # neither a `set` nor a lookup's `repeat` to look for
+        for action in ir.with_answers(items):
             if isinstance(action, ir.SetVariable) and action.name in _BUILT_IN:
                 hint = ("write `set language L` (L one of the flow's `languages`)" if action.name == "language"
                         else "give the variable a name of your own")

@@ -14,7 +14,8 @@ import difflib
 import re
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import networkx as nx
 
@@ -166,8 +167,13 @@ def every_use(flow: ir.Flow) -> Iterator[Use]:
     for node in nodes:
         yield from entry_uses(flow, node)
     for handler in flow.handlers:
-        for action in ir.with_answers(handler.actions.items):
-            yield from action_uses(action)
+        for action in handler.actions.items:
+            if isinstance(action, (ir.SetVariable, ir.Transfer)):
+                yield from action_uses(action)
+            if isinstance(action, (ir.Ask, ir.Transfer)):  # its answers, its `else`
+                for other in ir.with_answers((action,)):
+                    if other is not action:
+                        yield from action_uses(other)
 
 
 def set_names(flow: ir.Flow) -> dict[str, ir.Span]:
@@ -225,6 +231,8 @@ def check_unused_received(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> It
     """A name a lookup `receive`s that nothing uses: the web service is made
     to answer it (a `receive` without `?` that the answer leaves out even
     sends the call to `on error`), for nothing."""
+    if not flow.lookups:
+        return
     used = {use.name for use in every_use(flow)}
     for lookup in flow.lookups:
         for received in lookup.receive:
@@ -270,16 +278,47 @@ def check_braces(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Di
 # --- IVR129: set on every path before it is used ---------------------------------------
 
 
+class _Move(NamedTuple):
+    """A handler as the analysis sees it: what it sets, where it leads."""
+
+    handler: ir.Handler
+    gives: int  # set before its actions run
+    sets: int  # set by the time it leads on
+    targets: tuple[str, ...]
+
+
+def _gotos(terminal: ir.Terminal | None) -> Iterator[str]:
+    """Where a terminal action may send the call on: its `goto`, the `goto`
+    answers an `ask` declares, a transfer's `else`."""
+    while terminal is not None:
+        if isinstance(terminal, ir.Goto):
+            yield terminal.target
+        elif isinstance(terminal, ir.Ask):
+            yield from (a.target for a in terminal.answers if isinstance(a, ir.Goto))
+        terminal = terminal.fallback if isinstance(terminal, ir.Transfer) else None
+
+
+class _Drop(NamedTuple):
+    """Variables that stopped being surely set at a node, and the move that
+    brought a call there without them (no `source`: the start or max-duration)."""
+
+    bits: int
+    source: str | None
+    event: str
+
+
 @dataclass
 class _Flowing:
     """The must-analysis: for each node entered, the variables set on every
-    path from the start (bits of `index`)."""
+    path from the start (bits of `index`), and for each node the moves that
+    took bits away, in the order they happened, to name a path by."""
 
     flow: ir.Flow
     index: dict[str, int]
-    handlers: dict[str, list[ir.Handler]]  # by the node they belong to
-    limit: list[ir.Handler]  # `max-duration`, which may run anywhere
-    entered: dict[str, int]
+    moves: dict[str, list[_Move]]  # by the node whose handlers they are
+    limit: list[_Move]  # `max-duration`, which may run anywhere
+    entered: dict[str, int] = field(default_factory=dict)
+    drops: dict[str, list[_Drop]] = field(default_factory=dict)
 
     def bits(self, *names: str) -> int:
         found = 0
@@ -291,7 +330,8 @@ class _Flowing:
 
     def gives(self, handler: ir.Handler) -> int:
         """What is set before a handler's actions run: `key` for a key, the
-        entry of a collect and what a lookup surely receives on `done`."""
+        entry of a collect, what a lookup surely receives on `done`, what a
+        route's condition made sure of."""
         owner = handler.owner
         if isinstance(owner, ir.Menu) and handler.event.startswith("press "):
             return self.bits(KEY)
@@ -305,60 +345,52 @@ class _Flowing:
                     return self.bits(*surely_set(branch.condition))
         return 0
 
-    def sets(self, handler: ir.Handler) -> int:
-        return self.gives(handler) | self.bits(
-            *(a.name for a in handler.actions.steps if isinstance(a, ir.SetVariable)))
+    def move(self, handler: ir.Handler) -> _Move:
+        gives = self.gives(handler)
+        sets = gives | self.bits(*(a.name for a in handler.actions.steps if isinstance(a, ir.SetVariable)))
+        # a repeat or replay enters its own node again: nothing new for the analysis
+        targets = tuple(t for t in _gotos(handler.actions.terminal) if t in self.moves)
+        return _Move(handler, gives, sets, targets)
 
-    def targets(self, handler: ir.Handler) -> list[str]:
-        """Where a handler sends the call on (a repeat or replay enters its own node again:
-        nothing new for the analysis, so it is left out)."""
-        found = []
-        terminal = handler.actions.terminal
-        for action in ir.with_answers((terminal,)) if terminal is not None else ():
-            if isinstance(action, ir.Goto) and action.target in self.handlers:
-                found.append(action.target)
-        return found
+    def arrive(self, node: str, state: int, source: str | None, event: str, queue: deque[str]) -> None:
+        before = self.entered.get(node, self.everything)
+        after = before & state
+        if after != before or node not in self.entered:
+            self.entered[node] = after
+            self.drops.setdefault(node, []).append(_Drop(before & ~after, source, event))
+            queue.append(node)
+
+    @property
+    def everything(self) -> int:
+        return (1 << len(self.index)) - 1
 
 
 def _flowing(flow: ir.Flow) -> _Flowing | None:
     start = flow.start
     if start is None or flow.node(start) is None or all(u.name in ALWAYS_SET for u in every_use(flow)):
         return None
-    names = set_names(flow)
-    index = {name: bit for bit, name in enumerate(sorted({*names, KEY, *ALWAYS_SET}))}
-    handlers: dict[str, list[ir.Handler]] = {}
+    index = {name: bit for bit, name in enumerate(sorted({*set_names(flow), KEY, *ALWAYS_SET}))}
+    analysis = _Flowing(flow, index, {}, [])
     for item in flow.definitions:
         if isinstance(item, ir.NODE_TYPES) and flow.names.get(item.name) is item:
-            handlers[item.name] = []
-    limit: list[ir.Handler] = []
+            analysis.moves[item.name] = []
     for handler in flow.handlers:
         if handler.owner is None:
-            limit.append(handler)
+            analysis.limit.append(analysis.move(handler))
         elif flow.names.get(handler.owner.name) is handler.owner:
-            handlers[handler.owner.name].append(handler)
-    analysis = _Flowing(flow, index, handlers, limit, {})
+            analysis.moves[handler.owner.name].append(analysis.move(handler))
     always = analysis.bits(*ALWAYS_SET)
-    entered = analysis.entered
     queue: deque[str] = deque()
-
-    def arrive(node: str, state: int) -> None:
-        before = entered.get(node)
-        after = state if before is None else before & state
-        if after != before:
-            entered[node] = after
-            queue.append(node)
-
-    arrive(start, always)
-    for handler in limit:  # max-duration may run anywhere; it surely has only the built-ins
-        for target in analysis.targets(handler):
-            arrive(target, always | analysis.sets(handler))
-    while queue:
+    analysis.arrive(start, always, None, "start", queue)
+    for move in analysis.limit:  # max-duration may run anywhere; it surely has only the built-ins
+        for target in move.targets:
+            analysis.arrive(target, always | move.sets, None, "max-duration", queue)
+    while queue:  # each node comes back only when it lost a variable: at most once per variable
         node = queue.popleft()
-        state = entered[node]
-        for handler in handlers[node]:
-            out = state | analysis.sets(handler)
-            for target in analysis.targets(handler):
-                arrive(target, out)
+        state = analysis.entered[node]
+        for move in analysis.moves[node]:
+            for target in move.targets:
+                analysis.arrive(target, state | move.sets, node, move.handler.event, queue)
     return analysis
 
 
@@ -378,80 +410,63 @@ def check_unset_variables(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> It
     analysis = _flowing(flow)
     if analysis is None:
         return
-    paths: dict[str, dict[str, tuple[str | None, str]]] = {}
     for node, state in analysis.entered.items():
         item = flow.node(node)
         assert item is not None
         for use in entry_uses(flow, item):
-            yield from _report(analysis, paths, use, state, node, None)
-        for handler in analysis.handlers[node]:
-            yield from _in_handler(analysis, paths, handler, state, node)
-    for handler in analysis.limit:
-        yield from _in_handler(analysis, paths, handler, analysis.bits(*ALWAYS_SET), None)
+            yield from _report(analysis, use, state, node, None)
+        for move in analysis.moves[node]:
+            yield from _in_handler(analysis, move, state, node)
+    for move in analysis.limit:
+        yield from _in_handler(analysis, move, analysis.bits(*ALWAYS_SET), None)
 
 
-def _in_handler(analysis: _Flowing, paths: dict[str, dict[str, tuple[str | None, str]]], handler: ir.Handler,
-                state: int, node: str | None) -> Iterator[Diagnostic]:
-    state |= analysis.gives(handler)
-    for use, setting in handler_steps(analysis.flow, handler):
+def _in_handler(analysis: _Flowing, move: _Move, state: int, node: str | None) -> Iterator[Diagnostic]:
+    state |= move.gives
+    for use, setting in handler_steps(analysis.flow, move.handler):
         if use is not None:
-            yield from _report(analysis, paths, use, state, node, handler.event)
+            yield from _report(analysis, use, state, node, move.handler.event)
         elif setting is not None:
             state |= analysis.bits(setting)
 
 
-def _report(analysis: _Flowing, paths: dict[str, dict[str, tuple[str | None, str]]], use: Use, state: int,
-            node: str | None, event: str | None) -> Iterator[Diagnostic]:
+def _report(analysis: _Flowing, use: Use, state: int, node: str | None, event: str | None) -> Iterator[Diagnostic]:
     bit = analysis.index.get(use.name)
     if bit is None or not use.needs_value or state >> bit & 1:
         return  # unknown names are IVR009
-    if use.name not in paths:
-        paths[use.name] = _unset_paths(analysis, use.name)
-    steps = _path(paths[use.name], node) + ([event] if event else [])
+    steps = _path(analysis, 1 << bit, node) + ([event] if event else [])
     yield RULES["IVR129"].at(
         use.span, f"on the path {_shown(steps)}, `{use.name}` is not set yet when {use.where} uses it",
         hint=f"set `{use.name}` on every path before it is used, or ask first with `when {use.name} is set`")
 
 
-def _unset_paths(analysis: _Flowing, name: str) -> dict[str, tuple[str | None, str]]:
-    """A way to each node on which `name` is never set: node -> (the node
-    before, the event that left it); breadth first, so the shortest."""
-    bit = analysis.bits(name)
-    start = analysis.flow.start
-    assert start is not None
-    before: dict[str, tuple[str | None, str]] = {start: (None, "start")}
-    queue = deque([start])
-    for handler in analysis.limit:
-        if not analysis.sets(handler) & bit:
-            for target in analysis.targets(handler):
-                if target not in before:
-                    before[target] = (None, "max-duration")
-                    queue.append(target)
-    while queue:
-        node = queue.popleft()
-        for handler in analysis.handlers[node]:
-            if analysis.sets(handler) & bit:
-                continue
-            for target in analysis.targets(handler):
-                if target not in before:
-                    before[target] = (node, handler.event)
-                    queue.append(target)
-    return before
+#: How many nodes back a message follows a path; from further away it shows `start → … → the last steps`.
+MAX_PATH = 16
 
 
-def _path(before: dict[str, tuple[str | None, str]], node: str | None) -> list[str]:
+def _path(analysis: _Flowing, bit: int, node: str | None) -> list[str]:
+    """A way from the start to `node` on which the variable of `bit` is never
+    set: back from `node` through the move that first took the bit away
+    there, which happened before the bit went missing where it came from,
+    so the walk ends at the start (or at max-duration). A path longer than
+    MAX_PATH nodes starts with `…` after `start`."""
     if node is None:
         return ["max-duration"]
-    steps: list[str] = []
+    steps: list[str] = []  # backwards
     at: str | None = node
-    while at is not None:
-        previous, event = before[at]
-        steps[:0] = [event, at]
-        at = previous
-    return steps
+    while at is not None and len(steps) < 2 * MAX_PATH:
+        drop = next(d for d in analysis.drops[at] if d.bits & bit)
+        steps += [at, drop.event]
+        at = drop.source
+    if at is not None:
+        steps += ["…", "start"]
+    return steps[::-1]
 
 
 def _shown(steps: list[str]) -> str:
-    if len(steps) > 2 * PATH_ENDS + 1:
+    """The path, or its first and last few steps (after `start → …`, the last ones)."""
+    if steps[1:2] == ["…"]:
+        steps = [*steps[:2], *steps[2:][-(2 * PATH_ENDS - 1):]]
+    elif len(steps) > 2 * PATH_ENDS + 1:
         steps = [*steps[:PATH_ENDS], "…", *steps[-PATH_ENDS:]]
     return " → ".join(steps)
