@@ -1058,6 +1058,8 @@ SECOND_EDITION = [
         }
         """), (9, 5), (17, 32), (33, 5)),
     case("IVR011", "clean", BANK.replace("on timeout -> repeat", "on timeout -> set language es-US, repeat")),
+    case("IVR011", "calls start in a language that is not listed", BANK.replace("language en-US", "language en-GB"),
+         (2, 5)),
     case("IVR012", "a variant missing, a language twice", BANK.replace(
         '    es-US say "Marque su número de cuenta."\n', '    en-US say "Your account number, please."\n'),
         (6, 8), (8, 5)),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ivrflow.compiler import Checked, check_source
-from ivrflow.compiler.checks import CHECKS, Env
+from ivrflow.compiler import Checked, check_source, ir
+from ivrflow.compiler.checks import CHECKS, Env, keys
 from ivrflow.compiler.checks.base import FileProblem
 from ivrflow.compiler.diagnostics import RULES
 from ivrflow.loader import include_reader
@@ -99,3 +102,29 @@ def test_a_call_only_max_duration_ends_says_so(tmp_path: Path) -> None:
     [message] = _messages("only max-duration or the caller ends the call", "IVR132", tmp_path)
     assert message.endswith('ends only when the caller hangs up or `max-duration 10m -> hangup` runs')
     assert _messages("only max-duration or the caller ends the call", "IVR132", tmp_path, "IVR103") == []
+
+
+def test_a_file_only_meant_to_be_included_checks_clean() -> None:
+    from ivrflow.loader import load
+
+    from .conftest import EXAMPLES
+    assert load(str(EXAMPLES / "common.ivr")).diagnostics == ()
+    bank = load(str(EXAMPLES / "bank.ivr"))
+    assert bank.errors == 0 and [d.code for d in bank.diagnostics] == ["IVR110"]
+
+
+@given(st.data())
+def test_shared_entries_of_ranges_and_patterns_are_exact(data: st.DataObject) -> None:
+    """keys.common against every entry written out, for short ranges and patterns."""
+    length = data.draw(st.integers(1, 3))
+
+    def key() -> str:
+        if data.draw(st.booleans()):
+            low, high = sorted(data.draw(st.integers(0, 10 ** length - 1)) for _ in range(2))
+            return f"{low:0{length}d}-{high:0{length}d}"
+        return "".join(data.draw(st.lists(st.sampled_from("0159XNZ*#"), min_size=length, max_size=length)))
+
+    a, b = key(), key()
+    everything = ("".join(p) for p in itertools.product("0123456789*#", repeat=length))
+    both = [entry for entry in everything if ir.key_matches(a, entry) and ir.key_matches(b, entry)]
+    assert keys.common(keys.entries(a), keys.entries(b)) == (min(both) if both else None)
