@@ -5,6 +5,7 @@ what coverage counts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from textwrap import dedent
@@ -13,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from ivrflow.cli import cli, main
-from ivrflow.compiler import check_source
-from ivrflow.compiler.machine import Keys, Silence, TransferFailed
-from ivrflow.compiler.simulate import lookup_of, parse_inputs, parse_lookup_answer
+from ivrflow.compiler import check_source, ir
+from ivrflow.compiler.machine import Keys, Line, Outcome, Silence, TransferFailed
+from ivrflow.compiler.simulate import MisplacedInput, has_state, lookup_of, parse_inputs, parse_lookup_answer, run_call
 from ivrflow.compiler.testing import TestResult, run_test, run_tests
 from ivrflow.loader import load
 
@@ -445,3 +446,61 @@ def test_the_test_command_shows_the_new_steps_in_a_failing_path(tmp_path: Path,
     assert ("account (entered 12345678 into account) → find_balance (find_balance answered balance=42.10, "
             "status=ok) → by_status (otherwise)") in out
 
+
+
+def test_expect_goto_holds_while_the_call_waits_in_a_collect() -> None:
+    result = _bank_with("""
+        test "t" {
+            at "2026-11-23 10:00"
+            press 1
+            expect goto account
+        }""")
+    assert result.passed, result.failure
+
+
+# --- the driver itself (run_call), without the command line ---------------------------
+
+def _bank_flow() -> ir.Flow:
+    flow = load(BANK).flow
+    assert flow is not None
+    return flow
+
+
+MONDAY = Line(dt.datetime(2026, 11, 23, 10), None, "18005550100")
+
+
+def test_run_call_uses_each_lookup_s_answers_in_order() -> None:
+    flow = check_source(LOOKUPS, "callbacks.ivr").flow
+    assert flow is not None
+    record, unused = run_call(flow, [Keys("1"), Keys("1")], lookups=[("book", None), ("book", {"time": "9:00"})])
+    assert unused == []
+    assert [(v.node, v.event) for v in record.path] == [("main", "press 1"), ("book", "error"),
+                                                        ("main", "press 1"), ("book", "done")]
+    assert record.variables == {"time": "9:00"} and record.outcome == Outcome("hangup")
+    record, unused = run_call(_bank_flow(), [Keys("1"), Keys("12345678#"), Keys("1")], MONDAY,
+                              lookups=[("find_balance", {"balance": "7", "status": "ok"})])
+    assert record.variables == {"account": "12345678", "balance": "7", "greeted": "yes", "status": "ok"}
+    assert (record.path[-1].node, record.path[-1].event) == ("main", "press 1")
+    assert record.outcome == Outcome("waiting", "account")
+
+
+def test_run_call_stops_at_a_lookup_without_an_answer_and_at_a_ringing_transfer() -> None:
+    record, unused = run_call(_bank_flow(), [Keys("1"), Keys("12345678#"), Keys("9")], MONDAY)
+    assert record.waiting_lookup == "find_balance" and unused == [Keys("9")]
+    assert record.outcome == Outcome("lookup", "find_balance")
+    record, unused = run_call(_bank_flow(), [Keys("0"), Keys("1")], MONDAY)
+    assert record.call.status == "ringing" and record.outcome == Outcome("transfer", "200")
+    assert unused == [Keys("1")]
+    record, unused = run_call(_bank_flow(), [Keys("0"), TransferFailed("busy")], MONDAY)
+    assert record.outcome == Outcome("voicemail", "200") and unused == []
+    with pytest.raises(MisplacedInput, match="`failed`: the call is waiting for keys in `main`"):
+        run_call(_bank_flow(), [TransferFailed("failed")], MONDAY)
+
+
+def test_a_first_edition_call_keeps_its_json_shape() -> None:
+    flow = load(str(EXAMPLES / "quickstart.ivr")).flow
+    assert flow is not None and not has_state(flow)
+    record, _ = run_call(flow, [Keys("1")])
+    assert list(record.to_dict()) == ["outcome", "path"]
+    assert list(record.to_dict()["path"][0]) == ["node", "event", "played", "keys"]
+    assert has_state(_bank_flow()) and has_state(load(BILINGUAL).flow)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import networkx as nx
 from . import ir
 from .graph import CALL, describe
 from .machine import AskService, Keys, Line, MachineError, NeedsClock, Play, Silence, TransferFailed
-from .simulate import CallRecord, UndeclaredAnswer
+from .simulate import CallRecord, LookupAnswer, UndeclaredAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +113,22 @@ def _played_prompts(flow: ir.Flow) -> list[ir.Prompt]:
             and flow.names.get(item.name) is item]
 
 
-def run_test(flow: ir.Flow, test: ir.Test) -> TestResult:
+def script_of(test: ir.Test) -> tuple[Line, list[ir.Action], list[tuple[str, LookupAnswer]]]:
+    """What a test gives its call up front: the line (`at`, `caller`,
+    `called`), the routing service's answers and the lookups' answers, in order."""
     at, caller, called = test.get("at"), test.get("caller"), test.get("called")
-    line = Line(at.value if at is not None else None,  # type: ignore[arg-type]
+    line = Line(at.value if at is not None and not at.problem else None,  # type: ignore[arg-type]
                 str(caller.value) if caller is not None else None,
                 str(called.value) if called is not None else None)
     answers = [s.action for s in test.steps if isinstance(s, ir.TestAnswer)]
-    lookups = [(s.lookup, None if s.variables is None else dict(s.variables))
-               for s in test.steps if isinstance(s, ir.TestLookupAnswer)]
+    lookups: list[tuple[str, LookupAnswer]] = [
+        (s.lookup, None if s.variables is None else dict(s.variables))
+        for s in test.steps if isinstance(s, ir.TestLookupAnswer)]
+    return line, answers, lookups
+
+
+def run_test(flow: ir.Flow, test: ir.Test) -> TestResult:
+    line, answers, lookups = script_of(test)
     result = TestResult(test)
     heard_from = 0  # `expect play`, `say` and `ask` look at what happened since the last input
     try:
