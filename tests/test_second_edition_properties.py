@@ -14,6 +14,7 @@ addition of DESIGN §2b:
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 import json
@@ -25,7 +26,7 @@ from textwrap import dedent
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from ivrflow.compiler import check_source, ir
@@ -195,6 +196,14 @@ def split_into_includes(path: Path, folder: Path, parts: int) -> Path:
     return main
 
 
+class Named(dict[str, Any]):
+    """Flows by name, with a short repr: Hypothesis prints a failing test's
+    arguments, and a flow's repr is long (it would warn, and warnings are errors)."""
+
+    def __repr__(self) -> str:
+        return f"<{', '.join(self)}>"
+
+
 @dataclass(frozen=True)
 class Split:
     """A flow as written, and the same definitions moved to included files."""
@@ -206,7 +215,7 @@ class Split:
 
 @pytest.fixture(scope="module")
 def splits(kitchen: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Split]:
-    found = {}
+    found = Named()
     for name, path in flow_paths(kitchen).items():
         one = split_into_includes(path, tmp_path_factory.mktemp(f"{name}_one"), 1)
         two = split_into_includes(path, tmp_path_factory.mktemp(f"{name}_two"), 2)
@@ -218,7 +227,7 @@ def splits(kitchen: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 @pytest.fixture(scope="module")
 def flows(splits: dict[str, Split]) -> dict[str, ir.Flow]:
-    return {name: split.whole for name, split in splits.items()}
+    return Named((name, split.whole) for name, split in splits.items())
 
 
 # --- random calls ---------------------------------------------------------------
@@ -327,7 +336,7 @@ def random_call(draw: Any, flow: ir.Flow, line: Line) -> Trace:
             break
         result = stepped(flow, call, event, line)
         trace.events.append(event)
-        trace.results.append(result)
+        trace.results.append(copy.deepcopy(result))  # as it was: later steps cannot change the record
         if not isinstance(result[0], Call):
             break
         call = result[0]
@@ -340,7 +349,7 @@ def replayed(flow: ir.Flow, events: list[Event], line: Line) -> Trace:
     for event in events:
         result = stepped(flow, call, event, line)
         trace.events.append(event)
-        trace.results.append(result)
+        trace.results.append(copy.deepcopy(result))  # as it was: later steps cannot change the record
         if not isinstance(result[0], Call):
             break
         call = result[0]
@@ -370,8 +379,23 @@ def test_the_split_flows_really_include_their_definitions(splits: dict[str, Spli
 
 # --- b. variables never leak ---------------------------------------------------
 
+def test_calls_that_set_variables_leave_none_for_the_next() -> None:
+    flow = _loaded(EXAMPLES / "bank.ivr")
+    line = Line(dt.datetime(2026, 11, 23, 10, 0), called="18005550100")
+    first = replayed(flow, [Start(), Keys("9"), Keys("1"), Keys("12345678#"),
+                            LookupResult({"balance": "42.10", "status": "ok"})], line)
+    assert dict(first.calls[-1].variables) == {"key": "12345678", "account": "12345678", "balance": "42.10",
+                                               "status": "ok", "greeted": "yes"}
+    assert first.calls[-1].language == "es-US"
+    second, _ = step(flow, Call(), Start(), line)
+    assert dict(second.variables) == {} and second.language == "en-US"
+
+
 @pytest.mark.parametrize("name", FLOW_NAMES)
-@RANDOM_CALLS
+# A leak is hidden state: Hypothesis could not replay a failing example to
+# shrink it (it would report a flaky test, after a long search), so this one
+# reports the example as found.
+@settings(RANDOM_CALLS, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(data=st.data())
 def test_variables_never_leak_from_one_call_into_the_next(
         flows: dict[str, ir.Flow], name: str, data: st.DataObject) -> None:
@@ -393,18 +417,6 @@ def test_variables_never_leak_from_one_call_into_the_next(
             result = stepped(flow, call_b, event_b, line_b)
             assert result == result_b
             call_b = result[0]  # type: ignore[assignment]
-
-
-def test_calls_that_set_variables_leave_none_for_the_next() -> None:
-    flow = _loaded(EXAMPLES / "bank.ivr")
-    line = Line(dt.datetime(2026, 11, 23, 10, 0), called="18005550100")
-    first = replayed(flow, [Start(), Keys("9"), Keys("1"), Keys("12345678#"),
-                            LookupResult({"balance": "42.10", "status": "ok"})], line)
-    assert dict(first.calls[-1].variables) == {"key": "12345678", "account": "12345678", "balance": "42.10",
-                                               "status": "ok", "greeted": "yes"}
-    assert first.calls[-1].language == "es-US"
-    second, _ = step(flow, Call(), Start(), line)
-    assert dict(second.variables) == {} and second.language == "en-US"
 
 
 # --- c. the state round-trips through JSON --------------------------------------
