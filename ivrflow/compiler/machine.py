@@ -321,7 +321,7 @@ class _Run:
         for play in node.plays:
             if play.when != skip:
                 self.play(play.prompt, play.fully)
-        self.status = "input"
+        self.status, self.outcome = "input", None  # an earlier lookup or ringing transfer is over
         self.effects.append(Collect(name))
 
     def route(self, route: ir.Route) -> None:
