@@ -10,7 +10,10 @@ splits them.
 
 The layout:
 - four spaces of indentation per block; single spaces between tokens, none
-  before a comma; `->` with a space on each side; an empty block is `{}`;
+  before a comma, before the `?` of `receive name?`, inside parentheses, or
+  around the `=` of a test's `answer LOOKUP name="v"` (the `=` of the action
+  `set name = "v"` is spaced); `->` with a space on each side; an empty
+  block is `{}`;
 - consecutive top-level `prompt` lines align their kind (`file`/`say`);
 - a trailing comment is two spaces after the code, aligned with the
   trailing comments of the lines right above and below it;
@@ -237,14 +240,25 @@ def _blank_lines(lines: list[_Line]) -> list[_Line]:
     return result
 
 
+#: Tokens written with no space before them: `a, b`, `balance?`, `(a or b)`.
+_TIGHT_BEFORE = frozenset({"_COMMA", "OPTIONAL", "RPAR"})
+#: Tokens written with no space after them: `(a or b)`.
+_TIGHT_AFTER = frozenset({"LPAR"})
+
+
 def _code(line: _Line) -> str:
+    # `=` is tight in a test's `answer LOOKUP name="v"` (one word per variable,
+    # as §2b writes it) and spaced in the action `set name = "v"`
+    tight_equals = bool(line.tokens) and line.tokens[0].type == "ANSWER"
     text = ""
     previous: Token | None = None
     for token in line.tokens:
         word = str(token)
         if previous is None:
             text = word
-        elif token.type == "_COMMA" or (token.type == "RBRACE" and previous.type == "_LBRACE"):
+        elif (token.type in _TIGHT_BEFORE or previous.type in _TIGHT_AFTER
+              or (token.type == "RBRACE" and previous.type == "_LBRACE")
+              or (tight_equals and "EQUALS" in (token.type, previous.type))):
             text += word
         else:
             text += " " + word
@@ -255,7 +269,7 @@ def _code(line: _Line) -> str:
 def _align_prompts(lines: list[_Line], code: list[str]) -> None:
     """Consecutive top-level `prompt NAME KIND …` lines: KIND in one column."""
     for run in _runs(lines, lambda line: line.depth == 0 and bool(line.tokens) and line.tokens[0].type == "PROMPT"
-                     and len(line.tokens) >= 3):
+                     and len(line.tokens) >= 3 and not line.opens):
         width = max(len(str(lines[i].tokens[1])) for i in run)
         for i in run:
             tokens = lines[i].tokens
