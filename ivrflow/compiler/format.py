@@ -269,7 +269,7 @@ def _code(line: _Line) -> str:
 def _align_prompts(lines: list[_Line], code: list[str]) -> None:
     """Consecutive top-level `prompt NAME KIND …` lines: KIND in one column."""
     for run in _runs(lines, lambda line: line.depth == 0 and bool(line.tokens) and line.tokens[0].type == "PROMPT"
-                     and len(line.tokens) >= 3 and not line.opens):
+                     and len(line.tokens) >= 3):
         width = max(len(str(lines[i].tokens[1])) for i in run)
         for i in run:
             tokens = lines[i].tokens
