@@ -125,8 +125,9 @@ def statements(draw: st.DrawFn) -> list[tuple[int, list[str]]]:
     def actions() -> list[str]:
         words: list[str] = []
         for _ in range(draw(st.integers(0, 2))):
-            words += draw(st.sampled_from([["play", draw(st.sampled_from(prompts))], ["set", "x", "=", '"{key}"'],
-                                           ["set", "language", "es-US"]])) + [","]
+            step = draw(st.sampled_from([["play", draw(st.sampled_from(prompts))], ["set", "x", "=", '"{key}"'],
+                                         ["set", "language", "es-US"]]))
+            words += [*step, ","]
         words += draw(st.sampled_from([["goto", draw(st.sampled_from(menus))], ["transfer", '"100"'], ["hangup"],
                                        ["repeat"], ["replay"], ["voicemail"], ["voicemail", '"sales"'],
                                        ["ask", '"https://route.example/ivr"'], ["transfer", '"{key}"', "ring", "30s"],
@@ -359,7 +360,8 @@ DIFFERENT_MEANINGS = [
     ('route r {\n    when a == "1" -> hangup\n}\n', 'route r {\n    when a matches "1" -> hangup\n}\n'),
     ('route r {\n    when called "1" -> hangup\n}\n', 'route r {\n    when caller "1" -> hangup\n}\n'),
     ('menu m {\n    press 1 -> transfer "1" ring 5s\n}\n', 'menu m {\n    press 1 -> transfer "1" ring 6s\n}\n'),
-    ('menu m {\n    press 1 -> transfer "1" else hangup\n}\n', 'menu m {\n    press 1 -> transfer "1" else repeat\n}\n'),
+    ('menu m {\n    press 1 -> transfer "1" else hangup\n}\n',
+     'menu m {\n    press 1 -> transfer "1" else repeat\n}\n'),
     ('menu m {\n    press 1 -> set a = "1", replay\n}\n', 'menu m {\n    press 1 -> set a = "2", replay\n}\n'),
     ('menu m {\n    press 1 -> set language en, replay\n}\n', 'menu m {\n    press 1 -> set language es, replay\n}\n'),
     ('menu m {\n    press 1 -> replay\n}\n', 'menu m {\n    press 1 -> repeat\n}\n'),
