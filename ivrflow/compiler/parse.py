@@ -172,16 +172,17 @@ class TooDeep(Exception):
 
 
 def _nesting(item: Any) -> int:
-    """Levels of a condition or an action (its parts were checked when they were built)."""
+    """How many `not`/`and`/`or` (or `else` and `ask … ->`) levels a condition
+    (or an action) has; its parts were checked when they were built."""
     if isinstance(item, ir.Not):
         return 1 + _nesting(item.inner)
     if isinstance(item, (ir.AllOf, ir.AnyOf)):
         return 1 + max(_nesting(part) for part in item.items)
-    if isinstance(item, ir.Transfer):
-        return 1 + (_nesting(item.fallback) if item.fallback is not None else 0)
-    if isinstance(item, ir.Ask):
-        return 1 + max((_nesting(answer) for answer in item.answers), default=0)
-    return 1
+    if isinstance(item, ir.Transfer) and item.fallback is not None:
+        return 1 + _nesting(item.fallback)
+    if isinstance(item, ir.Ask) and item.answers:
+        return 1 + max(_nesting(answer) for answer in item.answers)
+    return 0
 
 
 _TOO_DEEP = {
