@@ -250,20 +250,17 @@ def _code(line: _Line) -> str:
     # `=` is tight in a test's `answer LOOKUP name="v"` (one word per variable,
     # as §2b writes it) and spaced in the action `set name = "v"`
     tight_equals = bool(line.tokens) and line.tokens[0].type == "ANSWER"
-    text = ""
+    words: list[str] = []  # joined once: a line can have a hundred thousand tokens
     previous: Token | None = None
     for token in line.tokens:
-        word = str(token)
-        if previous is None:
-            text = word
-        elif (token.type in _TIGHT_BEFORE or previous.type in _TIGHT_AFTER
-              or (token.type == "RBRACE" and previous.type == "_LBRACE")
-              or (tight_equals and "EQUALS" in (token.type, previous.type))):
-            text += word
-        else:
-            text += " " + word
+        if previous is not None and not (
+                token.type in _TIGHT_BEFORE or previous.type in _TIGHT_AFTER
+                or (token.type == "RBRACE" and previous.type == "_LBRACE")
+                or (tight_equals and "EQUALS" in (token.type, previous.type))):
+            words.append(" ")
+        words.append(str(token))
         previous = token
-    return text
+    return "".join(words)
 
 
 def _align_prompts(lines: list[_Line], code: list[str]) -> None:
