@@ -198,3 +198,17 @@ def test_numbers_of_thousands_of_digits_are_invalid_values_not_crashes() -> None
     assert {("IVR004", 6), ("IVR004", 7), ("IVR004", 8)} <= found
     assert key_matches(f"{a}-{b}", "1" + "5" * 4999) and not key_matches(f"{a}-{b}", "3" * 5000)
     assert caller_matches(f"{a}-{b}", "+" + "1" * 4999 + "2") and not caller_matches("a-b", "12")
+
+
+def test_a_chain_of_hundreds_of_routes_is_walked_without_recursion() -> None:
+    """A clean flow: 900 routes, each `goto`ing the next, then a menu (the
+    machine's guard stops at MAX_MOVES = 1000 moves in one step)."""
+    lines = ["flow f {", "    start r0", "}", 'prompt p say "hi"']
+    for i in range(900):
+        lines += [f"route r{i} {{", f"    otherwise -> goto r{i + 1}" if i < 899 else "    otherwise -> goto m", "}"]
+    lines += ["menu m {", "    play p", "    press 1 -> hangup", "    on timeout -> hangup", "    on invalid -> hangup",
+              "    on exhausted -> hangup", "}", 'test "t" {', "    press 1", "    expect hangup", "}"]
+    result = check_source("\n".join(lines) + "\n", "chain.ivr")
+    assert result.flow is not None and result.graph is not None and result.errors == 0
+    results, _ = run_tests(result.flow, result.graph)
+    assert [r.passed for r in results] == [True]
