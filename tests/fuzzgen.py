@@ -413,12 +413,10 @@ class Flow:
         self.lines.append(f"include {self.quoted(name)}")
         if name not in self.includes and depth > 0:
             library = Flow(self.rng, library=True, tame=self.tame)
-            self.includes[name] = ""  # a cycle back here is written, not generated again
-            text, more = library.build(menus=rng.randint(0, 2), routes=rng.randint(0, 2), shape="random",
-                                       include_depth=depth - 1)
-            self.includes[name] = text
-            for other, written in more.items():
-                self.includes.setdefault(other, written)
+            library.includes = self.includes  # one set of files: an include back to one of them is a cycle
+            self.includes[name] = ""  # being written
+            self.includes[name], _ = library.build(menus=rng.randint(0, 2), routes=rng.randint(0, 2),
+                                                   shape="random", include_depth=depth - 1)
 
     def build(self, *, menus: int, routes: int, shape: str, include_depth: int = 2) -> tuple[str, dict[str, str]]:
         """The flow's text, and the files it includes (name -> text)."""
