@@ -85,15 +85,18 @@ GENERATED_TO_RUN = int(os.environ.get("IVRFLOW_FUZZ_GENERATED_TEST", "8"))
 
 
 def test_generated_flows_run_through_every_command_without_internal_errors() -> None:
-    """A few small flows from tests/fuzzgen.py through check, render, test and
-    compile: every problem is a coded diagnostic, every diagram is valid DOT.
-    (Speed is measured by `make fuzz`, not asserted here.)"""
+    """A few small flows from tests/fuzzgen.py through check, render, test,
+    simulate, fmt and compile, the core with an include reader and the machine:
+    every problem is a coded diagnostic, every diagram is valid DOT, fmt and
+    the machine keep their promises. (Speed is measured by `make fuzz`, not
+    asserted here.)"""
     from .fuzzgen import fuzz
 
     summary = fuzz(GENERATED_TO_RUN, seed=20261202, large=False)
     assert summary.flows == GENERATED_TO_RUN
     assert summary.count("internal error") == 0, summary.text()
     assert summary.count("dot rejected") == 0, summary.text()
+    assert {kind for kind, _, _ in summary.findings} <= {"slow"}, summary.text()  # fmt, machine, diagnostics
 
 
 # --- inputs that once made the core recurse or crash ---------------------------------------------
