@@ -133,7 +133,7 @@ def test_a_condition_at_the_limit_runs_everywhere() -> None:
     from ivrflow.compiler.format import format_source
     from ivrflow.compiler.machine import Call, Line, Start, step
 
-    source = _route("not " * 50 + 'x == "1"') + '\ntest "t" {\n    expect hangup\n}\n'
+    source = _route("not " * 50 + 'key == "1"') + '\ntest "t" {\n    expect hangup\n}\n'
     result = check_source(source, "deep.ivr")
     assert result.flow is not None and result.graph is not None and result.errors == 0
     to_dot(result.flow, result.graph, result.diagnostics)
@@ -146,7 +146,7 @@ def test_a_condition_at_the_limit_runs_everywhere() -> None:
 
 
 def test_parentheses_alone_do_not_nest() -> None:
-    source = _route("(" * 50_000 + "vip is set" + ")" * 50_000)
+    source = _route("(" * 50_000 + "key is set" + ")" * 50_000)
     assert check_source(source, "deep.ivr").errors == 0
 
 
