@@ -9,18 +9,19 @@ the same voices, and the same variables sent to the lookup service."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
 from ivrflow import targets
 from ivrflow.compiler import ir
@@ -50,8 +51,9 @@ from ivrflow.targets.mediaservice.emulator import Platform, Transcript, drive_ca
 from ivrflow.targets.mediaservice.protocol import POLLY_VOICES, polly_language
 from ivrflow.targets.mediaservice.target import TARGET
 
-from .conftest import EXAMPLES
-from .servers import serve_app
+from .bank_service import BankService, balance_of
+from .conftest import EXAMPLES, ROOT
+from .servers import free_port, ivrflow_serve, redis_server, serve_app
 
 pytestmark = pytest.mark.slow  # end to end: emulator, runtime and lookup service over real HTTP
 
@@ -62,42 +64,6 @@ CALLER = "+15551230000"
 
 
 # --- the bank's lookup service -----------------------------------------------------------------
-
-def balance_of(account: str) -> dict[str, Any] | str | None:
-    """What the test service answers for an account: the answer's variables,
-    a text that is not JSON, or None for an HTTP 500."""
-    special: dict[str, dict[str, Any] | str | None] = {
-        "12345678": {"balance": "42.10", "status": "ok"},
-        "1234567890": {"balance": "1250.00", "status": "vip"},
-        "55555555": {"balance": "-12.50", "status": "ok"},
-        "87654321": {"balance": "0.00", "status": "blocked"},
-        "44444444": {"balance": "1.00"},  # leaves out `status`: on error
-        "33333333": "not json",
-        "99999999": None,
-    }
-    if account in special:
-        return special[account]
-    return {"balance": f"{int(account) % 100000}.{account[-2:]}", "status": "ok"}
-
-
-@dataclass
-class BankService:
-    """Answers the bank's lookups by account number, recording each request."""
-
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def balance(request: Request) -> Response:
-            body = await request.json()
-            self.requests.append(body)
-            answer = balance_of(str(body.get("variables", {}).get("account", "0")))
-            if answer is None:
-                return JSONResponse({"error": "down"}, status_code=500)
-            if isinstance(answer, str):
-                return PlainTextResponse(answer)
-            return JSONResponse({"variables": answer})
-        return Starlette(routes=[Route("/balance", balance, methods=["POST"])])
-
 
 def machine_answer(effect: LookupService) -> Mapping[str, object] | None:
     """The LookupResult the machine is given for the same request."""
@@ -164,13 +130,15 @@ def service() -> Iterator[tuple[BankService, str]]:
         yield lookups, url + "/balance"
 
 
-def bank_copy(folder: Path, lookup_url: str) -> ir.Flow:
+def bank_copy(folder: Path, lookup_url: str, lookup_timeout: str = "3s") -> ir.Flow:
     """examples/bank.ivr (and the common.ivr it includes) with the lookup
-    pointed at the local service."""
+    pointed at the local service (and given `lookup_timeout`)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "common.ivr").write_text((EXAMPLES / "common.ivr").read_text())
     text = (EXAMPLES / "bank.ivr").read_text()
-    assert BANK_URL in text
+    timeout = "    timeout 3s\n    on done -> goto by_status"  # the lookup's
+    assert BANK_URL in text and timeout in text
+    text = text.replace(timeout, timeout.replace("3s", lookup_timeout))
     (folder / "bank.ivr").write_text(text.replace(BANK_URL, lookup_url))
     return flow_at(folder / "bank.ivr")
 
@@ -442,3 +410,81 @@ def test_each_variants_file_is_uploaded_and_played_in_its_language(emulator: tup
         transcript = drive(platform, url, api, ["9", "1"], called="ivr", clock=OPEN)
     assert [p["fileName"] for p in transcript.phrases] == [english, spanish]
     assert transcript.outcome.to_dict() == {"action": "hangup", "target": None}
+
+
+# --- the runtime under Redis -------------------------------------------------------------------
+
+CALLS = 200
+
+
+def test_200_concurrent_bank_calls_under_redis_keep_their_own_variables(emulator: tuple[Platform, str],
+                                                                       tmp_path: Path) -> None:
+    """Two `ivrflow serve` processes share Redis; 200 calls at once, their
+    callbacks alternating between them, each enter their own account number
+    and hear their own balance (which the service derives from it)."""
+    platform, api = emulator
+    with bank_service_process() as lookup_url:
+        # The test is about isolation, on a shared machine of 2 cores: with the
+        # example's 3 s, one lookup in 200 once took longer there and took `on error`.
+        bank_copy(tmp_path, lookup_url, lookup_timeout="15s")
+        transcripts, accounts, sent = _concurrent_calls(platform, api, tmp_path, lookup_url)
+    for account, transcript in zip(accounts, transcripts, strict=True):
+        answer = balance_of(account)
+        assert isinstance(answer, dict)
+        texts = [text for text, _, _ in spoken(transcript)]
+        assert f"You entered {' '.join(account)}." in texts
+        assert f"Your balance is {answer['balance']} dollars." in texts
+        assert transcript.outcome.to_dict() == {"action": "waiting", "target": "main"}
+    assert sorted(sent) == sorted(accounts)  # one lookup per call, each with its own account
+
+
+def _concurrent_calls(platform: Platform, api: str, tmp_path: Path,
+                      lookup_url: str) -> tuple[list[Transcript], list[str], list[str]]:
+    (tmp_path / "ivrflow.toml").write_text(f'[env.live]\ntarget = "mediaservice"\nbase_url = "{api}"\n')
+    accounts = [str(20_000_000 + 7919 * number) for number in range(CALLS)]
+
+    async def run(urls: list[str]) -> list[Transcript]:
+        # idle connections are dropped before the servers close them (uvicorn: after 5 s)
+        limits = httpx.Limits(max_connections=CALLS, keepalive_expiry=2)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            return list(await asyncio.gather(*(
+                drive_call(client, urls, platform, api, ["1", account + "#"], token=TOKEN, caller=CALLER,
+                           called="ivr", clock=OPEN) for account in accounts)))
+
+    with redis_server() as redis_url:
+        env = {"IVRFLOW_CALLBACK_TOKEN": TOKEN}
+        args = ("--env", "live", "--sessions", redis_url, "--insecure")
+        with ivrflow_serve(tmp_path / "bank.ivr", *args, env=env) as (first, _), \
+                ivrflow_serve(tmp_path / "bank.ivr", *args, env=env) as (second, _):
+            transcripts = asyncio.run(run([first + "/mediaservice", second + "/mediaservice"]))
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert client.keys("ivrflow:session:*") == []  # every caller hung up: no session is left
+        finally:
+            client.close()
+    sent = [r["variables"]["account"] for r in httpx.get(lookup_url.replace("/balance", "/requests")).json()]
+    return transcripts, accounts, sent
+
+
+@contextlib.contextmanager
+def bank_service_process() -> Iterator[str]:
+    """tests/bank_service.py as its own process; yields its lookup URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "tests.bank_service:app", "--port", str(port),
+                                "--log-level", "warning"], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/requests", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the bank's service did not start")
+            time.sleep(0.05)
+        yield url + "/balance"
+    finally:
+        process.terminate()
+        process.wait(10)
