@@ -488,3 +488,52 @@ def bank_service_process() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.mark.parametrize("name", ["bank.ivr", "bilingual.ivr"])
+def test_check_compile_plan_and_deploy_accept_the_examples(tmp_path: Path, name: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from ivrflow.cli import main
+
+    for example in ("bank.ivr", "common.ivr", "bilingual.ivr"):
+        (tmp_path / example).write_text((EXAMPLES / example).read_text())
+    flow = str(tmp_path / name)
+    platform = Platform(domain="acme.example")
+    with serve_app(platform_app(platform)) as url:
+        (tmp_path / "ivrflow.toml").write_text(f'[env.live]\ntarget = "mediaservice"\n'
+                                               f'base_url = "{url}/mediaservice"\ndomain = "acme.example"\n')
+        assert main(["check", flow, "--target", "mediaservice"]) == 0
+        assert main(["compile", flow, "--target", "mediaservice", "--env", "live", "-o", str(tmp_path / "out")]) == 0
+        assert main(["plan", flow, "--env", "live"]) == 0
+        assert main(["deploy", flow, "--env", "live", "--yes"]) == 0
+    output = capsys.readouterr()
+    assert "IVR205" not in output.out + output.err
+    manifest = f"ivrflow-{flow_at(tmp_path / name).name}.json"
+    assert json.loads(platform.prompts[manifest]) == {"flow": flow_at(tmp_path / name).name, "files": {}}
+
+
+def test_a_voice_speaks_its_own_languages_variants_and_the_others_get_their_default(
+        emulator: tuple[Platform, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One `voice` cannot speak every language of a flow: in a prompt with a
+    variant per language it speaks its own language's, the others get their
+    language's default voice (no IVR205); a variant in a language Polly lacks
+    is IVR205 at the variant."""
+    from ivrflow.cli import main
+
+    platform, api = emulator
+    flow = flow_at(EXAMPLES / "bilingual.ivr")
+    with serve_app(runtime(flow, api, voice="Kendra")) as url:
+        transcript = drive(platform, url, api, ["9", "2"], called="ivr", clock=OPEN)
+    voices = {(language, voice) for _, language, voice in spoken(transcript)}
+    assert voices == {("en-US", "Kendra"), ("es-US", POLLY_VOICES["es-US"][0])}
+    (tmp_path / "bilingual.ivr").write_text((EXAMPLES / "bilingual.ivr").read_text())
+    (tmp_path / "ivrflow.toml").write_text('[env.live]\ntarget = "mediaservice"\nvoice = "Kendra"\n')
+    out = str(tmp_path / "out")
+    assert main(["compile", str(tmp_path / "bilingual.ivr"), "--target", "mediaservice", "--env", "live",
+                 "-o", out]) == 0
+    (tmp_path / "bilingual.ivr").write_text((EXAMPLES / "bilingual.ivr").read_text().replace("es-US", "xx-XX"))
+    capsys.readouterr()
+    assert main(["compile", str(tmp_path / "bilingual.ivr"), "--target", "mediaservice", "--env", "live",
+                 "-o", out]) == 1
+    err = capsys.readouterr().err
+    assert "IVR205" in err and "no voice for language `xx-XX`" in err and "bilingual.ivr:16:5" in err
