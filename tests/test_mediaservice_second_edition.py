@@ -537,3 +537,37 @@ def test_a_voice_speaks_its_own_languages_variants_and_the_others_get_their_defa
                  "-o", out]) == 1
     err = capsys.readouterr().err
     assert "IVR205" in err and "no voice for language `xx-XX`" in err and "bilingual.ivr:16:5" in err
+
+
+@pytest.mark.parametrize(("event", "status", "answer"), [
+    # seed 002's own callEvent sample: calledPartyDrop with 486 during set-up: busy, the else runs
+    ("calledPartyDrop", 486, {"action": "call", "destAddr": "sip:voicemail-200@localhost"}),
+    ("calledPartyFailure", 480, {"action": "call", "destAddr": "sip:voicemail-200@localhost"}),
+    ("calledPartyFailure", "600", {"action": "call", "destAddr": "sip:voicemail-200@localhost"}),
+    ("calledPartyFailure", None, {"action": "call", "destAddr": "sip:voicemail-200@localhost"}),
+    # the librarian answered, talked and hung up: the caller is let go, no else
+    ("calledPartyDrop", None, {"action": "drop", "dropCode": "dropNoMsg"}),
+    ("calledPartyDrop", 200, {"action": "drop", "dropCode": "dropNoMsg"}),
+])
+def test_the_call_event_after_a_ringing_transfer(emulator: tuple[Platform, str], event: str, status: Any,
+                                                 answer: dict[str, Any]) -> None:
+    _, api = emulator
+    flow = flow_at(EXAMPLES / "bilingual.ivr")
+
+    async def run(url: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(base_url=url + "/mediaservice", headers=headers) as client:
+            await client.post("/newCall", json={"sessionId": "s-ring", "calledParty": "ivr"})
+            await client.post("/getIvrCommand", json={"sessionId": "s-ring"})
+            await client.post("/getIvrCommand", json={"sessionId": "s-ring", "dtmfBuffer": "0"})  # the split
+            split = await client.post("/callEvent", json={"sessionId": "s-ring", "event": "callerConnectionSplit"})
+            assert split.json() == {"action": "call", "destAddr": "sip:200@localhost", "maxRingTime": 20.0}
+            report: dict[str, Any] = {"sessionId": "s-ring", "event": event, "errorDescr": "Request cancelled"}
+            if status is not None:
+                report["sipResponseCode"] = status
+            response = await client.post("/callEvent", json=report)
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+    with serve_app(runtime(flow, api)) as url:
+        assert asyncio.run(run(url)) == answer
