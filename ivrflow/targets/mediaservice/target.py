@@ -255,5 +255,6 @@ TARGET = Target(
                  "https://YOUR-HOST/mediaservice/FLOW (or /mediaservice when the server runs one flow).",
     emulator_help="the prompt-file API, /splitconnection and friends, a request log at /_emulator/log, and "
                   "POST /_emulator/calls to drive a call into a runtime server: "
-                  '{"callback": "http://127.0.0.1:8080/mediaservice", "inputs": ["1", "silence"], '
-                  '"caller": "+4420…", "token": "…"}.')
+                  '{"callback": "http://127.0.0.1:8080/mediaservice", "inputs": ["1", "12345678#", "silence", '
+                  '"busy"], "caller": "+4420…", "token": "…"} (keys are collected as the dtmf block asks; '
+                  '"busy", "no-answer" or "failed" is what happens to the next call it places).')
