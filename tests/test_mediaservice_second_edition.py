@@ -30,17 +30,14 @@ from ivrflow.compiler.machine import (
     Call,
     Keys,
     Line,
-    LookupResult,
     LookupService,
     Play,
     Ring,
     Silence,
-    Start,
     TransferFailed,
-    Visited,
     outcome_of,
-    step,
 )
+from ivrflow.compiler.simulate import run_call
 from ivrflow.loader import load
 from ivrflow.runtime.app import create_app
 from ivrflow.runtime.clock import parse_clock
@@ -65,7 +62,7 @@ CALLER = "+15551230000"
 
 # --- the bank's lookup service -----------------------------------------------------------------
 
-def machine_answer(effect: LookupService) -> Mapping[str, object] | None:
+def machine_answer(effect: LookupService) -> Mapping[str, str] | None:
     """The LookupResult the machine is given for the same request."""
     answer = balance_of(str(effect.payload["variables"].get("account", "0")))
     return answer if isinstance(answer, dict) else None
@@ -83,35 +80,24 @@ class Expected:
 
 
 def machine_call(flow: ir.Flow, inputs: list[str], line: Line) -> Expected:
-    """The call as the machine runs it: keys and silences while it waits,
-    a transfer's fate while it rings, lookups answered as the service would."""
-    effects: list[Any] = []
-
-    def take(event: Any) -> Call:
-        call, done = step(flow, current, event, line)
-        effects.extend(done)
-        while call.status == "lookup":
-            wanted = next(e for e in reversed(done) if isinstance(e, LookupService))
-            call, done = step(flow, call, LookupResult(machine_answer(wanted)), line)
-            effects.extend(done)
-        return call
-
-    current = Call()
-    current = take(Start())
-    for item in inputs:
-        if current.status == "input" and item not in TRANSFER_REASONS:
-            current = take(Silence() if item == "silence" else Keys(item))
-        elif current.status == "ringing" and item in TRANSFER_REASONS:
-            current = take(TransferFailed(item))  # type: ignore[arg-type]
-        else:
+    """The call as `simulate` runs it (compiler.simulate.run_call): keys and
+    silences while it waits, a transfer's fate while it rings, each lookup
+    answered as the service answers the request the machine makes."""
+    events = [TransferFailed(item) if item in TRANSFER_REASONS else Silence() if item == "silence" else Keys(item)
+              for item in inputs]  # type: ignore[arg-type]
+    answers: list[tuple[str, Mapping[str, str] | None]] = []
+    while True:  # run again with one more lookup answered, until none is left waiting
+        record, _ = run_call(flow, events, line, lookups=answers)
+        if record.waiting_lookup is None:
             break
+        wanted = next(e for e in reversed(record.effects) if isinstance(e, LookupService))
+        answers.append((wanted.lookup, machine_answer(wanted)))
     return Expected(
-        current,
-        [{"node": v.node, "event": v.event, "played": list(v.played), "keys": v.keys}
-         for v in effects if isinstance(v, Visited)],
-        [e for e in effects if isinstance(e, Play)],
-        [dict(e.payload) for e in effects if isinstance(e, LookupService)],
-        [e for e in effects if isinstance(e, Ring)])
+        record.call,
+        [{"node": v.node, "event": v.event, "played": list(v.played), "keys": v.keys} for v in record.path],
+        [e for e in record.effects if isinstance(e, Play)],
+        [dict(e.payload) for e in record.effects if isinstance(e, LookupService)],
+        [e for e in record.effects if isinstance(e, Ring)])
 
 
 # --- servers -----------------------------------------------------------------------------------
