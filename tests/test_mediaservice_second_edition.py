@@ -557,3 +557,39 @@ def test_the_call_event_after_a_ringing_transfer(emulator: tuple[Platform, str],
 
     with serve_app(runtime(flow, api)) as url:
         assert asyncio.run(run(url)) == answer
+
+
+DESK = '''flow desk "Desk" {
+    language en-US
+}
+
+prompt hello say "Hello, caller {caller}."
+
+menu main {
+    play hello
+    press 1 -> transfer "100" ring 20s else hangup
+    press 2 -> transfer "101" ring 5s else goto main
+    press 3 -> transfer "102" ring 5s else transfer "103" ring 10s else voicemail "9"
+    on timeout -> hangup
+    on invalid -> hangup
+}
+'''
+DESK_CALLS = [  # (name, inputs, the actions the platform is given after the newCall)
+    ("else hangup: the caller is dropped", ["1", "busy"], ["call", "drop"]),
+    ("else goto: back into the IVR", ["2", "no-answer", "1"], ["call", "ivr", "call"]),
+    ("else a transfer that rings in turn", ["3", "busy", "no-answer"], ["call", "call", "call"]),
+    ("the second transfer answers", ["3", "failed"], ["call", "call"]),
+]
+
+
+@pytest.mark.parametrize(("inputs", "actions"), [c[1:] for c in DESK_CALLS], ids=[c[0] for c in DESK_CALLS])
+def test_each_kind_of_else_after_a_failed_transfer(emulator: tuple[Platform, str], tmp_path: Path,
+                                                   inputs: list[str], actions: list[str]) -> None:
+    platform, api = emulator
+    (tmp_path / "desk.ivr").write_text(DESK)
+    flow = flow_at(tmp_path / "desk.ivr")
+    expected = machine_call(flow, inputs, Line(parse_clock(OPEN), CALLER, "ivr"))
+    with serve_app(runtime(flow, api)) as url:
+        transcript = drive(platform, url, api, inputs, called="ivr", clock=OPEN)
+    assert_same_call(flow, transcript, expected, [])
+    assert transcript.answers[1:] == actions

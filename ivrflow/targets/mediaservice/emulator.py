@@ -182,6 +182,7 @@ class Transcript:
     callbacks: int = 0
     waiting: str | None = None  # the menu of the last command that collected keys
     calls: list[dict[str, Any]] = field(default_factory=list)  # each `call` placed: destAddr, maxRingTime, fate
+    answers: list[str] = field(default_factory=list)  # the action of each newCall and callEvent answer
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome.to_dict(), "path": self.path}
@@ -236,6 +237,7 @@ async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platfo
     what = "newCall"
     while answer is not None:
         action = answer.get("action")
+        transcript.answers.append(str(action))
         if action == "call":
             destination = str(answer.get("destAddr"))
             fate = pending.pop(0) if pending and pending[0] in TRANSFER_FATES else "answered"

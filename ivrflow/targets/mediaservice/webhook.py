@@ -107,8 +107,8 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
     def plan(session: Session, effects: list[Any]) -> None:
         result = commands(flow, effects, settings)
         session.pending = result.commands
-        leaves = result.end is not None and result.end.action in ("transfer", "voicemail")
-        session.transfer = destination_uri(result.end, settings) if result.end and leaves else None
+        end = result.end
+        session.transfer = destination_uri(end, settings) if end and end.action in ("transfer", "voicemail") else None
 
     def connect(session: Session) -> dict[str, Any]:
         """The `call` that moves the caller on; a transfer with `else` rings
@@ -125,7 +125,8 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         IVR must play or collect."""
         if not session.pending and session.transfer:
             return connect(session)
-        if not session.pending and session.call.status == "ended":
+        if session.call.status == "ended" and not any(command.get("phrases") for command in session.pending):
+            session.pending = []
             return {"action": "drop", "dropCode": "dropNoMsg"}
         return None
 
