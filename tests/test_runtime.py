@@ -139,7 +139,7 @@ def test_each_test_block_ends_through_the_server_as_offline(emulator: Emulator, 
 def _prompt_name(flow: ir.Flow, phrase: dict[str, Any]) -> str:
     files = prompt_files(flow)
     for prompt in flow.prompts:
-        if prompt.kind == "file" and phrase.get("fileName") == files[prompt.name][0]:
+        if prompt.kind == "file" and phrase.get("fileName") == files[prompt.value][0]:
             return prompt.name
         if prompt.kind == "say" and phrase.get("awsTTSParameters", {}).get("Text") == prompt.value:
             return prompt.name
