@@ -295,3 +295,22 @@ def test_a_callback_that_fails_half_way_leaves_the_stored_session_as_it_was(redi
             await store.close()
     stored, expected = asyncio.run(run())
     assert stored == expected
+
+
+@pytest.mark.parametrize("value", ["plain", "Добрый день", "lone \ud800 surrogate", 10**30, 2.5, None])
+def test_a_session_is_stored_as_ascii_json_that_reads_back_the_same(value: Any) -> None:
+    session = Session("s-1", Call(), caller="+442071234567", started="2026-11-23T10:00:00",
+                      path=[{"node": "main", "event": "keys", "played": ["hi"], "keys": value}])
+    text = session.dumps()
+    assert text.isascii()
+    assert text == json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=True)
+    assert Session.loads(text) == session
+
+
+@pytest.mark.parametrize("value", ["plain", "Добрый день", 10**30, [1, 2.5, None]])
+def test_json_responses_are_what_starlette_renders(value: Any) -> None:
+    from starlette import responses
+
+    from ivrflow.runtime.http import JSONResponse
+
+    assert JSONResponse({"value": value}).body == responses.JSONResponse({"value": value}).body

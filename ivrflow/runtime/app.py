@@ -15,12 +15,12 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from ..compiler import ir
 from .core import Runtime
-from .http import Credentials, HTTPProblem
+from .http import Credentials, HTTPProblem, JSONResponse
 from .sessions import Store
 from .webhooks import Flows, WebhookFactory, Webhooks
 

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+from starlette import responses
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 #: Callbacks are small; anything larger is refused before it is read whole.
 MAX_BODY_BYTES = 64 * 1024
@@ -33,6 +34,33 @@ MAX_FORM_FIELDS = 100
 _TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\Z)|[\[{]|[\]}]', re.DOTALL)
 #: A JSON escape of a UTF-16 surrogate: the only way a lone one gets into a parsed string.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def ascii_json(value: Any) -> str:
+    """`value` as compact JSON in ASCII (non-ASCII characters escaped), as
+    json.dumps(value, separators=(",", ":")) writes it: so any string, a lone
+    surrogate too, can be stored or sent in a header. orjson writes it when
+    the result is ASCII (several times faster); otherwise, and for what orjson
+    refuses (lone surrogates, integers beyond 64 bits), the standard library."""
+    try:
+        data = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        data = b""
+    if data and data.isascii():
+        return data.decode("ascii")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+
+
+class JSONResponse(responses.JSONResponse):
+    """Starlette's JSONResponse rendered by orjson (the same compact UTF-8
+    JSON, several times faster); what orjson refuses is rendered as
+    Starlette does."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
 
 
 class HTTPProblem(Exception):

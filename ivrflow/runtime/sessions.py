@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import Message
 
 from ..compiler.machine import Call, Outcome
-from .http import HTTPProblem
+from .http import HTTPProblem, ascii_json
 
 #: A call left this long without a callback is forgotten.
 SESSION_TTL_S = 2 * 3600
@@ -69,7 +69,7 @@ class Session:
         data = {**vars_of(self), "call": {
             "status": call.status, "node": call.node, "retries": call.retries, "elapsed_ms": call.elapsed_ms,
             "heard": list(call.heard), "outcome": call.outcome.to_dict() if call.outcome else None}}
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=True)
+        return ascii_json(data)
 
     def copy(self) -> Session:
         """A copy sharing nothing a callback changes, for stores that keep
