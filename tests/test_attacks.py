@@ -554,3 +554,51 @@ def _code(response: httpx.Response) -> str | None:
         return str(json.loads(response.content)["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def test_a_body_in_pieces_is_read_whole_within_one_deadline_for_all_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_body arms no timer for a piece that has already arrived; pieces
+    that have to be waited for still share the one deadline."""
+    import asyncio
+
+    from starlette.requests import ClientDisconnect, Request
+
+    monkeypatch.setattr(http, "BODY_READ_TIMEOUT_S", 0.3)
+
+    def request(pieces: list[tuple[float, dict[str, Any]]]) -> Request:
+        async def receive() -> dict[str, Any]:
+            pause, message = pieces.pop(0)
+            if pause:
+                await asyncio.sleep(pause)
+            return message
+        return Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+
+    def piece(body: bytes, more: bool = True) -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    async def read(pieces: list[tuple[float, dict[str, Any]]]) -> bytes | str:
+        try:
+            return await http.read_body(request(pieces))
+        except http.HTTPProblem as problem:
+            return f"{problem.status} {problem.code}"
+        except ClientDisconnect:
+            return "disconnected"
+
+    assert asyncio.run(read([(0, piece(b'{"a":', True)), (0, piece(b"1}", False))])) == b'{"a":1}'
+    assert asyncio.run(read([(0.05, piece(b"[", True)), (0, piece(b"", True)), (0.05, piece(b"]", False))])) == b"[]"
+    # each piece well within the time, but not all of them together
+    assert asyncio.run(read([(0.15, piece(b"1")), (0.15, piece(b"2")), (0.15, piece(b"3", False))])) == \
+        "408 body_timeout"
+    assert asyncio.run(read([(0, piece(b"x" * 40_000)), (0.01, piece(b"x" * 40_000, False))])) == \
+        "413 body_too_large"
+    assert asyncio.run(read([(0, piece(b"1")), (0.01, {"type": "http.disconnect"})])) == "disconnected"
+
+    async def timers_armed(pieces: list[tuple[float, dict[str, Any]]]) -> int:
+        loop = asyncio.get_running_loop()
+        armed: list[float] = []
+        call_at = loop.call_at
+        loop.call_at = lambda when, *args, **kwargs: armed.append(when) or call_at(when, *args, **kwargs)  # type: ignore[method-assign]
+        await http.read_body(request(pieces))
+        return len(armed)
+    assert asyncio.run(timers_armed([(0, piece(b"{}", False))])) == 0  # the usual callback: its body is there
+    assert asyncio.run(timers_armed([(0.01, piece(b"{}", False))])) >= 1
