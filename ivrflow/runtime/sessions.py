@@ -6,13 +6,12 @@ bound what one session may hold, so nothing grows without bound even when
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -246,14 +245,17 @@ class RedisStore:
 
     def __init__(self, url: str, ttl_s: float = SESSION_TTL_S):
         import redis.asyncio as redis
+        from redis.exceptions import RedisError
 
         self.ttl_s = max(1, int(ttl_s))
         self.url = url
-        # Options in the URL's query win over these defaults.
-        pool = redis.ConnectionPool.from_url(url, max_connections=self.CONNECTIONS, socket_timeout=self.TIMEOUT_S,
+        # Options in the URL's query win over these defaults. No socket_timeout: TIMEOUT_S bounds each
+        # exchange as a whole (_Pipeline), instead of a timer per reply and a task per write in redis-py.
+        pool = redis.ConnectionPool.from_url(url, max_connections=self.CONNECTIONS,
                                              socket_connect_timeout=self.TIMEOUT_S)
         self._redis = redis.Redis(connection_pool=pool)
-        self._pipeline = _Pipeline(self._redis, pool.max_connections)
+        self._pipeline = _Pipeline(pool, pool.max_connections, self.TIMEOUT_S)
+        self._errors = RedisError
         self._script = _sha1(_PUT_SCRIPT)
         # id -> (version, a copy of the session) of the calls this server created and wrote last, as far as
         # it knows: no write of them was refused, and none was read from Redis.
@@ -267,9 +269,10 @@ class RedisStore:
         import redis.exceptions
 
         try:
-            await self._redis.ping()
-            await self._redis.script_load(_PUT_SCRIPT)
-        except redis.exceptions.RedisError as error:
+            async with asyncio.timeout(self.TIMEOUT_S):
+                await self._redis.ping()
+                await self._redis.script_load(_PUT_SCRIPT)
+        except (redis.exceptions.RedisError, TimeoutError) as error:
             raise RuntimeError(f"cannot reach the session store at {self.url.split('@')[-1]}: {error}") from None
 
     async def get(self, session_id: str) -> Session | None:
@@ -280,8 +283,7 @@ class RedisStore:
             session = kept[1].copy()
             session.version = kept[0]
             return session
-        with _unavailable():
-            raw = await self._pipeline.call("GETEX", self._key(session_id), "EX", self.ttl_s)
+        raw = await self._command("GETEX", self._key(session_id), "EX", self.ttl_s)
         if raw is None:
             self._kept.pop(session_id, None)
             return None
@@ -294,9 +296,8 @@ class RedisStore:
         text = check(session)
         expected = session.version or ""
         version = os.urandom(_VERSION_CHARS // 2).hex()
-        with _unavailable():
-            written = await self._pipeline.call("EVALSHA", self._script, 1, self._key(session.id), expected,
-                                                version + text, self.ttl_s)
+        written = await self._command("EVALSHA", self._script, 1, self._key(session.id), expected, version + text,
+                                      self.ttl_s)
         if not written:
             self._kept.pop(session.id, None)
             raise SessionConflict(session.id)
@@ -314,11 +315,19 @@ class RedisStore:
         self._kept.pop(session_id, None)
         if len(session_id) > FIELD_LIMITS["id"][1]:
             return  # never stored
-        with _unavailable():
-            await self._pipeline.call("DEL", self._key(session_id))
+        await self._command("DEL", self._key(session_id))
+
+    async def _command(self, *args: Any) -> Any:
+        """The command's reply. Redis errors become a 503 with a JSON body (the caller can retry)."""
+        try:
+            return await self._pipeline.call(*args)
+        except self._errors as error:
+            raise HTTPProblem(503, "store_unavailable", f"the session store failed: {type(error).__name__}") \
+                from None
 
     async def close(self) -> None:
         self._kept.clear()
+        await self._pipeline.close()
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()  # a pool given to Redis() is not closed by it
 
@@ -330,12 +339,19 @@ class _Pipeline:
     from costing more than the callback itself: one write and one read of
     the socket for many commands, instead of a connection taken from a pool
     for each (redis-py's BlockingConnectionPool also lets a waiter starve
-    for seconds while others take the freed connections)."""
+    for seconds while others take the freed connections).
 
-    def __init__(self, redis: Any, connections: int):
-        self._redis = redis
+    A connection is taken from the pool once and kept while it works (one
+    that failed goes back, disconnected; one that Redis closed meanwhile is
+    connected again before it is used), and each exchange has one deadline,
+    `timeout`, for its write and all its replies."""
+
+    def __init__(self, pool: Any, connections: int, timeout: float):
+        self._pool = pool
         self._connections = connections
+        self._timeout = timeout
         self._slots: asyncio.Semaphore | None = None
+        self._idle: list[Any] = []  # connections taken from the pool, free now
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -361,14 +377,13 @@ class _Pipeline:
         try:
             async with self._slots:
                 results = await self._exchange([args for args, _ in batch])
-                again = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
-                if again:  # Redis restarted and forgot the script
-                    await self._redis.script_load(_PUT_SCRIPT)
-                    for i, result in zip(again, await self._exchange([batch[i][0] for i in again]), strict=True):
-                        results[i] = result
         except Exception as error:
-            failure = error if isinstance(error, redis.exceptions.RedisError) else \
-                redis.exceptions.ConnectionError(f"{type(error).__name__}: {error}")
+            if isinstance(error, redis.exceptions.RedisError):
+                failure = error
+            elif isinstance(error, TimeoutError):
+                failure = redis.exceptions.TimeoutError(f"no answer within {self._timeout:g} s")
+            else:
+                failure = redis.exceptions.ConnectionError(f"{type(error).__name__}: {error}")
             for _, future in batch:
                 if not future.done():
                     future.set_exception(failure)
@@ -383,35 +398,58 @@ class _Pipeline:
 
     async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send the commands in one write and read their replies (an error
-        reply is returned as its exception)."""
+        reply is returned as its exception), within the deadline. Commands
+        that met a script Redis forgot (it restarted) are sent again after
+        loading it."""
         import redis.exceptions
 
-        pool = self._redis.connection_pool
-        connection = await pool.get_connection()
+        connection = self._idle.pop() if self._idle else None
         try:
-            await connection.send_packed_command(b"".join(_pack(args) for args in commands), check_health=False)
-            results: list[Any] = []
-            for _ in commands:
-                try:
-                    results.append(await connection.read_response(disable_decoding=True))
-                except redis.exceptions.ResponseError as error:
-                    results.append(error)
-            return results
+            async with asyncio.timeout(self._timeout):
+                if connection is None:
+                    connection = await self._pool.get_connection()
+                elif await connection.can_read():  # at its end (Redis closed it: a `timeout`, a restart)
+                    await connection.disconnect()
+                    await connection.connect()
+                results = await _replies(connection, commands)
+                again = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+                if again:
+                    loaded, *repeated = await _replies(connection, [("SCRIPT", "LOAD", _PUT_SCRIPT),
+                                                                    *(commands[i] for i in again)])
+                    if isinstance(loaded, Exception):
+                        raise loaded
+                    for i, result in zip(again, repeated, strict=True):
+                        results[i] = result
         except BaseException:
-            await connection.disconnect()  # replies may be left unread on it
+            if connection is not None:
+                await connection.disconnect()  # replies may be left unread on it
+                await self._pool.release(connection)
             raise
-        finally:
-            await pool.release(connection)
+        self._idle.append(connection)
+        return results
+
+    async def close(self) -> None:
+        """Give the connections back to the pool (which closes them)."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await self._pool.release(connection)
 
 
-def _pack(args: tuple[Any, ...]) -> bytes:
-    """A command in RESP (what redis-py's pack_command makes, for the few
-    argument types used here: str, bytes and int)."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8", "surrogatepass")
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+async def _replies(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Write the commands at once (RESP, packed by hiredis) and read a reply
+    to each; an error reply is returned as its exception."""
+    import hiredis
+    import redis.exceptions
+
+    await connection.send_packed_command(b"".join([hiredis.pack_command(args) for args in commands]),
+                                         check_health=False)
+    results: list[Any] = []
+    for _ in commands:
+        try:
+            results.append(await connection.read_response(disable_decoding=True))
+        except redis.exceptions.ResponseError as error:
+            results.append(error)
+    return results
 
 
 def _split(raw: bytes) -> tuple[str | None, str]:
@@ -426,17 +464,6 @@ def _sha1(script: str) -> str:
     import hashlib
 
     return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-
-
-@contextlib.contextmanager
-def _unavailable() -> Iterator[None]:
-    """Redis errors become a 503 with a JSON body (the caller can retry)."""
-    import redis.exceptions
-
-    try:
-        yield
-    except redis.exceptions.RedisError as error:
-        raise HTTPProblem(503, "store_unavailable", f"the session store failed: {type(error).__name__}") from None
 
 
 def retried(endpoint: Callable[[Request], Awaitable[Response]],
