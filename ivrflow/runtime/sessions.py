@@ -249,9 +249,10 @@ class RedisStore:
 
         self.ttl_s = max(1, int(ttl_s))
         self.url = url
-        # Options in the URL's query win over these defaults. No socket_timeout: TIMEOUT_S bounds each
-        # exchange as a whole (_Pipeline), instead of a timer per reply and a task per write in redis-py.
-        pool = redis.ConnectionPool.from_url(url, max_connections=self.CONNECTIONS,
+        # Options in the URL's query win over these defaults. No socket_timeout (redis-py's default is 5 s):
+        # TIMEOUT_S bounds each exchange as a whole (_Pipeline), instead of a timer per reply and a task per
+        # write in redis-py.
+        pool = redis.ConnectionPool.from_url(url, max_connections=self.CONNECTIONS, socket_timeout=None,
                                              socket_connect_timeout=self.TIMEOUT_S)
         self._redis = redis.Redis(connection_pool=pool)
         self._pipeline = _Pipeline(pool, pool.max_connections, self.TIMEOUT_S)
