@@ -274,7 +274,9 @@ class RedisStore:
                 await self._redis.ping()
                 await self._redis.script_load(_PUT_SCRIPT)
         except (redis.exceptions.RedisError, TimeoutError) as error:
-            raise RuntimeError(f"cannot reach the session store at {self.url.split('@')[-1]}: {error}") from None
+            reason = error if isinstance(error, redis.exceptions.RedisError) else \
+                f"no answer within {self.TIMEOUT_S:g} s"
+            raise RuntimeError(f"cannot reach the session store at {self.url.split('@')[-1]}: {reason}") from None
 
     async def get(self, session_id: str) -> Session | None:
         check_id(session_id)
