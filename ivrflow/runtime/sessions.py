@@ -21,6 +21,7 @@ from starlette.types import Message
 
 from ..compiler.machine import Call, Outcome
 from .http import HTTPProblem, ascii_json
+from .redis_pipeline import Pipeline
 
 #: A call left this long without a callback is forgotten.
 SESSION_TTL_S = 2 * 3600
@@ -233,7 +234,7 @@ class RedisStore:
     refused (SessionConflict), the server stops trusting its copy of that
     call, and the callback is handled again from a fresh read (GETEX, which
     refreshes the expiry too). Commands issued together are pipelined over a
-    few connections (`_Pipeline`), so no callback waits for a free one."""
+    few connections (`redis_pipeline.Pipeline`), so no callback waits for a free one."""
 
     PREFIX = "ivrflow:session:"
     #: Connections commands are pipelined over; `?max_connections=N` in the URL overrides it.
@@ -250,12 +251,12 @@ class RedisStore:
         self.ttl_s = max(1, int(ttl_s))
         self.url = url
         # Options in the URL's query win over these defaults. No socket_timeout (redis-py's default is 5 s):
-        # TIMEOUT_S bounds each exchange as a whole (_Pipeline), instead of a timer per reply and a task per
+        # TIMEOUT_S bounds each exchange as a whole (Pipeline), instead of a timer per reply and a task per
         # write in redis-py.
         pool = redis.ConnectionPool.from_url(url, max_connections=self.CONNECTIONS, socket_timeout=None,
                                              socket_connect_timeout=self.TIMEOUT_S)
         self._redis = redis.Redis(connection_pool=pool)
-        self._pipeline = _Pipeline(pool, pool.max_connections, self.TIMEOUT_S)
+        self._pipeline = Pipeline(pool, pool.max_connections, self.TIMEOUT_S, _PUT_SCRIPT)
         self._errors = RedisError
         self._script = _sha1(_PUT_SCRIPT)
         # id -> (version, a copy of the session) of the calls this server created and wrote last, as far as
@@ -333,126 +334,6 @@ class RedisStore:
         await self._pipeline.close()
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()  # a pool given to Redis() is not closed by it
-
-
-class _Pipeline:
-    """Redis commands issued in the same turn of the event loop are sent
-    together as one pipeline, over at most `connections` connections at a
-    time (waiting in order for one). Under load this is what keeps Redis
-    from costing more than the callback itself: one write and one read of
-    the socket for many commands, instead of a connection taken from a pool
-    for each (redis-py's BlockingConnectionPool also lets a waiter starve
-    for seconds while others take the freed connections).
-
-    A connection is taken from the pool once and kept while it works (one
-    that failed goes back, disconnected; one that Redis closed meanwhile is
-    connected again before it is used), and each exchange has one deadline,
-    `timeout`, for its write and all its replies."""
-
-    def __init__(self, pool: Any, connections: int, timeout: float):
-        self._pool = pool
-        self._connections = connections
-        self._timeout = timeout
-        self._slots: asyncio.Semaphore | None = None
-        self._idle: list[Any] = []  # connections taken from the pool, free now
-        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
-
-    def call(self, *args: Any) -> Awaitable[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((args, future))
-        if len(self._queue) == 1:
-            loop.call_soon(self._flush)
-        return future
-
-    def _flush(self) -> None:
-        batch, self._queue = self._queue, []
-        task = asyncio.ensure_future(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        import redis.exceptions
-
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._connections)
-        try:
-            async with self._slots:
-                results = await self._exchange([args for args, _ in batch])
-        except Exception as error:
-            if isinstance(error, redis.exceptions.RedisError):
-                failure = error
-            elif isinstance(error, TimeoutError):
-                failure = redis.exceptions.TimeoutError(f"no answer within {self._timeout:g} s")
-            else:
-                failure = redis.exceptions.ConnectionError(f"{type(error).__name__}: {error}")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():  # its callback was cancelled (the client went away)
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send the commands in one write and read their replies (an error
-        reply is returned as its exception), within the deadline. Commands
-        that met a script Redis forgot (it restarted) are sent again after
-        loading it."""
-        import redis.exceptions
-
-        connection = self._idle.pop() if self._idle else None
-        try:
-            async with asyncio.timeout(self._timeout):
-                if connection is None:
-                    connection = await self._pool.get_connection()
-                elif await connection.can_read():  # at its end (Redis closed it: a `timeout`, a restart)
-                    await connection.disconnect()
-                    await connection.connect()
-                results = await _replies(connection, commands)
-                again = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
-                if again:
-                    loaded, *repeated = await _replies(connection, [("SCRIPT", "LOAD", _PUT_SCRIPT),
-                                                                    *(commands[i] for i in again)])
-                    if isinstance(loaded, Exception):
-                        raise loaded
-                    for i, result in zip(again, repeated, strict=True):
-                        results[i] = result
-        except BaseException:
-            if connection is not None:
-                await connection.disconnect()  # replies may be left unread on it
-                await self._pool.release(connection)
-            raise
-        self._idle.append(connection)
-        return results
-
-    async def close(self) -> None:
-        """Give the connections back to the pool (which closes them)."""
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await self._pool.release(connection)
-
-
-async def _replies(connection: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Write the commands at once (RESP, packed by hiredis) and read a reply
-    to each; an error reply is returned as its exception."""
-    import hiredis
-    import redis.exceptions
-
-    await connection.send_packed_command(b"".join([hiredis.pack_command(args) for args in commands]),
-                                         check_health=False)
-    results: list[Any] = []
-    for _ in commands:
-        try:
-            results.append(await connection.read_response(disable_decoding=True))
-        except redis.exceptions.ResponseError as error:
-            results.append(error)
-    return results
 
 
 def _split(raw: bytes) -> tuple[str | None, str]:
