@@ -17,20 +17,19 @@ previous response, as JSON, so a driver can show the same path as `simulate`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ...compiler import ir
 from ...compiler.machine import MachineError, TransferFailed
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
-from ...runtime.http import Credentials, HTTPProblem, read_json, text
+from ...runtime.http import Credentials, HTTPProblem, JSONResponse, ascii_json, read_json, text
 from ...runtime.sessions import Session, check_fields, retried
 from ...runtime.webhooks import Webhooks
 from .protocol import (
@@ -90,7 +89,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         steps of its path in a header."""
         headers = {}
         if session.path:
-            headers[PATH_HEADER] = json.dumps(session.path, separators=(",", ":"), ensure_ascii=True)
+            headers[PATH_HEADER] = ascii_json(session.path)
             session.path = []
         if "dtmf" in body and session.call.node:
             headers[WAITING_HEADER] = session.call.node
