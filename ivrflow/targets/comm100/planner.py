@@ -1,0 +1,237 @@
+"""Desired voicebot vs what is live → a Plan, in Comm100's deploy order
+(PLATFORMS.md §4): channel configuration → channel instance → voicebot →
+response → actions → smart trigger `callStarts`.
+
+Actions have no name on Comm100: ivrflow recognises its own by their place
+on the canvas (schema.COLUMN_WIDTH × ROW_HEIGHT grid) inside the response it
+made. Actions are created targets first, so most links are known when an
+action is created; a link to an action not made yet (a loop back to a menu)
+is set by an update once it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...deploy.plan import Change, FieldChange, Plan, field_changes, resolve, resolve_path
+from . import schema
+from .client import Comm100Api, Live
+from .compile import START, Action, Desired
+
+NAME = "comm100"
+CONFIG, INSTANCE, BOT, RESPONSE, TRIGGER = "channel-config", "channel-instance", "voicebot", "response", "trigger"
+
+
+def action_ref(key: str) -> str:
+    return f"action:{key}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": name}
+
+
+def make_plan(wanted: Desired, live: Live | None) -> Plan:
+    """The calls that take the site from `live` (None: nothing there) to `wanted`."""
+    live = live or Live()
+    plan = Plan(NAME)
+    add = plan.changes.append
+    if live.foreign is not None and live.bot is None:
+        plan.unmanaged.append(_foreign(wanted, live.foreign))
+        return plan
+    ids: dict[str, Any] = {}
+    source = wanted.actions[0].source if wanted.actions else None
+    config_path = schema.SIP_CONFIGURATIONS if wanted.channel == "sip" else schema.TWILIO_CONFIGURATIONS
+    config = live.config
+    if config is None:
+        add(Change("create", "channel configuration", f"config:{wanted.channel}", "POST", config_path,
+                   wanted.channel_fields, ref=CONFIG, source=source))
+        ids[CONFIG] = _ref(CONFIG)
+    else:
+        ids[CONFIG] = config["id"]
+        keys = [k for k in wanted.channel_fields if k not in ("password", "phoneNumber")]
+        diff = field_changes(config, wanted.channel_fields, keys)
+        if diff and live.bot is not None:  # a configuration found by its line is reused as it is
+            add(Change("update", "channel configuration", f"config:{wanted.channel}", "PUT",
+                       f"{config_path}/{config['id']}", wanted.channel_fields, source=source, diff=diff))
+    instance_body = {"channelType": wanted.channel, "infoId": ids[CONFIG]}
+    if live.instance is None:
+        add(Change("create", "channel instance", "channel", "POST", schema.CHANNEL_INSTANCES, instance_body,
+                   ref=INSTANCE, source=source))
+        ids[INSTANCE] = _ref(INSTANCE)
+    else:
+        ids[INSTANCE] = live.instance["id"]
+        diff = field_changes(live.instance, instance_body)
+        if diff:
+            add(Change("update", "channel instance", "channel", "PUT",
+                       f"{schema.CHANNEL_INSTANCES}/{live.instance['id']}", instance_body, source=source, diff=diff))
+    bot_body = {**wanted.bot, "channelId": ids[INSTANCE],
+                "channel": {"id": ids[INSTANCE], "infoId": ids[CONFIG], "channelType": wanted.channel}}
+    if live.bot is None:
+        add(Change("create", "voicebot", f"voicebot:{wanted.flow}", "POST", schema.VOICEBOTS, bot_body, ref=BOT,
+                   source=source))
+        ids[BOT] = _ref(BOT)
+    else:
+        ids[BOT] = live.bot["id"]
+        diff = field_changes(live.bot, bot_body, [k for k in bot_body if k != "channel"])
+        if diff:
+            add(Change("update", "voicebot", f"voicebot:{wanted.flow}", "PUT", f"{schema.VOICEBOTS}/{live.bot['id']}",
+                       bot_body, source=source, diff=diff))
+    response_body = {"voicebotId": ids[BOT], **wanted.response}
+    if live.response is None:
+        add(Change("create", "response", "response:start", "POST", schema.RESPONSES, response_body, ref=RESPONSE,
+                   source=source))
+        ids[RESPONSE] = _ref(RESPONSE)
+    else:
+        ids[RESPONSE] = live.response["id"]
+    _actions(wanted, live, ids, plan)
+    trigger_body = {"voicebotId": ids[BOT], "trigger": schema.CALL_STARTS, "voicebotResponseId": ids[RESPONSE]}
+    trigger = next((t for t in live.triggers if t.get("trigger") == schema.CALL_STARTS), None)
+    if trigger is None:
+        add(Change("create", "smart trigger", "trigger:callStarts", "POST", schema.SMART_TRIGGERS, trigger_body,
+                   ref=TRIGGER, source=source))
+    else:
+        diff = field_changes(trigger, trigger_body)
+        if diff:
+            add(Change("update", "smart trigger", "trigger:callStarts", "PUT",
+                       f"{schema.SMART_TRIGGERS}/{trigger['id']}", trigger_body, source=source, diff=diff))
+    return plan
+
+
+def _foreign(wanted: Desired, bot: dict[str, Any]) -> Any:
+    from ...deploy.plan import Unmanaged
+
+    reason = f"voicebot `{wanted.flow}` (id {bot.get('id')}) was not made by ivrflow: it is left alone"
+    wanted.held_by = reason
+    return Unmanaged("voicebot", f"voicebot:{bot.get('id')}", reason)
+
+
+def _actions(wanted: Desired, live: Live, ids: dict[str, Any], plan: Plan) -> None:
+    """Creates (targets first), updates, then deletes of what is no longer wanted."""
+    add = plan.changes.append
+    by_place = {(a.get("xPosition"), a.get("yPosition")): a for a in live.actions}
+    matched: dict[str, dict[str, Any]] = {}
+    for action in wanted.actions:
+        found = by_place.get((action.x, action.y))
+        if found is not None and found.get("type") == action.type:
+            matched[action.key] = found
+            ids[action_ref(action.key)] = found["id"]
+    keyed = {a.key: a for a in wanted.actions}
+    links: list[Action] = []
+    for action in _targets_first(wanted.actions):
+        if action.key in matched:
+            continue
+        missing = [t for t in action.targets() if action_ref(t) not in ids]
+        known = {t: ids[action_ref(t)] for t in action.targets() if action_ref(t) in ids}
+        body = {**action.body(known, linked=not missing), "voicebotResponseId": ids[RESPONSE]}
+        add(Change("create", "action", f"action:{action.key}", "POST", schema.ACTIONS, body,
+                   ref=action_ref(action.key), source=action.source))
+        ids[action_ref(action.key)] = _ref(action_ref(action.key))
+        if missing:
+            links.append(action)
+    every = {key: ids[action_ref(key)] for key in keyed}
+    for action in links:
+        body = {**action.body(every), "voicebotResponseId": ids[RESPONSE]}
+        add(Change("update", "action", f"action:{action.key}", "PUT", f"{schema.ACTIONS}/{{{action_ref(action.key)}}}",
+                   body, source=action.source, detail=["links to the actions made before"]))
+    for key, found in matched.items():
+        action = keyed[key]
+        body = {**action.body(every), "voicebotResponseId": ids[RESPONSE]}
+        diff = _action_diff(found, body)
+        if diff:
+            add(Change("update", "action", f"action:{key}", "PUT", f"{schema.ACTIONS}/{found['id']}", body,
+                       source=action.source, diff=diff))
+    wanted_ids = {m["id"] for m in matched.values()}
+    for found in sorted(live.actions, key=lambda a: (a.get("xPosition", 0), a.get("yPosition", 0))):
+        if found["id"] not in wanted_ids:
+            add(Change("delete", "action", f"action:{found.get('type')}@{found.get('xPosition')},"
+                                           f"{found.get('yPosition')}", "DELETE", f"{schema.ACTIONS}/{found['id']}"))
+
+
+def _targets_first(actions: list[Action]) -> list[Action]:
+    """Post-order from the Start action: an action after those it links to,
+    where the graph allows (a loop leaves one link for the second pass)."""
+    keyed = {a.key: a for a in actions}
+    order: list[Action] = []
+    seen: set[str] = set()
+
+    def visit(key: str) -> None:
+        stack: list[tuple[str, int]] = [(key, 0)]
+        seen.add(key)
+        while stack:
+            current, index = stack.pop()
+            targets = keyed[current].targets()
+            if index < len(targets):
+                stack.append((current, index + 1))
+                following = targets[index]
+                if following in keyed and following not in seen:
+                    seen.add(following)
+                    stack.append((following, 0))
+            else:
+                order.append(keyed[current])
+    for root in [START, *keyed]:
+        if root in keyed and root not in seen:
+            visit(root)
+    return order
+
+
+def _action_diff(live: dict[str, Any], body: dict[str, Any]) -> list[FieldChange]:
+    diff: list[FieldChange] = []
+    for key, value in body.items():
+        if isinstance(value, dict) and not set(value) <= {"$ref"}:
+            have = live.get(key) or {}
+            diff += [FieldChange(f"{key}.{k}", have.get(k), v) for k, v in value.items() if have.get(k) != v]
+        elif live.get(key) != value:
+            diff.append(FieldChange(key, live.get(key), value))
+    return diff
+
+
+def apply_change(api: Comm100Api, change: Change, ids: dict[str, Any]) -> None:
+    """Send one change; a create records the id it made under its `ref`."""
+    path = resolve_path(change.path, ids)
+    body = _with_secrets(resolve(change.body, ids), api.secrets) if change.body is not None else None
+    if change.op == "delete":
+        api.request("DELETE", path)
+        return
+    if change.op == "update":
+        api.request("PUT", path, json=body)
+        return
+    result = api.request("POST", path, json=body, lookup=_lookup(api, change, body))
+    if change.ref is not None:
+        ids[change.ref] = result["id"]
+
+
+def _with_secrets(body: Any, secrets: dict[str, str]) -> Any:
+    if isinstance(body, dict):
+        if set(body) == {"$secret"}:
+            return secrets.get(body["$secret"], "")
+        return {k: _with_secrets(v, secrets) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_with_secrets(v, secrets) for v in body]
+    return body
+
+
+def _lookup(api: Comm100Api, change: Change, body: Any) -> Callable[[], Any]:
+    """How to tell whether a create that failed ambiguously happened after all."""
+    def find() -> Any:
+        if change.kind == "voicebot":
+            return next((b for b in api.get(schema.VOICEBOTS) or [] if b.get("name") == body["name"]
+                         and b.get("description") == body.get("description")), None)
+        if change.kind == "response":
+            return next((r for r in api.get(schema.RESPONSES, **{schema.RESPONSE_FILTER: body["voicebotId"]}) or []
+                         if r.get("name") == body["name"]), None)
+        if change.kind == "action":
+            return next((a for a in api.get(schema.ACTIONS, **{schema.ACTION_FILTER: body["voicebotResponseId"]})
+                         or [] if (a.get("xPosition"), a.get("yPosition")) == (body["xPosition"], body["yPosition"])),
+                        None)
+        if change.kind == "smart trigger":
+            return next((t for t in api.get(schema.BOT_SMART_TRIGGERS.format(bot=body["voicebotId"])) or []
+                         if t.get("trigger") == body["trigger"]), None)
+        if change.kind == "channel configuration" and "phoneNumber" in body:
+            return next((c for c in api.get(schema.TWILIO_CONFIGURATIONS) or []
+                         if c.get("phoneNumber") == body["phoneNumber"]), None)
+        if change.kind == "channel configuration":
+            return next((c for c in api.get(schema.SIP_CONFIGURATIONS) or []
+                         if c.get("sIPServer") == body["sIPServer"] and c.get("username") == body["username"]), None)
+        return None
+    return find
