@@ -24,29 +24,38 @@ from .compile import marker
 class Pacer:
     """At most `calls` requests in any `window` seconds (Comm100 counts per
     IP over 5 minutes): a request waits until the oldest of the last `calls`
-    is older than the window. A 429 (the platform counted differently)
-    waits a whole window's share more. `waited` is the total pause."""
+    is older than the window. A request counts from when its answer came
+    (the platform counts it when it arrives, after the client sent it), so
+    the two clocks never disagree in the platform's favour. A 429 (the
+    platform counted differently) waits a share of the window more.
+    `waited` is the total pause."""
 
     def __init__(self, calls: int = schema.RATE_LIMIT_CALLS, window: float = schema.RATE_LIMIT_WINDOW_S, *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.calls, self.window = calls, window
         self.clock, self.sleep = clock, sleep
-        self.sent: collections.deque[float] = collections.deque()
+        self.sent: collections.deque[list[float]] = collections.deque()
         self.waited = 0.0
         self.lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self) -> list[float]:
+        """Wait for room; the request's slot, to `done` when it is answered."""
         with self.lock:
             while True:
                 now = self.clock()
-                while self.sent and now - self.sent[0] >= self.window:
-                    self.sent.popleft()
+                while self.sent and now - min(s[0] for s in self.sent) >= self.window:
+                    self.sent.remove(min(self.sent))
                 if len(self.sent) < self.calls:
-                    self.sent.append(now)
-                    return
-                pause = self.window - (now - self.sent[0]) + 0.001
+                    slot = [now]
+                    self.sent.append(slot)
+                    return slot
+                pause = self.window - (now - min(s[0] for s in self.sent)) + 0.001
                 self.waited += pause
                 self.sleep(pause)
+
+    def done(self, slot: list[float]) -> None:
+        with self.lock:
+            slot[0] = self.clock()
 
     def throttled(self, attempt: int) -> None:
         """After a 429 or a failure: wait a share of the window (doubling)."""
@@ -111,8 +120,11 @@ class _PacedClient:
     pacer: Pacer
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        self.pacer.acquire()
-        return self.http.request(method, url, **kwargs)
+        slot = self.pacer.acquire()
+        try:
+            return self.http.request(method, url, **kwargs)
+        finally:
+            self.pacer.done(slot)
 
 
 @dataclass

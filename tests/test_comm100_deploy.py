@@ -1,0 +1,243 @@
+"""The Comm100 target deployed over real HTTP to the emulator under uvicorn:
+a first deploy in PLATFORMS.md §4's order, an unchanged plan that only reads,
+a one-key change that writes one action, an unmanaged voicebot left alone,
+convergence under injected faults, pacing under a tight rate limit, and
+calls on the deployed voicebot that end as the machine (`simulate`) says."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ivrflow.compiler import ir
+from ivrflow.compiler.machine import Keys, Line, Silence
+from ivrflow.compiler.simulate import run_call
+from ivrflow.config import Environment
+from ivrflow.deploy.http import Stats
+from ivrflow.loader import load
+from ivrflow.targets.comm100 import target
+from ivrflow.targets.comm100.calls import execute_call
+from ivrflow.targets.comm100.compile import language_of
+from ivrflow.targets.comm100.emulator import comm100_app
+from ivrflow.targets.comm100.state import Comm100
+from ivrflow.targets.emulation import Faults
+
+from .conftest import EXAMPLES, PLATFORM_FLOWS
+from .flows import alphabet, converge, deploy_with, flow_of, plan_with
+from .servers import serve_app
+
+VOICEMAIL = {"sales": "800", "support": "801", "invoices": "802", "prescriptions": "803", "reception": "804",
+             "billing": "805"}
+TEMPLATE = "sip:{ext}@pbx.example.com"
+
+
+def environment(base_url: str, **extra: Any) -> Environment:
+    settings = {"target": "comm100", "base_url": base_url, "site_id": 10000, "email": "demo@example.com",
+                "api_key": "${KEY}", "channel": "sip", "sip_server": "sip.example.com", "sip_username": "bot",
+                "sip_password": "${SIP}", "transfer_to": TEMPLATE, "voicemail": VOICEMAIL, **extra}
+    return Environment("test", "ivrflow.toml", settings, environ={"KEY": "demo", "SIP": "s1p"})
+
+
+def _compiles(path: Path) -> bool:
+    flow = flow_of(path)
+    return not any(d.severity.name == "ERROR" for d in target.desired(flow, str(path), None).diagnostics)
+
+
+#: The examples Comm100 takes (the others are refused with IVR205: the golden diagnostics list why).
+FLOWS = [p for p in PLATFORM_FLOWS if _compiles(p)]
+
+
+def deploy(path: Path, env: Environment, *, flow: ir.Flow | None = None, timeout: float = 10.0) -> Stats:
+    return deploy_with(target, path, env, flow=flow, timeout=timeout)
+
+
+@pytest.fixture
+def comm100() -> Iterator[tuple[Comm100, str]]:
+    state = Comm100()
+    with serve_app(comm100_app(state)) as url:
+        yield state, url + "/v4"
+
+
+def test_the_examples_that_compile_for_comm100() -> None:
+    assert [p.stem for p in FLOWS] == ["quickstart", "telphin_guide"]
+
+
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.stem)
+def test_first_deploy_then_an_unchanged_plan_only_reads(comm100: tuple[Comm100, str], path: Path) -> None:
+    state, url = comm100
+    env = environment(url)
+    first = deploy(path, env)
+    order = [e["path"].split("/")[3] for e in state.log if e["method"] == "POST"]
+    assert order[:4] == ["voicebotChannelSIPConfigurations", "voicebotChannelInstances", "voicebots",
+                         "voicebotResponses"]
+    assert order[-1] == "voicebotSmartTriggers" and set(order[4:-1]) == {"voicebotActions"}
+    assert first.writes == state.writes() > 0
+    bot = state.bot_named(path.stem)
+    assert bot is not None and bot["description"] == f"ivrflow:{path.stem}"
+    assert state.objects["sip"][bot["channel"]["infoId"]]["password"] == "s1p"
+    writes, reads = state.writes(), state.reads()
+    assert plan_with(target, path, env).changes == []
+    assert state.writes() == writes and state.reads() - reads <= 7  # reads do not grow with the menus
+    again = deploy(path, env)
+    assert again.writes == 0 and state.writes() == writes
+    assert len(state.objects["voicebots"]) == 1 and len(state.objects["sip"]) == 1
+
+
+def test_a_one_key_change_writes_one_action_and_a_removed_key_is_deleted(comm100: tuple[Comm100, str],
+                                                                          tmp_path: Path) -> None:
+    state, url = comm100
+    env = environment(url)
+    deploy(EXAMPLES / "quickstart.ivr", env)
+    changed = tmp_path / "quickstart.ivr"
+    changed.write_text((EXAMPLES / "quickstart.ivr").read_text().replace('press 2 -> transfer "102"',
+                                                                         'press 2 -> transfer "103"'))
+    before = state.writes()
+    stats = deploy(changed, env, flow=load(str(changed), check_files=False).flow)
+    assert stats.writes == state.writes() - before == 1
+    put = [e for e in state.log if e["method"] == "PUT"]
+    assert len(put) == 1 and "voicebotActions" in put[0]["path"]
+    transfers = sorted(a["voicebotActionTransferCall"]["transferTo"] for a in state.objects["actions"].values()
+                       if a["type"] == "TransferCall")
+    assert transfers == ["sip:100@pbx.example.com", "sip:101@pbx.example.com", "sip:103@pbx.example.com"]
+    fewer = tmp_path / "fewer" / "quickstart.ivr"
+    fewer.parent.mkdir()
+    fewer.write_text((EXAMPLES / "quickstart.ivr").read_text().replace('    press 2 -> transfer "102"\n', ""))
+    count = len(state.objects["actions"])
+    deploy(fewer, env, flow=load(str(fewer), check_files=False).flow)
+    assert len(state.objects["actions"]) == count - 1  # the action no longer in the flow is deleted
+    assert plan_with(target, fewer, env).changes == []
+
+
+def test_an_unmanaged_voicebot_is_never_touched(comm100: tuple[Comm100, str]) -> None:
+    state, url = comm100
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    sip = api.post("/voicebot/voicebotChannelSIPConfigurations",
+                   json={"sIPServer": "other.example", "username": "u", "password": "p",
+                         "outboundProxy": "", "authUsername": ""}).json()
+    instance = api.post("/voicebot/voicebotChannelInstances", json={"channelType": "sip", "infoId": sip["id"]}).json()
+    theirs = {"name": "quickstart", "description": "made by hand", "channel": {"id": instance["id"]},
+              "channelId": instance["id"]}
+    other = api.post("/voicebot/voicebots", json={**theirs, "name": "sales bot"}).json()
+    same = api.post("/voicebot/voicebots", json=theirs).json()
+    snapshot = json.dumps(state.objects, sort_keys=True)
+    env = environment(url)
+    the_plan = plan_with(target, EXAMPLES / "quickstart.ivr", env)
+    assert the_plan.changes == [] and [u.kind for u in the_plan.unmanaged] == ["voicebot"]
+    deploy(EXAMPLES / "quickstart.ivr", env)
+    assert json.dumps(state.objects, sort_keys=True) == snapshot  # the hand-made bot of the same name holds it
+    api.delete(f"/voicebot/voicebots/{same['id']}")
+    deploy(EXAMPLES / "quickstart.ivr", env)
+    assert state.objects["voicebots"][other["id"]]["description"] == "made by hand"
+    assert state.bot_named("quickstart")["description"] == "ivrflow:quickstart"  # type: ignore[index]
+    api.close()
+
+
+def test_a_deploy_with_faults_converges_without_duplicates(comm100: tuple[Comm100, str]) -> None:
+    state, url = comm100
+    env = environment(url)
+    state.faults = Faults(rate=0.2, latency_ms=0, timeout_s=0.6, seed=5)
+    converge(lambda: deploy(EXAMPLES / "telphin_guide.ivr", env, timeout=0.4))
+    state.faults = Faults()
+    assert plan_with(target, EXAMPLES / "telphin_guide.ivr", env).changes == []
+    assert len(state.objects["voicebots"]) == 1 and len(state.objects["responses"]) == 1
+    assert len(state.objects["triggers"]) == 1
+    wanted = target.desired(flow_of(EXAMPLES / "telphin_guide.ivr"), "", env)
+    assert len(state.objects["actions"]) == len(wanted.actions)
+    assert any(e["status"] >= 500 or e["status"] == 429 for e in state.log)
+
+
+def test_a_30_menu_flow_under_a_tight_rate_limit_paces_itself(comm100: tuple[Comm100, str], tmp_path: Path) -> None:
+    state, url = comm100
+    state.rate_limit, state.rate_window_s = 40, 2.0
+    lines = ['flow many {\n}\nprompt p say "Choose."\n']
+    for n in range(30):
+        following = f"goto m{n + 1}" if n < 29 else "hangup"
+        lines.append(f'menu m{n} {{\n    play p\n    press 1 -> {following}\n    press 2 -> transfer "{100 + n}"\n}}\n')
+    path = tmp_path / "many.ivr"
+    path.write_text("".join(lines))
+    env = environment(url, rate_limit=40, rate_window=2.0)
+    flow = flow_of(path)
+    with target.api_for(env) as api:
+        wanted, the_plan = target.plan(flow, str(path), env, api)
+        assert any("pauses about 4 s" in note for note in the_plan.notes), the_plan.notes
+        ids: dict[str, Any] = {}
+        for change in the_plan.changes:
+            target.apply(flow, str(path), change, api, ids)
+        assert api.pacer.waited > 0
+    assert state.throttled() == 0 and len(the_plan.changes) > 40
+    assert len(state.objects["actions"]) == len(wanted.actions)
+
+
+# --- calls on the deployed voicebot ----------------------------------------------------------------
+
+def expected(flow: ir.Flow, inputs: tuple[str, ...]) -> dict[str, Any]:
+    """What the machine says, in Comm100's words: transfers dialled through
+    the template, voicemail as a transfer to the box's number."""
+    record, _ = run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs],
+                         Line(dt.datetime(2026, 11, 23, 10, 0), None))
+    outcome = record.outcome
+    if outcome.action == "voicemail":
+        return {"action": "transfer", "target": TEMPLATE.replace("{ext}", VOICEMAIL[outcome.target or "default"])}
+    if outcome.action == "transfer" and not str(outcome.target).startswith("+"):
+        return {"action": "transfer", "target": TEMPLATE.replace("{ext}", str(outcome.target))}
+    if outcome.action == "waiting":
+        return {"action": "waiting", "menu": outcome.target}
+    return outcome.to_dict()
+
+
+def approximated(flow: ir.Flow, wanted: Any, inputs: tuple[str, ...]) -> bool:
+    """A case the compiler reported as approximated (IVR206): silence in a
+    menu whose silence Comm100 handles otherwise, or an entry a menu's
+    `dial-extensions` would take."""
+    record, _ = run_call(flow, [], Line(dt.datetime(2026, 11, 23, 10, 0), None))
+    menu = record.call.node
+    for entry in inputs:
+        node = flow.node(menu or "")
+        if not isinstance(node, ir.Menu):
+            return False
+        if entry == "silence" and node.name in wanted.approximated:
+            return True
+        if entry != "silence" and node.dial_extensions and node.press_for(entry[:node.digits]) is None:
+            return True
+        record.send(Silence() if entry == "silence" else Keys(entry))
+        if record.call.status != "input":
+            return False
+        menu = record.call.node
+    return False
+
+
+@pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.stem)
+def test_calls_on_the_deployed_voicebot_end_as_simulate_says(comm100: tuple[Comm100, str], path: Path) -> None:
+    state, url = comm100
+    flow = flow_of(path)
+    env = environment(url)
+    deploy(path, env)
+    wanted = target.desired(flow, str(path), env)
+    menus = {a.key: a.menu for a in wanted.actions}
+    by_place = {(a["xPosition"], a["yPosition"]): a["id"] for a in state.objects["actions"].values()}
+    menu_of = {by_place[(a.x, a.y)]: menus[a.key] for a in wanted.actions if a.menu}
+    sequences = [s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)]
+    compared = skipped = 0
+    mismatches = []
+    for inputs in sequences:
+        if approximated(flow, wanted, inputs):
+            skipped += 1
+            continue
+        with httpx.Client(timeout=10) as client:
+            got = client.post(url.removesuffix("/v4") + "/_emulator/call",
+                              json={"voicebot": flow.name, "inputs": list(inputs)}).json()
+        outcome = dict(got["outcome"])
+        if outcome["action"] == "waiting":
+            outcome = {"action": "waiting", "menu": menu_of.get(got["action"])}
+        compared += 1
+        if outcome != expected(flow, inputs):
+            mismatches.append((inputs, expected(flow, inputs), outcome))
+    assert mismatches == [], json.dumps(mismatches[:5], indent=1)
+    assert compared > 20 and language_of(flow.language) == "en"
