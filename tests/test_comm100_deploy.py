@@ -23,7 +23,6 @@ from ivrflow.config import Environment
 from ivrflow.deploy.http import Stats
 from ivrflow.loader import load
 from ivrflow.targets.comm100 import target
-from ivrflow.targets.comm100.calls import execute_call
 from ivrflow.targets.comm100.compile import language_of
 from ivrflow.targets.comm100.emulator import comm100_app
 from ivrflow.targets.comm100.state import Comm100
