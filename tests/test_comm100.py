@@ -97,7 +97,8 @@ def test_twilio_country_and_a_literal_secret_are_refused(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("body", "code", "line"), [
-    ('menu main {\n  play p\n  press 1 -> transfer "101"\n}\n', None, 0),
+    ('menu main {\n  play p\n  press 1 -> transfer "101"\n  on invalid -> hangup\n}\n', None, 0),
+    ('menu main {\n  play p\n  press 1 -> transfer "101"\n}\n', "IVR206", 4),  # silences and wrong keys apart
     ('menu main {\n  play p\n  press * -> transfer "101"\n}\n', "IVR205", 6),
     ('menu main {\n  play p\n  press 12 -> transfer "101"\n}\n', "IVR205", 6),
     ('menu main {\n  play p\n  press 1 -> ask "https://a.example/x"\n}\n', "IVR205", 6),

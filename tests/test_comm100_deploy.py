@@ -193,10 +193,12 @@ def expected(flow: ir.Flow, inputs: tuple[str, ...]) -> dict[str, Any]:
 
 def approximated(flow: ir.Flow, wanted: Any, inputs: tuple[str, ...]) -> bool:
     """A case the compiler reported as approximated (IVR206): silence in a
-    menu whose silence Comm100 handles otherwise, or an entry a menu's
-    `dial-extensions` would take."""
+    menu whose silence Comm100 handles otherwise, an entry a menu's
+    `dial-extensions` would take, or silences and wrong keys mixed in one
+    visit of a menu (counted apart on Comm100)."""
     record, _ = run_call(flow, [], Line(dt.datetime(2026, 11, 23, 10, 0), None))
     menu = record.call.node
+    counted: set[str] = set()
     for entry in inputs:
         node = flow.node(menu or "")
         if not isinstance(node, ir.Menu):
@@ -205,9 +207,14 @@ def approximated(flow: ir.Flow, wanted: Any, inputs: tuple[str, ...]) -> bool:
             return True
         if entry != "silence" and node.dial_extensions and node.press_for(entry[:node.digits]) is None:
             return True
+        kind = "silence" if entry == "silence" else "wrong" if node.press_for(entry[:node.digits]) is None \
+            else "key"
+        if kind != "key" and counted - {kind}:
+            return True
         record.send(Silence() if entry == "silence" else Keys(entry))
         if record.call.status != "input":
             return False
+        counted = counted | {kind} if record.call.node == menu and record.call.retries else set()
         menu = record.call.node
     return False
 
@@ -240,3 +247,61 @@ def test_calls_on_the_deployed_voicebot_end_as_simulate_says(comm100: tuple[Comm
             mismatches.append((inputs, expected(flow, inputs), outcome))
     assert mismatches == [], json.dumps(mismatches[:5], indent=1)
     assert compared > 20 and language_of(flow.language) == "en"
+
+
+EXACT = """flow exact {
+}
+prompt hello say "For sales press 1. For the menu of services press 2."
+prompt services_menu say "For repairs press 1. To go back press 0."
+prompt sorry say "Sorry."
+prompt bye say "Goodbye."
+menu main {
+    play hello
+    timeout 4s
+    retries 1
+    press 1 -> transfer "101"
+    press 2 -> goto services
+    on invalid -> play sorry, repeat
+    on exhausted -> play bye, hangup
+}
+menu services {
+    play services_menu
+    timeout 4s
+    retries 1
+    press 1 -> voicemail "sales"
+    press 0 -> goto main
+    on invalid -> hangup
+}
+"""
+
+
+def test_silence_and_wrong_keys_end_as_simulate_says_where_comm100_is_exact(
+        comm100: tuple[Comm100, str], tmp_path: Path) -> None:
+    """A flow whose menus share one timing and hang up when exhausted: every
+    sequence to depth 3, silences included, ends on Comm100 as `simulate` says."""
+    state, url = comm100
+    path = tmp_path / "exact.ivr"
+    path.write_text(EXACT)
+    flow = flow_of(path)
+    env = environment(url)
+    deploy(path, env, flow=flow)
+    wanted = target.desired(flow, str(path), env)
+    assert wanted.approximated == set()
+    bot = state.bot_named("exact")
+    assert bot is not None and (bot["timeIntervalToRepeatLastMessageWhenNoInput"],
+                                bot["timeToHangUpCallWhenNoInput"]) == (4, 8)
+    assert bot["messageBeforeHangUpCallWhenNoInput"] == "Goodbye."
+    compared = 0
+    with httpx.Client(timeout=10) as client:
+        for inputs in (s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)):
+            if approximated(flow, wanted, inputs):
+                continue
+            got = client.post(url.removesuffix("/v4") + "/_emulator/call",
+                              json={"voicebot": "exact", "inputs": list(inputs)}).json()["outcome"]
+            want = expected(flow, inputs)
+            if want["action"] != "waiting":
+                assert got == want, inputs
+            else:
+                assert got["action"] == "waiting", inputs
+            compared += 1
+    assert compared > 60

@@ -219,6 +219,10 @@ class _Compiler:
         for menu in self.flow.menus:
             if self.flow.names.get(menu.name) is menu:
                 self.silence(menu, first, interval, hang_up, message)
+        if first is not None and menu_repeats_on_invalid(first):
+            self.report("IVR206", first.name_span,
+                        "Comm100 counts silences (for the whole voicebot) and wrong keys (per menu) apart, where "
+                        "the flow counts them together: a caller who mixes them gets more tries on Comm100")
         return bot
 
     def hang_up_message(self, menu: ir.Menu) -> str:
