@@ -89,6 +89,8 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) -> tu
 
 def _pacing_note(the_plan: Plan, limit: int, window: float) -> None:
     calls = len(the_plan.changes)
+    if not calls:
+        return
     wait = pacing_seconds(calls, limit, window)
     the_plan.notes.append(f"{calls} calls; Comm100 allows {limit} per {window:g} s, so the deploy "
                           + (f"pauses about {wait:g} s to stay under it" if wait else "needs no pause"))
