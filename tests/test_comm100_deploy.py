@@ -37,10 +37,11 @@ VOICEMAIL = {"sales": "800", "support": "801", "invoices": "802", "prescriptions
 TEMPLATE = "sip:{ext}@pbx.example.com"
 
 
-def environment(base_url: str, **extra: Any) -> Environment:
+def environment(base_url: str, drop: tuple[str, ...] = (), **extra: Any) -> Environment:
     settings = {"target": "comm100", "base_url": base_url, "site_id": 10000, "email": "demo@example.com",
                 "api_key": "${KEY}", "channel": "sip", "sip_server": "sip.example.com", "sip_username": "bot",
                 "sip_password": "${SIP}", "transfer_to": TEMPLATE, "voicemail": VOICEMAIL, **extra}
+    settings = {k: v for k, v in settings.items() if k not in drop}
     return Environment("test", "ivrflow.toml", settings, environ={"KEY": "demo", "SIP": "s1p"})
 
 
@@ -305,3 +306,70 @@ def test_silence_and_wrong_keys_end_as_simulate_says_where_comm100_is_exact(
                 assert got["action"] == "waiting", inputs
             compared += 1
     assert compared > 60
+
+
+def test_the_emulator_validates_as_documented(comm100: tuple[Comm100, str]) -> None:
+    state, url = comm100
+    basic = httpx.BasicAuth("demo@example.com", "demo")
+    with httpx.Client(base_url=url, auth=basic, params={"siteId": 10000}) as api:
+        def refused(method: str, path: str, body: Any = None, status: int = 400) -> str:
+            response = api.request(method, path, json=body)
+            assert response.status_code == status, response.text
+            return str(response.json()["message"])
+
+        assert "channel" in refused("POST", "/voicebot/voicebots", {"name": "x"})
+        assert "name" in refused("POST", "/voicebot/voicebots", {"channel": {}})
+        sip = api.post("/voicebot/voicebotChannelSIPConfigurations",
+                       json={"sIPServer": "s", "username": "u", "password": "p"}).json()
+        instance = api.post("/voicebot/voicebotChannelInstances", json={"channelType": "sip", "infoId": sip["id"]})
+        good = {"name": "x", "channel": {"id": instance.json()["id"]}}
+        assert "1 to 60" in refused("POST", "/voicebot/voicebots",
+                                    {**good, "timeIntervalToRepeatLastMessageWhenNoInput": 61})
+        assert "1 to 600" in refused("POST", "/voicebot/voicebots", {**good, "timeToHangUpCallWhenNoInput": 0})
+        assert "languageId" in refused("POST", "/voicebot/voicebots", {**good, "languageId": "fr"})
+        assert "channelType" in refused("POST", "/voicebot/voicebotChannelInstances", {"channelType": "pstn"})
+        assert "password" in refused("POST", "/voicebot/voicebotChannelSIPConfigurations",
+                                     {"sIPServer": "s", "username": "u"})
+        assert "authUsername" in refused("POST", "/voicebot/voicebotChannelSIPConfigurations",
+                                         {"username": "u", "password": "p", "isAuthUsernameRequired": True})
+        assert "phoneNumberCountry" in refused("POST", "/voicebot/voicebotChannelTwilioConfigurations",
+                                               {"phoneNumber": "+15550100", "phoneNumberCountry": "SE"})
+        twilio = api.post("/voicebot/voicebotChannelTwilioConfigurations",
+                          json={"phoneNumber": "+15550100", "phoneNumberCountry": "US"}).json()
+        assert "cannot be changed" in refused("PUT", f"/voicebot/voicebotChannelTwilioConfigurations/{twilio['id']}",
+                                              {"phoneNumber": "+15550101", "phoneNumberCountry": "US"})
+        bot = api.post("/voicebot/voicebots", json=good).json()
+        response = api.post("/voicebot/voicebotResponses", json={"voicebotId": bot["id"], "name": "r"}).json()
+        menu = {"type": "IVRMenu", "voicebotResponseId": response["id"], "xPosition": 0, "yPosition": 0,
+                "voicebotActionIVRMenu": {"message": "m", "voicebotActionIVRMenuOptions": [{"key": "*"}]}}
+        assert "key" in refused("POST", "/voicebot/voicebotActions", menu)
+        menu["voicebotActionIVRMenu"] = {"message": "m", "voicebotActionIVRMenuOptions": [
+            {"key": 1, "nextActionId": "00000000-0000-0000-0000-00000000ffff"}]}
+        assert "not an action of this response" in refused("POST", "/voicebot/voicebotActions", menu)
+        assert "type" in refused("POST", "/voicebot/voicebotActions", {**menu, "type": "Dance"})
+        assert "trigger" in refused("POST", "/voicebot/voicebotSmartTriggers",
+                                    {"voicebotId": bot["id"], "trigger": "hello", "voicebotResponseId": response["id"]})
+        assert "JSON" in refused("POST", "/voicebot/voicebots", None)
+        bad = api.post("/voicebot/voicebots", content=b"{not json", headers={"content-type": "application/json"})
+        assert bad.status_code == 400 and "JSON" in bad.json()["message"]
+        assert api.get("/voicebot/voicebots/nope").status_code == 404
+    no_site = httpx.get(url + "/voicebot/voicebots", auth=basic)
+    assert no_site.status_code == 400 and "siteId" in no_site.json()["message"]
+    assert httpx.get(url + "/voicebot/voicebots", auth=("demo@example.com", "wrong"),
+                     params={"siteId": 10000}).status_code == 401
+    assert httpx.get(url + "/voicebot/voicebots", headers={"Authorization": "Bearer demo-token"}).status_code == 200
+    state.rate_limit = len(state.log) + 1
+    with httpx.Client() as client:
+        statuses = [client.get(url + "/voicebot/voicebots", headers={"Authorization": "Bearer demo-token"}).status_code
+                    for _ in range(3)]
+    assert 429 in statuses and statuses[0] == 200
+
+
+def test_a_twilio_channel_is_created_once_and_its_number_never_changed(comm100: tuple[Comm100, str]) -> None:
+    state, url = comm100
+    env = environment(url, drop=("sip_server", "sip_username", "sip_password"), channel="twilio",
+                      phone_number="+15550100", phone_country="US")
+    deploy(EXAMPLES / "quickstart.ivr", env)
+    assert [t["phoneNumber"] for t in state.objects["twilio"].values()] == ["+15550100"]
+    assert state.objects["sip"] == {}
+    assert plan_with(target, EXAMPLES / "quickstart.ivr", env).changes == []

@@ -222,8 +222,8 @@ def _lookup(api: Comm100Api, change: Change, body: Any) -> Callable[[], Any]:
                          if r.get("name") == body["name"]), None)
         if change.kind == "action":
             return next((a for a in api.get(schema.ACTIONS, **{schema.ACTION_FILTER: body["voicebotResponseId"]})
-                         or [] if (a.get("xPosition"), a.get("yPosition")) == (body["xPosition"], body["yPosition"])),
-                        None)
+                         or [] if (a.get("type"), a.get("xPosition"), a.get("yPosition"))
+                         == (body["type"], body["xPosition"], body["yPosition"])), None)
         if change.kind == "smart trigger":
             return next((t for t in api.get(schema.BOT_SMART_TRIGGERS.format(bot=body["voicebotId"])) or []
                          if t.get("trigger") == body["trigger"]), None)
