@@ -373,3 +373,45 @@ def test_a_twilio_channel_is_created_once_and_its_number_never_changed(comm100: 
     assert [t["phoneNumber"] for t in state.objects["twilio"].values()] == ["+15550100"]
     assert state.objects["sip"] == {}
     assert plan_with(target, EXAMPLES / "quickstart.ivr", env).changes == []
+
+
+def test_destroy_removes_what_ivrflow_made_and_nothing_else(comm100: tuple[Comm100, str], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from ivrflow.cli import main
+
+    state, url = comm100
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    sip = api.post("/voicebot/voicebotChannelSIPConfigurations",
+                   json={"sIPServer": "other.example", "username": "u", "password": "p"}).json()
+    instance = api.post("/voicebot/voicebotChannelInstances", json={"channelType": "sip", "infoId": sip["id"]}).json()
+    theirs = api.post("/voicebot/voicebots", json={"name": "sales bot", "channel": {"id": instance["id"]}}).json()
+    api.close()
+    (tmp_path / "ivrflow.toml").write_text(f'''[env.emu]
+target = "comm100"
+base_url = "{url}"
+site_id = 10000
+email = "demo@example.com"
+api_key = "${{KEY}}"
+channel = "sip"
+sip_server = "sip.example.com"
+sip_username = "bot"
+sip_password = "${{SIP}}"
+''')
+    monkeypatch.setenv("KEY", "demo")
+    monkeypatch.setenv("SIP", "s1p")
+    flow = tmp_path / "quickstart.ivr"
+    flow.write_text((EXAMPLES / "quickstart.ivr").read_text())
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(flow), "--env", "emu", "--format", "json"]) == 0
+    [report] = json.loads(capsys.readouterr().out)
+    assert report["in_sync"] and report["deployed"]["action"] == 5 and report["deployed"]["voicebot"] == 1
+    assert main(["destroy", str(flow), "--env", "emu", "--yes"]) == 0
+    assert list(state.objects["voicebots"]) == [theirs["id"]]
+    assert list(state.objects["instances"]) == [instance["id"]] and list(state.objects["sip"]) == [sip["id"]]
+    assert state.objects["actions"] == {} and state.objects["responses"] == {} and state.objects["triggers"] == {}
+    writes = state.writes()
+    assert main(["destroy", str(flow), "--env", "emu", "--yes"]) == 0  # nothing left: a no-op
+    assert state.writes() == writes
+    assert "s1p" not in capsys.readouterr().out

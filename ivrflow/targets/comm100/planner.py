@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ...deploy.plan import Change, FieldChange, Plan, field_changes, resolve, resolve_path
+from ...deploy.plan import Change, FieldChange, Plan, Unmanaged, field_changes, resolve, resolve_path
 from . import schema
 from .client import Comm100Api, Live
 from .compile import START, Action, Desired
@@ -98,9 +98,7 @@ def make_plan(wanted: Desired, live: Live | None) -> Plan:
     return plan
 
 
-def _foreign(wanted: Desired, bot: dict[str, Any]) -> Any:
-    from ...deploy.plan import Unmanaged
-
+def _foreign(wanted: Desired, bot: dict[str, Any]) -> Unmanaged:
     reason = f"voicebot `{wanted.flow}` (id {bot.get('id')}) was not made by ivrflow: it is left alone"
     wanted.held_by = reason
     return Unmanaged("voicebot", f"voicebot:{bot.get('id')}", reason)
@@ -235,3 +233,42 @@ def _lookup(api: Comm100Api, change: Change, body: Any) -> Callable[[], Any]:
                          if c.get("sIPServer") == body["sIPServer"] and c.get("username") == body["username"]), None)
         return None
     return find
+
+
+def destroy_plan(live: Live, bots: list[dict[str, Any]]) -> Plan:
+    """The calls that remove what ivrflow made for a flow: the smart
+    triggers, actions and response of its voicebot, the voicebot, then its
+    channel instance and configuration unless another voicebot (`bots`: all
+    of the site's) uses them. A voicebot of the flow's name that ivrflow did
+    not make is listed as unmanaged and left alone."""
+    plan = Plan(NAME)
+    add = plan.changes.append
+    if live.bot is None:
+        if live.foreign is not None:
+            plan.unmanaged.append(Unmanaged("voicebot", f"voicebot:{live.foreign.get('id')}",
+                                            f"voicebot `{live.foreign.get('name')}` was not made by ivrflow"))
+        return plan
+    name = live.bot.get("name")
+    for trigger in live.triggers:
+        add(Change("delete", "smart trigger", f"trigger:{trigger.get('trigger')}", "DELETE",
+                   f"{schema.SMART_TRIGGERS}/{trigger['id']}"))
+    for action in sorted(live.actions, key=lambda a: (a.get("xPosition", 0), a.get("yPosition", 0))):
+        add(Change("delete", "action", f"action:{action.get('type')}@{action.get('xPosition')},"
+                                       f"{action.get('yPosition')}", "DELETE", f"{schema.ACTIONS}/{action['id']}"))
+    if live.response is not None:
+        add(Change("delete", "response", "response:start", "DELETE", f"{schema.RESPONSES}/{live.response['id']}"))
+    add(Change("delete", "voicebot", f"voicebot:{name}", "DELETE", f"{schema.VOICEBOTS}/{live.bot['id']}"))
+    others = [b for b in bots if b.get("id") != live.bot["id"]]
+    instance = live.instance
+    if instance is not None and not any(_instance_of(b) == instance["id"] for b in others):
+        add(Change("delete", "channel instance", "channel", "DELETE", f"{schema.CHANNEL_INSTANCES}/{instance['id']}"))
+        config = live.config
+        if config is not None and config.get("id") == instance.get("infoId"):
+            path = schema.SIP_CONFIGURATIONS if instance.get("channelType") == "sip" else schema.TWILIO_CONFIGURATIONS
+            add(Change("delete", "channel configuration", f"config:{instance.get('channelType')}", "DELETE",
+                       f"{path}/{config['id']}"))
+    return plan
+
+
+def _instance_of(bot: dict[str, Any]) -> Any:
+    return (bot.get("channel") or {}).get("id") or bot.get("channelId")

@@ -19,7 +19,7 @@ from ..base import Emulator, EmulatorOptions, Target
 from . import schema, settings
 from .client import Comm100Api, Pacer, pacing_seconds, read_live
 from .compile import Desired, compile_flow
-from .planner import apply_change, make_plan
+from .planner import apply_change, destroy_plan, make_plan
 
 NAME = "comm100"
 _SECOND_EDITION = ("languages", "prompt-variants", "play-first-again", "variables", "set-language", "collect",
@@ -85,6 +85,13 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) -> tu
     the_plan = make_plan(wanted, live)
     _pacing_note(the_plan, api.pacer.calls, api.pacer.window)
     return wanted, the_plan
+
+
+def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) -> tuple[Desired, Plan]:
+    """What ivrflow made for the flow, as a plan that removes it (planner.destroy_plan)."""
+    wanted = desired(flow, flow_path, env)
+    live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"])
+    return wanted, destroy_plan(live, api.get(schema.VOICEBOTS) or [])
 
 
 def _pacing_note(the_plan: Plan, limit: int, window: float) -> None:
@@ -153,7 +160,7 @@ def dial(wanted: Desired) -> str:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=settings.SECRETS,
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     emulator_help="the v4 voicebot API under /v4 (voicebots, channel instances, SIP and Twilio configurations, "
                   "responses, actions, smart triggers) with API-key (Basic demo@example.com:demo, ?siteId=…) or "
                   "bearer auth, the documented validation, a rate limit (300 calls per 5 minutes), fault injection, "
