@@ -9,12 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
 
 from ivrflow.compiler import ir
 from ivrflow.compiler.machine import Keys, Line, Silence
@@ -29,7 +32,7 @@ from ivrflow.targets.comm100.state import Comm100
 from ivrflow.targets.emulation import Faults
 
 from .conftest import EXAMPLES, PLATFORM_FLOWS
-from .flows import alphabet, converge, deploy_with, flow_of, plan_with
+from .flows import alphabet, converge, deploy_with, flow_of, flows, plan_with
 from .servers import serve_app
 
 VOICEMAIL = {"sales": "800", "support": "801", "invoices": "802", "prescriptions": "803", "reception": "804",
@@ -196,7 +199,8 @@ def approximated(flow: ir.Flow, wanted: Any, inputs: tuple[str, ...]) -> bool:
     """A case the compiler reported as approximated (IVR206): silence in a
     menu whose silence Comm100 handles otherwise, an entry a menu's
     `dial-extensions` would take, or silences and wrong keys mixed in one
-    visit of a menu (counted apart on Comm100)."""
+    visit of a menu (counted apart on Comm100), or a key whose handler
+    repeats the menu."""
     record, _ = run_call(flow, [], Line(dt.datetime(2026, 11, 23, 10, 0), None))
     menu = record.call.node
     counted: set[str] = set()
@@ -208,8 +212,10 @@ def approximated(flow: ir.Flow, wanted: Any, inputs: tuple[str, ...]) -> bool:
             return True
         if entry != "silence" and node.dial_extensions and node.press_for(entry[:node.digits]) is None:
             return True
-        kind = "silence" if entry == "silence" else "wrong" if node.press_for(entry[:node.digits]) is None \
-            else "key"
+        press = None if entry == "silence" else node.press_for(entry[:node.digits])
+        if press is not None and isinstance(press.actions.terminal, ir.Repeat):
+            return True  # a key's `repeat` counts no retry on Comm100
+        kind = "silence" if entry == "silence" else "wrong" if press is None else "key"
         if kind != "key" and counted - {kind}:
             return True
         record.send(Silence() if entry == "silence" else Keys(entry))
@@ -415,3 +421,42 @@ sip_password = "${{SIP}}"
     assert main(["destroy", str(flow), "--env", "emu", "--yes"]) == 0  # nothing left: a no-op
     assert state.writes() == writes
     assert "s1p" not in capsys.readouterr().out
+
+
+@settings(max_examples=int(os.environ.get("IVRFLOW_RANDOM_FLOWS", "12")), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+@given(source=flows())
+def test_random_flows_run_on_comm100_as_on_the_machine(source: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Random flows (`*` keys left out: Comm100 refuses them), every sequence
+    to depth 3, except the cases the compiler reported as approximated."""
+    from ivrflow.compiler import check_source
+
+    source = re.sub(r"\n    press \* -> [^\n]*", "", source)
+    checked = check_source(source, "random.ivr")
+    assume(checked.flow is not None and checked.errors == 0)
+    assert checked.flow is not None
+    flow = checked.flow
+    wanted = target.desired(flow, "random.ivr", None)
+    assume(not any(d.severity.name == "ERROR" for d in wanted.diagnostics))
+    folder = tmp_path_factory.mktemp("random")
+    path = folder / "random.ivr"
+    path.write_text(source)
+    state = Comm100()
+    with serve_app(comm100_app(state)) as base:
+        url = base + "/v4"
+        env = environment(url)
+        deploy(path, env, flow=flow)
+        wanted = target.desired(flow, str(path), env)
+        menus = {a.key: a.menu for a in wanted.actions}
+        by_place = {(a["xPosition"], a["yPosition"]): a["id"] for a in state.objects["actions"].values()}
+        menu_of = {by_place[(a.x, a.y)]: menus[a.key] for a in wanted.actions if a.menu}
+        with httpx.Client(timeout=10) as client:
+            for inputs in (s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)):
+                if approximated(flow, wanted, inputs):
+                    continue
+                got = client.post(base + "/_emulator/call", json={"voicebot": flow.name, "inputs": list(inputs)})
+                outcome = dict(got.json()["outcome"])
+                if outcome["action"] == "waiting":
+                    outcome = {"action": "waiting", "menu": menu_of.get(got.json()["action"])}
+                assert outcome == expected(flow, inputs), (source, inputs)
