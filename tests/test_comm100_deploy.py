@@ -460,3 +460,27 @@ def test_random_flows_run_on_comm100_as_on_the_machine(source: str, tmp_path_fac
                 if outcome["action"] == "waiting":
                     outcome = {"action": "waiting", "menu": menu_of.get(got.json()["action"])}
                 assert outcome == expected(flow, inputs), (source, inputs)
+
+
+def test_a_platform_stricter_than_the_documented_limit_is_waited_out(comm100: tuple[Comm100, str],
+                                                                     tmp_path: Path) -> None:
+    """The site allows fewer calls than documented (20 a second here): the
+    deploy meets 429s, waits (the pacer's backoff) and finishes without a failure."""
+    state, url = comm100
+    state.rate_limit, state.rate_window_s = 20, 1.0
+    lines = ['flow many {\n}\nprompt p say "Choose."\n']
+    for n in range(10):
+        following = f"goto m{n + 1}" if n < 9 else "hangup"
+        lines.append(f'menu m{n} {{\n    play p\n    press 1 -> {following}\n    press 2 -> transfer "{100 + n}"\n}}\n')
+    path = tmp_path / "many.ivr"
+    path.write_text("".join(lines))
+    env = environment(url)
+    flow = flow_of(path)
+    with target.api_for(env) as api:
+        _, the_plan = target.plan(flow, str(path), env, api)
+        ids: dict[str, Any] = {}
+        for change in the_plan.changes:
+            target.apply(flow, str(path), change, api, ids)
+        assert api.pacer.waited >= 1
+    assert state.throttled() > 0
+    assert plan_with(target, path, env).changes == []
