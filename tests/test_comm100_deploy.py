@@ -353,6 +353,11 @@ def test_the_emulator_validates_as_documented(comm100: tuple[Comm100, str]) -> N
             {"key": 1, "nextActionId": "00000000-0000-0000-0000-00000000ffff"}]}
         assert "not an action of this response" in refused("POST", "/voicebot/voicebotActions", menu)
         assert "type" in refused("POST", "/voicebot/voicebotActions", {**menu, "type": "Dance"})
+        play = {"type": "PlayText", "voicebotResponseId": response["id"],
+                "voicebotActionPlayText": {"message": "hi", "nextActionId": {"not": "an id"}}}
+        assert "not an action of this response" in refused("POST", "/voicebot/voicebotActions", play)
+        assert "voicebotActionPlayText" in refused("POST", "/voicebot/voicebotActions", {**play,
+                                                   "voicebotActionPlayText": ["x"]})
         assert "trigger" in refused("POST", "/voicebot/voicebotSmartTriggers",
                                     {"voicebotId": bot["id"], "trigger": "hello", "voicebotResponseId": response["id"]})
         assert "JSON" in refused("POST", "/voicebot/voicebots", None)

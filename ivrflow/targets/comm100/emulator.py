@@ -259,5 +259,5 @@ def _validate_action(state: Comm100, body: dict[str, Any]) -> None:
     if kind == "TransferCall":
         _text(sub, "transferTo", required=True)
     for link in links:
-        if link is not None and link not in siblings:
+        if link is not None and (not isinstance(link, str) or link not in siblings):
             raise Invalid(f"action {link} is not an action of this response")
