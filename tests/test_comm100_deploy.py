@@ -384,6 +384,13 @@ def test_a_twilio_channel_is_created_once_and_its_number_never_changed(comm100: 
     assert [t["phoneNumber"] for t in state.objects["twilio"].values()] == ["+15550100"]
     assert state.objects["sip"] == {}
     assert plan_with(target, EXAMPLES / "quickstart.ivr", env).changes == []
+    moved = environment(url, drop=("sip_server", "sip_username", "sip_password"), channel="twilio",
+                        phone_number="+15550199", phone_country="US")
+    changes = plan_with(target, EXAMPLES / "quickstart.ivr", moved).changes
+    assert [(c.op, c.kind) for c in changes] == [("create", "channel configuration"), ("update", "channel instance")]
+    deploy(EXAMPLES / "quickstart.ivr", moved)
+    assert sorted(t["phoneNumber"] for t in state.objects["twilio"].values()) == ["+15550100", "+15550199"]
+    assert plan_with(target, EXAMPLES / "quickstart.ivr", moved).changes == []
 
 
 def test_destroy_removes_what_ivrflow_made_and_nothing_else(comm100: tuple[Comm100, str], tmp_path: Path,

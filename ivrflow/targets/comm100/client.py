@@ -162,7 +162,9 @@ def read_live(api: Comm100Api, flow: str, channel: str, channel_fields: dict[str
     if live.instance and live.instance.get("infoId"):
         path = schema.SIP_CONFIGURATIONS if live.instance.get("channelType") == "sip" else schema.TWILIO_CONFIGURATIONS
         live.config = _get_or_none(api, f"{path}/{live.instance['infoId']}")
-    if live.config is None or live.instance is None or live.instance.get("channelType") != channel:
+    number_changed = channel == "twilio" and live.config is not None \
+        and live.config.get("phoneNumber") != channel_fields.get("phoneNumber")  # immutable: another configuration
+    if live.config is None or live.instance is None or live.instance.get("channelType") != channel or number_changed:
         live.config = _matching_config(api, channel, channel_fields)
     responses = api.get(schema.RESPONSES, **{schema.RESPONSE_FILTER: ours["id"]}) or []
     live.response = next((r for r in responses if r.get("name") == response_name), None)
