@@ -179,3 +179,19 @@ def test_the_target_declares_every_construct() -> None:
 
     assert set(target.CAPABILITIES) == {key for key, _ in capabilities.CONSTRUCTS}
     assert all(target.CAPABILITIES[key][0] == "no" for key, _ in capabilities.SECOND_EDITION)
+
+
+def test_recordings_are_played_from_audio_base_url(tmp_path: Path) -> None:
+    from ivrflow.loader import load
+
+    env = _load(tmp_path, GOOD + 'audio_base_url = "https://cdn.example.com/ivr"\n')
+    flow = load(str(EXAMPLES / "telphin_guide.ivr"), check_files=False).flow
+    assert flow is not None
+    wanted = target.desired(flow, str(EXAMPLES / "telphin_guide.ivr"), env)
+    paths = [a.fields["audioPath"] for a in wanted.actions if a.type == "PlayAudio"]
+    assert paths == ["https://cdn.example.com/ivr/prompts/advertising.wav",
+                     "https://cdn.example.com/ivr/prompts/hello.wav"]
+    assert not any("does not upload" in d.message for d in wanted.diagnostics)
+    bare = target.desired(flow, str(EXAMPLES / "telphin_guide.ivr"), None)
+    assert sum("does not upload" in d.message for d in bare.diagnostics) == 2
+    assert _problem(tmp_path, GOOD + 'audio_base_url = "cdn.example.com"\n')[0] == 12

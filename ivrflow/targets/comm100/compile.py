@@ -22,6 +22,7 @@ Every Comm100 field name is in schema.py.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +122,7 @@ class _Compiler:
         self.rows: dict[int, int] = {}
         self.entries: dict[str, str] = {}  # menu → the key of its first action
         self.approximated: set[str] = set()
+        self.unpublished: set[str] = set()  # recordings reported without audio_base_url
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -322,8 +324,19 @@ class _Compiler:
         return self.chain(handler.actions, menu, "exhausted")
 
     def audio(self, prompt: str) -> str:
+        """A recording's audioPath: under the environment's `audio_base_url`
+        (Comm100 fetches audio by URL; ivrflow does not upload it)."""
         found = self.flow.prompt(prompt)
-        return found.value if found is not None else prompt
+        path = found.value if found is not None else prompt
+        base = self.env.get("audio_base_url")
+        if base:
+            return urllib.parse.urljoin(str(base).rstrip("/") + "/", urllib.parse.quote(path))
+        if found is not None and prompt not in self.unpublished:
+            self.unpublished.add(prompt)
+            self.report("IVR206", found.value_span,
+                        f"Comm100 plays recordings from a URL and ivrflow does not upload them: `{path}` is sent "
+                        "as it is", hint="publish the recordings and set `audio_base_url` in the environment")
+        return path
 
     # --- handlers --------------------------------------------------------------------
 

@@ -27,8 +27,8 @@ from . import schema
 
 ENV_KEYS = ("base_url", "host", "site_id", "auth", "email", "api_key", "access_token", "channel", "sip_server",
             "sip_username", "sip_password", "sip_auth_username", "sip_outbound_proxy", "phone_number",
-            "phone_country", "language", "voice", "engine", "transfer_to", "voicemail", "rate_limit",
-            "rate_window")
+            "phone_country", "language", "voice", "engine", "transfer_to", "voicemail", "audio_base_url",
+            "rate_limit", "rate_window")
 SECRETS = ("api_key", "access_token", "sip_password")
 AUTHS = ("api_key", "oauth")
 _HOST = re.compile(r"(?:api|dash)?(\d+)")
@@ -52,6 +52,7 @@ class Settings:
     engine: str | None = None
     transfer_to: str = "{ext}"
     voicemail: Mapping[str, str] = field(default_factory=dict)
+    audio_base_url: str | None = None
     rate_limit: int = schema.RATE_LIMIT_CALLS
     rate_window: float = schema.RATE_LIMIT_WINDOW_S
 
@@ -138,12 +139,16 @@ def read(env: Environment) -> Settings:
     voicemail = env.get("voicemail") or {}
     if not isinstance(voicemail, Mapping) or not all(isinstance(v, str) and v for v in voicemail.values()):
         raise env.error("`voicemail` must map box names to numbers: voicemail = { sales = \"800\" }", "voicemail")
+    audio = _text(env, "audio_base_url")
+    if audio is not None and not audio.startswith(("http://", "https://")):
+        raise env.error("`audio_base_url` must be an http:// or https:// URL (where the recordings are published)",
+                        "audio_base_url")
     rate_limit = _integer(env, "rate_limit", 1) or schema.RATE_LIMIT_CALLS
     window = env.get("rate_window", schema.RATE_LIMIT_WINDOW_S)
     if isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0:
         raise env.error("`rate_window` must be a number of seconds above 0", "rate_window")
     return Settings(url, site_id, auth, email, channel, fields, language, _text(env, "voice"), _text(env, "engine"),
-                    transfer_to, dict(voicemail), rate_limit, float(window))
+                    transfer_to, dict(voicemail), audio, rate_limit, float(window))
 
 
 def _channel_fields(env: Environment, channel: str) -> dict[str, Any]:

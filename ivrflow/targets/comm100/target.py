@@ -28,7 +28,7 @@ _SECOND_EDITION = ("languages", "prompt-variants", "play-first-again", "variable
 #: What a Comm100 voicebot expresses (see capabilities.py and compile.py).
 CAPABILITIES = {
     "menu": ("native", "an IVRMenu action"),
-    "prompt-file": ("native", "PlayAudio (not uploaded)"),
+    "prompt-file": ("native", "PlayAudio from audio_base_url"),
     "prompt-say": ("native", "the voicebot's TTS"),
     "fully": ("no", "warning"),
     "keys": ("native", "digits 0-9 only"),
@@ -58,7 +58,7 @@ def _values(env: Environment | None) -> dict[str, Any]:
     checked = settings.read(env)
     return {"channel": checked.channel, "channel_fields": checked.channel_fields, "language": checked.language,
             "voice": checked.voice, "engine": checked.engine, "transfer_to": checked.transfer_to,
-            "voicemail": checked.voicemail}
+            "voicemail": checked.voicemail, "audio_base_url": checked.audio_base_url}
 
 
 def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = False) -> Desired:
