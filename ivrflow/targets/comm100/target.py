@@ -126,7 +126,6 @@ def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | 
     folder.mkdir(exist_ok=True)
     for old in folder.glob("*.json"):
         old.unlink()
-    written = [plan_path]
     bodies: dict[str, Any] = {}
     for change in the_plan.changes:  # the last body of each object: links set
         bodies[change.key] = change.body
@@ -134,8 +133,7 @@ def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | 
         name = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-").lower()
         path = folder / f"{index:03d}-{name}.json"
         path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+    return [plan_path, folder]
 
 
 # --- the target -----------------------------------------------------------------------------
