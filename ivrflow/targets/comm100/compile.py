@@ -119,7 +119,8 @@ class _Compiler:
         self.placeholders: list[str] = []
         self.actions: dict[str, Action] = {}
         self.columns: dict[str, int] = {}
-        self.rows: dict[int, int] = {}
+        self.rows: dict[int, int] = {}  # actions in each block (0: the Start action, then one per menu)
+        self.blocks: dict[str, tuple[int, int]] = {}  # action → (block, row in it)
         self.entries: dict[str, str] = {}  # menu → the key of its first action
         self.approximated: set[str] = set()
         self.unpublished: set[str] = set()  # recordings reported without audio_base_url
@@ -139,10 +140,41 @@ class _Compiler:
             source: ir.Span | None, **extra: Any) -> Action:
         row = self.rows.get(column, 0)
         self.rows[column] = row + 1
-        action = Action(key, kind, fields, links, source, column * schema.COLUMN_WIDTH, row * schema.ROW_HEIGHT,
-                        **extra)
+        action = Action(key, kind, fields, links, source, 0, 0, **extra)
         self.actions[key] = action
+        self.blocks[key] = (column, row)
         return action
+
+    def lay_out(self) -> None:
+        """Canvas positions read left to right like the diagram: the Start
+        action, then each menu's actions stacked in a block, a block's column
+        its distance in gotos from the start (unreached menus last), blocks
+        of one column one under the other in the flow's order."""
+        block_of = {key: block for key, (block, _) in self.blocks.items()}
+        following: dict[int, set[int]] = {}
+        for action in self.actions.values():
+            for target in action.targets():
+                if target in block_of and block_of[target] != block_of[action.key]:
+                    following.setdefault(block_of[action.key], set()).add(block_of[target])
+        rank = {0: 0}
+        queue = [0]
+        while queue:
+            block = queue.pop(0)
+            for nxt in sorted(following.get(block, ())):
+                if nxt not in rank:
+                    rank[nxt] = rank[block] + 1
+                    queue.append(nxt)
+        last = max(rank.values(), default=0) + 1
+        offsets: dict[int, int] = {}
+        tops: dict[int, int] = {}
+        for block in sorted(self.rows):
+            column = rank.get(block, last)
+            tops[block] = offsets.get(column, 0)
+            offsets[column] = tops[block] + self.rows[block] + 1
+        for key, (block, row) in self.blocks.items():
+            action = self.actions[key]
+            action.x = rank.get(block, last) * schema.COLUMN_WIDTH
+            action.y = (tops[block] + row) * schema.ROW_HEIGHT
 
     def text(self, name: str) -> str | None:
         prompt = self.flow.prompt(name)
@@ -167,6 +199,7 @@ class _Compiler:
         for menu in menus:
             self.menu(menu)
         self.header()
+        self.lay_out()
         first = flow.node(start or "")
         bot = self.bot(first if isinstance(first, ir.Menu) else (menus[0] if menus else None))
         channel = str(self.env.get("channel") or "sip")

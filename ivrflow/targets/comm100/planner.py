@@ -2,9 +2,9 @@
 (PLATFORMS.md §4): channel configuration → channel instance → voicebot →
 response → actions → smart trigger `callStarts`.
 
-Actions have no name on Comm100: ivrflow recognises its own by their place
-on the canvas (schema.COLUMN_WIDTH × ROW_HEIGHT grid) inside the response it
-made. Actions are created targets first, so most links are known when an
+Actions have no name on Comm100: ivrflow recognises its own by walking the
+live graph from the response's Start action alongside the flow's (`align`).
+Actions are created targets first, so most links are known when an
 action is created; a link to an action not made yet (a loop back to a menu)
 is set by an update once it exists.
 """
@@ -107,13 +107,9 @@ def _foreign(wanted: Desired, bot: dict[str, Any]) -> Unmanaged:
 def _actions(wanted: Desired, live: Live, ids: dict[str, Any], plan: Plan) -> None:
     """Creates (targets first), updates, then deletes of what is no longer wanted."""
     add = plan.changes.append
-    by_place = {(a.get("xPosition"), a.get("yPosition")): a for a in live.actions}
-    matched: dict[str, dict[str, Any]] = {}
-    for action in wanted.actions:
-        found = by_place.get((action.x, action.y))
-        if found is not None and found.get("type") == action.type:
-            matched[action.key] = found
-            ids[action_ref(action.key)] = found["id"]
+    matched = align(wanted.actions, live.actions)
+    for key, found in matched.items():
+        ids[action_ref(key)] = found["id"]
     keyed = {a.key: a for a in wanted.actions}
     links: list[Action] = []
     for action in _targets_first(wanted.actions):
@@ -144,6 +140,42 @@ def _actions(wanted: Desired, live: Live, ids: dict[str, Any], plan: Plan) -> No
         if found["id"] not in wanted_ids:
             add(Change("delete", "action", f"action:{found.get('type')}@{found.get('xPosition')},"
                                            f"{found.get('yPosition')}", "DELETE", f"{schema.ACTIONS}/{found['id']}"))
+
+
+def align(wanted: list[Action], live: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Which live action is which of the flow's: actions have no name, so
+    the two graphs are walked together from their `Start` actions, slot by
+    slot (next action, invalid-input action, each option by its key); an
+    action of the same type reached by the same path is the same one.
+    Live actions the walk does not reach (left by an interrupted deploy, or
+    no longer in the flow) stay unmatched and are deleted."""
+    keyed = {a.key: a for a in wanted}
+    by_id = {str(a.get("id")): a for a in live}
+    starts = [a for a in live if a.get("type") == "Start"]
+    if START not in keyed or not starts:
+        return {}
+    head = keyed[START]
+    start = next((a for a in starts if (a.get("xPosition"), a.get("yPosition")) == (head.x, head.y)), starts[0])
+    matched: dict[str, dict[str, Any]] = {}
+    used: set[str] = set()
+    queue = [(START, str(start["id"]))]
+    while queue:
+        key, live_id = queue.pop(0)
+        action, found = keyed[key], by_id.get(live_id)
+        if key in matched or live_id in used or found is None or found.get("type") != action.type:
+            continue
+        matched[key] = found
+        used.add(live_id)
+        sub = found.get(schema.sub_object(action.type)) or {}
+        for slot, target in action.links.items():
+            if target is not None and sub.get(slot) is not None:
+                queue.append((target, str(sub[slot])))
+        options = {o.get("key"): o.get(schema.OPTION_LINK) for o in sub.get(schema.OPTIONS_FIELD) or []
+                   if isinstance(o, dict)}
+        for option, target in action.options:
+            if options.get(option) is not None:
+                queue.append((target, str(options[option])))
+    return matched
 
 
 def _targets_first(actions: list[Action]) -> list[Action]:
@@ -194,7 +226,8 @@ def apply_change(api: Comm100Api, change: Change, ids: dict[str, Any]) -> None:
     if change.op == "update":
         api.request("PUT", path, json=body)
         return
-    result = api.request("POST", path, json=body, lookup=_lookup(api, change, body))
+    known = {v for v in ids.values() if isinstance(v, str)}
+    result = api.request("POST", path, json=body, lookup=_lookup(api, change, body, known))
     if change.ref is not None:
         ids[change.ref] = result["id"]
 
@@ -209,8 +242,9 @@ def _with_secrets(body: Any, secrets: dict[str, str]) -> Any:
     return body
 
 
-def _lookup(api: Comm100Api, change: Change, body: Any) -> Callable[[], Any]:
-    """How to tell whether a create that failed ambiguously happened after all."""
+def _lookup(api: Comm100Api, change: Change, body: Any, known: set[str]) -> Callable[[], Any]:
+    """How to tell whether a create that failed ambiguously happened after
+    all (`known`: ids the deploy already holds, which are not it)."""
     def find() -> Any:
         if change.kind == "voicebot":
             return next((b for b in api.get(schema.VOICEBOTS) or [] if b.get("name") == body["name"]
@@ -220,7 +254,7 @@ def _lookup(api: Comm100Api, change: Change, body: Any) -> Callable[[], Any]:
                          if r.get("name") == body["name"]), None)
         if change.kind == "action":
             return next((a for a in api.get(schema.ACTIONS, **{schema.ACTION_FILTER: body["voicebotResponseId"]})
-                         or [] if (a.get("type"), a.get("xPosition"), a.get("yPosition"))
+                         or [] if a.get("id") not in known and (a.get("type"), a.get("xPosition"), a.get("yPosition"))
                          == (body["type"], body["xPosition"], body["yPosition"])), None)
         if change.kind == "smart trigger":
             return next((t for t in api.get(schema.BOT_SMART_TRIGGERS.format(bot=body["voicebotId"])) or []

@@ -125,7 +125,7 @@ INVALID_COUNTS_SILENCE = False
 SILENCE_RESETS_ON_KEY = True
 #: ASSUMED: a chain of actions that ends without a next action ends the call.
 END_WITHOUT_NEXT = "hangup"
-#: ASSUMED (canvas): positions in pixels; ivrflow lays actions out on a grid,
-#: one column per menu, and recognises its own actions by their position.
+#: ASSUMED (canvas): positions in pixels; ivrflow lays a menu's actions out in
+#: a block, a block's column its distance in gotos from the start.
 COLUMN_WIDTH = 400
 ROW_HEIGHT = 160
