@@ -106,6 +106,8 @@ def test_twilio_country_and_a_literal_secret_are_refused(tmp_path: Path) -> None
      'menu main {\n  play p\n  press 1 -> hangup\n}\n', "IVR205", 4),
     ('menu main {\n  play p\n  dial-extensions\n  press 1 -> hangup\n}\n', "IVR206", 6),
     ('menu main {\n  play p fully\n  press 1 -> hangup\n}\n', "IVR206", 5),
+    ('prompt q say "Привет." language ru-RU\nmenu main {\n  play q\n  press 1 -> hangup\n  on invalid -> hangup\n}\n',
+     "IVR206", 4),
     ('menu main {\n  play p\n  press 1 -> hangup\n  on timeout -> transfer "1"\n}\n', "IVR206", 7),
     ('menu main {\n  play p\n  press 1 -> goto two\n}\nmenu two {\n  play p\n  timeout 9s\n  press 1 -> hangup\n}\n',
      "IVR206", 8),
@@ -141,7 +143,7 @@ def test_compile_writes_plan_json_and_each_resource(tmp_path: Path, capsys: pyte
                        if r.get("type") == "TransferCall")
     assert transfers == ["100", "101", "102"]
     err = capsys.readouterr().err
-    assert "IVR206" in err and "calls; Comm100 allows 300 per 300 s" in err
+    assert "IVR206" in err and "10 calls (and 6 reads to check the result); Comm100 allows 300 per 300 s" in err
 
 
 def test_compile_with_an_environment_uses_its_channel_and_transfer_template(

@@ -242,6 +242,12 @@ class _Compiler:
         if first is not None:
             interval, hang_up = _timers(first)
             message = self.hang_up_message(first)
+        for prompt in flow.prompts:
+            if prompt.kind == "say" and prompt.language and language_of(prompt.language) != language \
+                    and flow.names.get(prompt.name) is prompt:
+                self.report("IVR206", prompt.value_span,
+                            f"a Comm100 voicebot speaks one language ({language}): prompt `{prompt.name}` "
+                            f"({prompt.language}) is read in it")
         bot: dict[str, Any] = {
             "name": flow.name, "description": marker(flow.name), "languageId": language,
             schema.REPEAT_INTERVAL_FIELD: interval, schema.HANG_UP_FIELD: hang_up,

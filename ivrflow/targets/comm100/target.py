@@ -50,6 +50,10 @@ CAPABILITIES = {
     **{key: ("no", "not yet") for key in _SECOND_EDITION},
 }
 ENV_KEYS = settings.ENV_KEYS
+#: The reads of a plan of a deployed flow (voicebots, channel instance and
+#: configuration, responses, actions, triggers): `deploy` makes them again to
+#: check the result.
+VERIFY_READS = 6
 
 
 def _values(env: Environment | None) -> dict[str, Any]:
@@ -95,11 +99,12 @@ def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) ->
 
 
 def _pacing_note(the_plan: Plan, limit: int, window: float) -> None:
-    calls = len(the_plan.changes)
-    if not calls:
+    writes = len(the_plan.changes)
+    if not writes:
         return
-    wait = pacing_seconds(calls, limit, window)
-    the_plan.notes.append(f"{calls} calls; Comm100 allows {limit} per {window:g} s, so the deploy "
+    wait = pacing_seconds(writes + VERIFY_READS, limit, window)
+    the_plan.notes.append(f"{writes} calls (and {VERIFY_READS} reads to check the result); Comm100 allows {limit} "
+                          f"per {window:g} s, so the deploy "
                           + (f"pauses about {wait:g} s to stay under it" if wait else "needs no pause"))
 
 
