@@ -122,7 +122,8 @@ def test_every_target_declares_the_second_edition_and_the_table_shows_it(
         assert set(target.capabilities) == {key for key, _ in capabilities.CONSTRUCTS}, target.name
     assert main(["targets", "--format", "markdown"]) == 0
     table = capsys.readouterr().out
-    assert "| collect | runtime server (the dtmf block: maxDigits, timeouts) |" in table
+    collect_row = next(line for line in table.splitlines() if line.startswith("| collect |"))
+    assert "| runtime server (the dtmf block: maxDigits, timeouts) |" in collect_row
     assert table in (ROOT / "docs" / "targets.md").read_text(encoding="utf-8")
     assert main(["targets"]) == 0
     text = capsys.readouterr().out
