@@ -35,6 +35,7 @@ from typing import Any
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
+from ...compiler.values import TEMPLATE, fill
 from ..common import TargetCompiler
 from . import audio
 
@@ -60,6 +61,8 @@ FORWARD_NUMBER = re.compile(r"\+?[0-9*#]{1,64}")
 ACTION_URL_MAX = 128
 #: The length of the `&sig=…` a deploy adds to an action URL (signing.signature: 32 hex digits).
 SIGNATURE_LENGTH = len("&sig=") + 32
+#: The keys a one-key range or pattern may take; each becomes a key rule.
+ONE_KEY = "0123456789"
 #: The extension range used when no environment gives one (compile, check).
 DEFAULT_EXTENSIONS = "7000-7099"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -87,8 +90,17 @@ def is_prompt_file(flow: str, name: str) -> bool:
     return re.fullmatch(rf"{MARKER}-{re.escape(flow)}-[0-9a-f]{{16}}\.wav", name) is not None
 
 
-def copy_key(menu: str, copy: int) -> str:
-    return menu if copy == 0 else f"{menu}#{copy}"
+def copy_key(menu: str, copy: int, replayed: bool = False) -> str:
+    """The receptionist of a menu at `copy` retries; `replayed`: at 0 retries
+    but entered again by `replay` (it plays the `again` prompts, not the
+    `first` ones, as copies after the first do)."""
+    return f"{menu}#0" if replayed and copy == 0 else menu if copy == 0 else f"{menu}#{copy}"
+
+
+def parse_copy_key(key: str) -> tuple[str, int, bool]:
+    """copy_key's inverse: (menu, copy, replayed)."""
+    name, mark, copy = key.partition("#")
+    return name, int(copy or 0), mark == "#" and copy == "0"
 
 
 @dataclass(frozen=True)
@@ -124,32 +136,50 @@ def counts_natively(menu: ir.Menu) -> bool:
         handler = menu.on(event)
         if handler is not None and (handler.actions.plays or not isinstance(handler.actions.terminal, ir.Repeat)):
             return False
-    if any(isinstance(p.actions.terminal, (ir.Repeat, ir.Ask)) for p in menu.presses):
+    if any(isinstance(p.actions.terminal, (ir.Repeat, ir.Ask, ir.Replay)) for p in menu.presses):
         return False
+    if any(play.when != "always" for play in menu.plays):
+        return False  # PortSIP replays the one file: a receptionist per repeat plays the `again` prompts
     return not needs_runtime_for_entries(menu)
 
 
 def needs_runtime_for_entries(menu: ir.Menu) -> bool:
     """PortSIP ends an entry when the caller pauses; it cannot cut one at
-    `digits` keys, nor dial what is left of it: those menus' entries are
+    `digits` keys, nor dial what is left of it, nor take a key as the end of
+    an entry (`end-key`), nor match an entry of several keys against a
+    range or a pattern and keep it as `{key}`: those menus' entries are
     decided by the runtime server, which runs the machine."""
-    return menu.dial_extensions or menu.digits > 1
+    return menu.dial_extensions or menu.digits > 1 or menu.end_key is not None or any(
+        press.kind != "key" and press.length > 1 for press in menu.presses)
+
+
+def plays_on(menu: ir.Menu, copy: int, replayed: bool) -> tuple[str, ...]:
+    """What a menu's receptionist plays: on entering, all but the `again`
+    prompts; at a repeat or a replay, all but the `first` ones."""
+    skip = "again" if copy == 0 and not replayed else "first"
+    return tuple(play.prompt for play in menu.plays if play.when != skip)
 
 
 def destination(flow: ir.Flow, plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None,
-                copy: int) -> Dest:
-    """Where a handler sends a call that is at `copy` of `menu`."""
+                copy: int, key: str | None = None) -> Dest:
+    """Where a handler sends a call that is at `copy` of `menu`; `key`: the
+    entry that chose the handler, the `{key}` of a transfer number."""
+    if isinstance(terminal, ir.Replay) and menu is not None:  # the counters stay as they are
+        return Dest("node", copy_key(menu.name, copy, replayed=any(p.when != "always" for p in menu.plays)), plays)
     if isinstance(terminal, ir.Repeat) and menu is not None:
         if copy + 1 <= menu.retries:
             return Dest("node", copy_key(menu.name, copy + 1), plays)
         exhausted = menu.on("exhausted")
         if exhausted is None:
             return Dest("hangup", "", plays)
-        return destination(flow, plays + exhausted.actions.plays, exhausted.actions.terminal, menu, copy)
+        return destination(flow, plays + exhausted.actions.plays, exhausted.actions.terminal, menu, copy, key)
     if isinstance(terminal, ir.Goto):
         return Dest("node", terminal.target, plays)
     if isinstance(terminal, ir.Transfer):
-        return Dest("number", terminal.destination, plays)
+        number = terminal.destination
+        if key is not None and "{" in number:
+            number = fill(number, {"key": key})
+        return Dest("number", number, plays)
     if isinstance(terminal, ir.Voicemail):
         return Dest("voicemail", terminal.box or "default", plays)
     if isinstance(terminal, ir.Ask):
@@ -376,8 +406,9 @@ class _Compiler(TargetCompiler):
         a forward rule's `number` is an extension or a phone number."""
         for handler in self.flow.handlers:
             terminal = handler.actions.terminal
+            # `{key}` is filled in from keys (target.refusals refuses the other variables)
             if isinstance(terminal, ir.Transfer) and terminal.problem is None \
-                    and not FORWARD_NUMBER.fullmatch(terminal.destination):
+                    and not FORWARD_NUMBER.fullmatch(TEMPLATE.sub("1", terminal.destination)):
                 self.error(terminal.span, f"PortSIP forwards calls only to numbers: it cannot transfer to "
                                           f"`{terminal.destination}`",
                            hint="transfer to an extension or a phone number (digits, `+` first allowed), e.g. "
@@ -413,10 +444,10 @@ class _Compiler(TargetCompiler):
         if kind == "plays":
             self.pass_through(key, dest, span)
             return
-        name, _, copy = dest.value.partition("#")
+        name, copy, replayed = parse_copy_key(dest.value)
         node = self.flow.node(name)
         if isinstance(node, ir.Menu):
-            self.menu(node, int(copy or 0))
+            self.menu(node, copy, replayed)
         elif isinstance(node, ir.Route):
             self.route(node)
 
@@ -430,9 +461,9 @@ class _Compiler(TargetCompiler):
         self.receptionists[key] = Receptionist(key, ivr_name(self.flow.name, key), span, prompt,
                                                PASS_THROUGH_TIMEOUT_S, 0, then)
 
-    def menu(self, menu: ir.Menu, copy: int) -> None:
+    def menu(self, menu: ir.Menu, copy: int, replayed: bool = False) -> None:
         flow = self.flow
-        key = copy_key(menu.name, copy)
+        key = copy_key(menu.name, copy, replayed)
         native = counts_natively(menu)
         if native:  # PortSIP counts the repeats itself, then runs the `on exhausted` action
             repeat_times = menu.retries
@@ -445,11 +476,11 @@ class _Compiler(TargetCompiler):
             on_timeout = self.event(menu, "timeout", copy)
         timeout_s = math.ceil(menu.timeout_ms / 1000)
         receptionist = Receptionist(key, ivr_name(flow.name, key), menu.name_span,
-                                    self.prompt(tuple(p.prompt for p in menu.plays), menu.name_span),
+                                    self.prompt(plays_on(menu, copy, replayed), menu.name_span),
                                     timeout_s, repeat_times, on_timeout,
                                     dtmf_interval=max(1, math.ceil(menu.inter_digit_ms / 1000)),
                                     dial=menu.dial_extensions, language=self.flow.language)
-        if copy == 0:
+        if copy == 0 and not replayed:
             setting = menu.get("timeout")
             if menu.timeout_ms % 1000 and setting is not None:
                 self.warn(setting.span, f"PortSIP counts timeouts in whole seconds: {menu.timeout_ms} ms "
@@ -458,21 +489,27 @@ class _Compiler(TargetCompiler):
                 if play.fully:
                     self.warn(play.span, "PortSIP lets callers key in during every prompt: `fully` is not kept")
         ask_keys: list[str] = []
+        taken = {press.key for press in menu.presses if press.kind == "key"}
         for press in menu.presses:
-            rule = self.key_rule(menu, copy, press)
-            if rule is None:
-                ask_keys.append(press.key)
-            else:
-                receptionist.rules.append(rule)
+            if press.kind != "key" and press.length > 1:
+                continue  # the runtime server decides every entry of this menu (needs_runtime_for_entries)
+            keys = [press.key] if press.kind == "key" else \
+                [k for k in ONE_KEY if press.matches(k) and k not in taken]  # what press_for gives it
+            for entry in keys:
+                rule = self.key_rule(menu, copy, press, entry)
+                if rule is None:
+                    ask_keys.append(entry)
+                else:
+                    receptionist.rules.append(rule)
         invalid = on_timeout if native else self.event(menu, "invalid", copy)
         everything = needs_runtime_for_entries(menu) or invalid != on_timeout or any(not k.isdigit() for k in ask_keys)
         repeats = menu_repeats(menu) or any(isinstance(p.actions.terminal, ir.Ask) for p in menu.presses)
-        if copy == 0 and not native and menu.retries and repeats:
+        if copy == 0 and not replayed and not native and menu.retries and repeats:
             self.diagnostics.append(RULES["IVR201"].at(
                 menu.name_span, f"menu `{menu.name}` becomes one receptionist per retry: PortSIP's one counter "
                                 "cannot tell its timeouts from its other repeats"))
         if everything:
-            if copy == 0:
+            if copy == 0 and not replayed:
                 self.diagnostics.append(RULES["IVR202"].at(menu.name_span, f"the runtime server decides the keys of "
                                                                            f"menu `{menu.name}` (an action URL): "
                                                                            f"{self.why_runtime(menu)}"))
@@ -495,17 +532,18 @@ class _Compiler(TargetCompiler):
         self.need(dest, span)
         return dest
 
-    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press) -> KeyRule | None:
-        """The key's rule, or None when the runtime server decides it (`ask`)."""
+    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press, entry: str) -> KeyRule | None:
+        """The rule of one key `press` takes (`entry`), or None when the
+        runtime server decides it (`ask`)."""
         actions = press.actions
         terminal = actions.terminal
         if isinstance(terminal, ir.Goto) and not actions.plays:
             route = self.flow.node(terminal.target)
             if isinstance(route, ir.Route):
-                native = self.hours_rule(press, route)
+                native = self.hours_rule(press, entry, route)
                 if native is not None:
                     return native
-        dest = destination(self.flow, actions.plays, terminal, menu, copy)
+        dest = destination(self.flow, actions.plays, terminal, menu, copy, key=entry)
         if dest.kind == "runtime":
             if dest.plays:
                 self.error(press.span, "PortSIP cannot play a prompt before asking an action URL",
@@ -513,9 +551,9 @@ class _Compiler(TargetCompiler):
             self.uses_runtime = True
             return None
         self.need(dest, press.span)
-        return KeyRule(press.key, dest, dest, None, press.span)
+        return KeyRule(entry, dest, dest, None, press.span)
 
-    def hours_rule(self, press: ir.Press, route: ir.Route) -> KeyRule | None:
+    def hours_rule(self, press: ir.Press, entry: str, route: ir.Route) -> KeyRule | None:
         """`press K -> goto R`, R being `when open H -> A; otherwise -> B`:
         the key's office hours, A in them and B outside."""
         if len(route.branches) != 2:
@@ -536,12 +574,17 @@ class _Compiler(TargetCompiler):
         self.warn(first.condition.span, f"PortSIP applies office hours in the PBX's time zone; hours "
                                         f"`{hours.name}` are in {hours.timezone_name}",
                   hint=f"set the PBX (or tenant) time zone to {hours.timezone_name}")
-        return KeyRule(press.key, office, outside, hours, press.span)
+        return KeyRule(entry, office, outside, hours, press.span)
 
     @staticmethod
     def why_runtime(menu: ir.Menu) -> str:
         if menu.dial_extensions:
             return "PortSIP would dial the whole entry, not its first `digits` keys"
+        if menu.end_key is not None:
+            return f"PortSIP ends an entry at a pause; it cannot end one at `{menu.end_key}`"
+        long = next((p for p in menu.presses if p.kind != "key" and p.length > 1), None)
+        if long is not None:
+            return f"PortSIP's key rules are single entries; it cannot take `{long.key}` as one"
         if menu.digits > 1:
             return "PortSIP ends an entry at a pause; it cannot count keys"
         return "a wrong key does something a timeout does not"
@@ -606,13 +649,15 @@ class _Compiler(TargetCompiler):
             if name.startswith("~"):
                 parts.append(Part("silence", name[1:-2]))
                 continue
-            prompt = self.flow.prompt(name)
-            if prompt is None:
+            found = self.flow.prompt(name)
+            if found is None:
                 continue
+            # Calls stay in the flow's `language` on PortSIP (`set language` is refused): its variant plays.
+            prompt = found.variant(self.flow.language)
             if prompt.kind == "say":
                 if not self.tts:
                     self.diagnostics.append(RULES["IVR204"].at(
-                        prompt.value_span, f"prompt `{prompt.name}` is text to speech; PortSIP plays uploaded "
+                        prompt.value_span, f"prompt `{found.name}` is text to speech; PortSIP plays uploaded "
                                            "recordings", hint="record it (`file \"…\"`), or let ivrflow synthesize "
                                                               "it: `tts = \"espeak\"` in the environment, or "
                                                               "`--tts espeak`"))

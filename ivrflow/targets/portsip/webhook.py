@@ -111,7 +111,8 @@ class _FlowAction:
         kind = query.get("kind")
         if kind == "route" and isinstance(node, ir.Route):
             try:
-                branch = node.branches[branch_index(flow, node, Line(now, caller))]
+                # The call's language is the flow's: PortSIP cannot carry `set language` (target.CAPABILITIES).
+                branch = node.branches[branch_index(flow, node, Line(now, caller), call=Call(language=flow.language))]
             except (MachineError, NeedsClock) as error:
                 raise HTTPProblem(409, "no_branch", str(error)) from None
             log.info("call %s: route %s took %s", fields.get("session_id", "-"), name, ir.branch_event(branch))
@@ -133,7 +134,8 @@ class _FlowAction:
         """The machine picks what the entry does; `destination` says where that leads."""
         flow = self.flow
         try:
-            _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries)), Keys(entry), Line(now, caller))
+            _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries), language=flow.language),
+                              Keys(entry), Line(now, caller))
         except MachineError as error:
             raise HTTPProblem(409, "machine", str(error)) from None
         visit = next(e for e in effects if isinstance(e, Visited))
@@ -141,21 +143,22 @@ class _FlowAction:
             return Dest("number", visit.keys or entry)
         if visit.event.startswith("press "):
             press = next(p for p in menu.presses if f"press {p.key}" == visit.event)
-            return await self.decide(press.actions.plays, press.actions.terminal, menu, copy, fields)
+            return await self.decide(press.actions.plays, press.actions.terminal, menu, copy, fields,
+                                     key=visit.keys)  # the entry, without its end key: `{key}`
         handler = menu.on("invalid")
         if handler is not None and isinstance(handler.actions.terminal, ir.Ask):
             return await self.decide(handler.actions.plays, handler.actions.terminal, menu, copy, fields)
         return event_destination(flow, menu, "invalid", copy)
 
     async def decide(self, plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None, copy: int,
-                     fields: Mapping[str, Any]) -> Dest:
+                     fields: Mapping[str, Any], key: str | None = None) -> Dest:
         flow = self.flow
         if isinstance(terminal, ir.Ask):
             reply = await ask.ask(self.runtime.http, flow, terminal.url, {
                 "flow": flow.name, "node": menu.name if menu else None, "session": fields.get("session_id"),
                 "caller": fields.get("from"), "called": fields.get("to"), "keys": fields.get("input")})
-            return destination(flow, plays, None if isinstance(reply, ir.NON_TERMINALS) else reply, menu, copy)
-        return destination(flow, plays, terminal, menu, copy)
+            return destination(flow, plays, None if isinstance(reply, ir.NON_TERMINALS) else reply, menu, copy, key)
+        return destination(flow, plays, terminal, menu, copy, key)
 
 
 def directory_from_env(flow: str, values: Mapping[str, Any], secret: Callable[[str], str | None]) -> Directory | None:
