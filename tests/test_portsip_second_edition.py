@@ -1,0 +1,249 @@
+"""The second edition on PortSIP (issue 13): what receptionists and action
+URLs carry is deployed to the emulator and every call ends, and hears, what
+the machine says; what they cannot carry is IVR205 at each use with the
+reason, for bank.ivr and bilingual.ivr exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ivrflow import loader
+from ivrflow.cli import main
+from ivrflow.compiler import ir
+from ivrflow.compiler.machine import Keys, Line, Play, Silence
+from ivrflow.compiler.simulate import run_call
+from ivrflow.runtime.app import create_app
+from ivrflow.runtime.http import Credentials
+from ivrflow.runtime.sessions import MemoryStore
+from ivrflow.targets.capabilities import unsupported
+from ivrflow.targets.portsip import target
+from ivrflow.targets.portsip.calls import execute_call
+from ivrflow.targets.portsip.compile import compile_flow, parse_copy_key
+from ivrflow.targets.portsip.emulator import PortSip, portsip_app
+
+from .conftest import EXAMPLES
+from .flows import VOICEMAIL, flow_of, portsip_runtime
+from .servers import serve_app
+from .test_portsip import deploy, environment
+
+SECOND = """flow second "The second edition on PortSIP" {
+    language en-US
+    languages en-US, es-US
+    start entry
+}
+
+prompt welcome {
+    en-US say "Welcome."
+    es-US say "Bienvenido."
+}
+prompt options {
+    en-US say "For the desk press 1. To hear this again press 2."
+    es-US say "Para la recepción oprima 1."
+}
+prompt once_more say "Once more."
+prompt sorry say "Sorry."
+
+route entry {
+    when not caller "44201234567" and language == "en-US" -> goto main
+    otherwise -> goto desk
+}
+
+menu main {
+    play welcome first
+    play options
+    play once_more again
+    end-key "#"
+    timeout 5s
+    retries 2
+    press 1 -> goto desk
+    press 2 -> play sorry, replay
+    press 1000-1019 -> transfer "{key}"
+    press "7XXX" -> transfer "{key}"
+    on invalid -> play sorry, repeat
+    on exhausted -> transfer "200"
+}
+
+menu desk {
+    play options first
+    play sorry again
+    timeout 5s
+    retries 1
+    press "N" -> transfer "55{key}"
+    press 0-1 -> replay
+    on timeout -> repeat
+    on exhausted -> hangup
+}
+"""
+#: Entries to try: keys, ranges and patterns (in and out), the end key, a wrong key.
+ENTRIES = ("1", "2", "0", "1005", "1005#", "1#", "1020", "7123", "8123", "5", "9", "#", "silence")
+CALLERS = (None, "44201234567")
+
+
+def _inputs(inputs: tuple[str, ...]) -> list[Any]:
+    return [Silence() if i == "silence" else Keys(i) for i in inputs]
+
+
+def _heard(effects: list[Any]) -> list[str]:
+    return [e.text if e.text is not None else str(e.file) for e in effects if isinstance(e, Play)]
+
+
+def expected(flow: ir.Flow, inputs: tuple[str, ...], caller: str | None) -> dict[str, Any]:
+    record, _ = run_call(flow, _inputs(inputs), Line(dt.datetime(2026, 11, 23, 10, 0), caller))
+    outcome = record.outcome
+    if outcome.action == "voicemail":
+        ended: dict[str, Any] = {"action": "voicemail", "target": VOICEMAIL[outcome.target or "default"]}
+    elif outcome.action == "waiting":
+        ended = {"action": "waiting", "menu": outcome.target}
+    else:
+        ended = dict(outcome.to_dict())
+    return {**ended, "heard": _heard(record.effects)}
+
+
+def got(call: Any, words: dict[str, list[str]], flow: ir.Flow) -> dict[str, Any]:
+    if call.outcome.action == "waiting":
+        key = call.receptionist.split(":", 2)[2]
+        ended: dict[str, Any] = {"action": "waiting", "menu": parse_copy_key(key)[0]}
+    else:
+        ended = dict(call.outcome.to_dict())
+    return {**ended, "heard": [said for name in call.played for said in words[name]]}
+
+
+def test_calls_on_the_second_edition_end_and_sound_as_the_machine_says(tmp_path: Path) -> None:
+    path = tmp_path / "second.ivr"
+    path.write_text(SECOND)
+    flow = flow_of(path)
+    state = PortSip()
+    with serve_app(portsip_app(state)) as base:
+        url = base + "/api"
+        app = create_app(flow, MemoryStore(), Credentials(insecure=True), accept_test_clock=True,
+                         **portsip_runtime(url))
+        with serve_app(app) as runtime_url:
+            env = environment(url, runtime_url)
+            deploy(path, env)
+            wanted = target.desired(flow, str(path), env, True)
+            # what each uploaded file says: its parts, as the machine's Play effects give them
+            words = {name: [part.value for part in audio.parts] for name, audio in wanted.audio.items()}
+            cases = [(i, c) for c in CALLERS for n in range(4) for i in itertools.product(ENTRIES, repeat=n)]
+
+            async def run_all() -> list[Any]:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    return [await execute_call(state, client, "7000", list(i), caller=c,
+                                               clock="2026-11-23T10:00:00") for i, c in cases]
+
+            calls = asyncio.run(run_all())
+    mismatches = [(i, c, expected(flow, i, c), got(call, words, flow))
+                  for (i, c), call in zip(cases, calls, strict=True) if got(call, words, flow) != expected(flow, i, c)]
+    assert mismatches == [], json.dumps(mismatches[:3], indent=1, ensure_ascii=False)
+    outcomes = {json.dumps(expected(flow, i, c)["action"]) for i, c in cases}
+    assert outcomes == {'"transfer"', '"hangup"', '"waiting"'}
+    transfers = {call.outcome.target for call in calls if call.outcome.action == "transfer"}
+    assert {"1005", "7123", "555", "200"} <= transfers  # {key} from a range, a pattern and a one-key pattern
+    assert sum(call.asked for call in calls) > len(cases)  # the route and the menu's entries asked the runtime
+
+
+def test_what_the_receptionists_are_made_of(tmp_path: Path) -> None:
+    """play first/again: a receptionist per repeat and one for a replay;
+    one-key ranges and patterns: key rules with `{key}` filled; the menu
+    with an end key and long ranges: a DTMF action URL for every entry."""
+    path = tmp_path / "second.ivr"
+    path.write_text(SECOND)
+    wanted = compile_flow(flow_of(path), {}, tts=True)
+    assert [d.code for d in wanted.diagnostics if d.severity.name == "ERROR"] == []
+    said = {key: [p.value for p in r.prompt.parts] if r.prompt else [] for key, r in wanted.receptionists.items()}
+    options = "For the desk press 1. To hear this again press 2."
+    assert said["main"] == ["Welcome.", options]
+    assert said["main#0"] == said["main#1"] == said["main#2"] == [options, "Once more."]
+    assert said["desk"] == [options] and said["desk#0"] == said["desk#1"] == ["Sorry."]
+    desk = wanted.receptionists["desk"]
+    assert [(r.key, r.office.kind, r.office.value) for r in desk.rules] == \
+        [(str(k), "number", f"55{k}") for k in range(2, 10)] + [("0", "node", "desk#0"), ("1", "node", "desk#0")]
+    assert desk.urls == []
+    main_urls = wanted.receptionists["main"].urls
+    assert [(u.type, u.mask) for u in main_urls] == [("DTMF", "ALL")]
+    assert [(u.type, u.mask) for u in wanted.receptionists["entry"].urls] == [("CALLER", "ALL")]
+
+
+# --- what cannot be carried -----------------------------------------------------------------------
+
+DYNAMIC_PROMPT = ("PortSIP plays recordings uploaded when deploying, and an action URL can only transfer, hang up or "
+                  "repeat: there is no way to play a dynamic prompt")
+NO_VARIABLES = ("a receptionist keeps no variables, and an action URL is told only the caller, the receptionist's "
+                "own number and the keys of one entry (`from`, `to`, `input`)")
+NO_CALLED = "PortSIP tells an action URL the receptionist's own number (`to`), never the number the caller dialled"
+SPLIT = ("a receptionist counts silences and wrong entries together (one `repeat_times`), and ivrflow's "
+         "receptionist per retry follows one counter too")
+ELSE = ("a forward rule has no ring time, and a forwarded call belongs to its destination (that extension's own "
+        "no-answer and busy rules); `failure_forward_rule` is one per receptionist and undocumented")
+LANGUAGE = ("PortSIP keeps no call language: a receptionist plays the one recording it was deployed with, an action "
+            "URL can only transfer, hang up or repeat, and ivrflow makes no receptionist per language")
+COLLECT = ("a receptionist keeps no keys: an action URL is told one entry and can only transfer, hang up or repeat, "
+           "so nothing can hold the keys for later")
+LOOKUP = ("an action URL can only transfer, hang up or repeat: there is no way to play a dynamic prompt, nor to keep "
+          "the answer for later")
+
+REFUSED = {
+    "bank.ivr": [
+        (29, 24, f"`{{account:digits}}` in prompt `you_entered` cannot be deployed to portsip: {DYNAMIC_PROMPT}"),
+        (32, 15, f"`{{balance}}` in prompt `balance` cannot be deployed to portsip: {DYNAMIC_PROMPT}"),
+        (33, 15, f"`{{balance}}` in prompt `balance` cannot be deployed to portsip: {DYNAMIC_PROMPT}"),
+        (37, 10, f"the condition `when called 18005550199` in route `entry` cannot be deployed to portsip: "
+                 f"{NO_CALLED}"),
+        (47, 5, f"`retries timeout 2 invalid 3` in `main` cannot be deployed to portsip: {SPLIT}"),
+        (49, 16, f'`transfer "200" ring 30s else voicemail "200"` cannot be deployed to portsip: {ELSE}'),
+        (50, 16, f"`set language es-US` cannot be deployed to portsip: {LANGUAGE}"),
+        (58, 1, f"`collect account` cannot be deployed to portsip: {COLLECT}"),
+        (71, 1, f"`lookup find_balance` cannot be deployed to portsip: {LOOKUP}"),
+        (80, 10, f'the condition `when status == "blocked"` in route `by_status` cannot be deployed to portsip: '
+                 f"{NO_VARIABLES}: the runtime server cannot know `status` when the call reaches the route"),
+        (81, 10, f'the condition `when balance < 0 and status != "vip"` in route `by_status` cannot be deployed to '
+                 f"portsip: {NO_VARIABLES}: the runtime server cannot know `balance` when the call reaches the route"),
+        (82, 32, f'`set greeted = "yes"` cannot be deployed to portsip: {NO_VARIABLES}: nothing could read '
+                 "`greeted` later"),
+    ],
+    "bilingual.ivr": [
+        (40, 10, f"the condition `when called 18005550142` in route `entry` cannot be deployed to portsip: "
+                 f"{NO_CALLED}"),
+        (40, 34, f"`set language es-US` cannot be deployed to portsip: {LANGUAGE}"),
+        (53, 16, f"`set language en-US` cannot be deployed to portsip: {LANGUAGE}"),
+        (54, 16, f"`set language es-US` cannot be deployed to portsip: {LANGUAGE}"),
+        (61, 33, f'`transfer "201" ring 20s else voicemail "201"` cannot be deployed to portsip: {ELSE}'),
+        (62, 18, f'`transfer "200" ring 20s else voicemail "200"` cannot be deployed to portsip: {ELSE}'),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_exactly_what_portsip_cannot_carry_of_the_examples_is_refused_with_the_reason(name: str) -> None:
+    """What every command refuses before the target compiles (capabilities.unsupported):
+    the ranges, patterns, end key, `{key}`, `play … first`, replay, variants
+    and conditions on the language are carried, so they are not in it."""
+    flow = loader.load(str(EXAMPLES / name), check_files=False).flow  # check errors of other branches aside
+    assert flow is not None
+    found = [(d.code, d.span.line, d.span.column, d.message) for d in unsupported(target.TARGET, flow)]
+    assert found == [("IVR205", line, column, message) for line, column, message in REFUSED[name]]
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+@pytest.mark.skipif(not all(loader.load(str(EXAMPLES / n), check_files=False).ok for n in REFUSED),
+                    reason="the examples have check errors on this branch")
+def test_compile_with_the_pbx_environment_fails_with_those_errors(name: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    for variable, value in {"PORTSIP_BASE_URL": "http://127.0.0.1:9/api", "PORTSIP_PASSWORD": "x",
+                            "PORTSIP_IVR_PIN": "482916", "PORTSIP_RUNTIME_URL": "https://ivr.example.com",
+                            "IVRFLOW_CALLBACK_TOKEN": "t0k3n"}.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.chdir(EXAMPLES)
+    assert main(["compile", name, "--env", "pbx", "-o", str(tmp_path / "build")]) == 1
+    err = capsys.readouterr().err
+    for line, column, message in REFUSED[name]:
+        assert f"{name}:{line}:{column}: error[IVR205]: {message}" in err or f"{line}:{column}" in err
+    assert not (tmp_path / "build").exists()
