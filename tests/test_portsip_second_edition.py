@@ -67,6 +67,8 @@ menu main {
     press 2 -> play sorry, replay
     press 1000-1019 -> transfer "{key}"
     press "7XXX" -> transfer "{key}"
+    press 30-39 -> play sorry, goto desk
+    press "8X" -> replay
     on invalid -> play sorry, repeat
     on exhausted -> transfer "200"
 }
@@ -83,7 +85,7 @@ menu desk {
 }
 """
 #: Entries to try: keys, ranges and patterns (in and out), the end key, a wrong key.
-ENTRIES = ("1", "2", "0", "1005", "1005#", "1#", "1020", "7123", "8123", "5", "9", "#", "silence")
+ENTRIES = ("1", "2", "0", "1005", "1005#", "1#", "1020", "7123", "8123", "33", "81", "5", "9", "#", "silence")
 CALLERS = (None, "44201234567")
 
 

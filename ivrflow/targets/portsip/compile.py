@@ -492,7 +492,8 @@ class _Compiler(TargetCompiler):
         taken = {press.key for press in menu.presses if press.kind == "key"}
         for press in menu.presses:
             if press.kind != "key" and press.length > 1:
-                continue  # the runtime server decides every entry of this menu (needs_runtime_for_entries)
+                self.runtime_press(menu, copy, press)  # every entry of this menu goes to the runtime server
+                continue
             keys = [press.key] if press.kind == "key" else \
                 [k for k in ONE_KEY if press.matches(k) and k not in taken]  # what press_for gives it
             for entry in keys:
@@ -552,6 +553,21 @@ class _Compiler(TargetCompiler):
             return None
         self.need(dest, press.span)
         return KeyRule(entry, dest, dest, None, press.span)
+
+    def runtime_press(self, menu: ir.Menu, copy: int, press: ir.Press) -> None:
+        """A range or pattern of several keys, decided by the runtime server:
+        make the receptionist its answer forwards to. With prompts before a
+        transfer to `{key}` there would be one per number: refused."""
+        actions = press.actions
+        dest = destination(self.flow, actions.plays, actions.terminal, menu, copy)
+        if dest.kind == "number" and dest.plays and TEMPLATE.search(dest.value):
+            self.error(press.span, f"PortSIP cannot play a prompt before transferring to `{dest.value}`: a forward "
+                                   "plays nothing, and a receptionist that plays it would be needed for every number "
+                                   f"`{press.key}` takes", hint="play it in the menu, or transfer without it")
+        elif dest.kind == "runtime":
+            self.uses_runtime = True
+        else:
+            self.need(dest, press.span)
 
     def hours_rule(self, press: ir.Press, entry: str, route: ir.Route) -> KeyRule | None:
         """`press K -> goto R`, R being `when open H -> A; otherwise -> B`:
