@@ -49,7 +49,10 @@ prompt options {
     es-US say "Para la recepción oprima 1."
 }
 prompt once_more say "Once more."
-prompt sorry say "Sorry."
+prompt sorry {
+    en-US say "Sorry."
+    es-US say "Lo siento."
+}
 
 route entry {
     when not caller "44201234567" and language == "en-US" -> goto main
@@ -69,8 +72,16 @@ menu main {
     press "7XXX" -> transfer "{key}"
     press 30-39 -> play sorry, goto desk
     press "8X" -> replay
+    press 9 -> set language es-US, play sorry, replay
+    press 8 -> play sorry, set language en-US, goto desks
+    press 0 -> goto desks
     on invalid -> play sorry, repeat
     on exhausted -> transfer "200"
+}
+
+route desks {
+    when language == "es-US" -> transfer "201"
+    otherwise -> set language es-US, goto desk
 }
 
 menu desk {
@@ -80,12 +91,13 @@ menu desk {
     retries 1
     press "N" -> transfer "55{key}"
     press 0-1 -> replay
+    press "*" -> set language en-US, goto main
     on timeout -> repeat
     on exhausted -> hangup
 }
 """
 #: Entries to try: keys, ranges and patterns (in and out), the end key, a wrong key.
-ENTRIES = ("1", "2", "0", "1005", "1005#", "1#", "1020", "7123", "8123", "33", "81", "5", "9", "#", "silence")
+ENTRIES = ("1", "2", "0", "1005", "1005#", "1#", "1020", "7123", "33", "81", "8", "9", "*", "5", "#", "silence")
 CALLERS = (None, "44201234567")
 
 
@@ -152,7 +164,8 @@ def test_calls_on_the_second_edition_end_and_sound_as_the_machine_says(tmp_path:
 
 
 def test_what_the_receptionists_are_made_of(tmp_path: Path) -> None:
-    """play first/again: a receptionist per repeat and one for a replay;
+    """play first/again: a receptionist per repeat and one for a replay, and
+    per language;
     one-key ranges and patterns: key rules with `{key}` filled; the menu
     with an end key and long ranges: a DTMF action URL for every entry."""
     path = tmp_path / "second.ivr"
@@ -166,8 +179,16 @@ def test_what_the_receptionists_are_made_of(tmp_path: Path) -> None:
     assert said["desk"] == [options] and said["desk#0"] == said["desk#1"] == ["Sorry."]
     desk = wanted.receptionists["desk"]
     assert [(r.key, r.office.kind, r.office.value) for r in desk.rules] == \
-        [(str(k), "number", f"55{k}") for k in range(2, 10)] + [("0", "node", "desk#0"), ("1", "node", "desk#0")]
+        [(str(k), "number", f"55{k}") for k in range(2, 10)] + \
+        [("0", "node", "desk#0"), ("1", "node", "desk#0"), ("*", "node", "main")]
     assert desk.urls == []
+    # set language: a receptionist per language, its prompts in it; the action URLs say which (`lang`)
+    spanish = "Para la recepción oprima 1."
+    assert said["desk@es-US"] == [spanish] and said["main#0@es-US"] == [spanish, "Once more."]
+    assert said["sorry@es-US>main#0@es-US"] == ["Lo siento."]  # `set language es-US, play sorry, replay`
+    assert said["sorry>desks"] == ["Sorry."]  # `play sorry, set language en-US, goto desks`
+    assert wanted.receptionists["desk@es-US"].language == "es-US"
+    assert wanted.receptionists["desks@es-US"].urls[0].url.endswith("&kind=route&lang=es-US")
     main_urls = wanted.receptionists["main"].urls
     assert [(u.type, u.mask) for u in main_urls] == [("DTMF", "ALL")]
     assert [(u.type, u.mask) for u in wanted.receptionists["entry"].urls] == [("CALLER", "ALL")]
@@ -184,8 +205,6 @@ SPLIT = ("a receptionist counts silences and wrong entries together (one `repeat
          "receptionist per retry follows one counter too")
 ELSE = ("a forward rule has no ring time, and a forwarded call belongs to its destination (that extension's own "
         "no-answer and busy rules); `failure_forward_rule` is one per receptionist and undocumented")
-LANGUAGE = ("PortSIP keeps no call language: a receptionist plays the one recording it was deployed with, an action "
-            "URL can only transfer, hang up or repeat, and ivrflow makes no receptionist per language")
 COLLECT = ("a receptionist keeps no keys: an action URL is told one entry and can only transfer, hang up or repeat, "
            "so nothing can hold the keys for later")
 LOOKUP = ("an action URL can only transfer, hang up or repeat: there is no way to play a dynamic prompt, nor to keep "
@@ -200,7 +219,6 @@ REFUSED = {
                  f"{NO_CALLED}"),
         (47, 5, f"`retries timeout 2 invalid 3` in `main` cannot be deployed to portsip: {SPLIT}"),
         (49, 16, f'`transfer "200" ring 30s else voicemail "200"` cannot be deployed to portsip: {ELSE}'),
-        (50, 16, f"`set language es-US` cannot be deployed to portsip: {LANGUAGE}"),
         (58, 1, f"`collect account` cannot be deployed to portsip: {COLLECT}"),
         (71, 1, f"`lookup find_balance` cannot be deployed to portsip: {LOOKUP}"),
         (80, 10, f'the condition `when status == "blocked"` in route `by_status` cannot be deployed to portsip: '
@@ -213,9 +231,6 @@ REFUSED = {
     "bilingual.ivr": [
         (40, 10, f"the condition `when called 18005550142` in route `entry` cannot be deployed to portsip: "
                  f"{NO_CALLED}"),
-        (40, 34, f"`set language es-US` cannot be deployed to portsip: {LANGUAGE}"),
-        (53, 16, f"`set language en-US` cannot be deployed to portsip: {LANGUAGE}"),
-        (54, 16, f"`set language es-US` cannot be deployed to portsip: {LANGUAGE}"),
         (61, 33, f'`transfer "201" ring 20s else voicemail "201"` cannot be deployed to portsip: {ELSE}'),
         (62, 18, f'`transfer "200" ring 20s else voicemail "200"` cannot be deployed to portsip: {ELSE}'),
     ],
@@ -225,8 +240,9 @@ REFUSED = {
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_exactly_what_portsip_cannot_carry_of_the_examples_is_refused_with_the_reason(name: str) -> None:
     """What every command refuses before the target compiles (capabilities.unsupported):
-    the ranges, patterns, end key, `{key}`, `play … first`, replay, variants
-    and conditions on the language are carried, so they are not in it."""
+    the ranges, patterns, end key, `{key}`, `play … first`, replay, variants,
+    `set language` and conditions on the language are carried, so they are
+    not in it."""
     flow = loader.load(str(EXAMPLES / name), check_files=False).flow  # check errors of other branches aside
     assert flow is not None
     found = [(d.code, d.span.line, d.span.column, d.message) for d in unsupported(target.TARGET, flow)]

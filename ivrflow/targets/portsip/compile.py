@@ -98,8 +98,8 @@ def copy_key(menu: str, copy: int, replayed: bool = False) -> str:
 
 
 def parse_copy_key(key: str) -> tuple[str, int, bool]:
-    """copy_key's inverse: (menu, copy, replayed)."""
-    name, mark, copy = key.partition("#")
+    """copy_key's inverse: (menu, copy, replayed); a language after `@` is left out."""
+    name, mark, copy = key.partition("@")[0].partition("#")
     return name, int(copy or 0), mark == "#" and copy == "0"
 
 
@@ -111,21 +111,23 @@ class Dest:
 
     kind: str  # number | voicemail | hangup | node | runtime
     value: str = ""
-    plays: tuple[str, ...] = ()
+    plays: tuple[str, ...] = ()  # prompt names, `name@es-US` when not in the flow's language
+    language: str | None = None  # a node's: the call's language there, None for the flow's
 
     def label(self) -> str:
+        node = self.value + (f"@{self.language}" if self.language else "")
         return {"number": f"transfer:{self.value}", "voicemail": f"voicemail:{self.value}",
-                "hangup": "hangup", "node": self.value, "runtime": "ask"}[self.kind]
+                "hangup": "hangup", "node": node, "runtime": "ask"}[self.kind]
 
     def key(self) -> str | None:
         """The receptionist a forward to this destination reaches (None: a number,
         a voicemail forward or a hang-up, which need none)."""
         if self.plays:
             return "+".join(self.plays) + ">" + self.label()
-        return self.value if self.kind == "node" else None
+        return self.label() if self.kind == "node" else None
 
     def bare(self) -> Dest:
-        return Dest(self.kind, self.value)
+        return Dest(self.kind, self.value, language=self.language)
 
 
 def counts_natively(menu: ir.Menu) -> bool:
@@ -134,7 +136,7 @@ def counts_natively(menu: ir.Menu) -> bool:
     counts like a timeout), every key is decided natively and none repeats."""
     for event in ("timeout", "invalid"):
         handler = menu.on(event)
-        if handler is not None and (handler.actions.plays or not isinstance(handler.actions.terminal, ir.Repeat)):
+        if handler is not None and (handler.actions.steps or not isinstance(handler.actions.terminal, ir.Repeat)):
             return False
     if any(isinstance(p.actions.terminal, (ir.Repeat, ir.Ask, ir.Replay)) for p in menu.presses):
         return False
@@ -153,28 +155,53 @@ def needs_runtime_for_entries(menu: ir.Menu) -> bool:
         press.kind != "key" and press.length > 1 for press in menu.presses)
 
 
-def plays_on(menu: ir.Menu, copy: int, replayed: bool) -> tuple[str, ...]:
+def plays_on(menu: ir.Menu, copy: int, replayed: bool, language: str | None = None) -> tuple[str, ...]:
     """What a menu's receptionist plays: on entering, all but the `again`
     prompts; at a repeat or a replay, all but the `first` ones."""
     skip = "again" if copy == 0 and not replayed else "first"
-    return tuple(play.prompt for play in menu.plays if play.when != skip)
+    return tuple(in_language(play.prompt, language) for play in menu.plays if play.when != skip)
 
 
-def destination(flow: ir.Flow, plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None,
-                copy: int, key: str | None = None) -> Dest:
-    """Where a handler sends a call that is at `copy` of `menu`; `key`: the
-    entry that chose the handler, the `{key}` of a transfer number."""
+def in_language(prompt: str, language: str | None) -> str:
+    """A prompt to play, in `language` (None: the flow's)."""
+    return f"{prompt}@{language}" if language else prompt
+
+
+def spoken(flow: ir.Flow, actions: ir.Actions, language: str | None) -> tuple[tuple[str, ...], str | None]:
+    """What a handler's steps play (each in the language the call is in when
+    it plays), and the language after them (None: the flow's)."""
+    plays = []
+    for step in actions.steps:
+        if isinstance(step, ir.PlayThen):
+            plays.append(in_language(step.prompt, language))
+        elif isinstance(step, ir.SetLanguage):
+            language = None if step.language == flow.language else step.language
+    return tuple(plays), language
+
+
+def destination(flow: ir.Flow, actions: ir.Actions | None, menu: ir.Menu | None, copy: int, *,
+                key: str | None = None, language: str | None = None, terminal: ir.Terminal | None = None,
+                plays: tuple[str, ...] = ()) -> Dest:
+    """Where a handler's `actions` send a call that is at `copy` of `menu`
+    in `language` (None: the flow's); `key`: the entry that chose the
+    handler, the `{key}` of a transfer number. `terminal` stands for the
+    actions' own (a routing service's answer); `plays`: heard before them."""
+    if actions is not None:
+        more, language = spoken(flow, actions, language)
+        plays += more
+        terminal = terminal or actions.terminal
     if isinstance(terminal, ir.Replay) and menu is not None:  # the counters stay as they are
-        return Dest("node", copy_key(menu.name, copy, replayed=any(p.when != "always" for p in menu.plays)), plays)
+        return Dest("node", copy_key(menu.name, copy, replayed=any(p.when != "always" for p in menu.plays)), plays,
+                    language)
     if isinstance(terminal, ir.Repeat) and menu is not None:
         if copy + 1 <= menu.retries:
-            return Dest("node", copy_key(menu.name, copy + 1), plays)
+            return Dest("node", copy_key(menu.name, copy + 1), plays, language)
         exhausted = menu.on("exhausted")
         if exhausted is None:
             return Dest("hangup", "", plays)
-        return destination(flow, plays + exhausted.actions.plays, exhausted.actions.terminal, menu, copy, key)
+        return destination(flow, exhausted.actions, menu, copy, key=key, language=language, plays=plays)
     if isinstance(terminal, ir.Goto):
-        return Dest("node", terminal.target, plays)
+        return Dest("node", terminal.target, plays, language)
     if isinstance(terminal, ir.Transfer):
         number = terminal.destination
         if key is not None and "{" in number:
@@ -187,11 +214,11 @@ def destination(flow: ir.Flow, plays: tuple[str, ...], terminal: ir.Terminal | N
     return Dest("hangup", "", plays)
 
 
-def event_destination(flow: ir.Flow, menu: ir.Menu, event: str, copy: int) -> Dest:
+def event_destination(flow: ir.Flow, menu: ir.Menu, event: str, copy: int, language: str | None = None) -> Dest:
     handler = menu.on(event)  # type: ignore[arg-type]
     if handler is None:
-        return destination(flow, (), ir.Repeat(menu.name_span), menu, copy)
-    return destination(flow, handler.actions.plays, handler.actions.terminal, menu, copy)
+        return destination(flow, None, menu, copy, terminal=ir.Repeat(menu.name_span), language=language)
+    return destination(flow, handler.actions, menu, copy, language=language)
 
 
 def voicemail_key(box: str) -> str:
@@ -447,9 +474,9 @@ class _Compiler(TargetCompiler):
         name, copy, replayed = parse_copy_key(dest.value)
         node = self.flow.node(name)
         if isinstance(node, ir.Menu):
-            self.menu(node, copy, replayed)
+            self.menu(node, copy, replayed, dest.language)
         elif isinstance(node, ir.Route):
-            self.route(node)
+            self.route(node, dest.language)
 
     def pass_through(self, key: str, dest: Dest, span: ir.Span) -> None:
         """A receptionist that plays `dest.plays`, then goes on: nothing to press."""
@@ -461,25 +488,27 @@ class _Compiler(TargetCompiler):
         self.receptionists[key] = Receptionist(key, ivr_name(self.flow.name, key), span, prompt,
                                                PASS_THROUGH_TIMEOUT_S, 0, then)
 
-    def menu(self, menu: ir.Menu, copy: int, replayed: bool = False) -> None:
+    def menu(self, menu: ir.Menu, copy: int, replayed: bool = False, language: str | None = None) -> None:
+        """The receptionist of `menu` at `copy` retries (entered again by
+        `replay`), the call being in `language` (None: the flow's)."""
         flow = self.flow
-        key = copy_key(menu.name, copy, replayed)
+        key = Dest("node", copy_key(menu.name, copy, replayed), language=language).label()
         native = counts_natively(menu)
         if native:  # PortSIP counts the repeats itself, then runs the `on exhausted` action
             repeat_times = menu.retries
             exhausted = menu.on("exhausted")
-            on_timeout = destination(flow, exhausted.actions.plays, exhausted.actions.terminal, menu, copy) \
+            on_timeout = destination(flow, exhausted.actions, menu, copy, language=language) \
                 if exhausted is not None else Dest("hangup")
             self.need(on_timeout, exhausted.span if exhausted else menu.name_span)
         else:  # one receptionist per retry: a timeout goes on to where the flow says
             repeat_times = 0
-            on_timeout = self.event(menu, "timeout", copy)
+            on_timeout = self.event(menu, "timeout", copy, language)
         timeout_s = math.ceil(menu.timeout_ms / 1000)
         receptionist = Receptionist(key, ivr_name(flow.name, key), menu.name_span,
-                                    self.prompt(plays_on(menu, copy, replayed), menu.name_span),
+                                    self.prompt(plays_on(menu, copy, replayed, language), menu.name_span),
                                     timeout_s, repeat_times, on_timeout,
                                     dtmf_interval=max(1, math.ceil(menu.inter_digit_ms / 1000)),
-                                    dial=menu.dial_extensions, language=self.flow.language)
+                                    dial=menu.dial_extensions, language=language or self.flow.language)
         if copy == 0 and not replayed:
             setting = menu.get("timeout")
             if menu.timeout_ms % 1000 and setting is not None:
@@ -492,17 +521,17 @@ class _Compiler(TargetCompiler):
         taken = {press.key for press in menu.presses if press.kind == "key"}
         for press in menu.presses:
             if press.kind != "key" and press.length > 1:
-                self.runtime_press(menu, copy, press)  # every entry of this menu goes to the runtime server
+                self.runtime_press(menu, copy, press, language)  # every entry goes to the runtime server
                 continue
             keys = [press.key] if press.kind == "key" else \
                 [k for k in ONE_KEY if press.matches(k) and k not in taken]  # what press_for gives it
             for entry in keys:
-                rule = self.key_rule(menu, copy, press, entry)
+                rule = self.key_rule(menu, copy, press, entry, language)
                 if rule is None:
                     ask_keys.append(entry)
                 else:
                     receptionist.rules.append(rule)
-        invalid = on_timeout if native else self.event(menu, "invalid", copy)
+        invalid = on_timeout if native else self.event(menu, "invalid", copy, language)
         everything = needs_runtime_for_entries(menu) or invalid != on_timeout or any(not k.isdigit() for k in ask_keys)
         repeats = menu_repeats(menu) or any(isinstance(p.actions.terminal, ir.Ask) for p in menu.presses)
         if copy == 0 and not replayed and not native and menu.retries and repeats:
@@ -514,15 +543,16 @@ class _Compiler(TargetCompiler):
                 self.diagnostics.append(RULES["IVR202"].at(menu.name_span, f"the runtime server decides the keys of "
                                                                            f"menu `{menu.name}` (an action URL): "
                                                                            f"{self.why_runtime(menu)}"))
-            receptionist.urls.append(self.action_url("DTMF", MASK_ALL, menu.name, "menu", copy, menu.name_span))
+            receptionist.urls.append(self.action_url("DTMF", MASK_ALL, menu.name, "menu", copy, menu.name_span,
+                                                     language))
         elif ask_keys:
             receptionist.urls.append(self.action_url("DTMF", ";".join(ask_keys), menu.name, "menu", copy,
-                                                     menu.name_span))
+                                                     menu.name_span, language))
         self.receptionists[key] = receptionist
 
-    def event(self, menu: ir.Menu, event: str, copy: int) -> Dest:
+    def event(self, menu: ir.Menu, event: str, copy: int, language: str | None) -> Dest:
         handler = menu.on(event)  # type: ignore[arg-type]
-        dest = event_destination(self.flow, menu, event, copy)
+        dest = event_destination(self.flow, menu, event, copy, language)
         span = handler.span if handler is not None else menu.name_span
         if dest.kind == "runtime":
             if event == "timeout":
@@ -533,18 +563,18 @@ class _Compiler(TargetCompiler):
         self.need(dest, span)
         return dest
 
-    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press, entry: str) -> KeyRule | None:
+    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press, entry: str, language: str | None) -> KeyRule | None:
         """The rule of one key `press` takes (`entry`), or None when the
         runtime server decides it (`ask`)."""
         actions = press.actions
         terminal = actions.terminal
-        if isinstance(terminal, ir.Goto) and not actions.plays:
+        if isinstance(terminal, ir.Goto) and not actions.steps:
             route = self.flow.node(terminal.target)
             if isinstance(route, ir.Route):
-                native = self.hours_rule(press, entry, route)
+                native = self.hours_rule(press, entry, route, language)
                 if native is not None:
                     return native
-        dest = destination(self.flow, actions.plays, terminal, menu, copy, key=entry)
+        dest = destination(self.flow, actions, menu, copy, key=entry, language=language)
         if dest.kind == "runtime":
             if dest.plays:
                 self.error(press.span, "PortSIP cannot play a prompt before asking an action URL",
@@ -554,12 +584,11 @@ class _Compiler(TargetCompiler):
         self.need(dest, press.span)
         return KeyRule(entry, dest, dest, None, press.span)
 
-    def runtime_press(self, menu: ir.Menu, copy: int, press: ir.Press) -> None:
+    def runtime_press(self, menu: ir.Menu, copy: int, press: ir.Press, language: str | None) -> None:
         """A range or pattern of several keys, decided by the runtime server:
         make the receptionist its answer forwards to. With prompts before a
         transfer to `{key}` there would be one per number: refused."""
-        actions = press.actions
-        dest = destination(self.flow, actions.plays, actions.terminal, menu, copy)
+        dest = destination(self.flow, press.actions, menu, copy, language=language)
         if dest.kind == "number" and dest.plays and TEMPLATE.search(dest.value):
             self.error(press.span, f"PortSIP cannot play a prompt before transferring to `{dest.value}`: a forward "
                                    "plays nothing, and a receptionist that plays it would be needed for every number "
@@ -569,7 +598,7 @@ class _Compiler(TargetCompiler):
         else:
             self.need(dest, press.span)
 
-    def hours_rule(self, press: ir.Press, entry: str, route: ir.Route) -> KeyRule | None:
+    def hours_rule(self, press: ir.Press, entry: str, route: ir.Route, language: str | None) -> KeyRule | None:
         """`press K -> goto R`, R being `when open H -> A; otherwise -> B`:
         the key's office hours, A in them and B outside."""
         if len(route.branches) != 2:
@@ -581,8 +610,8 @@ class _Compiler(TargetCompiler):
         hours = self.flow.hours_named(first.condition.hours)
         if hours is None or hours.closed_dates:
             return None  # holidays are objects of their own on PortSIP: the runtime decides
-        office = destination(self.flow, first.actions.plays, first.actions.terminal, None, 0)
-        outside = destination(self.flow, other.actions.plays, other.actions.terminal, None, 0)
+        office = destination(self.flow, first.actions, None, 0, language=language)
+        outside = destination(self.flow, other.actions, None, 0, language=language)
         if "runtime" in (office.kind, outside.kind):
             return None
         self.need(office, first.span)
@@ -605,7 +634,7 @@ class _Compiler(TargetCompiler):
             return "PortSIP ends an entry at a pause; it cannot count keys"
         return "a wrong key does something a timeout does not"
 
-    def route(self, route: ir.Route) -> None:
+    def route(self, route: ir.Route, language: str | None = None) -> None:
         """A receptionist the runtime server answers as soon as a call
         arrives (a CALLER action URL): which branch, then where."""
         self.uses_runtime = True
@@ -621,24 +650,28 @@ class _Compiler(TargetCompiler):
         mask = MASK_ALL
         if only_callers and otherwise is not None and masks and len(";".join(masks)) <= 255:
             mask = ";".join(masks)  # PortSIP matches the numbers; the otherwise branch is the timeout's
-            on_timeout = destination(self.flow, otherwise.actions.plays, otherwise.actions.terminal, None, 0)
+            on_timeout = destination(self.flow, otherwise.actions, None, 0, language=language)
         for branch in route.branches:
-            dest = destination(self.flow, branch.actions.plays, branch.actions.terminal, None, 0)
+            dest = destination(self.flow, branch.actions, None, 0, language=language)
             if dest.kind != "runtime":
                 self.need(dest, branch.span)
         if on_timeout.kind == "runtime":
             on_timeout = Dest("hangup")
-        receptionist = Receptionist(route.name, ivr_name(self.flow.name, route.name), route.name_span, None,
-                                    PASS_THROUGH_TIMEOUT_S, 0, on_timeout)
-        receptionist.urls.append(self.action_url("CALLER", mask, route.name, "route", 0, route.name_span))
-        self.receptionists[route.name] = receptionist
+        key = Dest("node", route.name, language=language).label()
+        receptionist = Receptionist(key, ivr_name(self.flow.name, key), route.name_span, None,
+                                    PASS_THROUGH_TIMEOUT_S, 0, on_timeout, language=language or self.flow.language)
+        receptionist.urls.append(self.action_url("CALLER", mask, route.name, "route", 0, route.name_span, language))
+        self.receptionists[key] = receptionist
 
-    def action_url(self, kind: str, mask: str, node: str, what: str, copy: int, span: ir.Span) -> ActionUrl:
+    def action_url(self, kind: str, mask: str, node: str, what: str, copy: int, span: ir.Span,
+                   language: str | None = None) -> ActionUrl:
         self.uses_runtime = True
         runtime = self.env.get("runtime_url")
         query = {"flow": self.flow.name, "node": node, "kind": what}
         if copy:  # the runtime takes a missing copy for 0: a shorter URL
             query["copy"] = str(copy)
+        if language:  # the call's language, when not the flow's
+            query["lang"] = language
         url = self.callback_url("/portsip/action", query, span)
         base = url.split("/portsip/action", 1)[0]
         token = self.env.get("callback_token_value")
@@ -665,11 +698,11 @@ class _Compiler(TargetCompiler):
             if name.startswith("~"):
                 parts.append(Part("silence", name[1:-2]))
                 continue
+            name, _, language = name.partition("@")  # `welcome@es-US`: its variant in that language
             found = self.flow.prompt(name)
             if found is None:
                 continue
-            # Calls stay in the flow's `language` on PortSIP (`set language` is refused): its variant plays.
-            prompt = found.variant(self.flow.language)
+            prompt = found.variant(language or self.flow.language)
             if prompt.kind == "say":
                 if not self.tts:
                     self.diagnostics.append(RULES["IVR204"].at(

@@ -27,7 +27,7 @@ NO_VARIABLES = ("a receptionist keeps no variables, and an action URL is told on
 #: Why `called` cannot be asked.
 NO_CALLED = ("PortSIP tells an action URL the receptionist's own number (`to`), never the number the caller dialled")
 #: The variables the runtime server knows when a route's CALLER action URL asks:
-#: the caller (`from`) and the language (the flow's: `set language` is refused).
+#: the caller (`from`) and the language (the action URL's, `lang`).
 ROUTE_KNOWS = ("caller", "language")
 
 

@@ -49,13 +49,11 @@ CAPABILITIES = {
     "max-duration": ("no", "warning"),
     # The second edition (docs/platforms/portsip.md has the decision table and
     # the facts each row rests on). A "no" note is the reason IVR205 gives.
-    "languages": ("synthesized", "prompts in the flow's `language`"),
-    "prompt-variants": ("synthesized", "the `language` variant"),
+    "languages": ("synthesized", "a receptionist per language"),
+    "prompt-variants": ("synthesized", "recorded per language"),
     "play-first-again": ("synthesized", "a receptionist per repeat"),
     "variables": ("runtime", "only `{key}` in a transfer number; others: IVR205"),
-    "set-language": ("no", "PortSIP keeps no call language: a receptionist plays the one recording it was "
-                           "deployed with, an action URL can only transfer, hang up or repeat, and ivrflow makes "
-                           "no receptionist per language"),
+    "set-language": ("synthesized", "a receptionist per language"),
     "collect": ("no", "a receptionist keeps no keys: an action URL is told one entry and can only transfer, "
                       "hang up or repeat, so nothing can hold the keys for later"),
     "lookup": ("no", "an action URL can only transfer, hang up or repeat: there is no way to play a dynamic "

@@ -35,7 +35,7 @@ from ...runtime.http import HTTPProblem, read_json
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import PortSipApi, prefix
-from .compile import Dest, destination, event_destination, ivr_name, voicemail_key
+from .compile import Dest, destination, event_destination, ivr_name, spoken, voicemail_key
 
 log = logging.getLogger("ivrflow.runtime")
 #: The fields of an action URL's JSON body ivrflow reads (PortSIP sends numbers as strings or numbers).
@@ -85,6 +85,7 @@ class _FlowAction:
         self.runtime = runtime
         self.flow = runtime.flow
         self.directory = directory
+        self.language: str | None = None  # the call's (`lang` in the URL), None for the flow's
 
     async def answer(self, dest: Dest) -> Response:
         flow, directory = self.flow, self.directory
@@ -109,15 +110,18 @@ class _FlowAction:
         name = str(query.get("node", ""))
         node = flow.node(name)
         kind = query.get("kind")
+        self.language = query.get("lang") or None  # the call's language, when not the flow's
+        if self.language is not None and self.language not in flow.languages:
+            raise HTTPProblem(422, "bad_language", f"`lang` must be one of the flow's languages, not "
+                                                   f"`{self.language}`")
         if kind == "route" and isinstance(node, ir.Route):
             try:
-                # The call's language is the flow's: PortSIP cannot carry `set language` (target.CAPABILITIES).
-                branch = node.branches[branch_index(flow, node, Line(now, caller), call=Call(language=flow.language))]
+                branch = node.branches[branch_index(flow, node, Line(now, caller),
+                                                    call=Call(language=self.language or flow.language))]
             except (MachineError, NeedsClock) as error:
                 raise HTTPProblem(409, "no_branch", str(error)) from None
             log.info("call %s: route %s took %s", fields.get("session_id", "-"), name, ir.branch_event(branch))
-            return await self.answer(await self.decide(branch.actions.plays, branch.actions.terminal, None, 0,
-                                                       fields))
+            return await self.answer(await self.decide(branch.actions, None, 0, fields))
         if kind == "menu" and isinstance(node, ir.Menu):
             entry = str(fields.get("input") or "")
             if not entry or not all(c in "0123456789*#" for c in entry):
@@ -134,8 +138,8 @@ class _FlowAction:
         """The machine picks what the entry does; `destination` says where that leads."""
         flow = self.flow
         try:
-            _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries), language=flow.language),
-                              Keys(entry), Line(now, caller))
+            _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries),
+                                         language=self.language or flow.language), Keys(entry), Line(now, caller))
         except MachineError as error:
             raise HTTPProblem(409, "machine", str(error)) from None
         visit = next(e for e in effects if isinstance(e, Visited))
@@ -143,22 +147,24 @@ class _FlowAction:
             return Dest("number", visit.keys or entry)
         if visit.event.startswith("press "):
             press = next(p for p in menu.presses if f"press {p.key}" == visit.event)
-            return await self.decide(press.actions.plays, press.actions.terminal, menu, copy, fields,
+            return await self.decide(press.actions, menu, copy, fields,
                                      key=visit.keys)  # the entry, without its end key: `{key}`
         handler = menu.on("invalid")
         if handler is not None and isinstance(handler.actions.terminal, ir.Ask):
-            return await self.decide(handler.actions.plays, handler.actions.terminal, menu, copy, fields)
-        return event_destination(flow, menu, "invalid", copy)
+            return await self.decide(handler.actions, menu, copy, fields)
+        return event_destination(flow, menu, "invalid", copy, self.language)
 
-    async def decide(self, plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None, copy: int,
-                     fields: Mapping[str, Any], key: str | None = None) -> Dest:
-        flow = self.flow
+    async def decide(self, actions: ir.Actions, menu: ir.Menu | None, copy: int, fields: Mapping[str, Any],
+                     key: str | None = None) -> Dest:
+        flow, terminal = self.flow, actions.terminal
         if isinstance(terminal, ir.Ask):
             reply = await ask.ask(self.runtime.http, flow, terminal.url, {
                 "flow": flow.name, "node": menu.name if menu else None, "session": fields.get("session_id"),
                 "caller": fields.get("from"), "called": fields.get("to"), "keys": fields.get("input")})
-            return destination(flow, plays, None if isinstance(reply, ir.NON_TERMINALS) else reply, menu, copy, key)
-        return destination(flow, plays, terminal, menu, copy, key)
+            plays, language = spoken(flow, actions, self.language)
+            return destination(flow, None, menu, copy, key=key, language=language, plays=plays,
+                               terminal=None if isinstance(reply, ir.NON_TERMINALS) else reply)
+        return destination(flow, actions, menu, copy, key=key, language=self.language)
 
 
 def directory_from_env(flow: str, values: Mapping[str, Any], secret: Callable[[str], str | None]) -> Directory | None:
