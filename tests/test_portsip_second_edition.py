@@ -26,7 +26,7 @@ from ivrflow.runtime.sessions import MemoryStore
 from ivrflow.targets.capabilities import unsupported
 from ivrflow.targets.portsip import target
 from ivrflow.targets.portsip.calls import execute_call
-from ivrflow.targets.portsip.compile import compile_flow, parse_copy_key
+from ivrflow.targets.portsip.compile import Dest, compile_flow, parse_copy_key
 from ivrflow.targets.portsip.emulator import PortSip, portsip_app
 
 from .conftest import EXAMPLES
@@ -88,7 +88,7 @@ menu desk {
     play options first
     play sorry again
     timeout 5s
-    retries 1
+    retries timeout 1 invalid 2
     press "N" -> transfer "55{key}"
     press 0-1 -> replay
     press "*" -> set language en-US, goto main
@@ -164,9 +164,8 @@ def test_calls_on_the_second_edition_end_and_sound_as_the_machine_says(tmp_path:
 
 
 def test_what_the_receptionists_are_made_of(tmp_path: Path) -> None:
-    """play first/again: a receptionist per repeat and one for a replay, and
-    per language;
-    one-key ranges and patterns: key rules with `{key}` filled; the menu
+    """play first/again: a receptionist per repeat and one for a replay, per
+    language and per count of each counter; one-key ranges and patterns: key rules with `{key}` filled; the menu
     with an end key and long ranges: a DTMF action URL for every entry."""
     path = tmp_path / "second.ivr"
     path.write_text(SECOND)
@@ -181,7 +180,12 @@ def test_what_the_receptionists_are_made_of(tmp_path: Path) -> None:
     assert [(r.key, r.office.kind, r.office.value) for r in desk.rules] == \
         [(str(k), "number", f"55{k}") for k in range(2, 10)] + \
         [("0", "node", "desk#0"), ("1", "node", "desk#0"), ("*", "node", "main")]
-    assert desk.urls == []
+    # two counters: a receptionist per count of each; a wrong key (not counted as a silence) asks the runtime
+    assert [(u.type, u.mask) for u in desk.urls] == [("DTMF", "ALL")]
+    assert {"desk#0t1", "desk#1", "desk#1t1", "desk#2", "desk#2t1"} <= set(wanted.receptionists)
+    assert wanted.receptionists["desk#1t1"].urls[0].url.endswith("&kind=menu&copy=1&t=1")
+    assert wanted.receptionists["desk#1t1"].on_timeout == Dest("hangup")  # the second silence: exhausted
+    assert wanted.receptionists["desk#2t1"].urls == []  # both used up: a wrong key is as a silence
     # set language: a receptionist per language, its prompts in it; the action URLs say which (`lang`)
     spanish = "Para la recepción oprima 1."
     assert said["desk@es-US"] == [spanish] and said["main#0@es-US"] == [spanish, "Once more."]
@@ -201,8 +205,6 @@ DYNAMIC_PROMPT = ("PortSIP plays recordings uploaded when deploying, and an acti
 NO_VARIABLES = ("a receptionist keeps no variables, and an action URL is told only the caller, the receptionist's "
                 "own number and the keys of one entry (`from`, `to`, `input`)")
 NO_CALLED = "PortSIP tells an action URL the receptionist's own number (`to`), never the number the caller dialled"
-SPLIT = ("a receptionist counts silences and wrong entries together (one `repeat_times`), and ivrflow's "
-         "receptionist per retry follows one counter too")
 ELSE = ("a forward rule has no ring time, and a forwarded call belongs to its destination (that extension's own "
         "no-answer and busy rules); `failure_forward_rule` is one per receptionist and undocumented")
 COLLECT = ("a receptionist keeps no keys: an action URL is told one entry and can only transfer, hang up or repeat, "
@@ -217,7 +219,6 @@ REFUSED = {
         (33, 15, f"`{{balance}}` in prompt `balance` cannot be deployed to portsip: {DYNAMIC_PROMPT}"),
         (37, 10, f"the condition `when called 18005550199` in route `entry` cannot be deployed to portsip: "
                  f"{NO_CALLED}"),
-        (47, 5, f"`retries timeout 2 invalid 3` in `main` cannot be deployed to portsip: {SPLIT}"),
         (49, 16, f'`transfer "200" ring 30s else voicemail "200"` cannot be deployed to portsip: {ELSE}'),
         (58, 1, f"`collect account` cannot be deployed to portsip: {COLLECT}"),
         (71, 1, f"`lookup find_balance` cannot be deployed to portsip: {LOOKUP}"),
@@ -241,8 +242,8 @@ REFUSED = {
 def test_exactly_what_portsip_cannot_carry_of_the_examples_is_refused_with_the_reason(name: str) -> None:
     """What every command refuses before the target compiles (capabilities.unsupported):
     the ranges, patterns, end key, `{key}`, `play … first`, replay, variants,
-    `set language` and conditions on the language are carried, so they are
-    not in it."""
+    `set language`, the two counters and conditions on the language are
+    carried, so they are not in it."""
     flow = loader.load(str(EXAMPLES / name), check_files=False).flow  # check errors of other branches aside
     assert flow is not None
     found = [(d.code, d.span.line, d.span.column, d.message) for d in unsupported(target.TARGET, flow)]

@@ -174,8 +174,8 @@ def _refused(err: str, flow: Path, target: str) -> set[tuple[int, int]]:
 
 #: What PortSIP carries of FLOW (issue 13; tests/test_portsip_second_edition.py
 #: has what it refuses of the examples, with the reasons).
-PORTSIP_CARRIES = {"two.ivr": {(3, 5), (7, 1), (15, 5), (17, 5), (20, 16), (20, 36), (21, 11), (21, 22), (22, 11),
-                               (22, 41)}}
+PORTSIP_CARRIES = {"two.ivr": {(3, 5), (7, 1), (15, 5), (17, 5), (18, 5), (20, 16), (20, 36), (21, 11), (21, 22),
+                               (22, 11), (22, 41)}}
 
 
 def _places(path: Path, target: str = "") -> set[tuple[int, int]]:

@@ -90,17 +90,25 @@ def is_prompt_file(flow: str, name: str) -> bool:
     return re.fullmatch(rf"{MARKER}-{re.escape(flow)}-[0-9a-f]{{16}}\.wav", name) is not None
 
 
-def copy_key(menu: str, copy: int, replayed: bool = False) -> str:
-    """The receptionist of a menu at `copy` retries; `replayed`: at 0 retries
-    but entered again by `replay` (it plays the `again` prompts, not the
-    `first` ones, as copies after the first do)."""
-    return f"{menu}#0" if replayed and copy == 0 else menu if copy == 0 else f"{menu}#{copy}"
+def copy_key(menu: str, copy: int, replayed: bool = False, timeouts: int = 0) -> str:
+    """The receptionist of a menu at `copy` retries (and `timeouts` silences
+    counted apart, `main#1t2`); `replayed`: at none but entered again by
+    `replay` (it plays the `again` prompts, not the `first` ones, as the
+    receptionists of repeats do)."""
+    if copy == 0 and timeouts == 0:
+        return f"{menu}#0" if replayed else menu
+    return f"{menu}#{copy}" + (f"t{timeouts}" if timeouts else "")
 
 
-def parse_copy_key(key: str) -> tuple[str, int, bool]:
-    """copy_key's inverse: (menu, copy, replayed); a language after `@` is left out."""
-    name, mark, copy = key.partition("@")[0].partition("#")
-    return name, int(copy or 0), mark == "#" and copy == "0"
+_COPY_KEY = re.compile(r"(?P<name>[^#@]+)(?:#(?P<copy>[0-9]+)(?:t(?P<timeouts>[0-9]+))?)?(?:@.*)?")
+
+
+def parse_copy_key(key: str) -> tuple[str, int, bool, int]:
+    """copy_key's inverse: (menu, copy, replayed, timeouts); a language after `@` is left out."""
+    found = _COPY_KEY.fullmatch(key)
+    assert found is not None, key
+    copy, timeouts = int(found["copy"] or 0), int(found["timeouts"] or 0)
+    return found["name"], copy, found["copy"] is not None and copy == timeouts == 0, timeouts
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,8 @@ def counts_natively(menu: ir.Menu) -> bool:
         return False
     if any(play.when != "always" for play in menu.plays):
         return False  # PortSIP replays the one file: a receptionist per repeat plays the `again` prompts
+    if menu.separate_retries:
+        return False  # PortSIP keeps one counter: a receptionist per count of each
     return not needs_runtime_for_entries(menu)
 
 
@@ -155,10 +165,11 @@ def needs_runtime_for_entries(menu: ir.Menu) -> bool:
         press.kind != "key" and press.length > 1 for press in menu.presses)
 
 
-def plays_on(menu: ir.Menu, copy: int, replayed: bool, language: str | None = None) -> tuple[str, ...]:
+def plays_on(menu: ir.Menu, copy: int, replayed: bool, language: str | None = None,
+             timeouts: int = 0) -> tuple[str, ...]:
     """What a menu's receptionist plays: on entering, all but the `again`
     prompts; at a repeat or a replay, all but the `first` ones."""
-    skip = "again" if copy == 0 and not replayed else "first"
+    skip = "again" if copy == 0 and timeouts == 0 and not replayed else "first"
     return tuple(in_language(play.prompt, language) for play in menu.plays if play.when != skip)
 
 
@@ -181,25 +192,31 @@ def spoken(flow: ir.Flow, actions: ir.Actions, language: str | None) -> tuple[tu
 
 def destination(flow: ir.Flow, actions: ir.Actions | None, menu: ir.Menu | None, copy: int, *,
                 key: str | None = None, language: str | None = None, terminal: ir.Terminal | None = None,
-                plays: tuple[str, ...] = ()) -> Dest:
+                plays: tuple[str, ...] = (), timeouts: int = 0, silence: bool = False) -> Dest:
     """Where a handler's `actions` send a call that is at `copy` of `menu`
-    in `language` (None: the flow's); `key`: the entry that chose the
-    handler, the `{key}` of a transfer number. `terminal` stands for the
-    actions' own (a routing service's answer); `plays`: heard before them."""
+    (with `timeouts` counted apart) in `language` (None: the flow's);
+    `key`: the entry that chose the handler, the `{key}` of a transfer
+    number; `silence`: the handler is `on timeout`. `terminal` stands for
+    the actions' own (a routing service's answer); `plays`: heard before them."""
     if actions is not None:
         more, language = spoken(flow, actions, language)
         plays += more
         terminal = terminal or actions.terminal
     if isinstance(terminal, ir.Replay) and menu is not None:  # the counters stay as they are
-        return Dest("node", copy_key(menu.name, copy, replayed=any(p.when != "always" for p in menu.plays)), plays,
-                    language)
+        replayed = any(p.when != "always" for p in menu.plays)
+        return Dest("node", copy_key(menu.name, copy, replayed, timeouts), plays, language)
     if isinstance(terminal, ir.Repeat) and menu is not None:
-        if copy + 1 <= menu.retries:
-            return Dest("node", copy_key(menu.name, copy + 1), plays, language)
+        silences, wrong = menu.retry_limits
+        if menu.separate_retries and silence:  # a silence counts on its own counter
+            if timeouts + 1 <= silences:
+                return Dest("node", copy_key(menu.name, copy, timeouts=timeouts + 1), plays, language)
+        elif copy + 1 <= wrong:
+            return Dest("node", copy_key(menu.name, copy + 1, timeouts=timeouts), plays, language)
         exhausted = menu.on("exhausted")
         if exhausted is None:
             return Dest("hangup", "", plays)
-        return destination(flow, exhausted.actions, menu, copy, key=key, language=language, plays=plays)
+        return destination(flow, exhausted.actions, menu, copy, key=key, language=language, plays=plays,
+                           timeouts=timeouts)
     if isinstance(terminal, ir.Goto):
         return Dest("node", terminal.target, plays, language)
     if isinstance(terminal, ir.Transfer):
@@ -214,11 +231,13 @@ def destination(flow: ir.Flow, actions: ir.Actions | None, menu: ir.Menu | None,
     return Dest("hangup", "", plays)
 
 
-def event_destination(flow: ir.Flow, menu: ir.Menu, event: str, copy: int, language: str | None = None) -> Dest:
+def event_destination(flow: ir.Flow, menu: ir.Menu, event: str, copy: int, language: str | None = None,
+                      timeouts: int = 0) -> Dest:
     handler = menu.on(event)  # type: ignore[arg-type]
+    where: dict[str, Any] = {"language": language, "timeouts": timeouts, "silence": event == "timeout"}
     if handler is None:
-        return destination(flow, None, menu, copy, terminal=ir.Repeat(menu.name_span), language=language)
-    return destination(flow, handler.actions, menu, copy, language=language)
+        return destination(flow, None, menu, copy, terminal=ir.Repeat(menu.name_span), **where)
+    return destination(flow, handler.actions, menu, copy, **where)
 
 
 def voicemail_key(box: str) -> str:
@@ -471,10 +490,10 @@ class _Compiler(TargetCompiler):
         if kind == "plays":
             self.pass_through(key, dest, span)
             return
-        name, copy, replayed = parse_copy_key(dest.value)
+        name, copy, replayed, timeouts = parse_copy_key(dest.value)
         node = self.flow.node(name)
         if isinstance(node, ir.Menu):
-            self.menu(node, copy, replayed, dest.language)
+            self.menu(node, copy, replayed, dest.language, timeouts)
         elif isinstance(node, ir.Route):
             self.route(node, dest.language)
 
@@ -488,11 +507,13 @@ class _Compiler(TargetCompiler):
         self.receptionists[key] = Receptionist(key, ivr_name(self.flow.name, key), span, prompt,
                                                PASS_THROUGH_TIMEOUT_S, 0, then)
 
-    def menu(self, menu: ir.Menu, copy: int, replayed: bool = False, language: str | None = None) -> None:
-        """The receptionist of `menu` at `copy` retries (entered again by
-        `replay`), the call being in `language` (None: the flow's)."""
+    def menu(self, menu: ir.Menu, copy: int, replayed: bool = False, language: str | None = None,
+             timeouts: int = 0) -> None:
+        """The receptionist of `menu` at `copy` retries (and `timeouts`,
+        counted apart; entered again by `replay`), the call being in
+        `language` (None: the flow's)."""
         flow = self.flow
-        key = Dest("node", copy_key(menu.name, copy, replayed), language=language).label()
+        key = Dest("node", copy_key(menu.name, copy, replayed, timeouts), language=language).label()
         native = counts_natively(menu)
         if native:  # PortSIP counts the repeats itself, then runs the `on exhausted` action
             repeat_times = menu.retries
@@ -502,10 +523,10 @@ class _Compiler(TargetCompiler):
             self.need(on_timeout, exhausted.span if exhausted else menu.name_span)
         else:  # one receptionist per retry: a timeout goes on to where the flow says
             repeat_times = 0
-            on_timeout = self.event(menu, "timeout", copy, language)
+            on_timeout = self.event(menu, "timeout", copy, language, timeouts)
         timeout_s = math.ceil(menu.timeout_ms / 1000)
         receptionist = Receptionist(key, ivr_name(flow.name, key), menu.name_span,
-                                    self.prompt(plays_on(menu, copy, replayed, language), menu.name_span),
+                                    self.prompt(plays_on(menu, copy, replayed, language, timeouts), menu.name_span),
                                     timeout_s, repeat_times, on_timeout,
                                     dtmf_interval=max(1, math.ceil(menu.inter_digit_ms / 1000)),
                                     dial=menu.dial_extensions, language=language or self.flow.language)
@@ -521,17 +542,17 @@ class _Compiler(TargetCompiler):
         taken = {press.key for press in menu.presses if press.kind == "key"}
         for press in menu.presses:
             if press.kind != "key" and press.length > 1:
-                self.runtime_press(menu, copy, press, language)  # every entry goes to the runtime server
+                self.runtime_press(menu, copy, press, language, timeouts)  # every entry goes to the runtime server
                 continue
             keys = [press.key] if press.kind == "key" else \
                 [k for k in ONE_KEY if press.matches(k) and k not in taken]  # what press_for gives it
             for entry in keys:
-                rule = self.key_rule(menu, copy, press, entry, language)
+                rule = self.key_rule(menu, copy, press, entry, language, timeouts)
                 if rule is None:
                     ask_keys.append(entry)
                 else:
                     receptionist.rules.append(rule)
-        invalid = on_timeout if native else self.event(menu, "invalid", copy, language)
+        invalid = on_timeout if native else self.event(menu, "invalid", copy, language, timeouts)
         everything = needs_runtime_for_entries(menu) or invalid != on_timeout or any(not k.isdigit() for k in ask_keys)
         repeats = menu_repeats(menu) or any(isinstance(p.actions.terminal, ir.Ask) for p in menu.presses)
         if copy == 0 and not replayed and not native and menu.retries and repeats:
@@ -544,15 +565,15 @@ class _Compiler(TargetCompiler):
                                                                            f"menu `{menu.name}` (an action URL): "
                                                                            f"{self.why_runtime(menu)}"))
             receptionist.urls.append(self.action_url("DTMF", MASK_ALL, menu.name, "menu", copy, menu.name_span,
-                                                     language))
+                                                     language, timeouts))
         elif ask_keys:
             receptionist.urls.append(self.action_url("DTMF", ";".join(ask_keys), menu.name, "menu", copy,
-                                                     menu.name_span, language))
+                                                     menu.name_span, language, timeouts))
         self.receptionists[key] = receptionist
 
-    def event(self, menu: ir.Menu, event: str, copy: int, language: str | None) -> Dest:
+    def event(self, menu: ir.Menu, event: str, copy: int, language: str | None, timeouts: int) -> Dest:
         handler = menu.on(event)  # type: ignore[arg-type]
-        dest = event_destination(self.flow, menu, event, copy, language)
+        dest = event_destination(self.flow, menu, event, copy, language, timeouts)
         span = handler.span if handler is not None else menu.name_span
         if dest.kind == "runtime":
             if event == "timeout":
@@ -563,7 +584,8 @@ class _Compiler(TargetCompiler):
         self.need(dest, span)
         return dest
 
-    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press, entry: str, language: str | None) -> KeyRule | None:
+    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press, entry: str, language: str | None,
+                 timeouts: int) -> KeyRule | None:
         """The rule of one key `press` takes (`entry`), or None when the
         runtime server decides it (`ask`)."""
         actions = press.actions
@@ -574,7 +596,7 @@ class _Compiler(TargetCompiler):
                 native = self.hours_rule(press, entry, route, language)
                 if native is not None:
                     return native
-        dest = destination(self.flow, actions, menu, copy, key=entry, language=language)
+        dest = destination(self.flow, actions, menu, copy, key=entry, language=language, timeouts=timeouts)
         if dest.kind == "runtime":
             if dest.plays:
                 self.error(press.span, "PortSIP cannot play a prompt before asking an action URL",
@@ -584,11 +606,11 @@ class _Compiler(TargetCompiler):
         self.need(dest, press.span)
         return KeyRule(entry, dest, dest, None, press.span)
 
-    def runtime_press(self, menu: ir.Menu, copy: int, press: ir.Press, language: str | None) -> None:
+    def runtime_press(self, menu: ir.Menu, copy: int, press: ir.Press, language: str | None, timeouts: int) -> None:
         """A range or pattern of several keys, decided by the runtime server:
         make the receptionist its answer forwards to. With prompts before a
         transfer to `{key}` there would be one per number: refused."""
-        dest = destination(self.flow, press.actions, menu, copy, language=language)
+        dest = destination(self.flow, press.actions, menu, copy, language=language, timeouts=timeouts)
         if dest.kind == "number" and dest.plays and TEMPLATE.search(dest.value):
             self.error(press.span, f"PortSIP cannot play a prompt before transferring to `{dest.value}`: a forward "
                                    "plays nothing, and a receptionist that plays it would be needed for every number "
@@ -664,12 +686,14 @@ class _Compiler(TargetCompiler):
         self.receptionists[key] = receptionist
 
     def action_url(self, kind: str, mask: str, node: str, what: str, copy: int, span: ir.Span,
-                   language: str | None = None) -> ActionUrl:
+                   language: str | None = None, timeouts: int = 0) -> ActionUrl:
         self.uses_runtime = True
         runtime = self.env.get("runtime_url")
         query = {"flow": self.flow.name, "node": node, "kind": what}
         if copy:  # the runtime takes a missing copy for 0: a shorter URL
             query["copy"] = str(copy)
+        if timeouts:  # silences counted apart (`retries timeout N invalid M`); a short name: URLs are short
+            query["t"] = str(timeouts)
         if language:  # the call's language, when not the flow's
             query["lang"] = language
         url = self.callback_url("/portsip/action", query, span)

@@ -62,8 +62,7 @@ CAPABILITIES = {
     "key-ranges": ("runtime", "a DTMF action URL; one-key ranges: key rules"),
     "key-patterns": ("runtime", "a DTMF action URL; one-key patterns: key rules"),
     "end-key": ("runtime", "a DTMF action URL"),
-    "split-retries": ("no", "a receptionist counts silences and wrong entries together (one `repeat_times`), "
-                            "and ivrflow's receptionist per retry follows one counter too"),
+    "split-retries": ("synthesized", "a receptionist per count of each"),
     "replay": ("synthesized", "a forward to the menu's receptionist again"),
     "transfer-else": ("no", "a forward rule has no ring time, and a forwarded call belongs to its destination "
                             "(that extension's own no-answer and busy rules); `failure_forward_rule` is one per "

@@ -86,6 +86,7 @@ class _FlowAction:
         self.flow = runtime.flow
         self.directory = directory
         self.language: str | None = None  # the call's (`lang` in the URL), None for the flow's
+        self.timeouts = 0  # silences counted apart (`t` in the URL)
 
     async def answer(self, dest: Dest) -> Response:
         flow, directory = self.flow, self.directory
@@ -127,9 +128,9 @@ class _FlowAction:
             if not entry or not all(c in "0123456789*#" for c in entry):
                 raise HTTPProblem(422, "bad_input", "`input` must be the keys the caller pressed (0-9, * and #)")
             try:
-                copy = int(query.get("copy", "0"))
+                copy, self.timeouts = int(query.get("copy", "0")), int(query.get("t", "0"))
             except ValueError:
-                raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
+                raise HTTPProblem(422, "bad_copy", "`copy` and `t` must be numbers") from None
             return await self.answer(await self.on_entry(node, copy, entry, caller, now, fields))
         raise HTTPProblem(404, "unknown_node", f"no {kind or 'node'} `{name}` in flow `{flow.name}`")
 
@@ -138,8 +139,9 @@ class _FlowAction:
         """The machine picks what the entry does; `destination` says where that leads."""
         flow = self.flow
         try:
-            _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries),
-                                         language=self.language or flow.language), Keys(entry), Line(now, caller))
+            call = Call("input", menu.name, min(copy, menu.retries), timeouts=min(self.timeouts, menu.retry_limits[0]),
+                        language=self.language or flow.language)
+            _, effects = step(flow, call, Keys(entry), Line(now, caller))
         except MachineError as error:
             raise HTTPProblem(409, "machine", str(error)) from None
         visit = next(e for e in effects if isinstance(e, Visited))
@@ -152,7 +154,7 @@ class _FlowAction:
         handler = menu.on("invalid")
         if handler is not None and isinstance(handler.actions.terminal, ir.Ask):
             return await self.decide(handler.actions, menu, copy, fields)
-        return event_destination(flow, menu, "invalid", copy, self.language)
+        return event_destination(flow, menu, "invalid", copy, self.language, self.timeouts)
 
     async def decide(self, actions: ir.Actions, menu: ir.Menu | None, copy: int, fields: Mapping[str, Any],
                      key: str | None = None) -> Dest:
@@ -162,9 +164,9 @@ class _FlowAction:
                 "flow": flow.name, "node": menu.name if menu else None, "session": fields.get("session_id"),
                 "caller": fields.get("from"), "called": fields.get("to"), "keys": fields.get("input")})
             plays, language = spoken(flow, actions, self.language)
-            return destination(flow, None, menu, copy, key=key, language=language, plays=plays,
+            return destination(flow, None, menu, copy, key=key, language=language, plays=plays, timeouts=self.timeouts,
                                terminal=None if isinstance(reply, ir.NON_TERMINALS) else reply)
-        return destination(flow, actions, menu, copy, key=key, language=self.language)
+        return destination(flow, actions, menu, copy, key=key, language=self.language, timeouts=self.timeouts)
 
 
 def directory_from_env(flow: str, values: Mapping[str, Any], secret: Callable[[str], str | None]) -> Directory | None:
