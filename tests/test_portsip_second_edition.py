@@ -183,7 +183,7 @@ def test_what_the_receptionists_are_made_of(tmp_path: Path) -> None:
     # two counters: a receptionist per count of each; a wrong key (not counted as a silence) asks the runtime
     assert [(u.type, u.mask) for u in desk.urls] == [("DTMF", "ALL")]
     assert {"desk#0t1", "desk#1", "desk#1t1", "desk#2", "desk#2t1"} <= set(wanted.receptionists)
-    assert wanted.receptionists["desk#1t1"].urls[0].url.endswith("&kind=menu&copy=1&t=1")
+    assert wanted.receptionists["desk#1t1"].urls[0].url.endswith("&kind=menu&copy=1.1")
     assert wanted.receptionists["desk#1t1"].on_timeout == Dest("hangup")  # the second silence: exhausted
     assert wanted.receptionists["desk#2t1"].urls == []  # both used up: a wrong key is as a silence
     # set language: a receptionist per language, its prompts in it; the action URLs say which (`lang`)
@@ -266,3 +266,20 @@ def test_compile_with_the_pbx_environment_fails_with_those_errors(name: str, tmp
     for line, column, message in REFUSED[name]:
         assert f"{name}:{line}:{column}: error[IVR205]: {message}" in err or f"{line}:{column}" in err
     assert not (tmp_path / "build").exists()
+
+
+def test_the_action_endpoint_refuses_a_language_or_counts_it_cannot_have(tmp_path: Path) -> None:
+    path = tmp_path / "second.ivr"
+    path.write_text(SECOND)
+    flow = flow_of(path)
+    app = create_app(flow, MemoryStore(), Credentials(insecure=True), **portsip_runtime("http://127.0.0.1:9/api"))
+    with serve_app(app) as runtime_url:
+        action = f"{runtime_url}/portsip/action?flow=second&node=main&kind=menu"
+        for query in ("&lang=fr-FR", "&copy=1.x", "&copy=-1", "&copy=.2x"):
+            response = httpx.post(action + query, json={"input": "1005"})
+            assert response.status_code == 422, (query, response.text)
+            assert set(response.json()["error"]) == {"code", "message"}
+        # Known languages and counts are answered, `{key}` filled from the entry without its end key
+        for query in ("&lang=es-US", "&copy=1.1", ""):
+            answer = httpx.post(action + query, json={"input": "1005#"}).json()
+            assert answer == {"status_code": 200, "action": "call", "destination": "1005"}, query

@@ -690,10 +690,9 @@ class _Compiler(TargetCompiler):
         self.uses_runtime = True
         runtime = self.env.get("runtime_url")
         query = {"flow": self.flow.name, "node": node, "kind": what}
-        if copy:  # the runtime takes a missing copy for 0: a shorter URL
-            query["copy"] = str(copy)
-        if timeouts:  # silences counted apart (`retries timeout N invalid M`); a short name: URLs are short
-            query["t"] = str(timeouts)
+        if copy or timeouts:  # the runtime takes a missing copy for 0: a shorter URL
+            # silences counted apart (`retries timeout N invalid M`) follow a dot: `copy=1.2`
+            query["copy"] = f"{copy}.{timeouts}" if timeouts else str(copy)
         if language:  # the call's language, when not the flow's
             query["lang"] = language
         url = self.callback_url("/portsip/action", query, span)

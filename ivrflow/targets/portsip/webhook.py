@@ -86,7 +86,7 @@ class _FlowAction:
         self.flow = runtime.flow
         self.directory = directory
         self.language: str | None = None  # the call's (`lang` in the URL), None for the flow's
-        self.timeouts = 0  # silences counted apart (`t` in the URL)
+        self.timeouts = 0  # silences counted apart (after the dot of `copy`)
 
     async def answer(self, dest: Dest) -> Response:
         flow, directory = self.flow, self.directory
@@ -128,9 +128,12 @@ class _FlowAction:
             if not entry or not all(c in "0123456789*#" for c in entry):
                 raise HTTPProblem(422, "bad_input", "`input` must be the keys the caller pressed (0-9, * and #)")
             try:
-                copy, self.timeouts = int(query.get("copy", "0")), int(query.get("t", "0"))
+                retries, _, timeouts = query.get("copy", "0").partition(".")  # `copy=1.2`: 2 silences apart
+                copy, self.timeouts = int(retries), int(timeouts or 0)
+                if copy < 0 or self.timeouts < 0:
+                    raise ValueError(copy)
             except ValueError:
-                raise HTTPProblem(422, "bad_copy", "`copy` and `t` must be numbers") from None
+                raise HTTPProblem(422, "bad_copy", "`copy` must be a number, or two with a dot") from None
             return await self.answer(await self.on_entry(node, copy, entry, caller, now, fields))
         raise HTTPProblem(404, "unknown_node", f"no {kind or 'node'} `{name}` in flow `{flow.name}`")
 
