@@ -681,7 +681,7 @@ class _Compiler(TargetCompiler):
             on_timeout = Dest("hangup")
         key = Dest("node", route.name, language=language).label()
         receptionist = Receptionist(key, ivr_name(self.flow.name, key), route.name_span, None,
-                                    PASS_THROUGH_TIMEOUT_S, 0, on_timeout, language=language or self.flow.language)
+                                    PASS_THROUGH_TIMEOUT_S, 0, on_timeout, language=language)
         receptionist.urls.append(self.action_url("CALLER", mask, route.name, "route", 0, route.name_span, language))
         self.receptionists[key] = receptionist
 
