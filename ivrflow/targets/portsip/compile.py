@@ -8,7 +8,10 @@ menu's receptionist. So:
 
     menu      → a receptionist; when its handlers repeat it in ways PortSIP's
                 one counter cannot follow, one receptionist per retry
-                (`main`, `main#1`, …), each going on to the next
+                (`main`, `main#1`, …), each going on to the next; also
+                per count of silences apart (`main#1t2`), for a `replay`
+                that plays the `again` prompts (`main#0`), and per
+                language the call can be in (`main@es-US`)
     play …, X → a receptionist that plays the prompts, then does X
                 (`sorry>main#1`): PortSIP has no prompt on a forward
     press KEY → a key rule; `goto` forwards to the other receptionist, a
@@ -18,8 +21,9 @@ menu's receptionist. So:
                 server at /portsip/action, which runs the machine
     voicemail → FORWARD_TO_VOICEMAIL to the box's extension
 
-`destination()` is shared with the runtime server, so both agree on where a
-call goes next.
+`destination()` (routing.py) is shared with the runtime server, so both
+agree on where a call goes next. What PortSIP cannot carry is refused before
+this runs (target.CAPABILITIES, refusals.py).
 """
 
 from __future__ import annotations
@@ -35,9 +39,23 @@ from typing import Any
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
-from ...compiler.values import TEMPLATE, fill
+from ...compiler.values import TEMPLATE
 from ..common import TargetCompiler
 from . import audio
+from .routing import (
+    Dest,
+    copy_key,
+    counts_natively,
+    destination,
+    event_destination,
+    needs_runtime_for_entries,
+    parse_copy_key,
+    plays_on,
+    voicemail_key,
+)
+
+__all__ = ["Dest", "compile_flow", "copy_key", "counts_natively", "destination", "event_destination",
+           "parse_copy_key", "voicemail_key"]
 
 MARKER = "ivrflow"
 #: PortSIP's limit on a receptionist's name.
@@ -88,162 +106,6 @@ def is_prompt_file(flow: str, name: str) -> bool:
     `prompt_file_name`, so a person's `ivrflow-FLOW-greeting.wav` (or another
     flow's file) is never taken for one."""
     return re.fullmatch(rf"{MARKER}-{re.escape(flow)}-[0-9a-f]{{16}}\.wav", name) is not None
-
-
-def copy_key(menu: str, copy: int, replayed: bool = False, timeouts: int = 0) -> str:
-    """The receptionist of a menu at `copy` retries (and `timeouts` silences
-    counted apart, `main#1t2`); `replayed`: at none but entered again by
-    `replay` (it plays the `again` prompts, not the `first` ones, as the
-    receptionists of repeats do)."""
-    if copy == 0 and timeouts == 0:
-        return f"{menu}#0" if replayed else menu
-    return f"{menu}#{copy}" + (f"t{timeouts}" if timeouts else "")
-
-
-_COPY_KEY = re.compile(r"(?P<name>[^#@]+)(?:#(?P<copy>[0-9]+)(?:t(?P<timeouts>[0-9]+))?)?(?:@.*)?")
-
-
-def parse_copy_key(key: str) -> tuple[str, int, bool, int]:
-    """copy_key's inverse: (menu, copy, replayed, timeouts); a language after `@` is left out."""
-    found = _COPY_KEY.fullmatch(key)
-    assert found is not None, key
-    copy, timeouts = int(found["copy"] or 0), int(found["timeouts"] or 0)
-    return found["name"], copy, found["copy"] is not None and copy == timeouts == 0, timeouts
-
-
-@dataclass(frozen=True)
-class Dest:
-    """Where a call goes: a number, a voicemail box, a hang-up or a
-    receptionist (`node`); `plays` are heard first (through a receptionist
-    that plays them). `runtime`: the runtime server decides (an `ask`)."""
-
-    kind: str  # number | voicemail | hangup | node | runtime
-    value: str = ""
-    plays: tuple[str, ...] = ()  # prompt names, `name@es-US` when not in the flow's language
-    language: str | None = None  # a node's: the call's language there, None for the flow's
-
-    def label(self) -> str:
-        node = self.value + (f"@{self.language}" if self.language else "")
-        return {"number": f"transfer:{self.value}", "voicemail": f"voicemail:{self.value}",
-                "hangup": "hangup", "node": node, "runtime": "ask"}[self.kind]
-
-    def key(self) -> str | None:
-        """The receptionist a forward to this destination reaches (None: a number,
-        a voicemail forward or a hang-up, which need none)."""
-        if self.plays:
-            return "+".join(self.plays) + ">" + self.label()
-        return self.label() if self.kind == "node" else None
-
-    def bare(self) -> Dest:
-        return Dest(self.kind, self.value, language=self.language)
-
-
-def counts_natively(menu: ir.Menu) -> bool:
-    """Whether one receptionist, with PortSIP's own counter, is the menu: a
-    timeout and a wrong key both just repeat it (ASSUMPTION: a wrong key
-    counts like a timeout), every key is decided natively and none repeats."""
-    for event in ("timeout", "invalid"):
-        handler = menu.on(event)
-        if handler is not None and (handler.actions.steps or not isinstance(handler.actions.terminal, ir.Repeat)):
-            return False
-    if any(isinstance(p.actions.terminal, (ir.Repeat, ir.Ask, ir.Replay)) for p in menu.presses):
-        return False
-    if any(play.when != "always" for play in menu.plays):
-        return False  # PortSIP replays the one file: a receptionist per repeat plays the `again` prompts
-    if menu.separate_retries:
-        return False  # PortSIP keeps one counter: a receptionist per count of each
-    return not needs_runtime_for_entries(menu)
-
-
-def needs_runtime_for_entries(menu: ir.Menu) -> bool:
-    """PortSIP ends an entry when the caller pauses; it cannot cut one at
-    `digits` keys, nor dial what is left of it, nor take a key as the end of
-    an entry (`end-key`), nor match an entry of several keys against a
-    range or a pattern and keep it as `{key}`: those menus' entries are
-    decided by the runtime server, which runs the machine."""
-    return menu.dial_extensions or menu.digits > 1 or menu.end_key is not None or any(
-        press.kind != "key" and press.length > 1 for press in menu.presses)
-
-
-def plays_on(menu: ir.Menu, copy: int, replayed: bool, language: str | None = None,
-             timeouts: int = 0) -> tuple[str, ...]:
-    """What a menu's receptionist plays: on entering, all but the `again`
-    prompts; at a repeat or a replay, all but the `first` ones."""
-    skip = "again" if copy == 0 and timeouts == 0 and not replayed else "first"
-    return tuple(in_language(play.prompt, language) for play in menu.plays if play.when != skip)
-
-
-def in_language(prompt: str, language: str | None) -> str:
-    """A prompt to play, in `language` (None: the flow's)."""
-    return f"{prompt}@{language}" if language else prompt
-
-
-def spoken(flow: ir.Flow, actions: ir.Actions, language: str | None) -> tuple[tuple[str, ...], str | None]:
-    """What a handler's steps play (each in the language the call is in when
-    it plays), and the language after them (None: the flow's)."""
-    plays = []
-    for step in actions.steps:
-        if isinstance(step, ir.PlayThen):
-            plays.append(in_language(step.prompt, language))
-        elif isinstance(step, ir.SetLanguage):
-            language = None if step.language == flow.language else step.language
-    return tuple(plays), language
-
-
-def destination(flow: ir.Flow, actions: ir.Actions | None, menu: ir.Menu | None, copy: int, *,
-                key: str | None = None, language: str | None = None, terminal: ir.Terminal | None = None,
-                plays: tuple[str, ...] = (), timeouts: int = 0, silence: bool = False) -> Dest:
-    """Where a handler's `actions` send a call that is at `copy` of `menu`
-    (with `timeouts` counted apart) in `language` (None: the flow's);
-    `key`: the entry that chose the handler, the `{key}` of a transfer
-    number; `silence`: the handler is `on timeout`. `terminal` stands for
-    the actions' own (a routing service's answer); `plays`: heard before them."""
-    if actions is not None:
-        more, language = spoken(flow, actions, language)
-        plays += more
-        terminal = terminal or actions.terminal
-    if isinstance(terminal, ir.Replay) and menu is not None:  # the counters stay as they are
-        replayed = any(p.when != "always" for p in menu.plays)
-        return Dest("node", copy_key(menu.name, copy, replayed, timeouts), plays, language)
-    if isinstance(terminal, ir.Repeat) and menu is not None:
-        silences, wrong = menu.retry_limits
-        if menu.separate_retries and silence:  # a silence counts on its own counter
-            if timeouts + 1 <= silences:
-                return Dest("node", copy_key(menu.name, copy, timeouts=timeouts + 1), plays, language)
-        elif copy + 1 <= wrong:
-            return Dest("node", copy_key(menu.name, copy + 1, timeouts=timeouts), plays, language)
-        exhausted = menu.on("exhausted")
-        if exhausted is None:
-            return Dest("hangup", "", plays)
-        return destination(flow, exhausted.actions, menu, copy, key=key, language=language, plays=plays,
-                           timeouts=timeouts)
-    if isinstance(terminal, ir.Goto):
-        return Dest("node", terminal.target, plays, language)
-    if isinstance(terminal, ir.Transfer):
-        number = terminal.destination
-        if key is not None and "{" in number:
-            number = fill(number, {"key": key})
-        return Dest("number", number, plays)
-    if isinstance(terminal, ir.Voicemail):
-        return Dest("voicemail", terminal.box or "default", plays)
-    if isinstance(terminal, ir.Ask):
-        return Dest("runtime", terminal.url, plays)
-    return Dest("hangup", "", plays)
-
-
-def event_destination(flow: ir.Flow, menu: ir.Menu, event: str, copy: int, language: str | None = None,
-                      timeouts: int = 0) -> Dest:
-    handler = menu.on(event)  # type: ignore[arg-type]
-    where: dict[str, Any] = {"language": language, "timeouts": timeouts, "silence": event == "timeout"}
-    if handler is None:
-        return destination(flow, None, menu, copy, terminal=ir.Repeat(menu.name_span), **where)
-    return destination(flow, handler.actions, menu, copy, **where)
-
-
-def voicemail_key(box: str) -> str:
-    """The receptionist the runtime sends a call to for voicemail (action URLs
-    can only call, hang up or repeat)."""
-    return f">voicemail:{box}"
 
 
 def pin_problem(pin: object) -> str | None:

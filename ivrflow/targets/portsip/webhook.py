@@ -35,7 +35,8 @@ from ...runtime.http import HTTPProblem, read_json
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import PortSipApi, prefix
-from .compile import Dest, destination, event_destination, ivr_name, spoken, voicemail_key
+from .compile import ivr_name
+from .routing import Dest, destination, event_destination, spoken, voicemail_key
 
 log = logging.getLogger("ivrflow.runtime")
 #: The fields of an action URL's JSON body ivrflow reads (PortSIP sends numbers as strings or numbers).
