@@ -131,9 +131,11 @@ def got(call: Any, words: dict[str, list[str]], flow: ir.Flow) -> dict[str, Any]
     return {**ended, "heard": [said for name in call.played for said in words[name]]}
 
 
-def test_calls_on_the_second_edition_end_and_sound_as_the_machine_says(tmp_path: Path) -> None:
-    path = tmp_path / "second.ivr"
-    path.write_text(SECOND)
+def _run_calls(path: Path, entries: tuple[str, ...]) -> tuple[ir.Flow, list[tuple[tuple[str, ...], str | None]],
+                                                            list[Any], dict[str, list[str]]]:
+    """Deploy `path` to the emulator, with the runtime server answering its
+    action URLs, and run every sequence of up to three `entries` (up to two
+    from the caller the SECOND flow's entry route turns away)."""
     flow = flow_of(path)
     state = PortSip()
     with serve_app(portsip_app(state)) as base:
@@ -146,9 +148,8 @@ def test_calls_on_the_second_edition_end_and_sound_as_the_machine_says(tmp_path:
             wanted = target.desired(flow, str(path), env, True)
             # what each uploaded file says: its parts, as the machine's Play effects give them
             words = {name: [part.value for part in audio.parts] for name, audio in wanted.audio.items()}
-            # every sequence of up to three entries; from the caller the entry route turns away, up to two
             cases = [(i, c) for c in CALLERS for n in range(4 if c is None else 3)
-                     for i in itertools.product(ENTRIES, repeat=n)]
+                     for i in itertools.product(entries, repeat=n)]
 
             async def run_all() -> list[Any]:
                 async with httpx.AsyncClient(timeout=10) as client:
@@ -159,11 +160,35 @@ def test_calls_on_the_second_edition_end_and_sound_as_the_machine_says(tmp_path:
     mismatches = [(i, c, expected(flow, i, c), got(call, words, flow))
                   for (i, c), call in zip(cases, calls, strict=True) if got(call, words, flow) != expected(flow, i, c)]
     assert mismatches == [], json.dumps(mismatches[:3], indent=1, ensure_ascii=False)
+    return flow, cases, calls, words
+
+
+def test_calls_on_the_second_edition_end_and_sound_as_the_machine_says(tmp_path: Path) -> None:
+    path = tmp_path / "second.ivr"
+    path.write_text(SECOND)
+    flow, cases, calls, _ = _run_calls(path, ENTRIES)
     outcomes = {json.dumps(expected(flow, i, c)["action"]) for i, c in cases}
     assert outcomes == {'"transfer"', '"hangup"', '"waiting"'}
     transfers = {call.outcome.target for call in calls if call.outcome.action == "transfer"}
     assert {"1005", "7123", "555", "200"} <= transfers  # {key} from a range, a pattern and a one-key pattern
     assert sum(call.asked for call in calls) > len(cases)  # the route and the menu's entries asked the runtime
+
+
+def test_the_bilingual_line_without_what_portsip_cannot_carry_runs_as_the_machine_says(tmp_path: Path) -> None:
+    """examples/bilingual.ivr less its `called` branch and its `ring … else`
+    fallbacks: the switches between English and Spanish, `play welcome
+    first`, `replay` and the desk chosen by the language, heard word for word."""
+    source = (EXAMPLES / "bilingual.ivr").read_text(encoding="utf-8")
+    source = source.replace('    when called "18005550142" -> set language es-US, goto main  # the Spanish line\n', "")
+    source = re.sub(r' ring 20s else voicemail "20[01]"', "", source)
+    path = tmp_path / "bilingual.ivr"
+    path.write_text(source, encoding="utf-8")
+    assert unsupported(target.TARGET, flow_of(path)) == []
+    _, _, calls, words = _run_calls(path, ("1", "2", "0", "8", "9", "5", "silence"))
+    heard = {said for call in calls for name in call.played for said in words[name]}
+    assert {"For English, press eight.", "Lo sentimos, esa opción no es válida."} <= heard
+    assert "Bienvenido a la Biblioteca Lakeside." not in heard  # a switch replays the menu: no welcome again
+    assert {call.outcome.target for call in calls if call.outcome.action == "transfer"} == {"200", "201", "210"}
 
 
 def test_what_the_receptionists_are_made_of(tmp_path: Path) -> None:
