@@ -93,6 +93,19 @@ demo: setup
 	echo "-- calls to 7000: key 2; a wrong key, then 1 (the runtime answers the action URL)" && \
 	curl -s -X POST http://127.0.0.1:$$pbx/_emulator/call -d '{"extension": "7000", "inputs": ["2"]}' && echo && \
 	curl -s -X POST http://127.0.0.1:$$pbx/_emulator/call -d '{"extension": "7000", "inputs": ["7", "1"]}' && echo
+	@echo; echo "== Comm100 VoiceBot: compile (plan.json and one file per resource), deploy to a local stand-in, plan again"
+	@$(BIN)/ivrflow compile examples/quickstart.ivr --target comm100 -o out/comm100
+	@port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(BIN)/ivrflow emulate comm100 --port $$port & pid=$$!; trap "kill $$pid 2>/dev/null" EXIT; \
+	export COMM_BASE_URL=http://127.0.0.1:$$port/v4 COMM_API_KEY=demo COMM_SIP_PASSWORD=demo; \
+	for i in $$(seq 50); do curl -s -o /dev/null http://127.0.0.1:$$port/_emulator/log && break; sleep 0.1; done; \
+	echo "-- ivrflow deploy examples/quickstart.ivr --env voicebot --yes" && \
+	$(BIN)/ivrflow deploy examples/quickstart.ivr --env voicebot --yes && \
+	echo "-- ivrflow plan examples/quickstart.ivr --env voicebot (again)" && \
+	$(BIN)/ivrflow plan examples/quickstart.ivr --env voicebot && \
+	echo "-- calls on the voicebot: key 1 (simulate: transfer 101); a wrong key, then 2 (simulate: transfer 102)" && \
+	curl -s -X POST http://127.0.0.1:$$port/_emulator/call -d '{"voicebot": "quickstart", "inputs": ["1"]}' && echo && \
+	curl -s -X POST http://127.0.0.1:$$port/_emulator/call -d '{"voicebot": "quickstart", "inputs": ["7", "2"]}' && echo
 
 test: setup $(MERMAID)
 	$(BIN)/python -m pytest

@@ -2,20 +2,22 @@
 
 A generated flow of 50 menus (each with a recording, four keys, a retry and
 its own timeout and invalid handlers) is deployed to each declarative
-target's emulator (Telphin, PortSIP), which adds 20 ms to every request: the first deploy, a redeploy with no
+target's emulator (Telphin, PortSIP, Comm100), which adds 20 ms to every request: the first deploy, a redeploy with no
 change, and a deploy after changing one key. A deploy that changed something
 ends with the verification read `ivrflow deploy` makes. Then the same on a fresh
 emulator that also fails 10% of requests (429, 5xx, timeouts, dropped
 connections); a deploy that gives up is run again, as a person would.
 Reported per step: the changes the plan held, requests sent (reads and
 writes), retries and wall time. Writes beyond the plan's changes would be
-requests the plan did not need.
+requests the plan did not need. Comm100 allows 300 calls per 5 minutes: its
+client paces itself on a simulated clock here (the pause it would take is the
+`paced` column, not waited for), against an emulator without the limit.
 
 The emulator runs in a child process, as a remote platform would: its work
 does not compete with the client's reading threads for one interpreter
 (`--same-process` runs it in a thread of this one, as before).
 
-    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1] [--target telphin|portsip]
+    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1] [--target telphin|portsip|comm100]
                            [--same-process]
 """
 
@@ -39,6 +41,9 @@ from ivrflow.deploy.http import NetworkFailed, NotConverged, Stats  # noqa: E402
 from ivrflow.deploy.run import verify  # noqa: E402
 from ivrflow.loader import load  # noqa: E402
 from ivrflow.targets import get  # noqa: E402
+from ivrflow.targets.comm100.client import Pacer  # noqa: E402
+from ivrflow.targets.comm100.emulator import comm100_app  # noqa: E402
+from ivrflow.targets.comm100.state import Comm100  # noqa: E402
 from ivrflow.targets.emulation import Faults  # noqa: E402
 from ivrflow.targets.portsip.emulator import PortSip, portsip_app  # noqa: E402
 from ivrflow.targets.telphin.emulator import Telphin, telphin_app  # noqa: E402
@@ -85,11 +90,27 @@ ENVIRONMENTS = {
     "telphin": {"client_id": "demo", "client_secret": "${SECRET}", "extension": "071"},
     "portsip": {"username": "demo", "password": "${SECRET}", "domain": "bench", "extensions": "7000-7999",
                 "pin": "${PIN}", "runtime_url": "http://127.0.0.1:9"},
+    "comm100": {"site_id": 10000, "email": "demo@example.com", "api_key": "${SECRET}", "channel": "sip",
+                "sip_server": "sip.example.com", "sip_username": "bench", "sip_password": "${SECRET}"},
 }
 
 
-def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> int:
-    """One `ivrflow deploy`; returns the number of changes the plan held."""
+class SimulatedClock:
+    """The pacer's clock: real time plus the pauses it asked for, which are not waited."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def sleep(self, seconds: float) -> None:
+        self.skipped += seconds
+
+
+def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> tuple[int, float]:
+    """One `ivrflow deploy`; returns the number of changes the plan held and
+    the seconds the client paced itself (Comm100, simulated)."""
     path = folder / "bench.ivr"
     result = load(str(path))
     assert result.flow is not None and result.errors == 0, result.diagnostics[:3]
@@ -99,34 +120,40 @@ def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> i
     target = get(name)
     with target.api_for(env, stats=stats) as api:
         api.retry["timeout"] = timeout
+        paced = None
+        if name == "comm100":  # the real limit, on a simulated clock
+            clock = SimulatedClock()
+            api.pacer = paced = Pacer(clock=clock.now, sleep=clock.sleep)
         _, plan = target.plan(result.flow, str(path), env, api)
         ids: dict = {}
         for change in plan.changes:
             target.apply(result.flow, str(path), change, api, ids)
         verify(plan, lambda: target.plan(result.flow, str(path), env, api)[1])  # as `ivrflow deploy` ends
-    return len(plan.changes)
+    return len(plan.changes), paced.waited if paced is not None else 0.0
 
 
 def run(folder: Path, name: str, menus: int, latency_ms: int, faults: float, rows: list[tuple],
         same_process: bool = False) -> None:
     injected = Faults(rate=faults, latency_ms=latency_ms, timeout_s=1.5, seed=1)
-    app = telphin_app(Telphin(faults=injected)) if name == "telphin" else portsip_app(PortSip(faults=injected))
+    app = telphin_app(Telphin(faults=injected)) if name == "telphin" else portsip_app(PortSip(faults=injected)) \
+        if name == "portsip" else comm100_app(Comm100(faults=injected, rate_limit=10**9))
     label = f" ({faults:.0%} faults)" if faults else ""
     with (serve_app if same_process else serve_apart)(app) as base:
-        url = base if name == "telphin" else base + "/api"
+        url = base if name == "telphin" else base + "/api" if name == "portsip" else base + "/v4"
         for step, changed in (("first deploy", False), ("redeploy, no change", False), ("one key changed", True)):
             (folder / "bench.ivr").write_text(generate(menus, changed))
-            stats, started, runs, changes = Stats(), time.perf_counter(), 0, 0
+            stats, started, runs, changes, paced = Stats(), time.perf_counter(), 0, 0, 0.0
             while True:  # run again after a failure
                 runs += 1
                 try:
-                    changes = deploy(folder, name, url, stats, timeout=1.0)
+                    changes, pause = deploy(folder, name, url, stats, timeout=1.0)
+                    paced += pause
                     break
                 except (NetworkFailed, NotConverged):
                     if runs >= 10:
                         raise
             rows.append((name, step + label, changes, stats.requests, stats.requests - stats.writes, stats.writes,
-                         stats.retries, runs, time.perf_counter() - started))
+                         stats.retries, runs, time.perf_counter() - started, paced))
 
 
 def main() -> None:
@@ -146,10 +173,10 @@ def main() -> None:
     where = "in this process" if args.same_process else "in a child process"
     print(f"{args.menus} menus, {args.latency_ms} ms per request, the emulator {where}\n")
     print(f"{'target':<8} {'step':<34} {'changes':>8} {'requests':>9} {'reads':>6} {'writes':>7} {'retries':>8} "
-          f"{'runs':>5} {'seconds':>8}")
-    for name, step, changes, requests, reads, writes, retries, runs, seconds in rows:
+          f"{'runs':>5} {'seconds':>8} {'paced':>7}")
+    for name, step, changes, requests, reads, writes, retries, runs, seconds, paced in rows:
         print(f"{name:<8} {step:<34} {changes:>8} {requests:>9} {reads:>6} {writes:>7} {retries:>8} {runs:>5} "
-              f"{seconds:>8.1f}")
+              f"{seconds:>8.1f} {paced:>7.0f}")
 
 
 if __name__ == "__main__":

@@ -129,6 +129,7 @@ class Result:
     errors: int
     samples: list[str]
     cpu_us: float  # the server's CPU time per callback it answered (warm-up included)
+    store_cpu_us: float = 0.0  # redis-server's CPU time per callback, in the same run (Redis runs)
 
 
 def free_port() -> int:
@@ -217,19 +218,23 @@ async def load(base: str, concurrency: int, seconds: float, think: float) -> tup
     return latencies, errors, responses
 
 
-def measure(base: str, pid: int, concurrency: int, seconds: float, think_ms: int) -> Result:
+def measure(base: str, pid: int, concurrency: int, seconds: float, think_ms: int,
+            store_pid: int | None = None) -> Result:
     """One run of the load generator, in its own process on the second core,
-    against the server at `base` (process `pid`)."""
+    against the server at `base` (process `pid`, using redis-server
+    `store_pid` if any)."""
     argv = [*pinned(1), sys.executable, __file__, "--load", base, "--concurrency", str(concurrency),
             "--seconds", str(seconds), "--think", str(think_ms)]
     cpu = cpu_seconds(pid)
+    store_cpu = cpu_seconds(store_pid) if store_pid else 0.0
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     cpu = cpu_seconds(pid) - cpu
+    store_cpu = cpu_seconds(store_pid) - store_cpu if store_pid else 0.0
     if done.returncode != 0:
         raise SystemExit(f"the load generator failed against {base}:\n{done.stderr[-2000:]}")
     data = json.loads(done.stdout)
     return Result(data["rate"], data["p50_ms"], data["p99_ms"], data["errors"], data["samples"],
-                  cpu / max(1, data["responses"]) * 1e6)
+                  cpu / max(1, data["responses"]) * 1e6, store_cpu / max(1, data["responses"]) * 1e6)
 
 
 def generate(base: str, concurrency: int, seconds: float, think_ms: int) -> None:
@@ -372,13 +377,14 @@ def main() -> int:
     (workdir / "bare.py").write_text(BARE)
     env = {"IVRFLOW_CALLBACK_TOKEN": TOKEN, "PYTHONPATH": str(workdir)}
     specs = {"memory": "memory"}
+    redis_pid: int | None = None
     with contextlib.ExitStack() as stack:
         if "redis" in stores:
             redis = shutil.which("redis-server")
             if not redis:
                 raise SystemExit("redis-server is not installed (apt-get install redis-server)")
             redis_port = free_port()
-            stack.enter_context(_redis(redis, redis_port))
+            redis_pid = stack.enter_context(_redis(redis, redis_port))
             specs["redis"] = f"redis://127.0.0.1:{redis_port}/0"
         servers: dict[str, tuple[str, int]] = {}  # name -> (URL, process id)
         if scenario.bare:
@@ -399,7 +405,8 @@ def main() -> int:
             for store in stores:
                 for concurrency, think in levels:
                     order = ["bare", store] if round_ % 2 == 0 else [store, "bare"]
-                    measured = {name: measure(*servers[name], concurrency, seconds, think)
+                    measured = {name: measure(*servers[name], concurrency, seconds, think,
+                                              redis_pid if name == "redis" else None)
                                 for name in order if name in servers}
                     runs.setdefault((store, concurrency, think), []).append((measured[store], measured.get("bare")))
                     print(f"round {round_ + 1}/{rounds}: {store} {concurrency} calls, think {think} ms: "
@@ -409,7 +416,7 @@ def main() -> int:
 
 
 @contextlib.contextmanager
-def _redis(binary: str, port: int) -> Iterator[None]:
+def _redis(binary: str, port: int) -> Iterator[int]:
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -420,7 +427,7 @@ def _redis(binary: str, port: int) -> Iterator[None]:
             if time.monotonic() > deadline:
                 raise SystemExit("redis-server did not start")
             time.sleep(0.05)
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -458,6 +465,11 @@ def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]])
               f"{ratio:>6} {median([r.p50_ms for r in ours]):>7.1f} {median([r.p99_ms for r in ours]):>7.1f} "
               f"{bare[1]:>9} {bare[2]:>9} {median([r.cpu_us for r in ours]):>4.0f} us {cpu_ratio:>10} "
               f"{errors:>7} {len(pairs):>7}")
+    for (store, concurrency, think), pairs in runs.items():
+        store_cpu = median([r.store_cpu_us for r, _ in pairs])
+        if store_cpu:
+            print(f"  {store} {concurrency} calls, think {think} ms: redis-server used {store_cpu:.0f} us of CPU per "
+                  "callback besides the server's (not pinned: it shares the two cores)")
     for sample in sorted(samples):
         print(f"  error: {sample}")
     return 1 if failed else 0

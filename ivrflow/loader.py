@@ -54,7 +54,7 @@ def include_reader(root: str) -> Callable[[str, str], tuple[str, str]]:
         candidate = Path(including).parent / written
         try:
             real = candidate.resolve()
-        except (OSError, RuntimeError) as error:
+        except (OSError, RuntimeError, ValueError) as error:  # ValueError: a NUL in the path
             raise IncludeError(f"cannot be read ({error})") from None
         if not real.is_relative_to(base):
             raise IncludeError(f"is outside the flow's folder ({base}); included files must be in it or below it")

@@ -173,6 +173,22 @@ extensions = "7000-7099"                 # numbers ivrflow may give its receptio
 tts = "espeak"                           # `say` prompts are synthesized and uploaded
 # runtime_url = "https://ivr.example.com"   # where `ivrflow serve` answers the action URLs
 ''',
+    "comm100": '''# Comm100 VoiceBot: the flow becomes a voicebot with its channel, a callStarts trigger and actions.
+#   export VOICEBOT_API_KEY=… VOICEBOT_SIP_PASSWORD=…
+#   ivrflow plan {flow} --env comm100
+# A local stand-in: `ivrflow emulate comm100 --port 8093` and base_url = "http://127.0.0.1:8093/v4".
+[env.comm100]
+target = "comm100"
+host = 11                                # api11.comm100.io: the number of your Control Panel's dash11
+site_id = 10000
+email = "admin@example.com"              # API-key auth: Basic email:API_KEY (or access_token for OAuth)
+api_key = "${{VOICEBOT_API_KEY}}"
+channel = "sip"                          # or "twilio" with phone_number and phone_country
+sip_server = "sip.example.com"
+sip_username = "voicebot"
+sip_password = "${{VOICEBOT_SIP_PASSWORD}}"
+transfer_to = "sip:{{ext}}@pbx.example.com"  # how an extension such as 101 is dialled
+''',
     "mediaservice": '''# iotcomms mediaservice: prompt files are uploaded; `ivrflow serve` answers the calls.
 #   export MEDIASERVICE_API_KEY="$(cat private-key.pem)"
 #   ivrflow plan {flow} --env mediaservice

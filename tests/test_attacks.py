@@ -430,6 +430,88 @@ def test_headers_trickled_slowly_are_cut_off(portsip: tuple[PortSip, str], monke
         assert client.recv(100).startswith(b"HTTP/1.1 400")
 
 
+def test_headers_trickled_on_a_kept_alive_connection_get_their_own_deadline(
+        portsip: tuple[PortSip, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivrflow.runtime import protocol
+
+    monkeypatch.setattr(protocol, "HEADER_TIMEOUT_S", 0.5)
+    with _raw(portsip[1]) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(0.3)  # the next request begins before the connection's first deadline passes …
+        started = time.monotonic()
+        client.settimeout(0.05)
+        closed = False
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 100:
+            if time.monotonic() - started > 2.5:
+                break
+            try:
+                client.send(bytes([byte]))
+                closed = client.recv(100) == b""
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+            if closed:
+                break
+    # … and is cut off at its own deadline, not the first request's
+    assert closed and 0.45 < time.monotonic() - started < 1.5
+
+
+def test_the_header_deadline_sets_no_timer_per_request() -> None:
+    """A kept-alive connection's requests share one pending timer (uvicorn's
+    own keep-alive timer aside), instead of setting and cancelling one each."""
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from ivrflow.runtime.protocol import GuardedHttpToolsProtocol
+
+    class Transport(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.written = b""
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+        def write(self, data: bytes) -> None:  # type: ignore[override]
+            self.written += data
+
+        def is_closing(self) -> bool:
+            return False
+
+        def close(self) -> None: ...
+        def pause_reading(self) -> None: ...
+        def resume_reading(self) -> None: ...
+
+    async def hello(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def run() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        config = uvicorn.Config(hello, lifespan="off", log_level="warning")
+        config.load()
+        timers: list[str] = []
+        call_at = loop.call_at
+        loop.call_at = lambda when, callback, *args, **kwargs: (  # type: ignore[method-assign]
+            timers.append(callback.__name__), call_at(when, callback, *args, **kwargs))[1]
+        server = GuardedHttpToolsProtocol(config, ServerState(), {}, loop)
+        transport = Transport()
+        server.connection_made(transport)
+        for _ in range(100):
+            server.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            for _ in range(5):
+                await asyncio.sleep(0)
+        server.connection_lost(None)
+        return transport.written.count(b"HTTP/1.1 200"), len([t for t in timers if "keep_alive" not in t])
+    answered, header_timers = asyncio.run(run())
+    assert answered == 100
+    assert header_timers <= 1
+
+
 def test_ivrflow_serve_runs_with_these_limits() -> None:
     with ivrflow_serve(EXAMPLES / "quickstart.ivr", "--insecure") as (url, log):
         with _raw(url) as client:
@@ -554,3 +636,51 @@ def _code(response: httpx.Response) -> str | None:
         return str(json.loads(response.content)["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def test_a_body_in_pieces_is_read_whole_within_one_deadline_for_all_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_body arms no timer for a piece that has already arrived; pieces
+    that have to be waited for still share the one deadline."""
+    import asyncio
+
+    from starlette.requests import ClientDisconnect, Request
+
+    monkeypatch.setattr(http, "BODY_READ_TIMEOUT_S", 0.3)
+
+    def request(pieces: list[tuple[float, dict[str, Any]]]) -> Request:
+        async def receive() -> dict[str, Any]:
+            pause, message = pieces.pop(0)
+            if pause:
+                await asyncio.sleep(pause)
+            return message
+        return Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+
+    def piece(body: bytes, more: bool = True) -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    async def read(pieces: list[tuple[float, dict[str, Any]]]) -> bytes | str:
+        try:
+            return await http.read_body(request(pieces))
+        except http.HTTPProblem as problem:
+            return f"{problem.status} {problem.code}"
+        except ClientDisconnect:
+            return "disconnected"
+
+    assert asyncio.run(read([(0, piece(b'{"a":', True)), (0, piece(b"1}", False))])) == b'{"a":1}'
+    assert asyncio.run(read([(0.05, piece(b"[", True)), (0, piece(b"", True)), (0.05, piece(b"]", False))])) == b"[]"
+    # each piece well within the time, but not all of them together
+    assert asyncio.run(read([(0.15, piece(b"1")), (0.15, piece(b"2")), (0.15, piece(b"3", False))])) == \
+        "408 body_timeout"
+    assert asyncio.run(read([(0, piece(b"x" * 40_000)), (0.01, piece(b"x" * 40_000, False))])) == \
+        "413 body_too_large"
+    assert asyncio.run(read([(0, piece(b"1")), (0.01, {"type": "http.disconnect"})])) == "disconnected"
+
+    async def timers_armed(pieces: list[tuple[float, dict[str, Any]]]) -> int:
+        loop = asyncio.get_running_loop()
+        armed: list[float] = []
+        call_at = loop.call_at
+        loop.call_at = lambda when, *args, **kwargs: armed.append(when) or call_at(when, *args, **kwargs)  # type: ignore[method-assign]
+        await http.read_body(request(pieces))
+        return len(armed)
+    assert asyncio.run(timers_armed([(0, piece(b"{}", False))])) == 0  # the usual callback: its body is there
+    assert asyncio.run(timers_armed([(0.01, piece(b"{}", False))])) >= 1

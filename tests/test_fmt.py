@@ -95,50 +95,107 @@ GAP = st.sampled_from([" ", "  ", "\t", " \t "])
 TIGHT = st.sampled_from(["", " ", "  ", "\t"])  # where no space is needed: around `,` and after `->`
 
 
+#: Tokens that may touch their neighbours in a messy file (the lexer splits them all the same).
+TOUCHING = {",", "?", "(", ")", "=", "==", "!=", "<", ">="}
+
+
+@st.composite
+def conditions(draw: st.DrawFn, depth: int = 3) -> list[str]:
+    """A route condition of the second edition, nested up to `depth` levels, as tokens."""
+    if depth == 0 or draw(st.integers(0, 2)) == 0:
+        return draw(st.sampled_from([["open", "h"], ["caller", '"7*"'], ["called", '"800*"'],
+                                     ["status", "==", '"ok"'], ["status", "!=", '"a \\"b\\" # c"'],
+                                     ["balance", "<", "0"], ["balance", ">=", "-1.5"],
+                                     ["account", "matches", '"12XX"'], ["vip", "is", "set"]]))
+    inner = draw(conditions(depth - 1))
+    kind = draw(st.sampled_from(["not", "and", "or", "group"]))
+    if kind == "not":
+        return ["not", *inner]
+    if kind == "group":
+        return ["(", *inner, ")"]
+    return [*inner, kind, *draw(conditions(depth - 1))]
+
+
 @st.composite
 def statements(draw: st.DrawFn) -> list[tuple[int, list[str]]]:
-    """A flow of every kind of statement, as (depth, tokens) lines."""
+    """A flow of every kind of statement (both editions), as (depth, tokens) lines."""
     menus = [f"m{i}" for i in range(draw(st.integers(1, 3)))]
     prompts = [f"p{i}" for i in range(draw(st.integers(1, 3)))]
 
     def actions() -> list[str]:
         words: list[str] = []
         for _ in range(draw(st.integers(0, 2))):
-            words += ["play", draw(st.sampled_from(prompts)), ","]
+            step = draw(st.sampled_from([["play", draw(st.sampled_from(prompts))], ["set", "x", "=", '"{key}"'],
+                                         ["set", "language", "es-US"]]))
+            words += [*step, ","]
         words += draw(st.sampled_from([["goto", draw(st.sampled_from(menus))], ["transfer", '"100"'], ["hangup"],
-                                       ["repeat"], ["voicemail"], ["voicemail", '"sales"'],
-                                       ["ask", '"https://route.example/ivr"']]))
+                                       ["repeat"], ["replay"], ["voicemail"], ["voicemail", '"sales"'],
+                                       ["ask", '"https://route.example/ivr"'], ["transfer", '"{key}"', "ring", "30s"],
+                                       ["transfer", '"200"', "ring", "5s", "else", "voicemail", '"200"'],
+                                       ["transfer", '"200"', "else", "transfer", '"300"', "else", "goto", "c"]]))
         return words
+
+    def waits(name: str, keys: bool) -> list[tuple[int, list[str]]]:
+        """The body of a menu (keys) or a collect: the statements they share."""
+        body = [(1, ["play", draw(st.sampled_from(prompts)),
+                     *draw(st.sampled_from([[], ["fully"], ["first"], ["again"], ["fully", "first"]]))])]
+        for setting in draw(st.lists(st.sampled_from([["digits", "2"], ["digits", "6-10"], ["timeout", "5s"],
+                                                      ["retries", "1"], ["retries", "timeout", "2", "invalid", "3"],
+                                                      ["end-key", '"#"'], ["inter-digit", "2s"]]),
+                                     max_size=3)):
+            body.append((1, setting))
+        if keys:
+            if draw(st.booleans()):
+                body.append((1, ["dial-extensions"]))
+            for key in draw(st.lists(st.sampled_from(["1", "2", "*", '"#"', "12", "1000-1019", '"7XXX"']),
+                                     min_size=1, max_size=3, unique=True)):
+                body.append((1, ["press", key, "->", *actions()]))
+        events = ["timeout", "invalid", "exhausted"] + ([] if keys else ["done"])
+        for event in draw(st.lists(st.sampled_from(events), unique=True)):
+            body.append((1, ["on", event, "->", *actions()]))
+        return [(0, [("menu" if keys else "collect"), name, "{"]), *body, (0, ["}"])]
 
     lines: list[tuple[int, list[str]]] = []
     if draw(st.booleans()):
         lines += [(0, ["flow", "f", '"A \\"quoted\\" label"', "{"]), (1, ["language", "en-US"]),
-                  (1, ["start", menus[0]]), (1, ["answer-delay", "500ms"]),
-                  (1, ["max-duration", "10m", "->", *actions()]), (0, ["}"])]
+                  (1, ["languages", "en-US", ",", "es-US"]), (1, ["start", menus[0]]),
+                  (1, ["answer-delay", "500ms"]), (1, ["max-duration", "10m", "->", *actions()]), (0, ["}"])]
+    if draw(st.booleans()):
+        lines.append((0, ["include", '"common.ivr"']))
     for name in prompts:
-        kind = draw(st.sampled_from([["say", '"Press 1 # not a comment"'], ["file", '"p.wav"'],
-                                     ["say", '"Hola"', "language", "es-ES"]]))
-        lines.append((0, ["prompt", name, *kind]))
+        if draw(st.booleans()):
+            kind = draw(st.sampled_from([["say", '"Press 1 # not a comment"'], ["file", '"p.wav"'],
+                                         ["say", '"Hola {account:digits}"', "language", "es-ES"]]))
+            lines.append((0, ["prompt", name, *kind]))
+        else:
+            lines += [(0, ["prompt", name, "{"]), (1, ["en-US", "say", '"You said {x}"']),
+                      (1, ["es-US", "file", '"es/{x}.wav"']), (0, ["}"])]
+    if draw(st.booleans()):
+        lines.append((0, ["prompt", "none", "{}"]))
     lines += [(0, ["hours", "h", "{"]), (1, ["timezone", '"Europe/London"']),
               (1, ["mon-fri", "09:00-12:00", ",", "13:00-17:00"]), (1, ["closed", "2026-12-25"]), (0, ["}"])]
     lines += [(0, ["route", "r", '"Entry"', "{"]), (1, ["when", "open", "h", "->", *actions()]),
-              (1, ["when", "caller", '"7*"', "->", *actions()]), (1, ["otherwise", "->", *actions()]), (0, ["}"])]
+              (1, ["when", "caller", '"7*"', "->", *actions()])]
+    for _ in range(draw(st.integers(0, 3))):
+        lines.append((1, ["when", *draw(conditions()), "->", *actions()]))
+    lines += [(1, ["otherwise", "->", *actions()]), (0, ["}"])]
     for name in menus:
-        lines.append((0, ["menu", name, "{"]))
-        lines.append((1, ["play", draw(st.sampled_from(prompts)), *draw(st.sampled_from([[], ["fully"]]))]))
-        for setting in draw(st.lists(st.sampled_from([["digits", "2"], ["timeout", "5s"], ["retries", "1"],
-                                                      ["inter-digit", "2s"], ["dial-extensions"]]), max_size=3)):
-            lines.append((1, setting))
-        for key in draw(st.lists(st.sampled_from(["1", "2", "*", '"#"', "12"]), min_size=1, max_size=3,
-                                 unique=True)):
-            lines.append((1, ["press", key, "->", *actions()]))
-        for event in draw(st.lists(st.sampled_from(["timeout", "invalid", "exhausted"]), unique=True)):
-            lines.append((1, ["on", event, "->", *actions()]))
-        lines.append((0, ["}"]))
+        lines += waits(name, keys=True)
+    lines += waits("c", keys=False)
+    if draw(st.booleans()):
+        lines += [(0, ["lookup", "l", '"https://bank.example.com/x"', "{"]), (1, ["send", "c", ",", "x"]),
+                  (1, ["receive", *draw(st.sampled_from([["a"], ["a", "?"], ["a", "?", ",", "b"],
+                                                         ["a", ",", "b", "?"]]))]),
+                  (1, ["timeout", "3s"]), (1, ["on", "done", "->", *actions()]),
+                  (1, ["on", "error", "->", *actions()]), (0, ["}"])]
     if draw(st.booleans()):
         lines.append((0, ["menu", "empty", "{}"]))
-    lines += [(0, ["test", '"a test"', "{"]), (1, ["at", '"2026-11-23 10:00"']), (1, ["press", "1"]),
-              (1, ["silence"]), (1, ["answer", "transfer", '"1"']), (1, ["expect", "hangup"]), (0, ["}"])]
+    lines += [(0, ["test", '"a test"', "{"]), (1, ["at", '"2026-11-23 10:00"']), (1, ["called", '"800"']),
+              (1, ["press", "1"]), (1, ["press", '"1234#"']), (1, ["silence"]), (1, ["answer", "transfer", '"1"']),
+              (1, ["answer", "l", "a", "=", '"4.10"', "b", "=", '"x y"']), (1, ["answer", "l", "error"]),
+              (1, ["transfer-fails", draw(st.sampled_from(["no-answer", "busy", "failed"]))]),
+              (1, ["expect", "language", "es-US"]), (1, ["expect", "say", '"You said 1"']),
+              (1, ["expect", "set", "a", "==", '"4.10"']), (1, ["expect", "hangup"]), (0, ["}"])]
     return lines
 
 
@@ -150,7 +207,7 @@ def messy_flows(draw: st.DrawFn) -> str:
             out.append(draw(st.sampled_from(["", "   ", draw(GAP) + draw(COMMENT)])))
         text = tokens[0]
         for previous, token in itertools.pairwise(tokens):
-            tight = token == "," or previous in (",", "->")
+            tight = token in TOUCHING or previous in TOUCHING or previous == "->"
             text += draw(TIGHT if tight else GAP) + token
         indent = draw(st.sampled_from(["", "  ", "\t", "        "])) if depth else draw(st.sampled_from(["", " "]))
         trailing = draw(GAP) + draw(COMMENT) if draw(st.booleans()) else draw(st.sampled_from(["", "  "]))
@@ -204,6 +261,125 @@ def test_the_layout() -> None:
         '}\n'
         '\n'
         'menu e {}\n')
+
+
+SECOND_EDITION_MESSY = (
+    'flow  bank {\n languages  en-US ,es-US\n}\ninclude   "common.ivr"\n'
+    'prompt welcome {   # variants\n en-US   say "Hi {name:digits}"\n\n\n es-US file "es.wav"\n}\n'
+    'prompt none {}\n'
+    'route r {\n'
+    '  when not(status=="blocked"  or ( vip is set  and ((balance<0))) )->goto main\n'
+    '  when not not called "800*" and account matches "12XX"->transfer "1" ring 30s else voicemail "1"\n'
+    '  otherwise -> set greeted="yes" , set language es-US,replay\n}\n'
+    'menu main {\n  play welcome   first\n  retries timeout 2   invalid 3\n  end-key "#"\n'
+    '  press 1000-1019->transfer "{key}"\n  press "7XXX" -> goto account\n}\n'
+    'collect account {\n  digits 6-10\n  on done ->goto find\n}\n'
+    'lookup find "https://x.example" {\n  send account ,caller\n  receive balance ? ,status,vip?\n'
+    '  on error -> hangup\n}\n'
+    'test "t" {\n  called "800"\n  answer find  balance = "42.10"   status="ok"\n  answer find error\n'
+    '  transfer-fails   no-answer\n  expect language es-US\n  expect say "Hi"\n  expect set status  ==  "ok"\n}\n')
+
+
+def test_the_layout_of_the_second_edition() -> None:
+    """Tight where §2b writes tokens tight: `name?`, `(…)`, a test's `name="v"`;
+    spaced `==`, `<`, and the `=` of the action `set name = "v"`."""
+    assert format_source(SECOND_EDITION_MESSY).text == (
+        'flow bank {\n'
+        '    languages en-US, es-US\n'
+        '}\n'
+        '\n'
+        'include "common.ivr"\n'
+        '\n'
+        'prompt welcome {  # variants\n'
+        '    en-US say "Hi {name:digits}"\n'
+        '\n'
+        '    es-US file "es.wav"\n'
+        '}\n'
+        '\n'
+        'prompt none {}\n'
+        '\n'
+        'route r {\n'
+        '    when not (status == "blocked" or (vip is set and ((balance < 0)))) -> goto main\n'
+        '    when not not called "800*" and account matches "12XX" -> transfer "1" ring 30s else voicemail "1"\n'
+        '    otherwise -> set greeted = "yes", set language es-US, replay\n'
+        '}\n'
+        '\n'
+        'menu main {\n'
+        '    play welcome first\n'
+        '    retries timeout 2 invalid 3\n'
+        '    end-key "#"\n'
+        '    press 1000-1019 -> transfer "{key}"\n'
+        '    press "7XXX" -> goto account\n'
+        '}\n'
+        '\n'
+        'collect account {\n'
+        '    digits 6-10\n'
+        '    on done -> goto find\n'
+        '}\n'
+        '\n'
+        'lookup find "https://x.example" {\n'
+        '    send account, caller\n'
+        '    receive balance?, status, vip?\n'
+        '    on error -> hangup\n'
+        '}\n'
+        '\n'
+        'test "t" {\n'
+        '    called "800"\n'
+        '    answer find balance="42.10" status="ok"\n'
+        '    answer find error\n'
+        '    transfer-fails no-answer\n'
+        '    expect language es-US\n'
+        '    expect say "Hi"\n'
+        '    expect set status == "ok"\n'
+        '}\n')
+    assert_formats_well(SECOND_EDITION_MESSY)
+
+
+#: Pairs of flows that differ only in a second-edition field: `same_flow` must tell each apart.
+DIFFERENT_MEANINGS = [
+    ('prompt p {\n    en say "a"\n    es say "b"\n}\n', 'prompt p {\n    en say "a"\n    es say "c"\n}\n'),
+    ('prompt p {\n    en say "a"\n}\n', 'prompt p {\n    en file "a"\n}\n'),
+    ('prompt p {\n    en say "a"\n}\n', 'prompt p {\n    es say "a"\n}\n'),
+    ('menu m {\n    play p first\n}\n', 'menu m {\n    play p again\n}\n'),
+    ('menu m {\n    end-key "#"\n}\n', 'menu m {\n    end-key "*"\n}\n'),
+    ('menu m {\n    retries timeout 2 invalid 3\n}\n', 'menu m {\n    retries timeout 3 invalid 2\n}\n'),
+    ('menu m {\n    press 100-119 -> hangup\n}\n', 'menu m {\n    press 100-109 -> hangup\n}\n'),
+    ('menu m {\n    press "7XX" -> hangup\n}\n', 'menu m {\n    press "7NX" -> hangup\n}\n'),
+    ('collect c {\n    digits 6-10\n}\n', 'collect c {\n    digits 6-11\n}\n'),
+    ('collect c {\n    on done -> hangup\n}\n', 'menu c {\n    on done -> hangup\n}\n'),
+    ('lookup l "https://x" {\n    send a, b\n}\n', 'lookup l "https://x" {\n    send b, a\n}\n'),
+    ('lookup l "https://x" {\n    receive a?, b\n}\n', 'lookup l "https://x" {\n    receive a, b?\n}\n'),
+    ('lookup l "https://x" {\n    on done -> hangup\n}\n', 'lookup l "https://x" {\n    on error -> hangup\n}\n'),
+    ('include "a.ivr"\n', 'include "b.ivr"\n'),
+    ('flow f {\n    languages en, es\n}\n', 'flow f {\n    languages es, en\n}\n'),
+    ('route r {\n    when a == "1" or b is set and c < 0 -> hangup\n}\n',
+     'route r {\n    when (a == "1" or b is set) and c < 0 -> hangup\n}\n'),
+    ('route r {\n    when not a is set and b is set -> hangup\n}\n',
+     'route r {\n    when not (a is set and b is set) -> hangup\n}\n'),
+    ('route r {\n    when a < 0 -> hangup\n}\n', 'route r {\n    when a <= 0 -> hangup\n}\n'),
+    ('route r {\n    when a == "1" -> hangup\n}\n', 'route r {\n    when a matches "1" -> hangup\n}\n'),
+    ('route r {\n    when called "1" -> hangup\n}\n', 'route r {\n    when caller "1" -> hangup\n}\n'),
+    ('menu m {\n    press 1 -> transfer "1" ring 5s\n}\n', 'menu m {\n    press 1 -> transfer "1" ring 6s\n}\n'),
+    ('menu m {\n    press 1 -> transfer "1" else hangup\n}\n',
+     'menu m {\n    press 1 -> transfer "1" else repeat\n}\n'),
+    ('menu m {\n    press 1 -> set a = "1", replay\n}\n', 'menu m {\n    press 1 -> set a = "2", replay\n}\n'),
+    ('menu m {\n    press 1 -> set language en, replay\n}\n', 'menu m {\n    press 1 -> set language es, replay\n}\n'),
+    ('menu m {\n    press 1 -> replay\n}\n', 'menu m {\n    press 1 -> repeat\n}\n'),
+    ('test "t" {\n    answer l a="1" b="2"\n}\n', 'test "t" {\n    answer l a="1" b="3"\n}\n'),
+    ('test "t" {\n    answer l a="1"\n}\n', 'test "t" {\n    answer l error\n}\n'),
+    ('test "t" {\n    transfer-fails busy\n}\n', 'test "t" {\n    transfer-fails failed\n}\n'),
+    ('test "t" {\n    called "1"\n}\n', 'test "t" {\n    caller "1"\n}\n'),
+    ('test "t" {\n    expect language en\n}\n', 'test "t" {\n    expect language es\n}\n'),
+    ('test "t" {\n    expect say "a"\n}\n', 'test "t" {\n    expect say "b"\n}\n'),
+    ('test "t" {\n    expect set a == "1"\n}\n', 'test "t" {\n    expect set b == "1"\n}\n'),
+    ('test "t" {\n    expect set a == "1"\n}\n', 'test "t" {\n    expect set a != "1"\n}\n'),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), DIFFERENT_MEANINGS)
+def test_the_meaning_check_sees_every_second_edition_field(one: str, other: str) -> None:
+    assert same_flow(one, one) and same_flow(one, one.replace("    ", "\t").replace(" ", "  "))
+    assert not same_flow(one, other)
 
 
 def test_a_suppression_on_its_own_line_keeps_the_line_it_silences() -> None:

@@ -65,7 +65,7 @@ def test_dot_of_a_broken_flow_marks_errors_and_unreachable_nodes(golden, monkeyp
     assert "dashed" in lobby and "#d93025" in lobby  # unreachable and in error
 
 
-@pytest.mark.parametrize("target_name", ["telphin", "portsip"])
+@pytest.mark.parametrize("target_name", ["telphin", "portsip", "comm100"])
 @pytest.mark.parametrize("path", FLOWS, ids=lambda p: p.stem)
 def test_plan_json_of_each_example(path: Path, target_name: str, golden, monkeypatch: pytest.MonkeyPatch) -> None:
     """What `ivrflow compile --target T --tts espeak` writes as plan.json, without an environment."""
@@ -77,3 +77,20 @@ def test_plan_json_of_each_example(path: Path, target_name: str, golden, monkeyp
     target = targets.get(target_name)
     plan = target.make_empty_plan(target.desired(result.flow, result.file, None, True))
     golden(f"plans/{target_name}/{path.stem}.json", json.dumps(plan.calls(), indent=2, ensure_ascii=False) + "\n")
+
+
+def test_comm100_diagnostics_of_each_example(golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `ivrflow compile --target comm100` reports for each example: the
+    examples it refuses (IVR205) and what it only approximates (IVR206), each on its line."""
+    from ivrflow import targets
+
+    monkeypatch.chdir(ROOT)
+    target = targets.get("comm100")
+    lines = []
+    for path in FLOWS:
+        result = load(_relative(path))
+        assert result.flow is not None
+        wanted = target.desired(result.flow, result.file, None, False)
+        lines += [f"{d.span.file}:{d.span.line}:{d.span.column}: {d.severity.name.lower()}[{d.code}]: {d.message}"
+                  for d in sorted(wanted.diagnostics, key=lambda d: d.sort_key())]
+    golden("plans/comm100/diagnostics.txt", "\n".join(lines) + "\n")

@@ -139,7 +139,7 @@ def test_each_test_block_ends_through_the_server_as_offline(emulator: Emulator, 
 def _prompt_name(flow: ir.Flow, phrase: dict[str, Any]) -> str:
     files = prompt_files(flow)
     for prompt in flow.prompts:
-        if prompt.kind == "file" and phrase.get("fileName") == files[prompt.name][0]:
+        if prompt.kind == "file" and phrase.get("fileName") == files[prompt.value][0]:
             return prompt.name
         if prompt.kind == "say" and phrase.get("awsTTSParameters", {}).get("Text") == prompt.value:
             return prompt.name
@@ -368,3 +368,51 @@ def test_simulate_via_a_live_server_prints_the_offline_json(capsys: pytest.Captu
             {"node": "main", "event": "press 3", "played": ["welcome", "main_menu"], "keys": "3"},
             {"node": "billing", "event": "press 2", "played": ["bill_menu"], "keys": "2"},
         ]}
+
+
+def test_callbacks_are_routed_as_by_starlettes_router() -> None:
+    """The runtime's router goes straight to the route of a fixed path; every
+    request must end where Starlette's own router sends it, answered alike."""
+    from starlette.routing import Router
+
+    flows = [flow_of(EXAMPLES / "quickstart.ivr"), flow_of(EXAMPLES / "support.ivr")]
+    ours = create_app(flows, MemoryStore(), Credentials(token=TOKEN), webhooks=targets.webhooks())
+    plain = create_app(flows, MemoryStore(), Credentials(token=TOKEN), webhooks=targets.webhooks())
+    plain.router = Router(plain.routes)
+    assert type(ours.router) is not Router
+    paths = ["/healthz", "/healthz/", "/nowhere", "/mediaservice", "/mediaservice/", "/portsip/action",
+             "/telphin/interactive", "/mediaservice/quickstart/nowhere", "/mediaservice/nosuch/newCall",
+             "/mediaservice/newCall/", "/mediaservice//newCall", "/MEDIASERVICE/newCall"]
+    for callback in ("newCall", "getIvrCommand", "callEvent", "callAnswered", "callNotify", "sessionCompleted",
+                     "recordingReady", "getCallIdentifier", "alarm"):
+        paths += [f"/mediaservice/{callback}", f"/mediaservice/support/{callback}",
+                  f"/mediaservice/quickstart/{callback}"]
+
+    async def answers(app: Starlette) -> list[tuple[Any, ...]]:
+        seen = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://runtime") as client:
+            for path in paths:
+                for method in ("GET", "POST", "HEAD", "PUT"):
+                    response = await client.request(method, path, json={"sessionId": f"routed-{method}{path}"},
+                                                    headers={"Authorization": f"Bearer {TOKEN}"})
+                    seen.append((method, path, response.status_code, response.content,
+                                 response.headers.get("location"), response.headers.get("allow")))
+        return seen
+    fast, usual = asyncio.run(answers(ours)), asyncio.run(answers(plain))
+    assert fast == usual
+    assert {status for _, _, status, *_ in fast} >= {200, 307, 404, 405}
+    assert 500 not in {status for _, _, status, *_ in fast}
+
+
+def test_serve_sets_its_startup_heap_aside_from_the_garbage_collector() -> None:
+    """Full collections walked everything the server built at startup while
+    every callback in flight waited: the slowest 1% of callbacks."""
+    import gc
+
+    from ivrflow.runtime.serve import settle_heap
+
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

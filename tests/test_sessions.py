@@ -275,6 +275,54 @@ def test_redis_that_forgot_the_script_still_stores_calls(redis_url: str) -> None
     assert found is not None and found.id == "after-flush"
 
 
+def test_a_redis_that_stops_answering_is_a_503_within_the_timeout_and_then_recovers(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import redis
+
+    monkeypatch.setattr(RedisStore, "TIMEOUT_S", 0.5)
+
+    async def run() -> tuple[HTTPProblem, float, Session | None]:
+        store = RedisStore(redis_url)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            await store.put(Session("paused", Call(), started="2026-11-23T10:00:00"))
+            client.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+            started = time.monotonic()
+            with pytest.raises(HTTPProblem) as refused:
+                await store.put(Session("during-pause", Call(), started="2026-11-23T10:00:00"))
+            waited = time.monotonic() - started
+            await asyncio.sleep(1.5)  # the pause is over: the next write works
+            await store.put(Session("after-pause", Call(), started="2026-11-23T10:00:00"))
+            return refused.value, waited, await store.get("after-pause")
+        finally:
+            client.close()
+            await store.close()
+    refused, waited, after = asyncio.run(run())
+    assert (refused.status, refused.code) == (503, "store_unavailable")
+    assert 0.4 < waited < 1.2
+    assert after is not None
+
+
+def test_a_connection_redis_closed_while_idle_is_replaced_not_an_error(redis_url: str) -> None:
+    import redis
+
+    async def run() -> Session | None:
+        store = RedisStore(redis_url)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            await store.put(Session("first", Call(), started="2026-11-23T10:00:00"))
+            client.client_kill_filter(_type="normal", skipme=True)  # as a Redis `timeout` or a restart would
+            await asyncio.sleep(0.1)
+            await store.put(Session("second", Call(), started="2026-11-23T10:00:00"))
+            return await store.get("second")
+        finally:
+            client.close()
+            await store.close()
+    assert asyncio.run(run()) is not None
+
+
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_a_callback_that_fails_half_way_leaves_the_stored_session_as_it_was(redis_url: str, kind: str) -> None:
     async def run() -> tuple[Session | None, Session]:
@@ -295,3 +343,22 @@ def test_a_callback_that_fails_half_way_leaves_the_stored_session_as_it_was(redi
             await store.close()
     stored, expected = asyncio.run(run())
     assert stored == expected
+
+
+@pytest.mark.parametrize("value", ["plain", "Добрый день", "lone \ud800 surrogate", 10**30, 2.5, None])
+def test_a_session_is_stored_as_ascii_json_that_reads_back_the_same(value: Any) -> None:
+    session = Session("s-1", Call(), caller="+442071234567", started="2026-11-23T10:00:00",
+                      path=[{"node": "main", "event": "keys", "played": ["hi"], "keys": value}])
+    text = session.dumps()
+    assert text.isascii()
+    assert text == json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=True)
+    assert Session.loads(text) == session
+
+
+@pytest.mark.parametrize("value", ["plain", "Добрый день", 10**30, [1, 2.5, None]])
+def test_json_responses_are_what_starlette_renders(value: Any) -> None:
+    from starlette import responses
+
+    from ivrflow.runtime.http import JSONResponse
+
+    assert JSONResponse({"value": value}).body == responses.JSONResponse({"value": value}).body

@@ -46,7 +46,8 @@ def caller_matches(mask: str, caller: str | None) -> bool:
         low, dash, high = part.partition("-")
         if dash:
             low, high = low.lstrip("+"), high.lstrip("+")
-            if number.isdigit() and len(number) == len(low) and int(low) <= int(number) <= int(high):
+            # digits of equal length compare as numbers (and int() refuses more than 4,300 digits)
+            if number.isascii() and number.isdigit() and len(number) == len(low) and low <= number <= high:
                 return True
             continue
         pattern = part.lstrip("+")

@@ -10,7 +10,10 @@ splits them.
 
 The layout:
 - four spaces of indentation per block; single spaces between tokens, none
-  before a comma; `->` with a space on each side; an empty block is `{}`;
+  before a comma, before the `?` of `receive name?`, inside parentheses, or
+  around the `=` of a test's `answer LOOKUP name="v"` (the `=` of the action
+  `set name = "v"` is spaced); `->` with a space on each side; an empty
+  block is `{}`;
 - consecutive top-level `prompt` lines align their kind (`file`/`say`);
 - a trailing comment is two spaces after the code, aligned with the
   trailing comments of the lines right above and below it;
@@ -237,19 +240,27 @@ def _blank_lines(lines: list[_Line]) -> list[_Line]:
     return result
 
 
+#: Tokens written with no space before them: `a, b`, `balance?`, `(a or b)`.
+_TIGHT_BEFORE = frozenset({"_COMMA", "OPTIONAL", "RPAR"})
+#: Tokens written with no space after them: `(a or b)`.
+_TIGHT_AFTER = frozenset({"LPAR"})
+
+
 def _code(line: _Line) -> str:
-    text = ""
+    # `=` is tight in a test's `answer LOOKUP name="v"` (one word per variable,
+    # as §2b writes it) and spaced in the action `set name = "v"`
+    tight_equals = bool(line.tokens) and line.tokens[0].type == "ANSWER"
+    words: list[str] = []  # joined once: a line can have a hundred thousand tokens
     previous: Token | None = None
     for token in line.tokens:
-        word = str(token)
-        if previous is None:
-            text = word
-        elif token.type == "_COMMA" or (token.type == "RBRACE" and previous.type == "_LBRACE"):
-            text += word
-        else:
-            text += " " + word
+        if previous is not None and not (
+                token.type in _TIGHT_BEFORE or previous.type in _TIGHT_AFTER
+                or (token.type == "RBRACE" and previous.type == "_LBRACE")
+                or (tight_equals and "EQUALS" in (token.type, previous.type))):
+            words.append(" ")
+        words.append(str(token))
         previous = token
-    return text
+    return "".join(words)
 
 
 def _align_prompts(lines: list[_Line], code: list[str]) -> None:

@@ -9,7 +9,7 @@ spans of the file that wrote them, so diagnostics point into that file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from . import ir
@@ -49,20 +49,30 @@ def resolve(flow: ir.Flow, read: Reader | None) -> tuple[ir.Flow, Included]:
 
 
 def _include(flow: ir.Flow, read: Reader | None, found: Included, chain: tuple[str, ...], seen: set[str]) -> None:
+    """Depth first, in the order written (a loop, not recursion: a chain of
+    thousands of files is not a RecursionError)."""
     from .parse import parse
 
-    for include in flow.includes:
+    path = list(chain)  # the files from the root flow to the one being read
+    on_path = set(path)
+    pending: list[Iterator[ir.Include]] = [iter(flow.includes)]
+    while pending:
+        include = next(pending[-1], None)
+        if include is None:  # this file is done: back to the one that included it
+            pending.pop()
+            on_path.discard(path.pop())
+            continue
         if read is None:
             found.diagnostics.append(RULES["IVR007"].at(
                 include.path_span, f"`{include.path}` cannot be read here: includes need a file on disk"))
             continue
         try:
-            name, source = read(flow.file, include.path)
+            name, source = read(path[-1], include.path)
         except IncludeError as error:
             found.diagnostics.append(RULES["IVR007"].at(include.path_span, f"`{include.path}`: {error}"))
             continue
-        if name in chain:
-            loop = " → ".join((*chain[chain.index(name):], name))
+        if name in on_path:
+            loop = " → ".join((*path[path.index(name):], name))
             found.diagnostics.append(RULES["IVR008"].at(
                 include.path_span, f"`{include.path}` includes itself through {loop}",
                 hint="remove one of the includes; shared definitions can live in a third file"))
@@ -76,4 +86,6 @@ def _include(flow: ir.Flow, read: Reader | None, found: Included, chain: tuple[s
             found.diagnostics.extend(parsed.diagnostics)
             continue
         found.definitions.extend(parsed.flow.definitions)
-        _include(parsed.flow, read, found, (*chain, name), seen)
+        path.append(name)
+        on_path.add(name)
+        pending.append(iter(parsed.flow.includes))

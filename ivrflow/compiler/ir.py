@@ -371,7 +371,8 @@ def key_matches(key: str, entry: str) -> bool:
         return key == entry
     if kind == "range":
         low, _, high = key.partition("-")
-        return len(entry) == len(low) and entry.isdigit() and int(low) <= int(entry) <= int(high)
+        # digits of equal length compare as numbers (and int() refuses more than 4,300 digits)
+        return len(entry) == len(low) and entry.isascii() and entry.isdigit() and low <= entry <= high
     return len(entry) == len(key) and all(
         ch in _PATTERN_DIGITS.get(want, want) for want, ch in zip(key, entry, strict=True))
 

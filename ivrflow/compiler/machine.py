@@ -281,6 +281,7 @@ class _Run:
         self.transfer: str | None = call.transfer
         self.effects: list[Effect] = []
         self.moves = 0
+        self.entering: list[tuple[str, bool]] | None = None  # nodes to enter, while one is being entered
 
     def expect(self, status: Status, event: Event) -> None:
         if self.status != status:
@@ -301,7 +302,22 @@ class _Run:
 
     def enter(self, name: str, *, again: bool = False) -> None:
         """Enter a node: by `goto` or at the start (counters from 0), or `again`
-        after `repeat` or `replay` (counters as they are)."""
+        after `repeat` or `replay` (counters as they are). A node entered while
+        another is being entered (a route's `goto`) waits for it in a loop, not
+        in recursion: a chain of hundreds of routes is no RecursionError (every
+        `enter` is the last thing its caller does, so the order is the same)."""
+        if self.entering is not None:
+            self.entering.append((name, again))
+            return
+        self.entering = [(name, again)]
+        try:
+            while self.entering:
+                name, again = self.entering.pop()
+                self._enter(name, again=again)
+        finally:
+            self.entering = None
+
+    def _enter(self, name: str, *, again: bool) -> None:
         self.moves += 1
         if self.moves > MAX_MOVES:
             raise MachineError(f"the call went round {MAX_MOVES} times without waiting for the caller")
@@ -321,7 +337,7 @@ class _Run:
         for play in node.plays:
             if play.when != skip:
                 self.play(play.prompt, play.fully)
-        self.status = "input"
+        self.status, self.outcome = "input", None  # an earlier lookup or ringing transfer is over
         self.effects.append(Collect(name))
 
     def route(self, route: ir.Route) -> None:

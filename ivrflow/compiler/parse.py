@@ -44,6 +44,8 @@ def parse(source: str, file: str = "<input>") -> Parsed:
         flow = cast(ir.Flow, parser().parse(source))  # the callbacks build IR, not a tree
     except UnexpectedInput as error:
         return Parsed(None, _syntax_errors(error, source, file, syntax_error))
+    except TooDeep as error:
+        return Parsed(None, (error.diagnostic,))
     finally:
         _file.reset(file_token)
     return Parsed(flow, ())
@@ -84,6 +86,9 @@ def _syntax_errors(first: UnexpectedInput, source: str, file: str,
             error = None
         except UnexpectedInput as again:
             error = again
+        except TooDeep as deep:
+            found.append(_in_file(deep.diagnostic, inserted))
+            break
     return tuple(found)
 
 
@@ -148,6 +153,54 @@ def parser() -> Lark:
         "ivrflow", "ivr.lark", ("grammar",),
         parser="lalr", lexer="contextual", transformer=_Build(), cache=True,
     )
+
+
+#: How deeply conditions (`not`, `and`/`or` in parentheses) and actions
+#: (`transfer … else transfer … else …`) may nest. The parser itself has no
+#: limit (LALR keeps its own stack), but everything that walks the IR
+#: (condition_text, the machine, the checks, the targets) recurses; past this
+#: the file is a syntax error (IVR001) instead of a RecursionError anywhere.
+MAX_NESTING = 50
+
+
+class TooDeep(Exception):
+    """A condition or an action nested more than MAX_NESTING levels deep."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _nesting(item: Any) -> int:
+    """How many `not`/`and`/`or` (or `else` and `ask … ->`) levels a condition
+    (or an action) has; its parts were checked when they were built."""
+    if isinstance(item, ir.Not):
+        return 1 + _nesting(item.inner)
+    if isinstance(item, (ir.AllOf, ir.AnyOf)):
+        return 1 + max(_nesting(part) for part in item.items)
+    if isinstance(item, ir.Transfer) and item.fallback is not None:
+        return 1 + _nesting(item.fallback)
+    if isinstance(item, ir.Ask) and item.answers:
+        return 1 + max(_nesting(answer) for answer in item.answers)
+    return 0
+
+
+_TOO_DEEP = {
+    "condition": ("the condition nests more than {} levels deep (`not`, or `and`/`or` in parentheses)",
+                  "write it with fewer levels: a branch can `goto` another route that tests the rest"),
+    "action": ("the action nests more than {} levels deep (`else` fallbacks in `else` fallbacks)",
+               "write it with fewer levels: a fallback can `goto` a route or menu that goes on from there"),
+}
+
+
+def _bounded(item: Any, kind: str) -> Any:
+    """`item`, unless it nests deeper than MAX_NESTING (then TooDeep)."""
+    if _nesting(item) > MAX_NESTING:
+        from .diagnostics import RULES
+
+        message, hint = _TOO_DEEP[kind]
+        raise TooDeep(RULES["IVR001"].at(item.span, message.format(MAX_NESTING), hint=hint))
+    return item
 
 
 def _span(first: Any, last: Any) -> ir.Span:
@@ -414,18 +467,18 @@ class _Build:
         return ir.IsSet(str(c[0]), _span(c[0], c[2]), _token_span(c[0]))
 
     def negated(self, c: list[Any]) -> ir.Not:
-        return ir.Not(c[1], _span(c[0], c[1]))
+        return cast(ir.Not, _bounded(ir.Not(c[1], _span(c[0], c[1])), "condition"))
 
     def grouped(self, c: list[Any]) -> ir.Condition:
         return cast(ir.Condition, c[1])
 
     def any_of(self, c: list[Any]) -> ir.Condition:
         items = tuple(x for x in c if not isinstance(x, Token))
-        return items[0] if len(items) == 1 else ir.AnyOf(items, _span(items[0], items[-1]))
+        return items[0] if len(items) == 1 else _bounded(ir.AnyOf(items, _span(items[0], items[-1])), "condition")
 
     def all_of(self, c: list[Any]) -> ir.Condition:
         items = tuple(x for x in c if not isinstance(x, Token))
-        return items[0] if len(items) == 1 else ir.AllOf(items, _span(items[0], items[-1]))
+        return items[0] if len(items) == 1 else _bounded(ir.AllOf(items, _span(items[0], items[-1])), "condition")
 
     def otherwise(self, c: list[Any]) -> ir.Otherwise:
         return ir.Otherwise(c[1], _span(c[0], c[1]))
@@ -504,8 +557,9 @@ class _Build:
         _, problem = values.destination(destination)
         ring = next((x for x in c[2:] if isinstance(x, ir.Setting)), None)
         fallback = next((x[1] for x in c[2:] if isinstance(x, tuple)), None)
-        return ir.Transfer(destination, _span(c[0], c[-1] if isinstance(c[-1], Token) else _last_span(c[-1])),
-                           problem, ring, fallback)
+        transfer = ir.Transfer(destination, _span(c[0], c[-1] if isinstance(c[-1], Token) else _last_span(c[-1])),
+                               problem, ring, fallback)
+        return cast(ir.Transfer, _bounded(transfer, "action") if fallback is not None else transfer)
 
     def ring(self, c: list[Token]) -> ir.Setting:
         return _setting("ring", c[0], c[1], values.duration)
@@ -538,7 +592,8 @@ class _Build:
     def ask(self, c: list[Any]) -> ir.Ask:
         address = values.unquote(c[1])
         _, problem = values.url(address)
-        return ir.Ask(address, _span(c[0], c[-1]), problem, tuple(c[2:]))
+        ask = ir.Ask(address, _span(c[0], c[-1]), problem, tuple(c[2:]))
+        return cast(ir.Ask, _bounded(ask, "action") if ask.answers else ask)
 
 
 def _last_span(item: Any) -> Any:

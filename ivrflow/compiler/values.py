@@ -53,6 +53,8 @@ def _spoken(ms: int) -> str:
 
 
 def count(text: str, *, low: int, high: int, what: str) -> Result:
+    if len(text.lstrip("0")) > len(str(high)):  # int() refuses numbers of more than 4,300 digits
+        return None, f"{what} must be between {low} and {high}, not {text[:20]}{'…' if len(text) > 20 else ''}"
     number = int(text)
     if not low <= number <= high:
         return None, f"{what} must be between {low} and {high}, not {number}"
@@ -155,7 +157,7 @@ def press_key(text: str) -> Result:
     if dash:
         if not (low.isdigit() and high.isdigit()) or len(low) != len(high):
             return None, f"`{text}`: a range of keys needs two numbers of the same length, such as 1000-1019"
-        if int(low) > int(high):
+        if low > high:  # digits of equal length compare as numbers (int() refuses 4,300 digits)
             return None, f"`{text}`: the range starts after it ends"
         return text, None
     if _KEY.fullmatch(text):
@@ -240,7 +242,7 @@ def caller_mask(text: str) -> str | None:
             low, high = low.lstrip("+"), high.lstrip("+")
             if not (low.isdigit() and high.isdigit()) or len(low) != len(high):
                 return f"`{part}`: a range needs two numbers of the same length"
-            if int(low) > int(high):
+            if low > high:  # digits of equal length compare as numbers (int() refuses 4,300 digits)
                 return f"`{part}`: the range starts after it ends"
         elif not _MASK_PART.fullmatch(part):
             return (f"`{part}` is not a caller mask: use digits, `*` for any digit, "

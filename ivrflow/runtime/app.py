@@ -15,12 +15,13 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from ..compiler import ir
 from .core import Runtime
-from .http import Credentials, HTTPProblem
+from .http import Credentials, HTTPProblem, JSONResponse
 from .sessions import Store
 from .webhooks import Flows, WebhookFactory, Webhooks
 
@@ -85,9 +86,69 @@ def create_app(flows: ir.Flow | Sequence[ir.Flow], store: Store, credentials: Cr
         return JSONResponse({"error": {"code": "internal", "message": "the server could not handle this callback"}},
                             status_code=500)
 
-    app = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *mounts], lifespan=lifespan,
+    routes = [Route("/healthz", healthz, methods=["GET"]), *mounts]
+    app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPProblem: problem, HTTPException: http_error,
                                         ClientDisconnect: disconnected, Exception: crash})
+    app.router = StaticRouter(routes, lifespan=lifespan)
     app.state.flows = runtimes
     app.state.runtime = next(iter(runtimes.values())) if len(runtimes) == 1 else None
     return app
+
+
+class StaticRouter(Router):
+    """Starlette's Router, which tries its routes (and those of its mounts)
+    in order on every request, plus a table of where each fixed path (every
+    callback's: no path parameters) leads, worked out once by the same
+    matching. A request for one of them goes straight to its route with the
+    scope the matching would have given it; any other takes the usual way."""
+
+    def __init__(self, routes: Sequence[BaseRoute], **options: Any):
+        super().__init__(list(routes), **options)
+        self._fixed: dict[tuple[str, str], tuple[Route, dict[str, Any]]] = {}
+        for path, methods in _fixed_paths(self.routes, ""):
+            for method in methods:
+                scope: dict[str, Any] = {"type": "http", "method": method, "path": path, "root_path": ""}
+                route = _resolve(self.routes, scope)
+                if route is not None and (method, path) not in self._fixed:
+                    del scope["type"], scope["method"], scope["path"]
+                    self._fixed[method, path] = (route, scope)
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and not scope.get("root_path") and "app_root_path" not in scope
+                and "path_params" not in scope):
+            fixed = self._fixed.get((scope["method"], scope["path"]))
+            if fixed is not None:
+                route, matched = fixed
+                scope.setdefault("router", self)
+                scope.update(matched)
+                scope["path_params"] = {}
+                await route.handle(scope, receive, send)
+                return
+        await super().app(scope, receive, send)
+
+
+def _fixed_paths(routes: Sequence[BaseRoute], prefix: str) -> list[tuple[str, set[str]]]:
+    """(path, methods) of the routes without path parameters, in mounts without them."""
+    found = []
+    for route in routes:
+        if isinstance(route, Route) and not route.param_convertors and route.methods:
+            found.append((prefix + route.path, route.methods))
+        elif isinstance(route, Mount) and type(route.app) is Router and set(route.param_convertors) == {"path"}:
+            found += _fixed_paths(route.app.routes, prefix + route.path)
+    return found
+
+
+def _resolve(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> Route | None:
+    """The route that Router.app would hand `scope` to by a full match, when
+    it is a Route reached through plain mounts (`scope` then holds what the
+    matching added); None otherwise."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            scope["route"] = route
+            scope.update(child)
+            if isinstance(route, Mount) and type(route.app) is Router:
+                return _resolve(route.app.routes, scope)
+            return route if isinstance(route, Route) else None
+    return None

@@ -8,13 +8,15 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Coroutine, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+import orjson
+from starlette import responses
+from starlette.requests import ClientDisconnect, Request
 
+T = TypeVar("T")
 #: Callbacks are small; anything larger is refused before it is read whole.
 MAX_BODY_BYTES = 64 * 1024
 #: How long a client may take to send its body: a client that trickles it
@@ -33,6 +35,33 @@ MAX_FORM_FIELDS = 100
 _TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\Z)|[\[{]|[\]}]', re.DOTALL)
 #: A JSON escape of a UTF-16 surrogate: the only way a lone one gets into a parsed string.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def ascii_json(value: Any) -> str:
+    """`value` as compact JSON in ASCII (non-ASCII characters escaped), as
+    json.dumps(value, separators=(",", ":")) writes it: so any string, a lone
+    surrogate too, can be stored or sent in a header. orjson writes it when
+    the result is ASCII (several times faster); otherwise, and for what orjson
+    refuses (lone surrogates, integers beyond 64 bits), the standard library."""
+    try:
+        data = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        data = b""
+    if data and data.isascii():
+        return data.decode("ascii")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+
+
+class JSONResponse(responses.JSONResponse):
+    """Starlette's JSONResponse rendered by orjson (the same compact UTF-8
+    JSON, several times faster); what orjson refuses is rendered as
+    Starlette does."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
 
 
 class HTTPProblem(Exception):
@@ -58,18 +87,67 @@ async def read_body(request: Request) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
         raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    deadline = asyncio.get_running_loop().time() + BODY_READ_TIMEOUT_S
     chunks: list[bytes] = []
     size = 0
+    while True:  # what request.stream() does, without an async generator per request
+        try:
+            message = await _within(request.receive(), deadline)
+        except TimeoutError:
+            raise HTTPProblem(408, "body_timeout",
+                              f"the body was not sent within {BODY_READ_TIMEOUT_S:g} s") from None
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if message["type"] != "http.request":
+            continue
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _within(step: Awaitable[T], deadline: float) -> T:
+    """`await step`, cancelled when the loop's clock passes `deadline`
+    (TimeoutError). A coroutine that finishes without waiting (a receive()
+    whose body has arrived, as it nearly always has) is run with no timer:
+    asyncio.timeout's timer was a tenth of the runtime's own cost per callback."""
+    if not isinstance(step, Coroutine):
+        async with asyncio.timeout_at(deadline):
+            return await step
     try:
-        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise HTTPProblem(408, "body_timeout", f"the body was not sent within {BODY_READ_TIMEOUT_S:g} s") from None
-    return b"".join(chunks)
+        waiting = step.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    async with asyncio.timeout_at(deadline):
+        return await _Resumed(step, waiting)
+
+
+class _Resumed(Generic[T]):
+    """A coroutine stepped once by hand, suspended on `waiting` (what it
+    yielded): awaiting this runs the rest of it, as `await` would have."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, T], waiting: Any):
+        self.coroutine = coroutine
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        coroutine, waiting = self.coroutine, self.waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as error:  # a cancellation (the deadline) goes on into the coroutine
+                try:
+                    waiting = coroutine.throw(error)
+                except StopIteration as done:
+                    return cast(T, done.value)
+            else:
+                try:
+                    waiting = coroutine.send(sent)
+                except StopIteration as done:
+                    return cast(T, done.value)
 
 
 def parse_json(body: bytes) -> Any:

@@ -25,51 +25,61 @@ class HeadersTooLarge(Exception):
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """The header deadline costs no timer per request: a request notes when
+    its headers began (`_headers_since`, None once they are complete), and
+    one timer per connection at a time checks it, due at the earliest moment
+    the current request's headers can be late; when it fires early (a later
+    request began after it was set) it sets itself again for that request."""
+
     _header_bytes = 0
+    _headers_since: float | None = None
     _headers_due: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._headers_begin()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._headers_since = None
+        if self._headers_due is not None:
+            self._headers_due.cancel()
+            self._headers_due = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
-        self._arm()
+        self._headers_begin()
 
     def on_url(self, url: bytes) -> None:
-        self._count(len(url))
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise HeadersTooLarge(f"the request's headers are larger than {MAX_HEADER_BYTES} bytes")
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value))
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise HeadersTooLarge(f"the request's headers are larger than {MAX_HEADER_BYTES} bytes")
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self._headers_since = None
         super().on_headers_complete()
 
-    def _count(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > MAX_HEADER_BYTES:
-            raise HeadersTooLarge(f"the request's headers are larger than {MAX_HEADER_BYTES} bytes")
+    def _headers_begin(self) -> None:
+        self._headers_since = self.loop.time()
+        if self._headers_due is None:
+            self._headers_due = self.loop.call_at(self._headers_since + HEADER_TIMEOUT_S, self._check_headers)
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._headers_due = self.loop.call_later(HEADER_TIMEOUT_S, self._too_slow)
-
-    def _disarm(self) -> None:
-        if self._headers_due is not None:
-            self._headers_due.cancel()
-            self._headers_due = None
-
-    def _too_slow(self) -> None:
+    def _check_headers(self) -> None:
         self._headers_due = None
-        if not self.transport.is_closing():
+        if self._headers_since is None:
+            return  # no request is sending headers: the next one sets the timer again
+        due = self._headers_since + HEADER_TIMEOUT_S
+        if self.loop.time() < due:
+            self._headers_due = self.loop.call_at(due, self._check_headers)
+        elif not self.transport.is_closing():
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
             log.info("%s: no complete request headers within %g s; connection closed", client, HEADER_TIMEOUT_S)
             self.transport.close()

@@ -99,7 +99,21 @@ def run(flows: Sequence[ir.Flow], serve: ServeSettings, webhooks: Mapping[str, W
                      secret=serve.secret, api_token=serve.api_token, accept_test_clock=serve.credentials.insecure)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     redact.install_log_filter("", "uvicorn", "uvicorn.error", "uvicorn.access", "ivrflow.runtime")
+    settle_heap()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **server_options())
+
+
+def settle_heap() -> None:
+    """What the server built before it answers anything (modules, flows,
+    their graphs: hundreds of thousands of objects that live as long as the
+    process) is set aside from the garbage collector, so that its full
+    collections, which every callback in flight waits for, walk only what
+    callbacks made. Without this they took tens of milliseconds: the slowest
+    1% of callbacks under load."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def server_options() -> dict[str, Any]:

@@ -6,13 +6,12 @@ bound what one session may hold, so nothing grows without bound even when
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -21,7 +20,8 @@ from starlette.responses import Response
 from starlette.types import Message
 
 from ..compiler.machine import Call
-from .http import HTTPProblem
+from .http import HTTPProblem, ascii_json
+from .redis_pipeline import Pipeline
 
 #: A call left this long without a callback is forgotten.
 SESSION_TTL_S = 2 * 3600
@@ -65,8 +65,7 @@ class Session:
     def dumps(self) -> str:
         # By hand: dataclasses.asdict deep-copies, and was a sixth of a callback's time.
         # ASCII only, so that any string the platform sent (a lone surrogate too) can be stored.
-        data = {**vars_of(self), "call": self.call.to_dict()}
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=True)
+        return ascii_json({**vars_of(self), "call": self.call.to_dict()})
 
     def copy(self) -> Session:
         """A copy sharing nothing a callback changes, for stores that keep
@@ -228,7 +227,7 @@ class RedisStore:
     refused (SessionConflict), the server stops trusting its copy of that
     call, and the callback is handled again from a fresh read (GETEX, which
     refreshes the expiry too). Commands issued together are pipelined over a
-    few connections (`_Pipeline`), so no callback waits for a free one."""
+    few connections (`redis_pipeline.Pipeline`), so no callback waits for a free one."""
 
     PREFIX = "ivrflow:session:"
     #: Connections commands are pipelined over; `?max_connections=N` in the URL overrides it.
@@ -240,14 +239,18 @@ class RedisStore:
 
     def __init__(self, url: str, ttl_s: float = SESSION_TTL_S):
         import redis.asyncio as redis
+        from redis.exceptions import RedisError
 
         self.ttl_s = max(1, int(ttl_s))
         self.url = url
-        # Options in the URL's query win over these defaults.
-        pool = redis.ConnectionPool.from_url(url, max_connections=self.CONNECTIONS, socket_timeout=self.TIMEOUT_S,
+        # Options in the URL's query win over these defaults. No socket_timeout (redis-py's default is 5 s):
+        # TIMEOUT_S bounds each exchange as a whole (Pipeline), instead of a timer per reply and a task per
+        # write in redis-py.
+        pool = redis.ConnectionPool.from_url(url, max_connections=self.CONNECTIONS, socket_timeout=None,
                                              socket_connect_timeout=self.TIMEOUT_S)
         self._redis = redis.Redis(connection_pool=pool)
-        self._pipeline = _Pipeline(self._redis, pool.max_connections)
+        self._pipeline = Pipeline(pool, pool.max_connections, self.TIMEOUT_S, _PUT_SCRIPT)
+        self._errors = RedisError
         self._script = _sha1(_PUT_SCRIPT)
         # id -> (version, a copy of the session) of the calls this server created and wrote last, as far as
         # it knows: no write of them was refused, and none was read from Redis.
@@ -261,10 +264,13 @@ class RedisStore:
         import redis.exceptions
 
         try:
-            await self._redis.ping()
-            await self._redis.script_load(_PUT_SCRIPT)
-        except redis.exceptions.RedisError as error:
-            raise RuntimeError(f"cannot reach the session store at {self.url.split('@')[-1]}: {error}") from None
+            async with asyncio.timeout(self.TIMEOUT_S):
+                await self._redis.ping()
+                await self._redis.script_load(_PUT_SCRIPT)
+        except (redis.exceptions.RedisError, TimeoutError) as error:
+            reason = error if isinstance(error, redis.exceptions.RedisError) else \
+                f"no answer within {self.TIMEOUT_S:g} s"
+            raise RuntimeError(f"cannot reach the session store at {self.url.split('@')[-1]}: {reason}") from None
 
     async def get(self, session_id: str) -> Session | None:
         check_id(session_id)
@@ -274,8 +280,7 @@ class RedisStore:
             session = kept[1].copy()
             session.version = kept[0]
             return session
-        with _unavailable():
-            raw = await self._pipeline.call("GETEX", self._key(session_id), "EX", self.ttl_s)
+        raw = await self._command("GETEX", self._key(session_id), "EX", self.ttl_s)
         if raw is None:
             self._kept.pop(session_id, None)
             return None
@@ -288,9 +293,8 @@ class RedisStore:
         text = check(session)
         expected = session.version or ""
         version = os.urandom(_VERSION_CHARS // 2).hex()
-        with _unavailable():
-            written = await self._pipeline.call("EVALSHA", self._script, 1, self._key(session.id), expected,
-                                                version + text, self.ttl_s)
+        written = await self._command("EVALSHA", self._script, 1, self._key(session.id), expected, version + text,
+                                      self.ttl_s)
         if not written:
             self._kept.pop(session.id, None)
             raise SessionConflict(session.id)
@@ -308,104 +312,21 @@ class RedisStore:
         self._kept.pop(session_id, None)
         if len(session_id) > FIELD_LIMITS["id"][1]:
             return  # never stored
-        with _unavailable():
-            await self._pipeline.call("DEL", self._key(session_id))
+        await self._command("DEL", self._key(session_id))
+
+    async def _command(self, *args: Any) -> Any:
+        """The command's reply. Redis errors become a 503 with a JSON body (the caller can retry)."""
+        try:
+            return await self._pipeline.call(*args)
+        except self._errors as error:
+            raise HTTPProblem(503, "store_unavailable", f"the session store failed: {type(error).__name__}") \
+                from None
 
     async def close(self) -> None:
         self._kept.clear()
+        await self._pipeline.close()
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()  # a pool given to Redis() is not closed by it
-
-
-class _Pipeline:
-    """Redis commands issued in the same turn of the event loop are sent
-    together as one pipeline, over at most `connections` connections at a
-    time (waiting in order for one). Under load this is what keeps Redis
-    from costing more than the callback itself: one write and one read of
-    the socket for many commands, instead of a connection taken from a pool
-    for each (redis-py's BlockingConnectionPool also lets a waiter starve
-    for seconds while others take the freed connections)."""
-
-    def __init__(self, redis: Any, connections: int):
-        self._redis = redis
-        self._connections = connections
-        self._slots: asyncio.Semaphore | None = None
-        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
-
-    def call(self, *args: Any) -> Awaitable[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((args, future))
-        if len(self._queue) == 1:
-            loop.call_soon(self._flush)
-        return future
-
-    def _flush(self) -> None:
-        batch, self._queue = self._queue, []
-        task = asyncio.ensure_future(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        import redis.exceptions
-
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._connections)
-        try:
-            async with self._slots:
-                results = await self._exchange([args for args, _ in batch])
-                again = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
-                if again:  # Redis restarted and forgot the script
-                    await self._redis.script_load(_PUT_SCRIPT)
-                    for i, result in zip(again, await self._exchange([batch[i][0] for i in again]), strict=True):
-                        results[i] = result
-        except Exception as error:
-            failure = error if isinstance(error, redis.exceptions.RedisError) else \
-                redis.exceptions.ConnectionError(f"{type(error).__name__}: {error}")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():  # its callback was cancelled (the client went away)
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send the commands in one write and read their replies (an error
-        reply is returned as its exception)."""
-        import redis.exceptions
-
-        pool = self._redis.connection_pool
-        connection = await pool.get_connection()
-        try:
-            await connection.send_packed_command(b"".join(_pack(args) for args in commands), check_health=False)
-            results: list[Any] = []
-            for _ in commands:
-                try:
-                    results.append(await connection.read_response(disable_decoding=True))
-                except redis.exceptions.ResponseError as error:
-                    results.append(error)
-            return results
-        except BaseException:
-            await connection.disconnect()  # replies may be left unread on it
-            raise
-        finally:
-            await pool.release(connection)
-
-
-def _pack(args: tuple[Any, ...]) -> bytes:
-    """A command in RESP (what redis-py's pack_command makes, for the few
-    argument types used here: str, bytes and int)."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode("utf-8", "surrogatepass")
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
 
 
 def _split(raw: bytes) -> tuple[str | None, str]:
@@ -420,17 +341,6 @@ def _sha1(script: str) -> str:
     import hashlib
 
     return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-
-
-@contextlib.contextmanager
-def _unavailable() -> Iterator[None]:
-    """Redis errors become a 503 with a JSON body (the caller can retry)."""
-    import redis.exceptions
-
-    try:
-        yield
-    except redis.exceptions.RedisError as error:
-        raise HTTPProblem(503, "store_unavailable", f"the session store failed: {type(error).__name__}") from None
 
 
 def retried(endpoint: Callable[[Request], Awaitable[Response]],

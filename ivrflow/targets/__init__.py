@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 #: The registry: a target's name and its package. Packages are imported on first use.
 TARGETS = {
+    "comm100": "ivrflow.targets.comm100",
     "mediaservice": "ivrflow.targets.mediaservice",
     "portsip": "ivrflow.targets.portsip",
     "telphin": "ivrflow.targets.telphin",

@@ -7,12 +7,20 @@ like the seed's request samples:
 
     newCall → getIvrCommand (again after each command; with the keys after a
     command that collects keys) → callEvent after a /splitconnection →
-    sessionCompleted
+    (the `call` rings; if it fails: callEvent calledPartyFailure, whose
+    answer may send the caller back into the IVR) → sessionCompleted
 
-Keys are reported as in seed 002's own getIvrCommand request sample
-(`dtmfBuffer` null, the keys in `dtmfParams.dtmfMatch`; an entry shorter than
-`maxDigits` ended with the termination key "#"), or with `dtmf="buffer"` in
-`dtmfBuffer` alone; silence as no keys with a timeout reason.
+A command's `dtmf` block collects what the caller presses as the platform
+does: up to `maxDigits` keys, ended early by its `terminationKey`, else by
+`betweenTimeout` after the last key; nothing within `firstTimeout` is a
+timeout. Keys are reported as in seed 002's own getIvrCommand request
+sample (`dtmfBuffer` null, the keys in `dtmfParams.dtmfMatch`, the reason and
+`matchedTerminationKey`), or with `dtmf="buffer"` in `dtmfBuffer` alone (the
+termination key included: it was received); silence as no keys.
+
+A script's inputs are what the caller presses ("12345678#"), "silence", or
+what happens to the next `call` the platform places: one of TRANSFER_FATES
+("busy", "no-answer", "failed"); a `call` without one is answered.
 
 `ivrflow emulate mediaservice` runs it; `ivrflow simulate --via` and the
 tests drive calls with `drive_call`.
@@ -42,10 +50,19 @@ MAX_CALLBACKS = 1000
 #: How keys reach the server: "seed" (seed 002's request sample) or "buffer".
 DTMF_SHAPES = ("seed", "buffer")
 #: ASSUMPTION: `dtmfParams.reason` when maxDigits keys were pressed, and when
-#: none came in time (only "terminationKey" is documented).
+#: no (further) key came within firstTimeout / betweenTimeout (only
+#: "terminationKey" is documented).
 MAX_DIGITS_REASON = "maxDigits"
 TIMEOUT_REASON = "timeout"
-TERMINATION_KEY = "#"
+#: How a `call` that does not connect is reported: a callEvent (seed 002:
+#: `calledPartyFailure`, "errorDescr … what has caused the call setup
+#: failure", `sipResponseCode` "the SIP status code that was received").
+#: ASSUMPTION: the statuses of each fate (RFC 3261 §21): 486 Busy Here; 487
+#: Request Terminated, the INVITE the platform cancels when maxRingTime runs
+#: out (seed 002's sample errorDescr "Request cancelled"); 503 otherwise.
+TRANSFER_FAILURE_EVENT = "calledPartyFailure"
+TRANSFER_FATES = {"busy": (486, "Busy Here"), "no-answer": (487, "Request cancelled"),
+                  "failed": (503, "Service Unavailable")}
 
 
 @dataclass
@@ -164,6 +181,8 @@ class Transcript:
     phrases: list[dict[str, Any]] = field(default_factory=list)
     callbacks: int = 0
     waiting: str | None = None  # the menu of the last command that collected keys
+    calls: list[dict[str, Any]] = field(default_factory=list)  # each `call` placed: destAddr, maxRingTime, fate
+    answers: list[str] = field(default_factory=list)  # the action of each newCall and callEvent answer
 
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome.to_dict(), "path": self.path}
@@ -209,24 +228,48 @@ async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platfo
         await send("sessionCompleted", {"sessionId": session, "domain": platform.domain, "reason": reason,
                                         "sessionDuration": 0, "ivrServer": "127.0.0.1"})
 
-    answer = await send("newCall", {
+    answer: dict[str, Any] | None = await send("newCall", {
         "sessionId": session, "sipCallId": uuid.uuid4().hex, "ivrServer": "127.0.0.1",
         "callingPartyPrivacy": "public" if caller else "secret", "callingParty": caller or "anonymous",
         "fromUser": caller or "anonymous", "calledParty": called, "xHeaders": {}, "pHeaders": {},
         "siteBaseUrl": api_base,
     }, {"X-Ivrflow-Clock": clock} if clock else None)
-    action = answer.get("action")
-    if action == "call":
-        transcript.outcome = outcome_of_uri(str(answer.get("destAddr")), settings)
-        await complete("transferred")
-        return transcript
-    if action == "drop":
-        transcript.outcome = Outcome("hangup")
-        await complete("dropped")
-        return transcript
-    if action != "ivr":
-        raise CallFailed(f"newCall answered with action {action!r}")
+    what = "newCall"
+    while answer is not None:
+        action = answer.get("action")
+        transcript.answers.append(str(action))
+        if action == "call":
+            destination = str(answer.get("destAddr"))
+            fate = pending.pop(0) if pending and pending[0] in TRANSFER_FATES else "answered"
+            transcript.calls.append({"destAddr": destination, "maxRingTime": answer.get("maxRingTime"),
+                                     "fate": fate})
+            if fate == "answered":
+                transcript.outcome = outcome_of_uri(destination, settings)
+                await complete("transferred")
+                return transcript
+            status, description = TRANSFER_FATES[fate]
+            answer = await send("callEvent", {
+                "sessionId": session, "event": TRANSFER_FAILURE_EVENT, "domain": platform.domain,
+                "connectionId": session, "participantId": f"{session}-callee", "remoteUser": destination,
+                "sipResponseCode": status, "errorDescr": description, "ivrServer": "127.0.0.1"})
+            what = TRANSFER_FAILURE_EVENT
+        elif action == "drop":
+            transcript.outcome = Outcome("hangup")
+            await complete("dropped")
+            return transcript
+        elif action == "ivr":
+            answer = await _ivr(send, complete, session, platform, transcript, pending, dtmf)
+            what = "callerConnectionSplit"
+        else:
+            raise CallFailed(f"{what} answered with action {action!r}")
+    return transcript
 
+
+async def _ivr(send: Any, complete: Any, session: str, platform: Platform, transcript: Transcript,
+               pending: list[str], dtmf: str) -> dict[str, Any] | None:
+    """The caller in the IVR: getIvrCommand until the call hangs up (None),
+    the script ends while keys are wanted (None), or the server splits the
+    connection: the callEvent's answer."""
     request: dict[str, Any] = {"sessionId": session, "replyId": None, "ivrServer": "127.0.0.1"}
     while True:
         command = await send("getIvrCommand", request)
@@ -235,42 +278,52 @@ async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platfo
         if command.get("hangup"):
             transcript.outcome = Outcome("hangup")
             await complete("hangup")
-            return transcript
-        collect = command.get("dtmf")
-        if collect is not None:
-            if not pending:  # the script is over while the caller is in a menu
+            return None
+        block = command.get("dtmf")
+        if block is not None:
+            if not pending or pending[0] in TRANSFER_FATES:  # the script is over while the caller is in a menu
                 await send("callEvent", {"sessionId": session, "event": "callingPartyDrop",
                                          "domain": platform.domain, "connectionId": session})
                 transcript.outcome = Outcome("waiting", transcript.waiting)
-                return transcript
-            request.update(_keys_report(pending.pop(0), int(collect.get("maxDigits") or 0), dtmf))
+                return None
+            request.update(_keys_report(pending.pop(0), block, dtmf))
             continue
         split = platform.splits.pop(session, None)
         if split is not None:
             answer = await send("callEvent", {"sessionId": session, "event": "callerConnectionSplit",
                                               "domain": platform.domain, "connectionId": session,
                                               "participantId": f"{session}-caller", "ivrServer": "127.0.0.1"})
-            if answer.get("action") != "call":
-                raise CallFailed(f"the split was answered with {answer!r}")
-            transcript.outcome = outcome_of_uri(str(answer.get("destAddr")), settings)
-            await complete("transferred")
-            return transcript
+            assert isinstance(answer, dict)
+            return answer
         await asyncio.sleep(0)  # getIVRCommandAfter: ask again for the next command
 
 
-def _keys_report(entry: str, max_digits: int, shape: str) -> dict[str, Any]:
+def collect_keys(pressed: str, block: dict[str, Any]) -> tuple[str, str, str | None]:
+    """What a dtmf block collects of the keys pressed: (keys, reason, the
+    termination key that ended them). Keys after the end are not collected."""
+    most = block.get("maxDigits")
+    most = most if isinstance(most, int) and not isinstance(most, bool) and most > 0 else None
+    terminator = block.get("terminationKey") or None
+    keys = ""
+    for key in pressed:
+        if key == terminator:
+            return keys, TERMINATION_REASON, terminator
+        keys += key
+        if most is not None and len(keys) >= most:
+            return keys, MAX_DIGITS_REASON, None
+    return keys, TIMEOUT_REASON, None  # betweenTimeout after the last key (firstTimeout: none)
+
+
+def _keys_report(pressed: str, block: dict[str, Any], shape: str) -> dict[str, Any]:
     """The fields of a getIvrCommand request that report what the caller pressed."""
-    if entry == "silence":
-        if shape == "buffer":
-            return {}
-        return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": None, "reason": TIMEOUT_REASON, "encryption": {}}}
-    keys = entry[:max_digits] if max_digits else entry
+    keys, reason, terminator = collect_keys("" if pressed == "silence" else pressed, block)
     if shape == "buffer":
-        return {"dtmfBuffer": keys}
-    if max_digits and len(keys) >= max_digits:
-        return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": keys, "reason": MAX_DIGITS_REASON, "encryption": {}}}
-    return {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": keys, "reason": TERMINATION_REASON,
-                                                "matchedTerminationKey": TERMINATION_KEY, "encryption": {}}}
+        received = keys + (terminator or "")
+        return {"dtmfBuffer": received} if received else {}
+    params: dict[str, Any] = {"dtmfMatch": keys or None, "reason": reason, "encryption": {}}
+    if terminator is not None:
+        params.update(dtmfMatch=keys, matchedTerminationKey=terminator)
+    return {"dtmfBuffer": None, "dtmfParams": params}
 
 
 async def serve_in_background(app: Starlette, host: str = "127.0.0.1") -> tuple[Any, asyncio.Task, str]:

@@ -16,7 +16,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...compiler import ir
-from ...compiler.machine import Collect, Effect, End, Outcome, Play
+from ...compiler.machine import (
+    Call,
+    Collect,
+    Effect,
+    End,
+    Event,
+    Keys,
+    Outcome,
+    Play,
+    Ring,
+    Silence,
+    TransferReason,
+    handler_transfer,
+)
 
 #: ASSUMPTION: the newCall `action` that sends the call into the IVR (the
 #: documents collapse the list of four values; "ivr" is PLATFORMS.md's guess).
@@ -88,6 +101,26 @@ VOICEMAIL_URI = "sip:voicemail-{box}@{sip_domain}"
 #: documented, PLATFORMS.md §3). ASSUMPTION: whatever the reason, a request
 #: without keys is silence (a timeout), and keys reported are keys pressed.
 TERMINATION_REASON = "terminationKey"
+#: A transfer with `else` goes out as a `call` with `maxRingTime` (seed 002:
+#: "Decimal number of seconds to wait for destination to answer the calls").
+#: ASSUMPTION: a transfer that does not connect is reported by a callEvent
+#: `calledPartyFailure` (seed 002: "errorDescr … what has caused the call
+#: setup failure"; its `sipResponseCode` is "the SIP status code that was
+#: received"), or by a `calledPartyDrop` carrying a failure status (seed 002's
+#: own callEvent sample: calledPartyDrop with sipResponseCode 486). The
+#: documents do not say which event the end of maxRingTime gives.
+TRANSFER_FAILURE_EVENTS = ("calledPartyFailure", "calledPartyDrop")
+#: Why a transfer failed, from the SIP status (RFC 3261 §21): 486 Busy Here,
+#: 600 Busy Everywhere; 408 Request Timeout, 480 Temporarily Unavailable and
+#: 487 Request Terminated (the INVITE cancelled when maxRingTime ran out) are
+#: no answer; any other status, or none, is a failure.
+BUSY_STATUSES = frozenset({486, 600})
+NO_ANSWER_STATUSES = frozenset({408, 480, 487})
+#: ASSUMPTION: a callEvent answered with the newCall action that starts the
+#: IVR (NEWCALL_IVR_ACTION) puts the remaining participant, the caller, back
+#: into the IVR, and getIvrCommand requests follow for the same session (the
+#: callEvent's four actions are collapsed in the documents, like newCall's).
+CALLEVENT_IVR_ACTION = NEWCALL_IVR_ACTION
 #: Keys a caller can press on a phone (DTMF 0-9, *, #, A-D).
 DTMF_KEYS = re.compile(r"[0-9*#A-Da-d]*")
 #: Uploaded prompt files are named `ivrflow-FLOW-STEM-HASH.EXT`: ivrflow's
@@ -190,15 +223,23 @@ def read_prompt(base: Path, path: str) -> bytes | None:
         return None
 
 
+def file_forms(flow: ir.Flow) -> Iterable[ir.Variant | ir.Prompt]:
+    """Every recording a call may play: each `file` prompt, and each `file`
+    variant of a prompt with a variant per language."""
+    for prompt in flow.prompts:
+        yield from (form for form in prompt.forms if form.kind == "file")
+
+
 def prompt_files(flow: ir.Flow, base: Path | None = None) -> dict[str, tuple[str, bytes | None]]:
-    """Each `file` prompt's platform name and bytes (None when missing; the
-    name is then the hash of nothing, which nothing was uploaded under)."""
+    """Each recording's platform name and bytes, by its path in the flow
+    (every variant's; None when missing: the name is then the hash of
+    nothing, which nothing was uploaded under)."""
     base = Path(flow.file).parent if base is None else base
     found: dict[str, tuple[str, bytes | None]] = {}
-    for prompt in flow.prompts:
-        if prompt.kind == "file":
-            data = read_prompt(base, prompt.value)
-            found[prompt.name] = (platform_file_name(flow.name, prompt.value, data or b""), data)
+    for form in file_forms(flow):
+        if form.value not in found:
+            data = read_prompt(base, form.value)
+            found[form.value] = (platform_file_name(flow.name, form.value, data or b""), data)
     return found
 
 
@@ -251,27 +292,35 @@ def tts_parameters(text: str, language: str, settings: Settings) -> dict[str, An
     return parameters
 
 
-def phrase(flow: ir.Flow, name: str, settings: Settings) -> dict[str, Any]:
-    prompt = flow.prompt(name)
-    if prompt is None or prompt.kind == "file":
-        file_name = settings.files.get(name) if prompt else None
-        if file_name is None:  # not read at startup: name it from the file as it is now
-            data = read_prompt(Path(flow.file).parent, prompt.value) if prompt else None
-            file_name = platform_file_name(flow.name, prompt.value if prompt else name, data or b"")
-        return {"format": FILE_FORMAT, "fileName": file_name}
-    language = prompt.language or flow.language or settings.language
-    return {"format": TTS_FORMAT, "region": TTS_REGION, "cacheTimeToLive": "WEEK",
-            "awsTTSParameters": tts_parameters(prompt.value, language, settings)}
+def phrase(flow: ir.Flow, play: Play, settings: Settings) -> dict[str, Any]:
+    """What the platform plays for the machine's `play`: the words it
+    filled in (`{account}`, `{account:digits}` digit by digit) in the Polly
+    voice of the variant's language, or the variant's uploaded recording."""
+    if play.text is not None:
+        language = play.language or flow.language or settings.language
+        return {"format": TTS_FORMAT, "region": TTS_REGION, "cacheTimeToLive": "WEEK",
+                "awsTTSParameters": tts_parameters(play.text, language, settings)}
+    path = play.file or play.prompt  # a prompt the flow does not define: a file by its name
+    file_name = settings.files.get(path)
+    if file_name is None:  # not read at startup: name it from the file as it is now
+        data = read_prompt(Path(flow.file).parent, path) if play.file else None
+        file_name = platform_file_name(flow.name, path, data or b"")
+    return {"format": FILE_FORMAT, "fileName": file_name}
 
 
 # --- callbacks --------------------------------------------------------------------------
 
-def keys_pressed(buffer: Any, params: Any) -> str:
-    """The keys a getIvrCommand request reports ("" when none: silence).
+def keys_pressed(buffer: Any, params: Any, end_key: str | None = None) -> str:
+    """The entry a getIvrCommand request reports, as the machine takes it
+    (`Keys`; "" when none: silence).
 
-    `dtmfBuffer` holds them, but seed 002's own sample has it null and the
-    keys in `dtmfParams.dtmfMatch` (PLATFORMS.md §7); a termination key ended
-    the entry and is not one of its keys (alone, it is what was pressed).
+    `dtmfBuffer` holds the keys, but seed 002's own sample has it null and
+    the keys in `dtmfParams.dtmfMatch` (PLATFORMS.md §7). When the waiting
+    node's `end_key` (the dtmf block's `terminationKey`) ended the entry, the
+    entry ends with it, so the machine sees an entry ended early (`1234#`:
+    no inter-digit wait, fewer keys than a collect's minimum are invalid,
+    `#` alone is an empty entry). Another termination key ended the entry
+    and is not one of its keys (alone, it is what was pressed).
     ValueError if they are not keys."""
     params = params if isinstance(params, Mapping) else {}
     raw = buffer if buffer not in (None, "") else params.get("dtmfMatch")
@@ -283,9 +332,42 @@ def keys_pressed(buffer: Any, params: Any) -> str:
     terminator = params.get("matchedTerminationKey")
     if params.get("reason") != TERMINATION_REASON or not isinstance(terminator, str) or not terminator:
         return keys
-    if keys.endswith(terminator) and keys != terminator:
-        return keys[:-len(terminator)]
+    if keys.endswith(terminator) and (keys != terminator or terminator == end_key):
+        keys = keys[:-len(terminator)]
+    if terminator == end_key:
+        return keys + terminator
     return keys or terminator  # only the termination key: a key press, not silence
+
+
+def entry(buffer: Any, params: Any, node: ir.Menu | ir.Collect | None) -> Event:
+    """The machine's event for what a getIvrCommand request reports while
+    the call waits in `node`: Keys, or Silence when nothing was pressed."""
+    keys = keys_pressed(buffer, params, node.end_key if node is not None else None)
+    return Keys(keys) if keys else Silence()
+
+
+def transfer_failure(event: str, status: Any) -> TransferReason | None:
+    """Why a ringing transfer failed, from a callEvent (TRANSFER_FAILURE_EVENTS),
+    or None when the event does not report a failure (a `calledPartyDrop`
+    without a failure status: the callee hung up after talking)."""
+    code = status if isinstance(status, int) and not isinstance(status, bool) else None
+    if isinstance(status, str) and status.strip().isdigit():
+        code = int(status)
+    if event not in TRANSFER_FAILURE_EVENTS or (event == "calledPartyDrop" and (code is None or code < 300)):
+        return None
+    if code in BUSY_STATUSES:
+        return "busy"
+    if code in NO_ANSWER_STATUSES:
+        return "no-answer"
+    return "failed"
+
+
+def ring_seconds(flow: ir.Flow, call: Call) -> float | None:
+    """`maxRingTime` for the transfer a ringing call is in (its `ring`), else None."""
+    if call.status != "ringing" or call.node is None or call.transfer is None:
+        return None
+    transfer = handler_transfer(flow, call.node, call.transfer)
+    return transfer.ring_ms / TIMEOUT_UNIT_MS if transfer is not None else None
 
 
 def api_origin(url: str) -> str | None:
@@ -316,13 +398,19 @@ def trusted_api_base(url: str, settings: Settings) -> bool:
     return origin is not None and origin in allowed
 
 
-def dtmf(menu: ir.Menu) -> dict[str, Any]:
-    return {
+def dtmf(node: ir.Menu | ir.Collect) -> dict[str, Any]:
+    """The dtmf block that collects a menu's or a collect's entry: at most
+    its digits (a collect's MAX), ended early by its end key, with its
+    timeouts. A collect's MIN is the machine's to check."""
+    block: dict[str, Any] = {
         "flush": True,
-        "maxDigits": menu.digits,
-        "firstTimeout": menu.timeout_ms / TIMEOUT_UNIT_MS,
-        "betweenTimeout": menu.inter_digit_ms / TIMEOUT_UNIT_MS,
+        "maxDigits": node.digits if isinstance(node, ir.Menu) else node.digits_range[1],
+        "firstTimeout": node.timeout_ms / TIMEOUT_UNIT_MS,
+        "betweenTimeout": node.inter_digit_ms / TIMEOUT_UNIT_MS,
     }
+    if node.end_key is not None:
+        block["terminationKey"] = node.end_key
+    return block
 
 
 @dataclass
@@ -330,29 +418,31 @@ class Plan:
     """What to send after a machine step: commands in order, and how it ends."""
 
     commands: list[dict[str, Any]]
-    end: Outcome | None  # a transfer, voicemail or hangup; None while in a menu
+    end: Outcome | None  # a transfer (ringing too), voicemail or hangup; None while waiting
 
 
 def commands(flow: ir.Flow, effects: Iterable[Effect], settings: Settings) -> Plan:
     """Group the prompts into getIvrCommand responses: prompts the caller must
     hear to the end (`fully`) go without `bargeIn` and without collecting
     keys, so keys pressed meanwhile are ignored; the last group collects the
-    menu's keys, or hangs up."""
+    menu's or collect's keys, or hangs up."""
     groups: list[tuple[bool, list[dict[str, Any]]]] = []
     end: Outcome | None = None
-    collect: ir.Menu | None = None
+    collect: ir.Menu | ir.Collect | None = None
     for effect in effects:
         if isinstance(effect, Play):
             interruptible = not effect.fully
             if not groups or groups[-1][0] != interruptible:
                 groups.append((interruptible, []))
-            groups[-1][1].append(phrase(flow, effect.prompt, settings))
+            groups[-1][1].append(phrase(flow, effect, settings))
         elif isinstance(effect, Collect):
-            menu = flow.node(effect.menu)
-            assert isinstance(menu, ir.Menu)
-            collect = menu
+            node = flow.node(effect.menu)
+            assert isinstance(node, (ir.Menu, ir.Collect))
+            collect = node
         elif isinstance(effect, End):
             end = effect.outcome
+        elif isinstance(effect, Ring):
+            end = Outcome("transfer", effect.destination)
     out: list[dict[str, Any]] = []
     for interruptible, phrases in groups:
         command: dict[str, Any] = {"phrases": phrases}
@@ -375,18 +465,34 @@ def commands(flow: ir.Flow, effects: Iterable[Effect], settings: Settings) -> Pl
 
 def runtime_settings(flow: ir.Flow, settings: Settings) -> tuple[Settings, list[str]]:
     """The settings a server uses for `flow`: with the names its prompt files
-    were uploaded under. Also what it should warn about at startup: missing
-    prompt files, and voices Polly lacks (check/compile/deploy report those as
-    diagnostics)."""
+    (every variant's) were uploaded under. Also what it should warn about at
+    startup: missing prompt files, and voices Polly lacks (check/compile/
+    deploy report those as diagnostics)."""
     warnings = []
     files = prompt_files(flow)
-    for name, (_, data) in files.items():
+    for path, (_, data) in files.items():
         if data is None:
-            warnings.append(f"prompt {name}: its file is missing here, so its uploaded name is unknown")
+            warnings.append(f"prompt file {path}: missing here, so its uploaded name is unknown")
+    for prompt, _, language, problem in voice_problems(flow, settings):
+        voice = tts_parameters("", language, settings)["VoiceId"]
+        warnings.append(f"prompt {prompt.name}: {problem}; speaking it with {voice}")
+    return replace(settings, files={path: file for path, (file, _) in files.items()}), warnings
+
+
+def voice_problems(flow: ir.Flow, settings: Settings) -> Iterable[tuple[ir.Prompt, ir.Variant | ir.Prompt, str, str]]:
+    """(prompt, its form, language, why) for each spoken form Polly cannot speak as the
+    environment asks. A prompt in one language must be spoken by the
+    environment's `voice`; in a prompt with a variant per language, the
+    voice speaks the variants of its own language and every other variant
+    gets its language's default voice (one `voice` cannot speak them all)."""
     for prompt in flow.prompts:
-        language = prompt.language or flow.language or settings.language
-        problem = voice_problem(language, settings.voice) if prompt.kind == "say" else None
-        if problem:
-            voice = tts_parameters("", language, settings)["VoiceId"]
-            warnings.append(f"prompt {prompt.name}: {problem}; speaking it with {voice}")
-    return replace(settings, files={name: file for name, (file, _) in files.items()}), warnings
+        for form in prompt.forms:
+            if form.kind != "say":
+                continue
+            language = form.language or flow.language or settings.language
+            voice = settings.voice
+            if prompt.variants and voice is not None and polly_voice(voice) is not None:
+                voice = None  # checked as the language's default voice
+            problem = voice_problem(language, voice)
+            if problem:
+                yield prompt, form, language, problem

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,12 @@ from .protocol import (
     ENV_KEYS,
     Settings,
     api_origin,
+    file_forms,
     is_uploaded_name,
     polly_language,
     polly_voice,
     prompt_files,
-    voice_problem,
+    voice_problems,
 )
 
 NAME = "mediaservice"
@@ -43,12 +44,24 @@ CAPABILITIES = {key: ("runtime", "") for key in (
     "max-duration")}
 CAPABILITIES["prompt-file"] = ("native", "promptfile")
 CAPABILITIES["prompt-say"] = ("runtime", "the platform's TTS")
-# The second edition: the machine runs it, but the mediaservice protocol does
-# not map its effects yet (collect, lookup, ringing, voices per language):
-# refused with IVR205 at each use until issue 13 carries it.
-CAPABILITIES.update({key: ("no", "not yet") for key in (
-    "languages", "prompt-variants", "play-first-again", "variables", "set-language", "collect", "lookup",
-    "conditions", "key-ranges", "key-patterns", "end-key", "split-retries", "replay", "transfer-else")})
+# The second edition runs in the runtime server like the first; what the
+# platform does natively is noted.
+CAPABILITIES.update({
+    "languages": ("runtime", "a Polly voice per language"),
+    "prompt-variants": ("runtime", "the variant's voice or uploaded file"),
+    "play-first-again": ("runtime", ""),
+    "variables": ("runtime", "spoken by TTS with the values"),
+    "set-language": ("runtime", ""),
+    "collect": ("runtime", "the dtmf block: maxDigits, timeouts"),
+    "lookup": ("runtime", "called by the runtime server"),
+    "conditions": ("runtime", ""),
+    "key-ranges": ("runtime", ""),
+    "key-patterns": ("runtime", ""),
+    "end-key": ("native", "dtmf terminationKey"),
+    "split-retries": ("runtime", ""),
+    "replay": ("runtime", ""),
+    "transfer-else": ("runtime", "maxRingTime; the callEvent reporting the failure"),
+})
 
 
 @dataclass
@@ -75,11 +88,11 @@ def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = 
     IVR205 for a `say` prompt Polly cannot speak with the voice the
     environment names (or the language's default)."""
     files = {}
-    by_prompt = prompt_files(flow, Path(flow_path).parent)
-    for prompt in flow.prompts:
-        name, data = by_prompt.get(prompt.name, ("", None))
-        if data is not None:
-            files[name] = (prompt.value, hashlib.sha256(data).hexdigest(), prompt.value_span)
+    by_path = prompt_files(flow, Path(flow_path).parent)
+    for form in file_forms(flow):  # every variant's recording
+        name, data = by_path[form.value]
+        if data is not None and name not in files:
+            files[name] = (form.value, hashlib.sha256(data).hexdigest(), form.value_span)
     return Desired(flow.name, files, prompt_diagnostics(flow, flow_path) + _voice_diagnostics(flow, env))
 
 
@@ -97,15 +110,11 @@ def _voice_diagnostics(flow: ir.Flow, env: Environment | None) -> list[Diagnosti
     if env is not None and sites is not None and not all(isinstance(u, str) and api_origin(u) for u in listed):
         found.append(env.error("`site_base_urls` must be an http(s) URL or a list of them", "site_base_urls",
                                hint='e.g. site_base_urls = ["https://site-a.example.com/mediaservice"]').diagnostic)
-    for prompt in flow.prompts:
-        if prompt.kind != "say":
-            continue
-        language = prompt.language or flow.language or settings.language
-        problem = voice_problem(language, voice)
-        if problem:
-            hint = ("set `voice` in the environment to one that speaks it, or leave it out"
-                    if polly_language(language) else "use a language code Amazon Polly speaks, such as en-US")
-            found.append(RULES["IVR205"].at(prompt.span, f"prompt `{prompt.name}`: {problem}", hint=hint))
+    for prompt, form, language, problem in voice_problems(flow, replace(settings, voice=voice)):
+        hint = ("set `voice` in the environment to one that speaks it, or leave it out"
+                if polly_language(language) else "use a language code Amazon Polly speaks, such as en-US")
+        span = form.span if isinstance(form, ir.Variant) else prompt.span
+        found.append(RULES["IVR205"].at(span, f"prompt `{prompt.name}`: {problem}", hint=hint))
     return found
 
 
@@ -246,5 +255,6 @@ TARGET = Target(
                  "https://YOUR-HOST/mediaservice/FLOW (or /mediaservice when the server runs one flow).",
     emulator_help="the prompt-file API, /splitconnection and friends, a request log at /_emulator/log, and "
                   "POST /_emulator/calls to drive a call into a runtime server: "
-                  '{"callback": "http://127.0.0.1:8080/mediaservice", "inputs": ["1", "silence"], '
-                  '"caller": "+4420…", "token": "…"}.')
+                  '{"callback": "http://127.0.0.1:8080/mediaservice", "inputs": ["1", "12345678#", "silence", '
+                  '"busy"], "caller": "+4420…", "token": "…"} (keys are collected as the dtmf block asks; '
+                  '"busy", "no-answer" or "failed" is what happens to the next call it places).')

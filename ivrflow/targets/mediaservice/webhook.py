@@ -1,8 +1,12 @@
 """The mediaservice callbacks (seeds/002), answered by the machine.
 
     newCall          → start the flow: `call` (transfer), `drop` (hangup) or the IVR
-    getIvrCommand    → the next prompts and key collection; keys move the machine
-    callEvent        → a split for a transfer is answered with `call`; a drop ends it
+    getIvrCommand    → the next prompts and key collection (the dtmf block); the
+                       entry moves the machine, lookups are answered on the way
+    callEvent        → a split for a transfer is answered with `call` (with
+                       `maxRingTime` when the transfer has an `else`); the failure
+                       of such a transfer runs the `else`: `call` onward, `drop`, or
+                       the caller back into the IVR; a drop ends the call
     callAnswered     → remembered (replyId, connectionId for /splitconnection)
     sessionCompleted → the session is removed
     callNotify, recordingReady, getCallIdentifier, alarm → acknowledged and logged
@@ -13,31 +17,34 @@ previous response, as JSON, so a driver can show the same path as `simulate`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ...compiler.machine import Keys, MachineError, Silence
+from ...compiler import ir
+from ...compiler.machine import MachineError, TransferFailed
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
-from ...runtime.http import Credentials, HTTPProblem, read_json, text
+from ...runtime.http import Credentials, HTTPProblem, JSONResponse, ascii_json, read_json, text
 from ...runtime.sessions import Session, check_fields, retried
 from ...runtime.webhooks import Webhooks
 from .protocol import (
+    CALLEVENT_IVR_ACTION,
     NEWCALL_IVR_ACTION,
     SPLIT_WAIT_S,
     Settings,
     api_origin,
     commands,
     destination_uri,
+    entry,
     is_loopback,
-    keys_pressed,
+    ring_seconds,
     runtime_settings,
+    transfer_failure,
     trusted_api_base,
 )
 
@@ -82,7 +89,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         steps of its path in a header."""
         headers = {}
         if session.path:
-            headers[PATH_HEADER] = json.dumps(session.path, separators=(",", ":"), ensure_ascii=True)
+            headers[PATH_HEADER] = ascii_json(session.path)
             session.path = []
         if "dtmf" in body and session.call.node:
             headers[WAITING_HEADER] = session.call.node
@@ -99,8 +106,28 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
     def plan(session: Session, effects: list[Any]) -> None:
         result = commands(flow, effects, settings)
         session.pending = result.commands
-        if result.end is not None and result.end.action in ("transfer", "voicemail"):
-            session.transfer = destination_uri(result.end, settings)
+        end = result.end
+        session.transfer = destination_uri(end, settings) if end and end.action in ("transfer", "voicemail") else None
+
+    def connect(session: Session) -> dict[str, Any]:
+        """The `call` that moves the caller on; a transfer with `else` rings
+        for its `ring` time (the platform then reports a failure)."""
+        body: dict[str, Any] = {"action": "call", "destAddr": session.transfer}
+        ring = ring_seconds(flow, session.call)
+        if ring is not None:
+            body["maxRingTime"] = ring
+        return body
+
+    def leave_ivr(session: Session) -> dict[str, Any] | None:
+        """The answer that moves the caller on when there is nothing to hear
+        first: `call` (transfer, voicemail) or `drop` (hangup); None when the
+        IVR must play or collect."""
+        if not session.pending and session.transfer:
+            return connect(session)
+        if session.call.status == "ended" and not any(command.get("phrases") for command in session.pending):
+            session.pending = []
+            return {"action": "drop", "dropCode": "dropNoMsg"}
+        return None
 
     async def new_call(request: Request) -> Response:
         credentials.check(request)
@@ -114,13 +141,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         effects = await runtime.start(session)
         plan(session, effects)
         log.info("session %s: new call from %s", session.id, session.caller or "a withheld number")
-        if not session.pending and session.transfer:  # straight out, nothing to hear first
-            body = {"action": "call", "destAddr": session.transfer}
-        elif not session.pending and session.call.status == "ended":
-            body = {"action": "drop", "dropCode": "dropNoMsg"}
-        else:
-            body = {"action": NEWCALL_IVR_ACTION}
-        return await reply(session, body)
+        return await reply(session, leave_ivr(session) or {"action": NEWCALL_IVR_ACTION})
 
     async def get_ivr_command(request: Request) -> Response:
         credentials.check(request)
@@ -131,12 +152,14 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         session.reply_id = data.get("replyId") or session.reply_id
         session.api_base = site_base(session, data.get("siteBaseUrl")) or session.api_base
         if not session.pending and session.call.status == "input":
+            waiting = flow.node(session.call.node or "")
             try:
-                keys = keys_pressed(data.get("dtmfBuffer"), data.get("dtmfParams"))
+                event = entry(data.get("dtmfBuffer"), data.get("dtmfParams"),
+                              waiting if isinstance(waiting, (ir.Menu, ir.Collect)) else None)
             except ValueError as error:
                 raise HTTPProblem(422, "bad_dtmf", str(error)) from None
-            try:
-                effects = await runtime.advance(session, Keys(keys) if keys else Silence())
+            try:  # lookups on the way are answered inside advance
+                effects = await runtime.advance(session, event)
             except MachineError as error:
                 raise HTTPProblem(409, "call_over", str(error)) from None
             plan(session, effects)
@@ -184,12 +207,22 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
     async def call_event(request: Request) -> Response:
         credentials.check(request)
         data = await read_json(request, {"sessionId": (STR, True), "event": (STR, True),
-                                         "participantId": (STR, False)})
+                                         "participantId": (STR, False), "sipResponseCode": (NUM, False)})
         session = await load(data["sessionId"])
         event = data["event"]
         if event == "callerConnectionSplit" and session.transfer:
             log.info("session %s: transferred to %s", session.id, session.transfer)
-            return await reply(session, {"action": "call", "destAddr": session.transfer})
+            return await reply(session, connect(session))
+        reason = transfer_failure(event, data.get("sipResponseCode")) if session.call.status == "ringing" else None
+        if reason is not None:
+            log.info("session %s: the transfer to %s failed (%s); its else runs", session.id, session.transfer,
+                     reason)
+            try:
+                effects = await runtime.advance(session, TransferFailed(reason))
+            except MachineError as error:
+                raise HTTPProblem(409, "call_over", str(error)) from None
+            plan(session, effects)
+            return await reply(session, leave_ivr(session) or {"action": CALLEVENT_IVR_ACTION})
         if event in ("callingPartyDrop", "callingPartyFailure"):
             log.info("session %s: the caller hung up", session.id)
             await store.delete(session.id)

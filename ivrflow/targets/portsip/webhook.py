@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ...compiler import ir
@@ -31,7 +31,7 @@ from ...runtime import ask
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
 from ...runtime.directory import API_TIMEOUT_S, Lookup, retry_pause
-from ...runtime.http import HTTPProblem, read_json
+from ...runtime.http import HTTPProblem, JSONResponse, read_json
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import PortSipApi, prefix

@@ -1,0 +1,171 @@
+"""The Comm100 target: compile to plan.json and one JSON file per resource,
+plan against what is live, deploy with the shared engine, paced under
+Comm100's rate limit."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ...compiler import ir
+from ...config import Environment
+from ...deploy.http import Stats
+from ...deploy.plan import Change, Plan
+from ..base import Emulator, EmulatorOptions, Target
+from . import schema, settings
+from .client import Comm100Api, Pacer, pacing_seconds, read_live
+from .compile import Desired, compile_flow
+from .planner import apply_change, destroy_plan, make_plan
+
+NAME = "comm100"
+_SECOND_EDITION = ("languages", "prompt-variants", "play-first-again", "variables", "set-language", "collect",
+                   "lookup", "conditions", "key-ranges", "key-patterns", "end-key", "split-retries", "replay",
+                   "transfer-else")
+#: What a Comm100 voicebot expresses (see capabilities.py and compile.py).
+CAPABILITIES = {
+    "menu": ("native", "an IVRMenu action"),
+    "prompt-file": ("native", "PlayAudio from audio_base_url"),
+    "prompt-say": ("native", "the voicebot's TTS"),
+    "fully": ("no", "warning"),
+    "keys": ("native", "digits 0-9 only"),
+    "dial-extensions": ("no", "warning"),
+    "timeout": ("synthesized", "bot-wide timers"),
+    "retries": ("native", "invalidInputRepeatTime"),
+    "invalid": ("native", ""),
+    "handler-prompts": ("native", "PlayText"),
+    "goto": ("native", "nextActionId"),
+    "transfer": ("native", "TransferCall"),
+    "hangup": ("native", "EndCall"),
+    "voicemail": ("synthesized", "a transfer to the box's number"),
+    "ask": ("no", "not yet"),
+    "route-hours": ("no", "not yet"),
+    "route-caller": ("no", "not yet"),
+    "answer-delay": ("no", "warning"),
+    "max-duration": ("no", "warning"),
+    # The second edition: refused with IVR205 at each use (issue 14 carries the first edition).
+    **{key: ("no", "not yet") for key in _SECOND_EDITION},
+}
+ENV_KEYS = settings.ENV_KEYS
+#: The reads of a plan of a deployed flow (voicebots, channel instance and
+#: configuration, responses, actions, triggers): `deploy` makes them again to
+#: check the result.
+VERIFY_READS = 6
+
+
+def _values(env: Environment | None) -> dict[str, Any]:
+    if env is None:
+        return {}
+    checked = settings.read(env)
+    return {"channel": checked.channel, "channel_fields": checked.channel_fields, "language": checked.language,
+            "voice": checked.voice, "engine": checked.engine, "transfer_to": checked.transfer_to,
+            "voicemail": checked.voicemail, "audio_base_url": checked.audio_base_url}
+
+
+def desired(flow: ir.Flow, flow_path: str, env: Environment | None, tts: bool = False) -> Desired:
+    return compile_flow(flow, _values(env))
+
+
+def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats | None = None) -> Comm100Api:
+    checked = settings.read(env)
+    key = "api_key" if checked.auth == "api_key" else "access_token"
+    secret = env.secret(key) or ""
+    if not secret:
+        raise env.error(f"`{key}` is empty", key)
+    api = Comm100Api(checked.base_url, auth=checked.auth, email=checked.email, secret=secret,
+                     site_id=checked.site_id, http=http, stats=stats,
+                     pacer=Pacer(checked.rate_limit, checked.rate_window))
+    if checked.channel == "sip":
+        api.secrets["sip_password"] = env.secret("sip_password") or ""
+    return api
+
+
+def plan(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) -> tuple[Desired, Plan]:
+    wanted = desired(flow, flow_path, env)
+    live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"])
+    the_plan = make_plan(wanted, live)
+    _pacing_note(the_plan, api.pacer.calls, api.pacer.window)
+    return wanted, the_plan
+
+
+def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) -> tuple[Desired, Plan]:
+    """What ivrflow made for the flow, as a plan that removes it (planner.destroy_plan)."""
+    wanted = desired(flow, flow_path, env)
+    live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"])
+    return wanted, destroy_plan(live, api.get(schema.VOICEBOTS) or [])
+
+
+def _pacing_note(the_plan: Plan, limit: int, window: float) -> None:
+    writes = len(the_plan.changes)
+    if not writes:
+        return
+    wait = pacing_seconds(writes + VERIFY_READS, limit, window)
+    the_plan.notes.append(f"{writes} calls (and {VERIFY_READS} reads to check the result); Comm100 allows {limit} "
+                          f"per {window:g} s, so the deploy "
+                          + (f"pauses about {wait:g} s to stay under it" if wait else "needs no pause"))
+
+
+def apply(flow: ir.Flow, flow_path: str, change: Change, api: Comm100Api, ids: dict[str, Any]) -> None:
+    apply_change(api, change, ids)
+
+
+# --- artifacts ------------------------------------------------------------------------------
+
+def make_empty_plan(wanted: Desired) -> Plan:
+    the_plan = make_plan(wanted, None)
+    _pacing_note(the_plan, schema.RATE_LIMIT_CALLS, schema.RATE_LIMIT_WINDOW_S)
+    return the_plan
+
+
+def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | None, *, flow: ir.Flow,
+                    flow_path: str) -> list[Path]:
+    """plan.json and resources/NNN-KIND-KEY.json: each object as the deploy
+    sends it, links as {"$ref"} names, to compare with a bot built in Comm100's UI."""
+    out.mkdir(parents=True, exist_ok=True)
+    plan_path = out / "plan.json"
+    plan_path.write_text(json.dumps(the_plan.calls(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    folder = out / "resources"
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink()
+    bodies: dict[str, Any] = {}
+    for change in the_plan.changes:  # the last body of each object: links set
+        bodies[change.key] = change.body
+    for index, (key, body) in enumerate(bodies.items()):
+        name = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-").lower()
+        path = folder / f"{index:03d}-{name}.json"
+        path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return [plan_path, folder]
+
+
+# --- the target -----------------------------------------------------------------------------
+
+def emulator(options: EmulatorOptions) -> Emulator:
+    from .emulator import comm100_app
+    from .state import Comm100
+
+    state = Comm100(email=options.username if "@" in options.username else "demo@example.com",
+                    api_key=options.password, faults=options.faults)
+    return Emulator(comm100_app(state), "comm100 emulator on {url} (API under /v4)")
+
+
+def dial(wanted: Desired) -> str:
+    if wanted.held_by:
+        return f"nothing yet: {wanted.held_by}"
+    line = wanted.channel_fields.get("phoneNumber") or (
+        f"the SIP account {wanted.channel_fields.get('username')}@{wanted.channel_fields.get('sIPServer')}")
+    return f"{line} (voicebot `{wanted.flow}`)"
+
+
+TARGET = Target(
+    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=settings.SECRETS,
+    desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
+    emulator_help="the v4 voicebot API under /v4 (voicebots, channel instances, SIP and Twilio configurations, "
+                  "responses, actions, smart triggers) with API-key (Basic demo@example.com:demo, ?siteId=…) or "
+                  "bearer auth, the documented validation, a rate limit (300 calls per 5 minutes), fault injection, "
+                  "a request log at /_emulator/log, and POST /_emulator/call to run a call through the callStarts "
+                  'trigger: {"voicebot": "quickstart", "inputs": ["1", "silence"]}.')
