@@ -185,3 +185,23 @@ def test_the_copy_of_the_document_is_the_document() -> None:
     assert (ours["servers"], ours["security"], ours["openapi"]) == (full["servers"], full["security"],
                                                                     full["openapi"])
     assert ours["components"]["securitySchemes"] == full["components"]["securitySchemes"]
+
+
+def test_a_deploy_of_the_second_edition_keeps_to_the_openapi_document(
+        openapi: OpenAPI, pbx: tuple[PortSip, str], tmp_path: Path) -> None:
+    """Receptionists per repeat and replay, one-key ranges and patterns as key
+    rules, DTMF action URLs for ranges, patterns and the end key, a CALLER one
+    for conditions (tests/test_portsip_second_edition.py runs calls on them)."""
+    from .test_portsip_second_edition import SECOND
+
+    state, url = pbx
+    recorder = Recorder()
+    path = tmp_path / "second.ivr"
+    path.write_text(SECOND)
+    _deploy(path, environment(url, "https://ivr.example.com"), recorder)
+    assert violations(openapi, recorder.exchanges) == []
+    bodies = [json.loads(r.content) for r, _ in recorder.exchanges
+              if r.method == "POST" and r.url.path.endswith("/ivrs")]
+    assert {rule["user_input"] for body in bodies for rule in body["custom_forward_rules"]} >= set("0123456789")
+    names = {ivr["name"] for ivr in state.ivrs.values()}
+    assert {"ivrflow:second:main#0", "ivrflow:second:main#2", "ivrflow:second:desk#1"} <= names

@@ -107,6 +107,10 @@ class Target:
     #: Whether `plan` takes `adopt=True`: the target can tell objects a person
     #: made among its own, leaves them alone, and adopts them on request.
     adopts: bool = False
+    #: For constructs the target carries only in part: refusals(flow) -> an
+    #: IVR205 at each use it cannot carry, with the reason (capabilities.unsupported
+    #: adds them to the refusals of the constructs it declares "no").
+    refusals: Callable[[ir.Flow], list[Diagnostic]] | None = None
 
 
 

@@ -87,16 +87,22 @@ def markdown() -> str:
 
 def unsupported(target: Target, flow: ir.Flow) -> list[Diagnostic]:
     """IVR205 at each use of a second-edition construct that `target`
-    declares "no": what compile, plan, deploy and `check --target` report
-    before the target's own compiler runs, in source order."""
+    declares "no" (its note, when not "not yet", is the reason), and what
+    the target's own `refusals` find of the constructs it carries in part:
+    what compile, plan, deploy and `check --target` report before the
+    target's own compiler runs, in source order."""
     labels = dict(CONSTRUCTS)
     found = []
     for use in uses(flow):
-        level, _ = target.capabilities.get(use.construct, ("no", ""))
+        level, note = target.capabilities.get(use.construct, ("no", ""))
         if level == "no":
+            # A target's note on a construct it can never carry is the reason why.
+            why = f": {note}" if note and note != "not yet" else \
+                f" yet: {target.name} does not carry {labels[use.construct]}"
             found.append(RULES["IVR205"].at(
-                use.span, f"{use.description} cannot be deployed to {target.name} yet: {target.name} does not "
-                          f"carry {labels[use.construct]}",
+                use.span, f"{use.description} cannot be deployed to {target.name}{why}",
                 hint="`ivrflow targets` lists what each target carries; `ivrflow simulate` and `ivrflow test` "
                      "run the flow today"))
+    if target.refusals is not None:
+        found = sorted(found + target.refusals(flow), key=lambda diagnostic: diagnostic.span)
     return found

@@ -8,7 +8,10 @@ menu's receptionist. So:
 
     menu      → a receptionist; when its handlers repeat it in ways PortSIP's
                 one counter cannot follow, one receptionist per retry
-                (`main`, `main#1`, …), each going on to the next
+                (`main`, `main#1`, …), each going on to the next; also
+                per count of silences apart (`main#1t2`), for a `replay`
+                that plays the `again` prompts (`main#0`), and per
+                language the call can be in (`main@es-US`)
     play …, X → a receptionist that plays the prompts, then does X
                 (`sorry>main#1`): PortSIP has no prompt on a forward
     press KEY → a key rule; `goto` forwards to the other receptionist, a
@@ -18,8 +21,9 @@ menu's receptionist. So:
                 server at /portsip/action, which runs the machine
     voicemail → FORWARD_TO_VOICEMAIL to the box's extension
 
-`destination()` is shared with the runtime server, so both agree on where a
-call goes next.
+`destination()` (routing.py) is shared with the runtime server, so both
+agree on where a call goes next. What PortSIP cannot carry is refused before
+this runs (target.CAPABILITIES, refusals.py).
 """
 
 from __future__ import annotations
@@ -35,8 +39,23 @@ from typing import Any
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
+from ...compiler.values import TEMPLATE
 from ..common import TargetCompiler
 from . import audio
+from .routing import (
+    Dest,
+    copy_key,
+    counts_natively,
+    destination,
+    event_destination,
+    needs_runtime_for_entries,
+    parse_copy_key,
+    plays_on,
+    voicemail_key,
+)
+
+__all__ = ["Dest", "compile_flow", "copy_key", "counts_natively", "destination", "event_destination",
+           "parse_copy_key", "voicemail_key"]
 
 MARKER = "ivrflow"
 #: PortSIP's limit on a receptionist's name.
@@ -60,6 +79,8 @@ FORWARD_NUMBER = re.compile(r"\+?[0-9*#]{1,64}")
 ACTION_URL_MAX = 128
 #: The length of the `&sig=…` a deploy adds to an action URL (signing.signature: 32 hex digits).
 SIGNATURE_LENGTH = len("&sig=") + 32
+#: The keys a one-key range or pattern may take; each becomes a key rule.
+ONE_KEY = "0123456789"
 #: The extension range used when no environment gives one (compile, check).
 DEFAULT_EXTENSIONS = "7000-7099"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -85,89 +106,6 @@ def is_prompt_file(flow: str, name: str) -> bool:
     `prompt_file_name`, so a person's `ivrflow-FLOW-greeting.wav` (or another
     flow's file) is never taken for one."""
     return re.fullmatch(rf"{MARKER}-{re.escape(flow)}-[0-9a-f]{{16}}\.wav", name) is not None
-
-
-def copy_key(menu: str, copy: int) -> str:
-    return menu if copy == 0 else f"{menu}#{copy}"
-
-
-@dataclass(frozen=True)
-class Dest:
-    """Where a call goes: a number, a voicemail box, a hang-up or a
-    receptionist (`node`); `plays` are heard first (through a receptionist
-    that plays them). `runtime`: the runtime server decides (an `ask`)."""
-
-    kind: str  # number | voicemail | hangup | node | runtime
-    value: str = ""
-    plays: tuple[str, ...] = ()
-
-    def label(self) -> str:
-        return {"number": f"transfer:{self.value}", "voicemail": f"voicemail:{self.value}",
-                "hangup": "hangup", "node": self.value, "runtime": "ask"}[self.kind]
-
-    def key(self) -> str | None:
-        """The receptionist a forward to this destination reaches (None: a number,
-        a voicemail forward or a hang-up, which need none)."""
-        if self.plays:
-            return "+".join(self.plays) + ">" + self.label()
-        return self.value if self.kind == "node" else None
-
-    def bare(self) -> Dest:
-        return Dest(self.kind, self.value)
-
-
-def counts_natively(menu: ir.Menu) -> bool:
-    """Whether one receptionist, with PortSIP's own counter, is the menu: a
-    timeout and a wrong key both just repeat it (ASSUMPTION: a wrong key
-    counts like a timeout), every key is decided natively and none repeats."""
-    for event in ("timeout", "invalid"):
-        handler = menu.on(event)
-        if handler is not None and (handler.actions.plays or not isinstance(handler.actions.terminal, ir.Repeat)):
-            return False
-    if any(isinstance(p.actions.terminal, (ir.Repeat, ir.Ask)) for p in menu.presses):
-        return False
-    return not needs_runtime_for_entries(menu)
-
-
-def needs_runtime_for_entries(menu: ir.Menu) -> bool:
-    """PortSIP ends an entry when the caller pauses; it cannot cut one at
-    `digits` keys, nor dial what is left of it: those menus' entries are
-    decided by the runtime server, which runs the machine."""
-    return menu.dial_extensions or menu.digits > 1
-
-
-def destination(flow: ir.Flow, plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None,
-                copy: int) -> Dest:
-    """Where a handler sends a call that is at `copy` of `menu`."""
-    if isinstance(terminal, ir.Repeat) and menu is not None:
-        if copy + 1 <= menu.retries:
-            return Dest("node", copy_key(menu.name, copy + 1), plays)
-        exhausted = menu.on("exhausted")
-        if exhausted is None:
-            return Dest("hangup", "", plays)
-        return destination(flow, plays + exhausted.actions.plays, exhausted.actions.terminal, menu, copy)
-    if isinstance(terminal, ir.Goto):
-        return Dest("node", terminal.target, plays)
-    if isinstance(terminal, ir.Transfer):
-        return Dest("number", terminal.destination, plays)
-    if isinstance(terminal, ir.Voicemail):
-        return Dest("voicemail", terminal.box or "default", plays)
-    if isinstance(terminal, ir.Ask):
-        return Dest("runtime", terminal.url, plays)
-    return Dest("hangup", "", plays)
-
-
-def event_destination(flow: ir.Flow, menu: ir.Menu, event: str, copy: int) -> Dest:
-    handler = menu.on(event)  # type: ignore[arg-type]
-    if handler is None:
-        return destination(flow, (), ir.Repeat(menu.name_span), menu, copy)
-    return destination(flow, handler.actions.plays, handler.actions.terminal, menu, copy)
-
-
-def voicemail_key(box: str) -> str:
-    """The receptionist the runtime sends a call to for voicemail (action URLs
-    can only call, hang up or repeat)."""
-    return f">voicemail:{box}"
 
 
 def pin_problem(pin: object) -> str | None:
@@ -376,8 +314,9 @@ class _Compiler(TargetCompiler):
         a forward rule's `number` is an extension or a phone number."""
         for handler in self.flow.handlers:
             terminal = handler.actions.terminal
+            # `{key}` is filled in from keys (target.refusals refuses the other variables)
             if isinstance(terminal, ir.Transfer) and terminal.problem is None \
-                    and not FORWARD_NUMBER.fullmatch(terminal.destination):
+                    and not FORWARD_NUMBER.fullmatch(TEMPLATE.sub("1", terminal.destination)):
                 self.error(terminal.span, f"PortSIP forwards calls only to numbers: it cannot transfer to "
                                           f"`{terminal.destination}`",
                            hint="transfer to an extension or a phone number (digits, `+` first allowed), e.g. "
@@ -413,12 +352,12 @@ class _Compiler(TargetCompiler):
         if kind == "plays":
             self.pass_through(key, dest, span)
             return
-        name, _, copy = dest.value.partition("#")
+        name, copy, replayed, timeouts = parse_copy_key(dest.value)
         node = self.flow.node(name)
         if isinstance(node, ir.Menu):
-            self.menu(node, int(copy or 0))
+            self.menu(node, copy, replayed, dest.language, timeouts)
         elif isinstance(node, ir.Route):
-            self.route(node)
+            self.route(node, dest.language)
 
     def pass_through(self, key: str, dest: Dest, span: ir.Span) -> None:
         """A receptionist that plays `dest.plays`, then goes on: nothing to press."""
@@ -430,26 +369,30 @@ class _Compiler(TargetCompiler):
         self.receptionists[key] = Receptionist(key, ivr_name(self.flow.name, key), span, prompt,
                                                PASS_THROUGH_TIMEOUT_S, 0, then)
 
-    def menu(self, menu: ir.Menu, copy: int) -> None:
+    def menu(self, menu: ir.Menu, copy: int, replayed: bool = False, language: str | None = None,
+             timeouts: int = 0) -> None:
+        """The receptionist of `menu` at `copy` retries (and `timeouts`,
+        counted apart; entered again by `replay`), the call being in
+        `language` (None: the flow's)."""
         flow = self.flow
-        key = copy_key(menu.name, copy)
+        key = Dest("node", copy_key(menu.name, copy, replayed, timeouts), language=language).label()
         native = counts_natively(menu)
         if native:  # PortSIP counts the repeats itself, then runs the `on exhausted` action
             repeat_times = menu.retries
             exhausted = menu.on("exhausted")
-            on_timeout = destination(flow, exhausted.actions.plays, exhausted.actions.terminal, menu, copy) \
+            on_timeout = destination(flow, exhausted.actions, menu, copy, language=language) \
                 if exhausted is not None else Dest("hangup")
             self.need(on_timeout, exhausted.span if exhausted else menu.name_span)
         else:  # one receptionist per retry: a timeout goes on to where the flow says
             repeat_times = 0
-            on_timeout = self.event(menu, "timeout", copy)
+            on_timeout = self.event(menu, "timeout", copy, language, timeouts)
         timeout_s = math.ceil(menu.timeout_ms / 1000)
         receptionist = Receptionist(key, ivr_name(flow.name, key), menu.name_span,
-                                    self.prompt(tuple(p.prompt for p in menu.plays), menu.name_span),
+                                    self.prompt(plays_on(menu, copy, replayed, language, timeouts), menu.name_span),
                                     timeout_s, repeat_times, on_timeout,
                                     dtmf_interval=max(1, math.ceil(menu.inter_digit_ms / 1000)),
-                                    dial=menu.dial_extensions, language=self.flow.language)
-        if copy == 0:
+                                    dial=menu.dial_extensions, language=language or self.flow.language)
+        if copy == 0 and not replayed:
             setting = menu.get("timeout")
             if menu.timeout_ms % 1000 and setting is not None:
                 self.warn(setting.span, f"PortSIP counts timeouts in whole seconds: {menu.timeout_ms} ms "
@@ -458,33 +401,41 @@ class _Compiler(TargetCompiler):
                 if play.fully:
                     self.warn(play.span, "PortSIP lets callers key in during every prompt: `fully` is not kept")
         ask_keys: list[str] = []
+        taken = {press.key for press in menu.presses if press.kind == "key"}
         for press in menu.presses:
-            rule = self.key_rule(menu, copy, press)
-            if rule is None:
-                ask_keys.append(press.key)
-            else:
-                receptionist.rules.append(rule)
-        invalid = on_timeout if native else self.event(menu, "invalid", copy)
+            if press.kind != "key" and press.length > 1:
+                self.runtime_press(menu, copy, press, language, timeouts)  # every entry goes to the runtime server
+                continue
+            keys = [press.key] if press.kind == "key" else \
+                [k for k in ONE_KEY if press.matches(k) and k not in taken]  # what press_for gives it
+            for entry in keys:
+                rule = self.key_rule(menu, copy, press, entry, language, timeouts)
+                if rule is None:
+                    ask_keys.append(entry)
+                else:
+                    receptionist.rules.append(rule)
+        invalid = on_timeout if native else self.event(menu, "invalid", copy, language, timeouts)
         everything = needs_runtime_for_entries(menu) or invalid != on_timeout or any(not k.isdigit() for k in ask_keys)
         repeats = menu_repeats(menu) or any(isinstance(p.actions.terminal, ir.Ask) for p in menu.presses)
-        if copy == 0 and not native and menu.retries and repeats:
+        if copy == 0 and not replayed and not native and menu.retries and repeats:
             self.diagnostics.append(RULES["IVR201"].at(
                 menu.name_span, f"menu `{menu.name}` becomes one receptionist per retry: PortSIP's one counter "
                                 "cannot tell its timeouts from its other repeats"))
         if everything:
-            if copy == 0:
+            if copy == 0 and not replayed:
                 self.diagnostics.append(RULES["IVR202"].at(menu.name_span, f"the runtime server decides the keys of "
                                                                            f"menu `{menu.name}` (an action URL): "
                                                                            f"{self.why_runtime(menu)}"))
-            receptionist.urls.append(self.action_url("DTMF", MASK_ALL, menu.name, "menu", copy, menu.name_span))
+            receptionist.urls.append(self.action_url("DTMF", MASK_ALL, menu.name, "menu", copy, menu.name_span,
+                                                     language, timeouts))
         elif ask_keys:
             receptionist.urls.append(self.action_url("DTMF", ";".join(ask_keys), menu.name, "menu", copy,
-                                                     menu.name_span))
+                                                     menu.name_span, language, timeouts))
         self.receptionists[key] = receptionist
 
-    def event(self, menu: ir.Menu, event: str, copy: int) -> Dest:
+    def event(self, menu: ir.Menu, event: str, copy: int, language: str | None, timeouts: int) -> Dest:
         handler = menu.on(event)  # type: ignore[arg-type]
-        dest = event_destination(self.flow, menu, event, copy)
+        dest = event_destination(self.flow, menu, event, copy, language, timeouts)
         span = handler.span if handler is not None else menu.name_span
         if dest.kind == "runtime":
             if event == "timeout":
@@ -495,17 +446,19 @@ class _Compiler(TargetCompiler):
         self.need(dest, span)
         return dest
 
-    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press) -> KeyRule | None:
-        """The key's rule, or None when the runtime server decides it (`ask`)."""
+    def key_rule(self, menu: ir.Menu, copy: int, press: ir.Press, entry: str, language: str | None,
+                 timeouts: int) -> KeyRule | None:
+        """The rule of one key `press` takes (`entry`), or None when the
+        runtime server decides it (`ask`)."""
         actions = press.actions
         terminal = actions.terminal
-        if isinstance(terminal, ir.Goto) and not actions.plays:
+        if isinstance(terminal, ir.Goto) and not actions.steps:
             route = self.flow.node(terminal.target)
             if isinstance(route, ir.Route):
-                native = self.hours_rule(press, route)
+                native = self.hours_rule(press, entry, route, language)
                 if native is not None:
                     return native
-        dest = destination(self.flow, actions.plays, terminal, menu, copy)
+        dest = destination(self.flow, actions, menu, copy, key=entry, language=language, timeouts=timeouts)
         if dest.kind == "runtime":
             if dest.plays:
                 self.error(press.span, "PortSIP cannot play a prompt before asking an action URL",
@@ -513,9 +466,23 @@ class _Compiler(TargetCompiler):
             self.uses_runtime = True
             return None
         self.need(dest, press.span)
-        return KeyRule(press.key, dest, dest, None, press.span)
+        return KeyRule(entry, dest, dest, None, press.span)
 
-    def hours_rule(self, press: ir.Press, route: ir.Route) -> KeyRule | None:
+    def runtime_press(self, menu: ir.Menu, copy: int, press: ir.Press, language: str | None, timeouts: int) -> None:
+        """A range or pattern of several keys, decided by the runtime server:
+        make the receptionist its answer forwards to. With prompts before a
+        transfer to `{key}` there would be one per number: refused."""
+        dest = destination(self.flow, press.actions, menu, copy, language=language, timeouts=timeouts)
+        if dest.kind == "number" and dest.plays and TEMPLATE.search(dest.value):
+            self.error(press.span, f"PortSIP cannot play a prompt before transferring to `{dest.value}`: a forward "
+                                   "plays nothing, and a receptionist that plays it would be needed for every number "
+                                   f"`{press.key}` takes", hint="play it in the menu, or transfer without it")
+        elif dest.kind == "runtime":
+            self.uses_runtime = True
+        else:
+            self.need(dest, press.span)
+
+    def hours_rule(self, press: ir.Press, entry: str, route: ir.Route, language: str | None) -> KeyRule | None:
         """`press K -> goto R`, R being `when open H -> A; otherwise -> B`:
         the key's office hours, A in them and B outside."""
         if len(route.branches) != 2:
@@ -527,8 +494,8 @@ class _Compiler(TargetCompiler):
         hours = self.flow.hours_named(first.condition.hours)
         if hours is None or hours.closed_dates:
             return None  # holidays are objects of their own on PortSIP: the runtime decides
-        office = destination(self.flow, first.actions.plays, first.actions.terminal, None, 0)
-        outside = destination(self.flow, other.actions.plays, other.actions.terminal, None, 0)
+        office = destination(self.flow, first.actions, None, 0, language=language)
+        outside = destination(self.flow, other.actions, None, 0, language=language)
         if "runtime" in (office.kind, outside.kind):
             return None
         self.need(office, first.span)
@@ -536,17 +503,22 @@ class _Compiler(TargetCompiler):
         self.warn(first.condition.span, f"PortSIP applies office hours in the PBX's time zone; hours "
                                         f"`{hours.name}` are in {hours.timezone_name}",
                   hint=f"set the PBX (or tenant) time zone to {hours.timezone_name}")
-        return KeyRule(press.key, office, outside, hours, press.span)
+        return KeyRule(entry, office, outside, hours, press.span)
 
     @staticmethod
     def why_runtime(menu: ir.Menu) -> str:
         if menu.dial_extensions:
             return "PortSIP would dial the whole entry, not its first `digits` keys"
+        if menu.end_key is not None:
+            return f"PortSIP ends an entry at a pause; it cannot end one at `{menu.end_key}`"
+        long = next((p for p in menu.presses if p.kind != "key" and p.length > 1), None)
+        if long is not None:
+            return f"PortSIP's key rules are single entries; it cannot take `{long.key}` as one"
         if menu.digits > 1:
             return "PortSIP ends an entry at a pause; it cannot count keys"
         return "a wrong key does something a timeout does not"
 
-    def route(self, route: ir.Route) -> None:
+    def route(self, route: ir.Route, language: str | None = None) -> None:
         """A receptionist the runtime server answers as soon as a call
         arrives (a CALLER action URL): which branch, then where."""
         self.uses_runtime = True
@@ -562,24 +534,29 @@ class _Compiler(TargetCompiler):
         mask = MASK_ALL
         if only_callers and otherwise is not None and masks and len(";".join(masks)) <= 255:
             mask = ";".join(masks)  # PortSIP matches the numbers; the otherwise branch is the timeout's
-            on_timeout = destination(self.flow, otherwise.actions.plays, otherwise.actions.terminal, None, 0)
+            on_timeout = destination(self.flow, otherwise.actions, None, 0, language=language)
         for branch in route.branches:
-            dest = destination(self.flow, branch.actions.plays, branch.actions.terminal, None, 0)
+            dest = destination(self.flow, branch.actions, None, 0, language=language)
             if dest.kind != "runtime":
                 self.need(dest, branch.span)
         if on_timeout.kind == "runtime":
             on_timeout = Dest("hangup")
-        receptionist = Receptionist(route.name, ivr_name(self.flow.name, route.name), route.name_span, None,
-                                    PASS_THROUGH_TIMEOUT_S, 0, on_timeout)
-        receptionist.urls.append(self.action_url("CALLER", mask, route.name, "route", 0, route.name_span))
-        self.receptionists[route.name] = receptionist
+        key = Dest("node", route.name, language=language).label()
+        receptionist = Receptionist(key, ivr_name(self.flow.name, key), route.name_span, None,
+                                    PASS_THROUGH_TIMEOUT_S, 0, on_timeout, language=language)
+        receptionist.urls.append(self.action_url("CALLER", mask, route.name, "route", 0, route.name_span, language))
+        self.receptionists[key] = receptionist
 
-    def action_url(self, kind: str, mask: str, node: str, what: str, copy: int, span: ir.Span) -> ActionUrl:
+    def action_url(self, kind: str, mask: str, node: str, what: str, copy: int, span: ir.Span,
+                   language: str | None = None, timeouts: int = 0) -> ActionUrl:
         self.uses_runtime = True
         runtime = self.env.get("runtime_url")
         query = {"flow": self.flow.name, "node": node, "kind": what}
-        if copy:  # the runtime takes a missing copy for 0: a shorter URL
-            query["copy"] = str(copy)
+        if copy or timeouts:  # the runtime takes a missing copy for 0: a shorter URL
+            # silences counted apart (`retries timeout N invalid M`) follow a dot: `copy=1.2`
+            query["copy"] = f"{copy}.{timeouts}" if timeouts else str(copy)
+        if language:  # the call's language, when not the flow's
+            query["lang"] = language
         url = self.callback_url("/portsip/action", query, span)
         base = url.split("/portsip/action", 1)[0]
         token = self.env.get("callback_token_value")
@@ -606,13 +583,15 @@ class _Compiler(TargetCompiler):
             if name.startswith("~"):
                 parts.append(Part("silence", name[1:-2]))
                 continue
-            prompt = self.flow.prompt(name)
-            if prompt is None:
+            name, _, language = name.partition("@")  # `welcome@es-US`: its variant in that language
+            found = self.flow.prompt(name)
+            if found is None:
                 continue
+            prompt = found.variant(language or self.flow.language)
             if prompt.kind == "say":
                 if not self.tts:
                     self.diagnostics.append(RULES["IVR204"].at(
-                        prompt.value_span, f"prompt `{prompt.name}` is text to speech; PortSIP plays uploaded "
+                        prompt.value_span, f"prompt `{found.name}` is text to speech; PortSIP plays uploaded "
                                            "recordings", hint="record it (`file \"…\"`), or let ivrflow synthesize "
                                                               "it: `tts = \"espeak\"` in the environment, or "
                                                               "`--tts espeak`"))

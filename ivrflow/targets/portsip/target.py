@@ -23,6 +23,7 @@ from . import audio
 from .client import Live, PortSipApi, read_live
 from .compile import DEFAULT_EXTENSIONS, Audio, Desired, compile_flow, pin_problem
 from .planner import RangeFull, apply_change, assign_numbers, destroy_plan, make_plan
+from .refusals import refusals
 
 NAME = "portsip"
 #: What PortSIP expresses natively (see capabilities.py and compile.py).
@@ -46,21 +47,26 @@ CAPABILITIES = {
     "route-caller": ("runtime", "action URL"),
     "answer-delay": ("native", "silence"),
     "max-duration": ("no", "warning"),
-    # The second edition: refused with IVR205 at each use until issue 13 carries it here.
-    "languages": ("no", "not yet"),
-    "prompt-variants": ("no", "not yet"),
-    "play-first-again": ("no", "not yet"),
-    "variables": ("no", "not yet"),
-    "set-language": ("no", "not yet"),
-    "collect": ("no", "not yet"),
-    "lookup": ("no", "not yet"),
-    "conditions": ("no", "not yet"),
-    "key-ranges": ("no", "not yet"),
-    "key-patterns": ("no", "not yet"),
-    "end-key": ("no", "not yet"),
-    "split-retries": ("no", "not yet"),
-    "replay": ("no", "not yet"),
-    "transfer-else": ("no", "not yet"),
+    # The second edition (docs/platforms/portsip.md has the decision table and
+    # the facts each row rests on). A "no" note is the reason IVR205 gives.
+    "languages": ("synthesized", "a receptionist per language"),
+    "prompt-variants": ("synthesized", "recorded per language"),
+    "play-first-again": ("synthesized", "a receptionist per repeat"),
+    "variables": ("runtime", "only `{key}` in a transfer number; others: IVR205"),
+    "set-language": ("synthesized", "a receptionist per language"),
+    "collect": ("no", "a receptionist keeps no keys: an action URL is told one entry and can only transfer, "
+                      "hang up or repeat, so nothing can hold the keys for later"),
+    "lookup": ("no", "an action URL can only transfer, hang up or repeat: there is no way to play a dynamic "
+                     "prompt, nor to keep the answer for later"),
+    "conditions": ("runtime", "a CALLER action URL; not `called`, nor variables"),
+    "key-ranges": ("runtime", "a DTMF action URL; one-key ranges: key rules"),
+    "key-patterns": ("runtime", "a DTMF action URL; one-key patterns: key rules"),
+    "end-key": ("runtime", "a DTMF action URL"),
+    "split-retries": ("synthesized", "a receptionist per count of each"),
+    "replay": ("synthesized", "a forward to the menu's receptionist again"),
+    "transfer-else": ("no", "a forward rule has no ring time, and a forwarded call belongs to its destination "
+                            "(that extension's own no-answer and busy rules); `failure_forward_rule` is one per "
+                            "receptionist and undocumented"),
 }
 DEFAULT_BASE_URL = "https://127.0.0.1:8887/api"
 ENV_KEYS = ("runtime_url", "voicemail", "tts", "extensions")
@@ -205,7 +211,7 @@ def dial(wanted: Desired) -> str:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("password", "pin"),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial, refusals=refusals,
     webhooks=lazy(f"{__package__}.webhook", "routes"),
     webhook_help="PortSIP's action URLs: /portsip/action (what a receptionist cannot decide; give --env so "
                  "the server can look up the receptionists' numbers).",

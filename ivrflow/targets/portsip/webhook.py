@@ -35,7 +35,8 @@ from ...runtime.http import HTTPProblem, JSONResponse, read_json
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import PortSipApi, prefix
-from .compile import Dest, destination, event_destination, ivr_name, voicemail_key
+from .compile import ivr_name
+from .routing import Dest, destination, event_destination, spoken, voicemail_key
 
 log = logging.getLogger("ivrflow.runtime")
 #: The fields of an action URL's JSON body ivrflow reads (PortSIP sends numbers as strings or numbers).
@@ -85,6 +86,8 @@ class _FlowAction:
         self.runtime = runtime
         self.flow = runtime.flow
         self.directory = directory
+        self.language: str | None = None  # the call's (`lang` in the URL), None for the flow's
+        self.timeouts = 0  # silences counted apart (after the dot of `copy`)
 
     async def answer(self, dest: Dest) -> Response:
         flow, directory = self.flow, self.directory
@@ -109,22 +112,29 @@ class _FlowAction:
         name = str(query.get("node", ""))
         node = flow.node(name)
         kind = query.get("kind")
+        self.language = query.get("lang") or None  # the call's language, when not the flow's
+        if self.language is not None and self.language not in flow.languages:
+            raise HTTPProblem(422, "bad_language", f"`lang` must be one of the flow's languages, not "
+                                                   f"`{self.language}`")
         if kind == "route" and isinstance(node, ir.Route):
             try:
-                branch = node.branches[branch_index(flow, node, Line(now, caller))]
+                branch = node.branches[branch_index(flow, node, Line(now, caller),
+                                                    call=Call(language=self.language or flow.language))]
             except (MachineError, NeedsClock) as error:
                 raise HTTPProblem(409, "no_branch", str(error)) from None
             log.info("call %s: route %s took %s", fields.get("session_id", "-"), name, ir.branch_event(branch))
-            return await self.answer(await self.decide(branch.actions.plays, branch.actions.terminal, None, 0,
-                                                       fields))
+            return await self.answer(await self.decide(branch.actions, None, 0, fields))
         if kind == "menu" and isinstance(node, ir.Menu):
             entry = str(fields.get("input") or "")
             if not entry or not all(c in "0123456789*#" for c in entry):
                 raise HTTPProblem(422, "bad_input", "`input` must be the keys the caller pressed (0-9, * and #)")
             try:
-                copy = int(query.get("copy", "0"))
+                retries, _, timeouts = query.get("copy", "0").partition(".")  # `copy=1.2`: 2 silences apart
+                copy, self.timeouts = int(retries), int(timeouts or 0)
+                if copy < 0 or self.timeouts < 0:
+                    raise ValueError(copy)
             except ValueError:
-                raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
+                raise HTTPProblem(422, "bad_copy", "`copy` must be a number, or two with a dot") from None
             return await self.answer(await self.on_entry(node, copy, entry, caller, now, fields))
         raise HTTPProblem(404, "unknown_node", f"no {kind or 'node'} `{name}` in flow `{flow.name}`")
 
@@ -133,7 +143,9 @@ class _FlowAction:
         """The machine picks what the entry does; `destination` says where that leads."""
         flow = self.flow
         try:
-            _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries)), Keys(entry), Line(now, caller))
+            call = Call("input", menu.name, min(copy, menu.retries), timeouts=min(self.timeouts, menu.retry_limits[0]),
+                        language=self.language or flow.language)
+            _, effects = step(flow, call, Keys(entry), Line(now, caller))
         except MachineError as error:
             raise HTTPProblem(409, "machine", str(error)) from None
         visit = next(e for e in effects if isinstance(e, Visited))
@@ -141,21 +153,24 @@ class _FlowAction:
             return Dest("number", visit.keys or entry)
         if visit.event.startswith("press "):
             press = next(p for p in menu.presses if f"press {p.key}" == visit.event)
-            return await self.decide(press.actions.plays, press.actions.terminal, menu, copy, fields)
+            return await self.decide(press.actions, menu, copy, fields,
+                                     key=visit.keys)  # the entry, without its end key: `{key}`
         handler = menu.on("invalid")
         if handler is not None and isinstance(handler.actions.terminal, ir.Ask):
-            return await self.decide(handler.actions.plays, handler.actions.terminal, menu, copy, fields)
-        return event_destination(flow, menu, "invalid", copy)
+            return await self.decide(handler.actions, menu, copy, fields)
+        return event_destination(flow, menu, "invalid", copy, self.language, self.timeouts)
 
-    async def decide(self, plays: tuple[str, ...], terminal: ir.Terminal | None, menu: ir.Menu | None, copy: int,
-                     fields: Mapping[str, Any]) -> Dest:
-        flow = self.flow
+    async def decide(self, actions: ir.Actions, menu: ir.Menu | None, copy: int, fields: Mapping[str, Any],
+                     key: str | None = None) -> Dest:
+        flow, terminal = self.flow, actions.terminal
         if isinstance(terminal, ir.Ask):
             reply = await ask.ask(self.runtime.http, flow, terminal.url, {
                 "flow": flow.name, "node": menu.name if menu else None, "session": fields.get("session_id"),
                 "caller": fields.get("from"), "called": fields.get("to"), "keys": fields.get("input")})
-            return destination(flow, plays, None if isinstance(reply, ir.NON_TERMINALS) else reply, menu, copy)
-        return destination(flow, plays, terminal, menu, copy)
+            plays, language = spoken(flow, actions, self.language)
+            return destination(flow, None, menu, copy, key=key, language=language, plays=plays, timeouts=self.timeouts,
+                               terminal=None if isinstance(reply, ir.NON_TERMINALS) else reply)
+        return destination(flow, actions, menu, copy, key=key, language=self.language, timeouts=self.timeouts)
 
 
 def directory_from_env(flow: str, values: Mapping[str, Any], secret: Callable[[str], str | None]) -> Directory | None:
