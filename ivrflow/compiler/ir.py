@@ -387,8 +387,8 @@ class OnEvent:
     span: Span
 
 
-class _Waits:
-    """What menus and collects share: prompts, settings, handlers, counters."""
+class _Settled:
+    """What menus, collects and lookups share: settings and `on` handlers."""
 
     __slots__ = ()
     settings: tuple[Setting, ...]
@@ -403,6 +403,12 @@ class _Waits:
             if handler.event == event:
                 return handler
         return None
+
+
+class _Waits(_Settled):
+    """What menus and collects share: prompts, counters, timeouts."""
+
+    __slots__ = ()
 
     @property
     def timeout_ms(self) -> int:
@@ -509,7 +515,7 @@ class Received:
 
 
 @dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(_Settled):
     """`lookup NAME "URL" { send …; receive …; timeout D; on done/error -> … }`."""
 
     name: str
@@ -526,15 +532,6 @@ class Lookup:
 
     @property
     def label(self) -> str | None:
-        return None
-
-    def get(self, name: str) -> Setting | None:
-        return _last(self.settings, name)
-
-    def on(self, event: MenuEvent) -> OnEvent | None:
-        for handler in reversed(self.events):
-            if handler.event == event:
-                return handler
         return None
 
     @property
