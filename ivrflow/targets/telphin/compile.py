@@ -19,12 +19,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import itertools
+import re
+
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
+from ...compiler.values import fill, template_names
 from ..common import TargetCompiler
 
 MARKER = "ivrflow"  # every context we manage says so in its description
+#: ivrflow's own limit (not Telphin's, whose limit on options per context is
+#: UNKNOWN): a range or pattern becomes one option per entry, at most this many.
+MAX_SYNTHESIZED_OPTIONS = 200
+#: ASSUMPTION (VoipNow's Call Interactive "Interactive parameters", the platform
+#: Telphin's IVR comes from; Telphin's page has a "Variables in the query
+#: string" section whose text was not recovered): `$NAME` in a call_interactive
+#: URL is replaced by the IVR variable NAME's value (recorded or set).
+VARIABLE_IN_URL = "${name}"
+#: The query fields that carry variables to the runtime server: `var.NAME`.
+VARIABLE_PARAMETER = "var."
+KEYPAD = "0123456789*#"
+WHOLE_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def marker(flow: str, key: str) -> str:
@@ -50,6 +66,113 @@ def parse_manifest(text: str) -> tuple[str, dict[str, int] | None]:
         if digits and count.isdigit():
             manifest[digits] = int(count)
     return key, manifest
+
+
+@dataclass(frozen=True)
+class Where:
+    """Which context a call is in: a node, the retries counted (silences, wrong
+    entries; one counter: (0, N)), whether it is entered again (after
+    `repeat` or `replay`: `play … first` is skipped, `play … again` plays)
+    and the language it speaks (None: the flow's own)."""
+
+    node: str
+    counters: tuple[int, int] = (0, 0)
+    again: bool = False
+    language: str | None = None
+
+    def speaking(self, language: str | None) -> Where:
+        return Where(self.node, self.counters, self.again, language)
+
+    def key(self) -> str:
+        """`main`, `main#2` (two retries), `main#t1i2` (separate counters),
+        `main#again` (replayed), `main@es-US` (a language), `entry/0`."""
+        silences, wrong = self.counters
+        key = self.node
+        if silences:
+            key += f"#t{silences}i{wrong}"
+        elif wrong:
+            key += f"#{wrong}"
+        elif self.again:
+            key += "#again"
+        return key + (f"@{self.language}" if self.language else "")
+
+    def suffix(self) -> str:
+        """What a context's name adds for the copy: ` (retry 2)`, ` (es-US)`."""
+        silences, wrong = self.counters
+        parts = []
+        if silences or wrong:
+            parts.append(f"retry {wrong}" if not silences else f"retry t{silences} i{wrong}")
+        elif self.again:
+            parts.append("again")
+        if self.language:
+            parts.append(self.language)
+        return f" ({', '.join(parts)})" if parts else ""
+
+
+def counter_states(menu: ir.Menu) -> list[tuple[int, int]]:
+    """The retries a menu can have counted, a context each: (0, 0) … (0, N)
+    with one counter, every (silences, wrong) pair with two."""
+    if not menu_repeats(menu):
+        return [(0, 0)]
+    silences, wrong = menu.retry_limits
+    if menu.separate_retries:
+        return list(itertools.product(range(silences + 1), range(wrong + 1)))
+    return [(0, count) for count in range(wrong + 1)]
+
+
+def replays_fresh_plays(menu: ir.Menu) -> bool:
+    """Whether a menu is replayed with no retry counted while it has prompts
+    for its first time only (or again only): that needs a copy of its own."""
+    if all(play.when == "always" for play in menu.plays):
+        return False
+    handlers = [press.actions for press in menu.presses] + [on.actions for on in menu.events]
+    return any(isinstance(actions.terminal, ir.Replay) for actions in handlers)
+
+
+def _choices(key: str) -> list[list[str]]:
+    """A pattern's keys position by position (`N` → 2…9)."""
+    return [[d for d in KEYPAD if ir.key_matches(want, d)] for want in key]
+
+
+def entry_count(key: str) -> int:
+    if ir.key_kind(key) == "range":
+        low, _, high = key.partition("-")
+        return int(high) - int(low) + 1
+    count = 1
+    for choices in _choices(key):
+        count *= len(choices)
+    return count
+
+
+def expand(key: str) -> list[str] | None:
+    """Every entry a range or pattern takes, in order; None past MAX_SYNTHESIZED_OPTIONS."""
+    if entry_count(key) > MAX_SYNTHESIZED_OPTIONS:
+        return None
+    if ir.key_kind(key) == "range":
+        low, _, high = key.partition("-")
+        return [str(n).zfill(len(low)) for n in range(int(low), int(high) + 1)]
+    return ["".join(entry) for entry in itertools.product(*_choices(key))]
+
+
+def route_variables(route: ir.Route) -> tuple[str, ...]:
+    """The variables a route's conditions read, besides the built-ins the
+    runtime knows without Telphin (caller, called, language)."""
+    names: dict[str, None] = {}
+    for branch in route.branches:
+        if isinstance(branch, ir.When):
+            for part in ir.walk_condition(branch.condition):
+                if isinstance(part, (ir.Compare, ir.IsSet)) and part.name not in ("caller", "called", "language"):
+                    names[part.name] = None
+    return tuple(names)
+
+
+def sound_name(flow: ir.Flow, prompt: str, language: str | None) -> str:
+    """The sound a prompt plays in `language`: `welcome@es-US` for a variant."""
+    found = flow.prompt(prompt)
+    if found is None or not found.variants:
+        return prompt
+    form = found.variant(language)
+    return f"{prompt}@{form.language}" if isinstance(form, ir.Variant) else prompt
 
 
 @dataclass
@@ -119,15 +242,15 @@ class _Compiler(TargetCompiler):
     def __init__(self, flow: ir.Flow, env: Mapping[str, Any], sources: Mapping[str, bytes], tts: bool):
         super().__init__(flow, env, sources, tts)
         self.contexts: list[Context] = []
-        self.copies: dict[str, int] = {}  # menu → how many contexts it became
+        default = flow.language
+        #: The languages contexts are made for: None (the flow's own), then each other one.
+        self.languages: list[str | None] = [None] + [lang for lang in flow.languages if lang != default]
 
     def run(self) -> Desired:
         flow = self.flow
         extension = str(self.env.get("extension") or self.placeholder("extension"))
-        sounds = [self.sound(prompt) for prompt in flow.prompts if flow.names.get(prompt.name) is prompt]
-        for menu in flow.menus:
-            if flow.names.get(menu.name) is menu:
-                self.copies[menu.name] = copies(menu)
+        sounds = [self.sound(prompt, form) for prompt in flow.prompts if flow.names.get(prompt.name) is prompt
+                  for form in prompt.forms]
         for item in flow.definitions:
             if flow.names.get(item.name) is not item:
                 continue
@@ -151,98 +274,204 @@ class _Compiler(TargetCompiler):
 
     # --- objects -------------------------------------------------------------------
 
-    def sound(self, prompt: ir.Prompt) -> Sound:
-        if prompt.kind == "file":
-            data = self.sources.get(prompt.value, prompt.value.encode())
+    def sound(self, prompt: ir.Prompt, form: ir.Prompt | ir.Variant) -> Sound:
+        """A prompt's sound, one per language variant (`welcome@es-US`)."""
+        name = f"{prompt.name}@{form.language}" if isinstance(form, ir.Variant) else prompt.name
+        title = marker(self.flow.name, name)
+        if template_names(form.value):
+            self.diagnostics.append(RULES["IVR205"].at(
+                form.value_span, f"prompt `{prompt.name}` inserts a variable's value: Telphin plays uploaded "
+                                 "sounds (and call_interactive's PlaySound only uploaded files), so a text made "
+                                 "during the call cannot be spoken",
+                hint="record the fixed part; Telphin can only say a variable's digits (play_digits_from_variable)"))
+        if form.kind == "file":
+            data = self.sources.get(form.value, form.value.encode())
             digest = hashlib.sha256(data).hexdigest()[:12]
-            return Sound(prompt.name, prompt.value, f"{marker(self.flow.name, prompt.name)}:{digest}", prompt.span)
+            return Sound(name, form.value, f"{title}:{digest}", prompt.span)
         if not self.tts:
             self.diagnostics.append(RULES["IVR204"].at(
-                prompt.value_span, f"prompt `{prompt.name}` is text to speech; Telphin plays uploaded recordings",
+                form.value_span, f"prompt `{prompt.name}` is text to speech; Telphin plays uploaded recordings",
                 hint="record it (`file \"…\"`), or let ivrflow synthesize it: `tts = \"espeak\"` in the "
                      "environment, or `--tts espeak`"))
-        language = prompt.language or self.flow.language or "en-US"
-        digest = hashlib.sha256(f"{language}\n{prompt.value}".encode()).hexdigest()[:12]
-        return Sound(prompt.name, None, f"{marker(self.flow.name, prompt.name)}:tts-{digest}", prompt.span,
-                     text=prompt.value, language=language)
+        language = form.language if isinstance(form, ir.Variant) else \
+            prompt.language or self.flow.language or "en-US"
+        digest = hashlib.sha256(f"{language}\n{form.value}".encode()).hexdigest()[:12]
+        return Sound(name, None, f"{title}:tts-{digest}", prompt.span, text=form.value, language=language)
 
     def menu(self, menu: ir.Menu) -> None:
-        copies = self.copies[menu.name]
-        if copies > 1:
+        states = counter_states(menu)
+        if len(states) > 1:
             self.diagnostics.append(RULES["IVR201"].at(
-                menu.name_span, f"menu `{menu.name}` becomes {copies} contexts and an `exhausted` one: Telphin has "
-                                "no retry counter, so each repeat jumps to the next copy"))
-        for copy in range(copies):
-            key = menu.name if copy == 0 else f"{menu.name}#{copy}"
-            name = menu.label or menu.name
-            context = Context(key, name if copy == 0 else f"{name} (retry {copy})", menu.name_span,
-                              digit_len=menu.digits, inter_digit_timeout=menu.inter_digit_ms,
-                              timeout=menu.timeout_ms, allow_any_dial=menu.dial_extensions)
-            context.options["start"] = [
-                Rule("play_sound", {"sound": {"$ref": f"sound:{play.prompt}"},
-                                    "sound_type": "foreground" if play.fully else "background"}, play.span)
-                for play in menu.plays]
-            for press in menu.presses:
-                context.options.setdefault(press.key, self.actions(press.actions, menu, copy, f"press {press.key}"))
-            for event in ("timeout", "invalid"):
-                handler = menu.on(event)
-                if handler is not None:
-                    context.options[event] = self.actions(handler.actions, menu, copy, event)
-                else:
-                    context.options[event] = [self.repeat(menu, copy, menu.name_span)]
-            self.contexts.append(context)
-        if menu_repeats(menu):  # with `retries 0` too: the first repeat is one too many
-            exhausted = Context(f"{menu.name}/exhausted", f"{menu.label or menu.name} (exhausted)", menu.name_span)
-            handler = menu.on("exhausted")
-            exhausted.options["start"] = self.actions(handler.actions, menu, copies - 1, "exhausted", start=True) \
-                if handler is not None else [Rule("hangup", {}, menu.name_span)]
-            self.contexts.append(exhausted)
+                menu.name_span, f"menu `{menu.name}` becomes {len(states)} contexts and an `exhausted` one: Telphin "
+                                "has no retry counter, so each repeat jumps to the next copy"))
+        wheres = [Where(menu.name, counters, counters != (0, 0)) for counters in states]
+        if replays_fresh_plays(menu):  # `play … first|again` and `replay`: a replayed copy with no retry counted
+            wheres.insert(1, Where(menu.name, (0, 0), True))
+        keys = self.option_keys(menu)
+        for language in self.languages:
+            for plain in wheres:
+                where = plain.speaking(language)
+                self.menu_context(menu, where, keys)
+            if menu_repeats(menu):  # with `retries 0` too: the first repeat is one too many
+                where = Where(f"{menu.name}/exhausted", language=language)
+                exhausted = Context(where.key(), f"{menu.label or menu.name} (exhausted)" + where.suffix(),
+                                    menu.name_span)
+                handler = menu.on("exhausted")
+                exhausted.options["start"] = self.actions(handler.actions, menu, where, "exhausted", start=True) \
+                    if handler is not None else [Rule("hangup", {}, menu.name_span)]
+                self.contexts.append(exhausted)
+
+    def menu_context(self, menu: ir.Menu, where: Where, keys: list[tuple[str, ir.Press]]) -> None:
+        name = menu.label or menu.name
+        context = Context(where.key(), name + where.suffix(), menu.name_span,
+                          digit_len=menu.digits, inter_digit_timeout=menu.inter_digit_ms,
+                          timeout=menu.timeout_ms, allow_any_dial=menu.dial_extensions)
+        skip = "first" if where.again else "again"
+        context.options["start"] = [
+            Rule("play_sound", {"sound": self.sound_ref(play.prompt, where.language),
+                                "sound_type": "foreground" if play.fully else "background"}, play.span)
+            for play in menu.plays if play.when != skip]
+        for digits, press in keys:
+            context.options.setdefault(digits, self.actions(press.actions, menu, where, f"press {press.key}",
+                                                            key=digits))
+        end_key = menu.end_key
+        if end_key is not None:  # Telphin has no end key: an entry that ends with it is an option of its own
+            for digits, press in keys:
+                if len(digits) < menu.digits:
+                    context.options.setdefault(digits + end_key, context.options[digits])
+        for event in ("timeout", "invalid"):
+            handler = menu.on(event)
+            if handler is not None:
+                context.options[event] = self.actions(handler.actions, menu, where, event)
+            else:
+                context.options[event] = [self.repeat(menu, where, event, menu.name_span)]
+        self.contexts.append(context)
+
+    def option_keys(self, menu: ir.Menu) -> list[tuple[str, ir.Press]]:
+        """Each entry an option stands for, with the press it chooses: exact
+        keys first (they win over a range or pattern), then every number of
+        a range and every entry of a pattern, up to MAX_SYNTHESIZED_OPTIONS."""
+        keys = [(press.key, press) for press in menu.presses if press.kind == "key"]
+        for press in menu.presses:
+            if press.kind == "key":
+                continue
+            entries = expand(press.key)
+            if entries is None:
+                self.diagnostics.append(RULES["IVR205"].at(
+                    press.key_span, f"`press {press.key}` in `{menu.name}` stands for "
+                                    f"{entry_count(press.key)} entries: Telphin options are literal digits, and "
+                                    f"ivrflow makes at most {MAX_SYNTHESIZED_OPTIONS} options for one key",
+                    hint="narrow the range or pattern, or list the entries that matter"))
+                continue
+            keys += [(entry, press) for entry in entries]
+        return keys
 
     def route(self, route: ir.Route) -> None:
         self.diagnostics.append(RULES["IVR202"].at(
             route.name_span, f"route `{route.name}` is decided by the runtime server (call_interactive), "
                              "which jumps to a context per branch"))
-        context = Context(route.name, f"route {route.label or route.name}", route.name_span)
-        context.options["start"] = [self.interactive(route.name, "route", 0, route.name_span)]
-        self.contexts.append(context)
-        for index, branch in enumerate(route.branches):
-            label = ir.branch_event(branch)
-            branch_context = Context(f"{route.name}/{index}", f"route {route.name}: {label}", branch.span)
-            branch_context.options["start"] = self.actions(branch.actions, None, 0, label, start=True)
-            self.contexts.append(branch_context)
+        names = route_variables(route)
+        for language in self.languages:
+            where = Where(route.name, language=language)
+            context = Context(where.key(), f"route {route.label or route.name}" + where.suffix(), route.name_span)
+            context.options["start"] = [self.interactive(route.name, "route", route.name_span, where,
+                                                         variables=names)]
+            self.contexts.append(context)
+            for index, branch in enumerate(route.branches):
+                label = ir.branch_event(branch)
+                branch_where = Where(f"{route.name}/{index}", language=language)
+                branch_context = Context(branch_where.key(), f"route {route.name}: {label}" + where.suffix(),
+                                         branch.span)
+                branch_context.options["start"] = self.actions(branch.actions, None, branch_where, label,
+                                                               start=True)
+                self.contexts.append(branch_context)
 
     # --- rules -----------------------------------------------------------------------
 
-    def actions(self, actions: ir.Actions, menu: ir.Menu | None, copy: int, event: str, *,
-                start: bool = False) -> list[Rule]:
+    def sound_ref(self, prompt: str, language: str | None) -> dict[str, str]:
+        return {"$ref": f"sound:{sound_name(self.flow, prompt, language or self.flow.language)}"}
+
+    def actions(self, actions: ir.Actions, menu: ir.Menu | None, where: Where, event: str, *,
+                start: bool = False, key: str | None = None) -> list[Rule]:
         """Rules for a handler. On a key or event option, a lone hangup needs no
         rule (options hang up by default); on a context's `start` (a route's
         branch, a menu's exhausted context) it does, or the context would wait
-        for keys."""
-        rules = [Rule("play_sound", {"sound": {"$ref": f"sound:{a.prompt}"}, "sound_type": "foreground"}, a.span)
-                 for a in actions.items if isinstance(a, ir.PlayThen)]
+        for keys. `key` is the entry the option stands for (`{key}`)."""
+        language = where.language
+        rules: list[Rule] = []
+        for step in actions.steps:
+            if isinstance(step, ir.PlayThen):
+                rules.append(Rule("play_sound", {"sound": self.sound_ref(step.prompt, language),
+                                                 "sound_type": "foreground"}, step.span))
+            elif isinstance(step, ir.SetVariable):
+                value = self.fixed(step.value, key, step.span, f"`set {step.name}`")
+                if value is not None:
+                    rules.append(Rule("set_variable", {"set_variable_name": step.name,
+                                                       "set_variable_value": value}, step.span))
+            else:
+                language = None if step.language == self.flow.language else step.language
         terminal = actions.terminal
         if isinstance(terminal, ir.Goto):
-            rules.append(Rule("jump_to_context", {"context": {"$ref": f"context:{terminal.target}"},
-                                                  "context_option": "start"}, terminal.span))
+            rules.append(self.jump(Where(terminal.target, language=language), terminal.span))
         elif isinstance(terminal, ir.Transfer):
-            rules.append(Rule("transfer", {"transfer_dst": terminal.destination}, terminal.span))
+            rules.append(self.transfer(terminal, key))
         elif isinstance(terminal, ir.Voicemail):
             rules.append(Rule("transfer", {"transfer_dst": self.voicemail(terminal)}, terminal.span))
         elif isinstance(terminal, ir.Repeat) and menu is not None:
-            rules.append(self.repeat(menu, copy, terminal.span))
+            rules.append(self.repeat(menu, where.speaking(language), event, terminal.span))
+        elif isinstance(terminal, ir.Replay) and menu is not None:
+            rules.append(self.jump(Where(menu.name, where.counters, True, language), terminal.span))
         elif isinstance(terminal, ir.Ask) and menu is not None:
             self.diagnostics.append(RULES["IVR202"].at(
                 terminal.span, f"`ask` in menu `{menu.name}` goes through the runtime server (call_interactive)"))
-            rules.append(self.interactive(menu.name, "ask", copy, terminal.span, event))
+            repeat = self.next_copy(menu, where.speaking(language), event)
+            rules.append(self.interactive(menu.name, "ask", terminal.span, where.speaking(language), event=event,
+                                          repeat=repeat.key()))
         elif isinstance(terminal, ir.Hangup) and (rules or start):
             rules.append(Rule("hangup", {}, terminal.span))
         return rules
 
-    def repeat(self, menu: ir.Menu, copy: int, span: ir.Span) -> Rule:
-        copies = self.copies[menu.name]
-        target = f"{menu.name}#{copy + 1}" if copy + 1 < copies else f"{menu.name}/exhausted"
-        return Rule("jump_to_context", {"context": {"$ref": f"context:{target}"}, "context_option": "start"}, span)
+    def fixed(self, text: str, key: str | None, span: ir.Span, what: str) -> str | None:
+        """`text` with `{key}` filled in (the option's own entry); None (and an
+        IVR205) when it needs another variable's value."""
+        names = set(template_names(text))
+        if key is not None and names == {"key"}:
+            return fill(text, {"key": key})
+        if not names:
+            return text
+        self.diagnostics.append(RULES["IVR205"].at(
+            span, f"{what} inserts a variable's value into text: Telphin's rules take fixed values (only "
+                  "`transfer \"{NAME}\"` can use a variable, with transfer_from_variable)",
+            hint="use a fixed value, or `{key}` in a key's own handler"))
+        return None
+
+    def transfer(self, terminal: ir.Transfer, key: str | None) -> Rule:
+        whole = WHOLE_VARIABLE.fullmatch(terminal.destination)
+        if whole is not None and not (whole.group(1) == "key" and key is not None):
+            return Rule("transfer_from_variable", {"transfer_variable": whole.group(1)}, terminal.span)
+        destination = self.fixed(terminal.destination, key, terminal.span, f'`transfer "{terminal.destination}"`')
+        return Rule("transfer", {"transfer_dst": destination or terminal.destination}, terminal.span)
+
+    def jump(self, where: Where, span: ir.Span) -> Rule:
+        return Rule("jump_to_context", {"context": {"$ref": f"context:{where.key()}"}, "context_option": "start"},
+                    span)
+
+    def next_copy(self, menu: ir.Menu, where: Where, event: str) -> Where:
+        """Where a repeat leads: the copy with one more retry counted (on the
+        silence counter for a timeout with `retries timeout N invalid M`), or
+        the menu's exhausted context."""
+        silences, wrong = where.counters
+        limit_silences, limit_wrong = menu.retry_limits
+        if menu.separate_retries and event == "timeout":
+            counters, over = (silences + 1, wrong), silences + 1 > limit_silences
+        else:
+            counters, over = (silences, wrong + 1), wrong + 1 > limit_wrong
+        if over:
+            return Where(f"{menu.name}/exhausted", language=where.language)
+        return Where(menu.name, counters, True, where.language)
+
+    def repeat(self, menu: ir.Menu, where: Where, event: str, span: ir.Span) -> Rule:
+        return self.jump(self.next_copy(menu, where, event), span)
 
     def voicemail(self, voicemail: ir.Voicemail) -> str:
         box = voicemail.box or "default"
@@ -256,11 +485,20 @@ class _Compiler(TargetCompiler):
             hint=f'add `voicemail.{box} = "EXTENSION"` to the environment in ivrflow.toml'))
         return "<voicemail." + box + ">"
 
-    def interactive(self, node: str, kind: str, copy: int, span: ir.Span, event: str = "") -> Rule:
-        query = {"flow": self.flow.name, "node": node, "kind": kind, "copy": str(copy)}
+    def interactive(self, node: str, kind: str, span: ir.Span, where: Where, *, event: str = "",
+                    repeat: str = "", variables: tuple[str, ...] = ()) -> Rule:
+        """A call_interactive rule. Variables the runtime needs are appended as
+        `var.NAME=$NAME`: Telphin puts each variable's value in their place
+        (VARIABLE_IN_URL); they are not signed (the platform writes them)."""
+        query = {"flow": self.flow.name, "node": node, "kind": kind}
+        if where.language:
+            query["language"] = where.language
         if event:
             query["event"] = event
+        if repeat:
+            query["repeat"] = repeat
         url = self.callback_url("/telphin/interactive", query, span)
+        url += "".join(f"&{VARIABLE_PARAMETER}{name}={VARIABLE_IN_URL.format(name=name)}" for name in variables)
         return Rule("call_interactive", {"call_interactive_url": url, "call_interactive_method": "POST"}, span)
 
     def lifetime_action(self, header: ir.Header) -> dict[str, Any]:
@@ -279,7 +517,4 @@ class _Compiler(TargetCompiler):
         return {"lifetime_exp_action": "hangup"}
 
 
-def copies(menu: ir.Menu) -> int:
-    """How many contexts a menu becomes: one per retry when it repeats."""
-    return menu.retries + 1 if menu_repeats(menu) else 1
 

@@ -101,9 +101,12 @@ def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, byt
 
     def read(upload: str) -> tuple[str, bytes]:
         if upload.startswith("tts:"):
-            prompt = flow.prompt(upload[4:])
+            name, _, language = upload[4:].partition("@")  # `welcome@es-US`: a variant
+            prompt = flow.prompt(name)
             assert prompt is not None
-            return f"{prompt.name}.wav", synthesize(prompt.value, prompt.language or flow.language or "en-US")
+            form = prompt.variant(language) if language else prompt
+            spoken = form.language if isinstance(form, ir.Variant) else prompt.language or flow.language
+            return f"{upload[4:]}.wav", synthesize(form.value, spoken or "en-US")
         return Path(upload).name, read_prompt_file(base, upload)
     return read
 

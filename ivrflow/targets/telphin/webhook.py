@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...compiler import ir
-from ...compiler.machine import Line, MachineError, NeedsClock, branch_index
+from ...compiler.machine import Call, Line, MachineError, NeedsClock, branch_index
 from ...runtime import ask
 from ...runtime.clock import call_time
 from ...runtime.directory import API_TIMEOUT_S, Lookup, retry_pause
@@ -32,13 +32,25 @@ from ...runtime.http import HTTPProblem, read_form
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import TelphinApi, find_extension
-from .compile import MARKER, copies, parse_manifest
+from .compile import MARKER, VARIABLE_PARAMETER, Where, parse_manifest
 
 log = logging.getLogger("ivrflow.runtime")
 #: ASSUMPTION: the element that transfers a call answered by call_interactive
 #: (the documents list <SimpleTransfer> but its attributes were cut off); the
 #: destination is its text.
 TRANSFER_ELEMENT = "SimpleTransfer"
+#: ASSUMPTION (VoipNow: "if one of the variables has not been previously set
+#: up in the IVR, then these variables will be null"): a variable never set
+#: reaches the URL as empty text, or as this word; either is "not set".
+UNSET_VALUES = ("", "null")
+
+
+def call_state(fields: Mapping[str, Any], language: str | None) -> Call:
+    """The machine's view of a Telphin call: the variables Telphin put in the
+    URL (`var.NAME=$NAME`) and the language of the context that asked."""
+    variables = {name[len(VARIABLE_PARAMETER):]: str(value) for name, value in fields.items()
+                 if name.startswith(VARIABLE_PARAMETER) and str(value) not in UNSET_VALUES}
+    return Call(variables=variables, language=language)
 
 
 class Directory:
@@ -90,10 +102,6 @@ def routes(context: Webhooks) -> list[Route]:
         form = await read_form(request) if request.method == "POST" else {}
         fields = {**query, **form}
         node_name = str(query.get("node", ""))
-        try:
-            copy = int(query.get("copy", "0"))
-        except ValueError:
-            raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
         node = flow.node(node_name)
         directory = directories.get(flow.name)
         if node is None:
@@ -102,23 +110,26 @@ def routes(context: Webhooks) -> list[Route]:
             raise HTTPProblem(503, "no_directory", "this server has no Telphin environment to look up contexts "
                                                    "in; start it with --env")
         caller = str(fields.get("CallerIDNum") or "") or None
+        called = str(fields.get("CalledNumber") or "") or None
         now = call_time(request, runtime)
+        language = str(query["language"]) if query.get("language") else None
         if query.get("kind") == "route" and isinstance(node, ir.Route):
             try:
-                index = branch_index(flow, node, Line(now, caller))
+                index = branch_index(flow, node, Line(now, caller, called), 0,
+                                     call_state(fields, language or flow.language))
             except (MachineError, NeedsClock) as error:
                 raise HTTPProblem(409, "no_branch", str(error)) from None
             log.info("call %s: route %s took branch %s", fields.get("CallID", "-"), node_name, index)
-            return jump(await directory.context(f"{node_name}/{index}"))
+            return jump(await directory.context(Where(f"{node_name}/{index}", language=language).key()))
         if query.get("kind") == "ask" and isinstance(node, ir.Menu):
             url = _ask_url(node, str(query.get("event", "")))
             answer = await ask.ask(runtime.http, flow, url, {
                 "flow": flow.name, "node": node_name, "session": fields.get("CallID"), "caller": caller,
-                "called": fields.get("CalledNumber"), "keys": None})
-            return await _answer(directory, answer, node, copy)
+                "called": called, "keys": None})
+            return await _answer(directory, answer, language, str(query.get("repeat", "")))
         raise HTTPProblem(422, "bad_kind", "kind must be route (for a route) or ask (for a menu)")
 
-    async def _answer(directory: Directory, action: ir.Action, menu: ir.Menu, copy: int) -> Response:
+    async def _answer(directory: Directory, action: ir.Action, language: str | None, repeat: str) -> Response:
         if isinstance(action, ir.Transfer):
             return _xml(f"<{TRANSFER_ELEMENT}>{escape(action.destination)}</{TRANSFER_ELEMENT}>")
         if isinstance(action, ir.Voicemail):
@@ -128,10 +139,11 @@ def routes(context: Webhooks) -> list[Route]:
                 return _xml("<Hangup/>")
             return _xml(f"<{TRANSFER_ELEMENT}>{escape(str(destination))}</{TRANSFER_ELEMENT}>")
         if isinstance(action, ir.Goto):
-            return jump(await directory.context(action.target))
+            return jump(await directory.context(Where(action.target, language=language).key()))
         if isinstance(action, ir.Repeat):
-            key = f"{menu.name}#{copy + 1}" if copy + 1 < copies(menu) else f"{menu.name}/exhausted"
-            return jump(await directory.context(key))
+            if not repeat:
+                raise HTTPProblem(422, "no_repeat", "the URL does not say where `repeat` leads")
+            return jump(await directory.context(repeat))
         return _xml("<Hangup/>")
 
     return [Route("/interactive", interactive, methods=["GET", "POST"])]
