@@ -15,12 +15,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import itertools
-import re
 
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
@@ -37,6 +36,21 @@ MAX_SYNTHESIZED_OPTIONS = 200
 #: string" section whose text was not recovered): `$NAME` in a call_interactive
 #: URL is replaced by the IVR variable NAME's value (recorded or set).
 VARIABLE_IN_URL = "${name}"
+#: ASSUMPTION (the seed names record_digits' fields only): record_digits plays
+#: its sound, records up to `record_digits_max` keys into the variable, and
+#: ends early at this key (not kept) or after the context's
+#: inter_digit_timeout; nothing within the context's `timeout` leaves it empty.
+RECORD_END_KEY = "#"
+#: The variable a collect records into; the runtime copies a valid entry
+#: into the collect's own variable (`<SetVar>`), so a bad entry changes nothing.
+RECORD_VARIABLE = "ivrflow_keys"
+#: Options of a collect's or lookup's context the runtime jumps to (`<Jump
+#: option=…>`) for `on done` and `on error`: digit strings, as Telphin's
+#: options are; nobody dials them, since record_digits takes the keys there.
+DONE_OPTION = "*0*"
+ERROR_OPTION = "*9*"
+#: ASSUMPTION (the documents show one verb per example): a call_interactive
+#: answer may hold several verbs, run in order (`<SetVar>`s, then `<Jump>`).
 #: The query fields that carry variables to the runtime server: `var.NAME`.
 VARIABLE_PARAMETER = "var."
 KEYPAD = "0123456789*#"
@@ -109,7 +123,7 @@ class Where:
         return f" ({', '.join(parts)})" if parts else ""
 
 
-def counter_states(menu: ir.Menu) -> list[tuple[int, int]]:
+def counter_states(menu: ir.Menu | ir.Collect) -> list[tuple[int, int]]:
     """The retries a menu can have counted, a context each: (0, 0) … (0, N)
     with one counter, every (silences, wrong) pair with two."""
     if not menu_repeats(menu):
@@ -120,7 +134,7 @@ def counter_states(menu: ir.Menu) -> list[tuple[int, int]]:
     return [(0, count) for count in range(wrong + 1)]
 
 
-def replays_fresh_plays(menu: ir.Menu) -> bool:
+def replays_fresh_plays(menu: ir.Menu | ir.Collect) -> bool:
     """Whether a menu is replayed with no retry counted while it has prompts
     for its first time only (or again only): that needs a copy of its own."""
     if all(play.when == "always" for play in menu.plays):
@@ -256,6 +270,10 @@ class _Compiler(TargetCompiler):
                 continue
             if isinstance(item, ir.Menu):
                 self.menu(item)
+            elif isinstance(item, ir.Collect):
+                self.collect(item)
+            elif isinstance(item, ir.Lookup):
+                self.lookup(item)
             elif isinstance(item, ir.Route):
                 self.route(item)
         header = flow.header
@@ -299,52 +317,112 @@ class _Compiler(TargetCompiler):
         return Sound(name, None, f"{title}:tts-{digest}", prompt.span, text=form.value, language=language)
 
     def menu(self, menu: ir.Menu) -> None:
-        states = counter_states(menu)
+        keys = self.option_keys(menu)
+        for where in self.copies(menu):
+            self.menu_context(menu, where, keys)
+
+    def copies(self, node: ir.Menu | ir.Collect) -> list[Where]:
+        """Where a menu or collect can be, a context each (see Where), per
+        language; with its `exhausted` context when it repeats."""
+        states = counter_states(node)
         if len(states) > 1:
             self.diagnostics.append(RULES["IVR201"].at(
-                menu.name_span, f"menu `{menu.name}` becomes {len(states)} contexts and an `exhausted` one: Telphin "
+                node.name_span, f"`{node.name}` becomes {len(states)} contexts and an `exhausted` one: Telphin "
                                 "has no retry counter, so each repeat jumps to the next copy"))
-        wheres = [Where(menu.name, counters, counters != (0, 0)) for counters in states]
-        if replays_fresh_plays(menu):  # `play … first|again` and `replay`: a replayed copy with no retry counted
-            wheres.insert(1, Where(menu.name, (0, 0), True))
-        keys = self.option_keys(menu)
+        wheres = [Where(node.name, counters, counters != (0, 0)) for counters in states]
+        if replays_fresh_plays(node):  # `play … first|again` and `replay`: a replayed copy with no retry counted
+            wheres.insert(1, Where(node.name, (0, 0), True))
+        found = []
         for language in self.languages:
-            for plain in wheres:
-                where = plain.speaking(language)
-                self.menu_context(menu, where, keys)
-            if menu_repeats(menu):  # with `retries 0` too: the first repeat is one too many
-                where = Where(f"{menu.name}/exhausted", language=language)
-                exhausted = Context(where.key(), f"{menu.label or menu.name} (exhausted)" + where.suffix(),
-                                    menu.name_span)
-                handler = menu.on("exhausted")
-                exhausted.options["start"] = self.actions(handler.actions, menu, where, "exhausted", start=True) \
-                    if handler is not None else [Rule("hangup", {}, menu.name_span)]
+            found += [where.speaking(language) for where in wheres]
+            if menu_repeats(node):  # with `retries 0` too: the first repeat is one too many
+                where = Where(f"{node.name}/exhausted", language=language)
+                exhausted = Context(where.key(), f"{node.label or node.name} (exhausted)" + where.suffix(),
+                                    node.name_span)
+                handler = node.on("exhausted")
+                exhausted.options["start"] = self.actions(handler.actions, node, where, "exhausted", start=True) \
+                    if handler is not None else [Rule("hangup", {}, node.name_span)]
                 self.contexts.append(exhausted)
+        return found
+
+    def plays(self, node: ir.Menu | ir.Collect, where: Where, *, fully: bool = True) -> list[Rule]:
+        """`play_sound` rules for the prompts a copy plays (`first` only when
+        entered fresh, `again` only when entered again)."""
+        skip = "first" if where.again else "again"
+        return [Rule("play_sound", {"sound": self.sound_ref(play.prompt, where.language),
+                                    "sound_type": "foreground" if play.fully or fully else "background"}, play.span)
+                for play in node.plays if play.when != skip]
+
+    def events(self, node: ir.Menu | ir.Collect, where: Where, context: Context) -> None:
+        """The `timeout` and `invalid` options: their handlers, or a repeat."""
+        for event in ("timeout", "invalid"):
+            handler = node.on(event)
+            if handler is not None:
+                context.options[event] = self.actions(handler.actions, node, where, event)
+            else:
+                context.options[event] = [self.repeat(node, where, event, node.name_span)]
+
+    def collect(self, collect: ir.Collect) -> None:
+        """A context per copy: its prompts, `record_digits` (the last prompt as
+        its sound) into RECORD_VARIABLE, then call_interactive: the runtime
+        jumps to this context's `timeout` or `invalid` option, or sets the
+        collect's variable and jumps to its DONE_OPTION."""
+        if collect.end_key not in (None, RECORD_END_KEY):
+            setting = collect.get("end-key")
+            self.diagnostics.append(RULES["IVR205"].at(
+                setting.span if setting is not None else collect.name_span,
+                f"`end-key {collect.end_key}` in `{collect.name}`: Telphin's record_digits ends an entry with "
+                f"`{RECORD_END_KEY}` only", hint=f'use `end-key "{RECORD_END_KEY}"`'))
+        _, most = collect.digits_range
+        for where in self.copies(collect):
+            context = Context(where.key(), (collect.label or collect.name) + where.suffix(), collect.name_span,
+                              inter_digit_timeout=collect.inter_digit_ms, timeout=collect.timeout_ms)
+            rules = self.plays(collect, where)
+            record: dict[str, Any] = {"record_digits_variable": RECORD_VARIABLE, "record_digits_max": most}
+            if rules:
+                record["record_digits_sound"] = rules.pop().params["sound"]
+            rules.append(Rule("record_digits", record, collect.name_span))
+            rules.append(self.interactive(collect.name, "collect", collect.name_span, where,
+                                          variables=(RECORD_VARIABLE,), context=where.key()))
+            context.options["start"] = rules
+            handler = collect.on("done")
+            if handler is not None:
+                context.options[DONE_OPTION] = self.actions(handler.actions, collect, where, "done")
+            self.events(collect, where, context)
+            self.contexts.append(context)
+
+    def lookup(self, lookup: ir.Lookup) -> None:
+        """A context per language whose start asks the runtime, which makes the
+        request, sets the received variables and jumps to DONE_OPTION or
+        ERROR_OPTION (the `on done` and `on error` handlers)."""
+        sent = tuple(name for name in lookup.sent if name not in ("caller", "called", "language"))
+        for language in self.languages:
+            where = Where(lookup.name, language=language)
+            context = Context(where.key(), f"lookup {lookup.name}" + where.suffix(), lookup.name_span)
+            context.options["start"] = [self.interactive(lookup.name, "lookup", lookup.name_span, where,
+                                                         variables=sent, context=where.key())]
+            events: tuple[tuple[ir.MenuEvent, str], ...] = (("done", DONE_OPTION), ("error", ERROR_OPTION))
+            for event, option in events:
+                handler = lookup.on(event)
+                if handler is not None:
+                    context.options[option] = self.actions(handler.actions, lookup, where, event)
+            self.contexts.append(context)
 
     def menu_context(self, menu: ir.Menu, where: Where, keys: list[tuple[str, ir.Press]]) -> None:
         name = menu.label or menu.name
         context = Context(where.key(), name + where.suffix(), menu.name_span,
                           digit_len=menu.digits, inter_digit_timeout=menu.inter_digit_ms,
                           timeout=menu.timeout_ms, allow_any_dial=menu.dial_extensions)
-        skip = "first" if where.again else "again"
-        context.options["start"] = [
-            Rule("play_sound", {"sound": self.sound_ref(play.prompt, where.language),
-                                "sound_type": "foreground" if play.fully else "background"}, play.span)
-            for play in menu.plays if play.when != skip]
+        context.options["start"] = self.plays(menu, where, fully=False)
         for digits, press in keys:
             context.options.setdefault(digits, self.actions(press.actions, menu, where, f"press {press.key}",
                                                             key=digits))
         end_key = menu.end_key
         if end_key is not None:  # Telphin has no end key: an entry that ends with it is an option of its own
-            for digits, press in keys:
+            for digits, _ in keys:
                 if len(digits) < menu.digits:
                     context.options.setdefault(digits + end_key, context.options[digits])
-        for event in ("timeout", "invalid"):
-            handler = menu.on(event)
-            if handler is not None:
-                context.options[event] = self.actions(handler.actions, menu, where, event)
-            else:
-                context.options[event] = [self.repeat(menu, where, event, menu.name_span)]
+        self.events(menu, where, context)
         self.contexts.append(context)
 
     def option_keys(self, menu: ir.Menu) -> list[tuple[str, ir.Press]]:
@@ -391,7 +469,7 @@ class _Compiler(TargetCompiler):
     def sound_ref(self, prompt: str, language: str | None) -> dict[str, str]:
         return {"$ref": f"sound:{sound_name(self.flow, prompt, language or self.flow.language)}"}
 
-    def actions(self, actions: ir.Actions, menu: ir.Menu | None, where: Where, event: str, *,
+    def actions(self, actions: ir.Actions, node: ir.Menu | ir.Collect | ir.Lookup | None, where: Where, event: str, *,
                 start: bool = False, key: str | None = None) -> list[Rule]:
         """Rules for a handler. On a key or event option, a lone hangup needs no
         rule (options hang up by default); on a context's `start` (a route's
@@ -417,15 +495,15 @@ class _Compiler(TargetCompiler):
             rules.append(self.transfer(terminal, key))
         elif isinstance(terminal, ir.Voicemail):
             rules.append(Rule("transfer", {"transfer_dst": self.voicemail(terminal)}, terminal.span))
-        elif isinstance(terminal, ir.Repeat) and menu is not None:
-            rules.append(self.repeat(menu, where.speaking(language), event, terminal.span))
-        elif isinstance(terminal, ir.Replay) and menu is not None:
-            rules.append(self.jump(Where(menu.name, where.counters, True, language), terminal.span))
-        elif isinstance(terminal, ir.Ask) and menu is not None:
+        elif isinstance(terminal, ir.Repeat) and isinstance(node, (ir.Menu, ir.Collect)):
+            rules.append(self.repeat(node, where.speaking(language), event, terminal.span))
+        elif isinstance(terminal, ir.Replay) and node is not None:
+            rules.append(self.jump(Where(node.name, where.counters, True, language), terminal.span))
+        elif isinstance(terminal, ir.Ask) and isinstance(node, ir.Menu):
             self.diagnostics.append(RULES["IVR202"].at(
-                terminal.span, f"`ask` in menu `{menu.name}` goes through the runtime server (call_interactive)"))
-            repeat = self.next_copy(menu, where.speaking(language), event)
-            rules.append(self.interactive(menu.name, "ask", terminal.span, where.speaking(language), event=event,
+                terminal.span, f"`ask` in menu `{node.name}` goes through the runtime server (call_interactive)"))
+            repeat = self.next_copy(node, where.speaking(language), event)
+            rules.append(self.interactive(node.name, "ask", terminal.span, where.speaking(language), event=event,
                                           repeat=repeat.key()))
         elif isinstance(terminal, ir.Hangup) and (rules or start):
             rules.append(Rule("hangup", {}, terminal.span))
@@ -456,7 +534,7 @@ class _Compiler(TargetCompiler):
         return Rule("jump_to_context", {"context": {"$ref": f"context:{where.key()}"}, "context_option": "start"},
                     span)
 
-    def next_copy(self, menu: ir.Menu, where: Where, event: str) -> Where:
+    def next_copy(self, menu: ir.Menu | ir.Collect, where: Where, event: str) -> Where:
         """Where a repeat leads: the copy with one more retry counted (on the
         silence counter for a timeout with `retries timeout N invalid M`), or
         the menu's exhausted context."""
@@ -470,7 +548,7 @@ class _Compiler(TargetCompiler):
             return Where(f"{menu.name}/exhausted", language=where.language)
         return Where(menu.name, counters, True, where.language)
 
-    def repeat(self, menu: ir.Menu, where: Where, event: str, span: ir.Span) -> Rule:
+    def repeat(self, menu: ir.Menu | ir.Collect, where: Where, event: str, span: ir.Span) -> Rule:
         return self.jump(self.next_copy(menu, where, event), span)
 
     def voicemail(self, voicemail: ir.Voicemail) -> str:
@@ -486,7 +564,7 @@ class _Compiler(TargetCompiler):
         return "<voicemail." + box + ">"
 
     def interactive(self, node: str, kind: str, span: ir.Span, where: Where, *, event: str = "",
-                    repeat: str = "", variables: tuple[str, ...] = ()) -> Rule:
+                    repeat: str = "", variables: tuple[str, ...] = (), context: str = "") -> Rule:
         """A call_interactive rule. Variables the runtime needs are appended as
         `var.NAME=$NAME`: Telphin puts each variable's value in their place
         (VARIABLE_IN_URL); they are not signed (the platform writes them)."""
@@ -497,6 +575,8 @@ class _Compiler(TargetCompiler):
             query["event"] = event
         if repeat:
             query["repeat"] = repeat
+        if context:
+            query["context"] = context
         url = self.callback_url("/telphin/interactive", query, span)
         url += "".join(f"&{VARIABLE_PARAMETER}{name}={VARIABLE_IN_URL.format(name=name)}" for name in variables)
         return Rule("call_interactive", {"call_interactive_url": url, "call_interactive_method": "POST"}, span)

@@ -1,10 +1,15 @@
 """`/telphin/interactive`: the runtime's answers to Telphin's call_interactive.
 
-Telphin asks (GET or POST, with CallerIDNum, CallID, …) when a call reaches a
-route or an `ask`; the URL says which (`flow`, `node`, `kind`, `copy`) and is
-signed (`sig`, see compile.signature). The answer is XML:
+Telphin asks (GET or POST, with CallerIDNum, CalledNumber, CallID, …) when a
+call reaches a route, an `ask`, a collect's recorded entry or a lookup; the URL
+says which (`flow`, `node`, `kind`, `language`, `context`, `repeat`) and is
+signed (`sig`, see compile.signature); Telphin fills in the variables the
+runtime needs (`var.NAME=$NAME`, unsigned: the platform writes them). The
+runtime keeps no session for Telphin: the call's state is the context it is
+in (node, retries counted, language) and its IVR variables. The answer is XML:
 
     <Response><Jump context="ID" option="start"/></Response>
+    <Response><SetVar name="account">12345678</SetVar><Jump context="ID" option="*0*"/></Response>
     <Response><SimpleTransfer>DEST</SimpleTransfer></Response>   (ASSUMPTION)
     <Response><Hangup/></Response>
 
@@ -24,15 +29,31 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...compiler import ir
-from ...compiler.machine import Call, Line, MachineError, NeedsClock, branch_index
-from ...runtime import ask
+from ...compiler.machine import (
+    Call,
+    Line,
+    LookupService,
+    MachineError,
+    NeedsClock,
+    branch_index,
+    lookup_answer_problem,
+)
+from ...runtime import ask, lookup
 from ...runtime.clock import call_time
 from ...runtime.directory import API_TIMEOUT_S, Lookup, retry_pause
 from ...runtime.http import HTTPProblem, read_form
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from .client import TelphinApi, find_extension
-from .compile import MARKER, VARIABLE_PARAMETER, Where, parse_manifest
+from .compile import (
+    DONE_OPTION,
+    ERROR_OPTION,
+    MARKER,
+    RECORD_VARIABLE,
+    VARIABLE_PARAMETER,
+    Where,
+    parse_manifest,
+)
 
 log = logging.getLogger("ivrflow.runtime")
 #: ASSUMPTION: the element that transfers a call answered by call_interactive
@@ -91,8 +112,8 @@ def routes(context: Webhooks) -> list[Route]:
         if directory is not None:
             context.on_close(directory.api.close)
 
-    def jump(context_id: int) -> Response:
-        return _xml(f'<Jump context="{context_id}" option="start"/>')
+    def jump(context_id: int, option: str = "start", before: str = "") -> Response:
+        return _xml(f'{before}<Jump context="{context_id}" option="{escape(option)}"/>')
 
     async def interactive(request: Request) -> Response:
         query = dict(request.query_params)
@@ -127,7 +148,27 @@ def routes(context: Webhooks) -> list[Route]:
                 "flow": flow.name, "node": node_name, "session": fields.get("CallID"), "caller": caller,
                 "called": called, "keys": None})
             return await _answer(directory, answer, language, str(query.get("repeat", "")))
-        raise HTTPProblem(422, "bad_kind", "kind must be route (for a route) or ask (for a menu)")
+        here = str(query.get("context", ""))
+        if query.get("kind") == "collect" and isinstance(node, ir.Collect) and here:
+            entry = str(fields.get(VARIABLE_PARAMETER + RECORD_VARIABLE) or "")
+            entry = "" if entry in UNSET_VALUES else entry
+            option, before = collected(node, entry)
+            return jump(await directory.context(here), option, before)
+        if query.get("kind") == "lookup" and isinstance(node, ir.Lookup) and here:
+            state = call_state(fields, language or flow.language)
+            line = Line(now, caller, called)
+            sent = {name: value for name in (*node.sent, "caller", "called", "language")
+                    if (value := state.variable(name, line)) is not None}
+            effect = LookupService(node.name, node.url, {"flow": flow.name, "node": node.name, "variables": sent},
+                                   node.timeout_ms)
+            found = await lookup.lookup(runtime.http, effect, str(fields.get("CallID") or "-"))
+            if found is None or lookup_answer_problem(node, found) is not None:
+                return jump(await directory.context(here), ERROR_OPTION)
+            before = "".join(_set_var(received.name, got) for received in node.receive
+                             if isinstance(got := found.get(received.name), str))
+            return jump(await directory.context(here), DONE_OPTION, before)
+        raise HTTPProblem(422, "bad_kind", "kind must be route (for a route), ask (for a menu), collect or lookup "
+                                           "(with the context that asks)")
 
     async def _answer(directory: Directory, action: ir.Action, language: str | None, repeat: str) -> Response:
         if isinstance(action, ir.Transfer):
@@ -147,6 +188,22 @@ def routes(context: Webhooks) -> list[Route]:
         return _xml("<Hangup/>")
 
     return [Route("/interactive", interactive, methods=["GET", "POST"])]
+
+
+def _set_var(name: str, value: str) -> str:
+    return f'<SetVar name="{escape(name, {chr(34): "&quot;"})}">{escape(value)}</SetVar>'
+
+
+def collected(collect: ir.Collect, entry: str) -> tuple[str, str]:
+    """What a recorded entry means, as the machine decides it: nothing is a
+    timeout, too few keys are invalid, else the variable is set and `on done`
+    runs. Returns the option to jump to and the verbs that go before."""
+    fewest, most = collect.digits_range
+    if not entry:
+        return "timeout", ""
+    if len(entry) < fewest:
+        return "invalid", ""
+    return DONE_OPTION, _set_var(collect.name, entry[:most])
 
 
 def _ask_url(menu: ir.Menu, event: str) -> str:

@@ -1,0 +1,313 @@
+"""The second edition on Telphin, differentially: small flows, one family of
+constructs each, deployed over HTTP to the Telphin emulator (with the runtime
+server answering call_interactive), then called with every sequence of entries
+up to a length; every call must end as the machine says, having played the
+same sounds, with the same variables, or wait in the context the machine's
+state names."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ivrflow.cli import main
+from ivrflow.compiler import check_source, ir
+from ivrflow.compiler.machine import Keys, Line, Play, Silence
+from ivrflow.compiler.simulate import run_call
+from ivrflow.config import Environment
+from ivrflow.runtime.app import create_app
+from ivrflow.runtime.http import Credentials
+from ivrflow.runtime.sessions import MemoryStore
+from ivrflow.targets.telphin import target
+from ivrflow.targets.telphin.calls import execute_call
+from ivrflow.targets.telphin.compile import Where, sound_name
+from ivrflow.targets.telphin.emulator import Telphin, telphin_app
+
+from .flows import VOICEMAIL, deploy_with, telphin_runtime
+from .servers import serve_app
+
+KEYS = """\
+flow keys {
+    start main
+}
+prompt hi say "Hi."
+prompt sorry say "Sorry."
+menu main {
+    play hi
+    end-key "#"
+    retries 1
+    press 1 -> hangup
+    press 0 -> transfer "200"
+    press 105 -> transfer "555"
+    press 100-119 -> transfer "{key}"
+    press "2N5" -> goto other
+    on timeout -> repeat
+    on invalid -> play sorry, repeat
+    on exhausted -> transfer "999"
+}
+menu other {
+    play sorry
+    press 1 -> transfer "{key}"
+    on timeout -> hangup
+    on invalid -> hangup
+}
+"""
+KEY_ENTRIES = ["1", "1#", "0#", "105", "110", "119#", "120", "255", "215", "#", "9", "silence"]
+
+RETRIES = """\
+flow retries {
+    start main
+}
+prompt welcome say "Welcome."
+prompt options say "Options."
+prompt back say "Back again."
+prompt info say "Info."
+prompt sorry say "Sorry."
+menu main {
+    play welcome first
+    play options
+    play back again
+    retries timeout 2 invalid 1
+    press 1 -> replay
+    press 2 -> play info, replay
+    press 3 -> set greeted = "yes", goto other
+    press 4 -> repeat
+    on timeout -> repeat
+    on invalid -> play sorry, repeat
+    on exhausted -> play sorry, hangup
+}
+menu other {
+    play welcome first
+    play info
+    retries 1
+    press 1 -> replay
+    press 2 -> set greeted = "again", transfer "300"
+    on timeout -> repeat
+    on invalid -> repeat
+}
+"""
+RETRY_ENTRIES = ["1", "2", "3", "4", "9", "silence"]
+
+LANGUAGES = """\
+flow lang {
+    language en-US
+    languages en-US, es-US
+    start entry
+}
+prompt welcome {
+    en-US say "Welcome."
+    es-US say "Bienvenido."
+}
+prompt beep say "Beep."
+route entry {
+    when called "18005550142" -> set language es-US, goto main
+    otherwise -> goto main
+}
+menu main {
+    play welcome first
+    play beep
+    press 9 -> set language es-US, replay
+    press 8 -> set language en-US, replay
+    press 1 -> set tier = "gold", goto desk
+    press 2 -> goto desk
+    press 3 -> set language es-US, set tier = "gold", goto main
+    on timeout -> repeat
+    on invalid -> play welcome, repeat
+}
+route desk {
+    when language == "es-US" and tier == "gold" -> transfer "301"
+    when language == "es-US" -> play welcome, transfer "201"
+    when tier is set -> transfer "300"
+    otherwise -> play welcome, transfer "200"
+}
+"""
+LANGUAGE_ENTRIES = ["1", "2", "3", "8", "9", "silence"]
+
+
+def environment(base_url: str, runtime_url: str) -> Environment:
+    settings = {"target": "telphin", "base_url": base_url, "client_id": "demo", "client_secret": "${SECRET}",
+                "extension": "071", "runtime_url": runtime_url, "tts": "espeak", "voicemail": VOICEMAIL,
+                "insecure_callbacks": True}
+    return Environment("test", "ivrflow.toml", settings, environ={"SECRET": "demo"})
+
+
+def flow_from(source: str, folder: Path) -> tuple[ir.Flow, Path]:
+    checked = check_source(source, "flow.ivr")
+    assert checked.flow is not None and checked.errors == 0, [str(d) for d in checked.diagnostics]
+    path = folder / "flow.ivr"
+    path.write_text(source)
+    return checked.flow, path
+
+
+def sound_of(flow: ir.Flow, play: Play) -> str:
+    """The file Telphin plays for a Play effect: the prompt's (variant's) sound."""
+    if play.file is not None:
+        return Path(play.file).name
+    return sound_name(flow, play.prompt, play.language) + ".wav"
+
+
+def simulated(flow: ir.Flow, inputs: tuple[str, ...], called: str | None) -> Any:
+    return run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs], Line(None, None, called))[0]
+
+
+def expected(flow: ir.Flow, inputs: tuple[str, ...], called: str | None,
+             machine: Callable[[ir.Flow, tuple[str, ...], str | None], Any] = simulated) -> dict[str, Any]:
+    record = machine(flow, inputs, called)
+    call = record.call
+    outcome = record.outcome.to_dict()
+    if outcome["action"] == "voicemail":
+        outcome = {"action": "transfer", "target": VOICEMAIL[outcome["target"] or "default"]}
+    context = None
+    if outcome["action"] == "waiting":
+        node = flow.node(call.node or "")
+        counters = (call.timeouts, call.retries) if isinstance(node, ir.Menu) and node.separate_retries \
+            else (0, call.retries)
+        language = None if call.language == flow.language else call.language
+        context = f"ivrflow:{flow.name}:context:" + Where(call.node or "", counters, False, language).key()
+        outcome["target"] = None  # the emulator says where by the context
+    variables = {k: v for k, v in call.variables.items() if k != "key"}  # `key` is not a Telphin variable
+    played = [sound_of(flow, e) for e in record.effects if isinstance(e, Play)]
+    return {"outcome": outcome, "context": context, "played": played, "variables": variables}
+
+
+def run_differential(tmp_path: Path, source: str, entries: list[str], *, length: int = 3,
+                     called: tuple[str | None, ...] = (None,), machine: Any = simulated,
+                     http: httpx.AsyncClient | None = None) -> int:
+    flow, path = flow_from(source, tmp_path)
+    state = Telphin()
+    with serve_app(telphin_app(state)) as url:
+        runtime = create_app(flow, MemoryStore(), Credentials(insecure=True), **telphin_runtime(url),
+                             accept_test_clock=True, **({"http": http} if http is not None else {}))
+        with serve_app(runtime) as runtime_url:
+            deploy_with(target, path, environment(url, runtime_url), timeout=30)
+            sequences = [s for n in range(length + 1) for s in itertools.product(entries, repeat=n)]
+
+            async def run_all() -> list[tuple[tuple[str, ...], str | None, Any]]:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    return [(inputs, number, await execute_call(state, client, "071", list(inputs), called=number))
+                            for number in called for inputs in sequences]
+
+            mismatches = []
+            for inputs, number, result in asyncio.run(run_all()):
+                context = result.context.replace("#again", "") if result.context else None  # a replayed copy
+                got = {"outcome": result.outcome.to_dict(), "context": context, "played": result.played,
+                       "variables": result.variables}
+                want = expected(flow, inputs, number, machine)
+                if got != want:
+                    mismatches.append({"inputs": inputs, "called": number, "want": want, "got": got})
+    assert mismatches == [], json.dumps(mismatches[:3], indent=1)
+    return len(sequences) * len(called)
+
+
+def test_key_ranges_patterns_and_end_keys_run_as_on_the_machine(tmp_path: Path) -> None:
+    assert run_differential(tmp_path, KEYS, KEY_ENTRIES) > 1000
+
+
+def test_separate_counters_first_again_and_replay_run_as_on_the_machine(tmp_path: Path) -> None:
+    assert run_differential(tmp_path, RETRIES, RETRY_ENTRIES, length=4) > 1000
+
+
+def test_languages_called_and_variable_conditions_run_as_on_the_machine(tmp_path: Path) -> None:
+    assert run_differential(tmp_path, LANGUAGES, LANGUAGE_ENTRIES, called=(None, "18005550142")) > 300
+
+
+COLLECT = """\
+flow bank {
+    start main
+}
+prompt hi say "Hi."
+prompt ask_account say "Your account number, then the pound key."
+prompt again say "Once more."
+prompt sorry say "Sorry."
+prompt rich say "Rich."
+prompt poor say "Poor."
+menu main {
+    play hi
+    press 1 -> goto account
+    press 2 -> goto check
+    on timeout -> hangup
+    on invalid -> hangup
+}
+collect account {
+    play again again
+    play ask_account
+    digits 3-5
+    end-key "#"
+    retries timeout 1 invalid 2
+    on done -> goto find_balance
+    on invalid -> play sorry, repeat
+    on timeout -> repeat
+    on exhausted -> transfer "200"
+}
+lookup find_balance "http://bank.test/balance" {
+    send account
+    receive balance, status
+    timeout 2s
+    on done -> goto by_status
+    on error -> play sorry, transfer "201"
+}
+route by_status {
+    when status == "blocked" -> transfer "250"
+    when balance < 0 and status != "vip" -> play poor, transfer "260"
+    otherwise -> play rich, set greeted = "yes", goto main
+}
+route check {
+    when account is set -> transfer "270"
+    otherwise -> goto main
+}
+"""
+# "#" alone is left out: Telphin records nothing for it, as for silence (a
+# timeout), where the machine counts an empty entry as invalid (docs/platforms/telphin.md).
+COLLECT_ENTRIES = ["1", "2", "12", "123", "1234#", "12345678", "900#", "555#", "silence"]
+
+
+def balance_answer(account: str | None) -> dict[str, Any] | None:
+    """The local bank service: accounts starting 9 fail, 5… are blocked, 1… are overdrawn."""
+    if account is None or account.startswith("9"):
+        return None
+    if account.startswith("5"):
+        return {"balance": "10", "status": "blocked"}
+    return {"balance": "-5" if account.startswith("1") else "80", "status": "ok"}
+
+
+def bank_service() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def balance(request: Request) -> Response:
+        body = await request.json()
+        answer = balance_answer(body["variables"].get("account"))
+        if answer is None:
+            return JSONResponse({"error": "down"}, status_code=500)
+        return JSONResponse({"variables": answer})
+    return Starlette(routes=[Route("/balance", balance, methods=["POST"])])
+
+
+def test_collect_and_lookup_run_as_on_the_machine(tmp_path: Path) -> None:
+    from ivrflow.compiler.machine import LookupResult
+
+    def machine(flow: ir.Flow, inputs: tuple[str, ...], called: str | None) -> Any:
+        from ivrflow.compiler.simulate import CallRecord
+
+        record = CallRecord.start(flow, Line(None, None, called))
+        pending = list(inputs)
+        while True:
+            if record.call.status == "lookup":
+                record.send(LookupResult(balance_answer(record.call.variables.get("account"))))
+            elif record.call.status == "input" and pending:
+                entry = pending.pop(0)
+                record.send(Silence() if entry == "silence" else Keys(entry))
+            else:
+                return record
+    assert run_differential(tmp_path, COLLECT, COLLECT_ENTRIES, length=4, machine=machine,
+                            http=httpx.AsyncClient(mounts={"all://bank.test": httpx.ASGITransport(
+                                app=bank_service())})) > 5000
