@@ -3,6 +3,8 @@ these lines and columns) and flows that must not. Read by test_checks.py.
 
 A case's `at` lists every (line, column) where its code must be reported,
 and no others; a passing case (`at=()`) must not report the code at all.
+A case with `files` is checked as a file on disk (case.ivr) with those
+files beside it, for `include`; its positions may be in any of them.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ class Case:
     name: str
     source: str
     at: tuple[tuple[int, int], ...] = ()
+    files: tuple[tuple[str, str], ...] | None = None  # (name, text) beside case.ivr
 
     @property
     def passes(self) -> bool:
         return not self.at
 
 
-def case(code: str, name: str, source: str, *at: tuple[int, int]) -> Case:
-    return Case(code, name, dedent(source).lstrip("\n"), at)
+def case(code: str, name: str, source: str, *at: tuple[int, int], files: dict[str, str] | None = None) -> Case:
+    written = None if files is None else tuple((n, dedent(t).lstrip("\n")) for n, t in files.items())
+    return Case(code, name, dedent(source).lstrip("\n"), at, written)
 
 
 def with_clean(extra: str) -> str:
@@ -761,3 +765,340 @@ CASES = [
         """)),
 ]
 
+
+# --- the second edition (issue 12) ------------------------------------------------------------------
+# A bank line with every new kind of node, clean as it is: passing cases use it, failing ones change a line.
+BANK = dedent("""
+    flow bank {
+        language en-US
+        languages en-US, es-US
+        start account
+    }
+    prompt hi {
+        en-US say "Enter your account number, then press the pound key. For Spanish press 9."
+        es-US say "Marque su número de cuenta."
+    }
+    prompt total say "Your balance is {balance}."
+    collect account {
+        play hi
+        digits 4-8
+        end-key "#"
+        on done -> goto find
+        on timeout -> repeat
+        on invalid -> replay
+        on exhausted -> hangup
+    }
+    lookup find "https://bank.example.com/balance" {
+        send account
+        receive balance
+        on done -> goto result
+        on error -> transfer "200"
+    }
+    route result {
+        when balance < 0 -> transfer "300"
+        otherwise -> play total, set seen = "{account}", hangup
+    }
+    """).lstrip("\n")
+# Hours to include.
+OFFICE = 'hours office {\n    timezone "UTC"\n    mon 09:00-17:00\n}\n'
+# BANK's lines, for the cases below: 11 collect, 20 lookup, 26 route.
+
+SECOND_EDITION = [
+    # --- IVR007, IVR008 includes ---------------------------------------------------------------------
+    case("IVR007", "an included file that is not there", 'include "missing.ivr"\n' + CLEAN, (1, 9), files={}),
+    case("IVR007", "an included file beside the flow", """
+        include "common.ivr"
+        prompt hi say "Hello. Press 1 for sales."
+        menu main {
+            play hi
+            play sorry
+            press 1 -> transfer "100"
+            on timeout -> repeat
+            on invalid -> repeat
+            on exhausted -> hangup
+        }
+        """, files={"common.ivr": 'prompt sorry say "Sorry."\n'}),
+    case("IVR008", "two files that include each other", 'include "other.ivr"\n' + CLEAN, (1, 9),
+         files={"other.ivr": 'include "case.ivr"\nprompt sorry say "Sorry."\n'}),
+    case("IVR008", "two files that include a third (not a cycle)", 'include "a.ivr"\ninclude "b.ivr"\n' + CLEAN,
+         files={"a.ivr": 'include "c.ivr"\n', "b.ivr": 'include "c.ivr"\n', "c.ivr": OFFICE}),
+    case("IVR003", "a name defined in two files", 'include "common.ivr"\n' + CLEAN, (1, 8),
+         files={"common.ivr": 'prompt hi say "Hi there."\n'}),
+    case("IVR113", "what an included file lends is not reported unused", 'include "common.ivr"\n' + CLEAN,
+         files={"common.ivr": 'prompt sorry say "Sorry."\n' + OFFICE}),
+    case("IVR113", "a file only meant to be included", """
+        prompt sorry say "Sorry."
+        hours office {
+            timezone "UTC"
+            mon 09:00-17:00
+        }
+        """),
+    case("IVR127", "a file only meant to be included", """
+        prompt sorry say "Sorry."
+        prompt closed say "We are closed."
+        """),
+    # --- existing checks that know collects and lookups ------------------------------------------------
+    case("IVR002", "goto a collect, a lookup's done to a route", BANK),
+    case("IVR002", "a test answers a lookup that does not exist", BANK + dedent("""
+        test "t" {
+            answer fnd balance="1"
+            press 1234
+            expect hangup
+        }
+        """), (32, 12)),
+    case("IVR002", "goto a prompt says what it should be", BANK.replace("goto result", "goto total"), (23, 21)),
+    case("IVR101", "a collect nobody goes to", BANK + dedent("""
+        collect pin {
+            play hi
+            on done -> hangup
+        }
+        """), (31, 9)),
+    case("IVR104", "a collect without on timeout", BANK.replace("    on timeout -> repeat\n", ""), (11, 9)),
+    case("IVR104", "clean", BANK),
+    case("IVR105", "a collect that repeats without on exhausted", BANK.replace("    on exhausted -> hangup\n", ""),
+         (11, 9)),
+    case("IVR105", "clean", BANK),
+    case("IVR108", "repeat and replay in a collect", BANK),
+    case("IVR108", "replay in a route", BANK.replace('otherwise -> play total, set seen = "{account}", hangup',
+                                                     "otherwise -> replay"), (28, 18)),
+    case("IVR123", "replay when the retries are used up", BANK.replace("on exhausted -> hangup",
+                                                                       "on exhausted -> replay"), (18, 21)),
+    case("IVR119", "a collect that plays nothing", BANK.replace("    play hi\n", ""), (11, 9)),
+    case("IVR120", "a test that expects a language", BANK + dedent("""
+        test "t" {
+            expect language en-US
+        }
+        """)),
+    case("IVR005", "a lookup's on done twice", BANK.replace("on error", "on done"), (24, 5)),
+    case("IVR004", "a lookup's address, a ring time and a condition", BANK.replace(
+        '"https://bank.example.com/balance"', '"bank.example.com"').replace(
+        'transfer "300"', 'transfer "300" ring 5sec else hangup').replace(
+        'when balance < 0', 'when caller "12-3" and balance < 0'), (20, 13), (27, 10), (27, 63)),
+    case("IVR103", "a line that ends by max-duration is no trap", """
+        flow info {
+            max-duration 10m -> hangup
+        }
+        prompt hours say "We are open 9 to 5."
+        menu main {
+            play hours
+            press 1 -> replay
+            on timeout -> repeat
+            on invalid -> repeat
+            on exhausted -> goto main
+        }
+        """),
+    case("IVR103", "max-duration that leads back into the trap", """
+        flow info {
+            max-duration 10m -> goto main
+        }
+        prompt hours say "We are open 9 to 5."
+        menu main {
+            play hours
+            press 1 -> replay
+            on timeout -> repeat
+            on invalid -> repeat
+            on exhausted -> goto main
+        }
+        """, (5, 6)),
+    case("IVR132", "only max-duration or the caller ends the call", """
+        flow info {
+            max-duration 10m -> hangup
+        }
+        prompt hours say "We are open 9 to 5."
+        menu main {
+            play hours
+            press 1 -> replay
+            on timeout -> repeat
+            on invalid -> repeat
+            on exhausted -> goto main
+        }
+        """, (5, 6)),
+    case("IVR132", "a key ends the call", """
+        flow info {
+            max-duration 10m -> hangup
+        }
+        prompt hours say "We are open 9 to 5."
+        menu main {
+            play hours
+            press 1 -> replay
+            press 0 -> transfer "100"
+            on timeout -> repeat
+            on invalid -> repeat
+            on exhausted -> goto main
+        }
+        """),
+    case("IVR115", "replay on timeout plays the menu forever", """
+        prompt hi say "Hi. Press 1 for sales."
+        menu main {
+            play hi
+            press 1 -> transfer "100"
+            on timeout -> replay
+            on invalid -> repeat
+            on exhausted -> hangup
+        }
+        """, (5, 5)),
+    case("IVR122", "a lookup that asks again when it fails", BANK.replace('on error -> transfer "200"',
+                                                                          "on error -> replay"), (20, 8)),
+    case("IVR122", "clean", BANK),
+    # --- keys: ranges, patterns, the end key ------------------------------------------------------------
+    case("IVR110", "a key that starts entries of a range", """
+        prompt hi say "Press 1 for your account, or dial an extension."
+        menu main {
+            play hi
+            end-key "#"
+            press 1 -> hangup
+            press 1000-1019 -> transfer "{key}"
+            press "7XXX" -> transfer "{key}"
+        }
+        """, (5, 11)),
+    case("IVR110", "entries of a pattern that start an exact key", """
+        prompt hi say "Press 1 for your account, or dial an extension."
+        menu main {
+            play hi
+            press "2X" -> hangup
+            press 205 -> transfer "205"
+        }
+        """, (4, 11)),
+    case("IVR109", "a pattern longer than digits", """
+        prompt hi say "Dial an extension."
+        menu main {
+            play hi
+            digits 3
+            press "7XXX" -> transfer "{key}"
+            press 1000-1019 -> transfer "{key}"
+        }
+        """, (5, 11), (6, 11)),
+    case("IVR013", "ranges and patterns that take the same entries", """
+        prompt hi say "Dial an extension."
+        menu main {
+            play hi
+            press 1000-1019 -> transfer "{key}"
+            press "10XX" -> transfer "{key}"
+            press 1015-1030 -> transfer "{key}"
+            press "1X" -> hangup
+            press "X1" -> hangup
+            press 20-29 -> hangup
+            press "N9" -> hangup
+        }
+        """, (5, 11), (6, 11), (8, 11), (9, 11), (10, 11)),
+    case("IVR013", "apart, and exact keys inside a range", """
+        prompt hi say "Dial an extension."
+        menu main {
+            play hi
+            press 1000-1019 -> transfer "{key}"
+            press 1020-1029 -> transfer "{key}"
+            press 1005 -> hangup
+            press "7XXX" -> transfer "{key}"
+            press "1X" -> hangup
+            press 20-29 -> hangup
+            press "3Z" -> hangup
+            press 30-30 -> hangup
+            press "*X" -> hangup
+        }
+        """),
+    case("IVR014", "the end key is a key; a key with the end key in it", """
+        prompt hi say "Press 1 for sales."
+        menu main {
+            play hi
+            end-key "#"
+            press 1 -> hangup
+            press "#" -> hangup
+            press "1#" -> hangup
+            press "*X" -> hangup
+        }
+        """, (6, 11), (7, 11)),
+    case("IVR014", "clean", BANK),
+    case("IVR114", "a variant that offers a key the menu lacks; an entry of a range is offered", """
+        flow f {
+            language en-US
+            languages en-US, es-US
+        }
+        prompt hi {
+            en-US say "For sales press 1. To reach Ann, dial 1005."
+            es-US say "Para ventas oprima 1. Para soporte oprima 5."
+        }
+        menu main {
+            play hi
+            press 1 -> hangup
+            press 1000-1019 -> transfer "{key}"
+        }
+        """, (10, 5)),
+    case("IVR114", "a collect's prompt may name its end key", BANK),
+    # --- IVR009 unknown variables --------------------------------------------------------------------------
+    case("IVR009", "names nothing sets", BANK.replace("{balance}", "{balanse}").replace(
+        "send account", "send acount").replace("when balance <", "when balanse <"), (10, 35), (21, 10), (27, 10)),
+    case("IVR009", "clean", BANK),
+    case("IVR009", "built-ins and set variables", """
+        prompt hi say "You are calling from {caller} in {language}. Press 1."
+        menu main {
+            play hi
+            press 1 -> set last = "{key}", transfer "{last}"
+        }
+        """),
+    # --- IVR010 statements not allowed here ------------------------------------------------------------------
+    case("IVR010", "what a collect, a menu and a lookup cannot say", BANK.replace(
+        "    digits 4-8\n",
+        "    digits 4-8\n    press 1 -> hangup\n    dial-extensions\n    on error -> hangup\n").replace(
+        '    on error -> transfer "200"\n', '    on error -> transfer "200"\n    on timeout -> repeat\n') + dedent("""
+        menu main {
+            play hi
+            digits 2-4
+            press 1 -> set key = "2", goto account
+            on done -> hangup
+        }
+        """), (14, 5), (15, 5), (16, 5), (28, 5), (28, 19), (37, 5), (38, 20), (39, 5)),
+    case("IVR010", "clean", BANK),
+    # --- IVR011, IVR012 languages ----------------------------------------------------------------------------
+    case("IVR011", "a language the flow does not list", BANK.replace(
+        '    es-US say "Marque su número de cuenta."\n',
+        '    es-US say "Marque su número de cuenta."\n    fr-FR say "Entrez votre numéro."\n').replace(
+        "on timeout -> repeat", "on timeout -> set language es-MX, repeat") + dedent("""
+        test "t" {
+            expect language de-DE
+        }
+        """), (9, 5), (17, 32), (33, 5)),
+    case("IVR011", "clean", BANK.replace("on timeout -> repeat", "on timeout -> set language es-US, repeat")),
+    case("IVR011", "calls start in a language that is not listed", BANK.replace("language en-US", "language en-GB"),
+         (2, 5)),
+    case("IVR012", "a variant missing, a language twice", BANK.replace(
+        '    es-US say "Marque su número de cuenta."\n', '    en-US say "Your account number, please."\n'),
+        (6, 8), (8, 5)),
+    case("IVR012", "clean", BANK),
+    # --- IVR015 required handlers ----------------------------------------------------------------------------
+    case("IVR015", "a collect without on done, a lookup without on error", BANK.replace(
+        "    on done -> goto find\n", "").replace('    on error -> transfer "200"\n', ""), (11, 9), (19, 8)),
+    case("IVR015", "clean", BANK),
+    # --- IVR129 to IVR133 ------------------------------------------------------------------------------------
+    case("IVR129", "a route reached before the lookup that sets what it reads", BANK.replace(
+        "on timeout -> repeat", "on timeout -> goto result"), (27, 10), (28, 23), (28, 30)),
+    case("IVR129", "set on every path, or asked first with `is set`", BANK.replace(
+        "on timeout -> repeat", "on timeout -> goto result").replace(
+        'when balance < 0 -> transfer "300"',
+        'when balance is set and balance < 0 -> transfer "300"\n    when balance != "" -> play total, hangup').replace(
+        '-> play total, set seen = "{account}", hangup', "-> hangup")),
+    case("IVR129", "key before any key was pressed", """
+        prompt hi say "Press 1 for sales."
+        prompt sorry say "{key} is not a key here."
+        menu main {
+            play hi
+            press 1 -> transfer "{key}"
+            on invalid -> play sorry, repeat
+        }
+        """, (6, 24)),
+    case("IVR130", "a received name nothing uses", BANK.replace("receive balance", "receive balance, status"),
+         (22, 22)),
+    case("IVR130", "clean", BANK),
+    case("IVR131", "a lookup over plain http", BANK.replace("https://bank", "http://bank"), (20, 13)),
+    case("IVR131", "https, and http to the machine itself", BANK + dedent("""
+        lookup local "http://127.0.0.1:8080/balance" {
+            send account
+            receive balance
+            on done -> goto result
+            on error -> hangup
+        }
+        """)),
+    case("IVR133", "braces that are not a variable", BANK.replace("{balance}", "{balance:spell}").replace(
+        'set seen = "{account}"', 'set seen = "{account"'), (10, 35), (28, 30)),
+    case("IVR133", "clean", BANK),
+]
+CASES += SECOND_EDITION

@@ -91,7 +91,7 @@ def test_a_problem_repeated_word_for_word_is_shown_once_with_its_places(
     flow.write_text(f'prompt hi say "Hi"\nmenu main {{\n    play hi\n{body}    on exhausted -> hangup\n}}\n')
     status, out = _check(capsys, str(flow))
     assert status == 1
-    assert out.count("there is no menu or route named `nowhere`") == 1
+    assert out.count("there is no menu, route, collect or lookup named `nowhere`") == 1
     assert "the same 8 more times in this file, at 5:21, 6:21" in out
     assert "9 errors" in out  # the count is of every problem, shown once or not
 

@@ -33,7 +33,8 @@ def test_check_clean_flow_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_reports_errors_with_place_code_carets_and_hint(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "check", BROKEN)
     assert status == 1
-    assert f"{BROKEN}:6:21: error[IVR002]: `goto biling`: there is no menu or route named `biling`" in out
+    assert (f"{BROKEN}:6:21: error[IVR002]: `goto biling`: there is no menu, route, collect or lookup "
+            "named `biling`") in out
     assert "6 |     press 1 -> goto biling\n" in out
     assert "  |                     ^^^^^^\n" in out
     assert "hint: did you mean `billing`?" in out

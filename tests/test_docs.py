@@ -21,6 +21,13 @@ WITHOUT_A_CHECK = {
               "and after what, such as \"expected `->` after the key `1`\", and a block left open names "
               "the line where it began. Every syntax error of a file is reported in one run (the parse resumes "
               "at the next line, up to 20 errors); nothing else is checked until the syntax is right.",
+    "IVR007": "An `include` whose file cannot be read: it is not there, it is outside the folder of the flow "
+              "being checked (also once symbolic links are followed), or it is not a regular UTF-8 file of at most "
+              "16 MiB. The path is relative to the file that has the `include`. Reported where the `include` is "
+              "written, before any other check; what the file would have defined is missing from the flow.",
+    "IVR008": "A file that includes itself, directly or through others (`a.ivr` includes `b.ivr`, which includes "
+              "`a.ivr`); the message shows the chain. Shared definitions belong in a third file that both include "
+              "(a file reached along two paths without a cycle is simply read once).",
     "IVR006": "A `# ivrflow: ignore[CODE]` comment that silences nothing on its line, names a code that "
               "does not exist, or tries to silence an error (errors cannot be silenced). A suppression "
               "at the end of a line covers that line; on a line of its own, the next line.",

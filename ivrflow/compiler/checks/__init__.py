@@ -9,7 +9,20 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from . import flowgraph, handlers, menus, names, routes, settings, sources, tests
+from . import (
+    flowgraph,
+    handlers,
+    keys,
+    languages,
+    menus,
+    names,
+    routes,
+    settings,
+    sources,
+    statements,
+    tests,
+    variables,
+)
 from .base import Check, Env
 
 __all__ = ["CHECKS", "Check", "Env", "run"]
@@ -19,14 +32,21 @@ CHECKS: tuple[Check, ...] = (
     names.check_duplicates,         # IVR003
     settings.check_values,          # IVR004
     settings.check_repeated,        # IVR005
+    variables.check_unknown_variables,  # IVR009
+    statements.check_statements,    # IVR010
+    languages.check_languages,      # IVR011
+    languages.check_variants,       # IVR012
+    keys.check_overlapping_keys,    # IVR013
+    keys.check_end_key,             # IVR014
+    statements.check_required_handlers,  # IVR015
     flowgraph.check_unreachable,    # IVR101
     handlers.check_terminal,        # IVR102, IVR107
-    flowgraph.check_traps,          # IVR103
+    flowgraph.check_traps,          # IVR103, IVR132
     handlers.check_defaults,        # IVR104, IVR105
-    menus.check_duplicate_keys,     # IVR106
+    keys.check_duplicate_keys,      # IVR106
     handlers.check_repeat_outside_menu,  # IVR108
-    menus.check_key_length,         # IVR109, IVR110
-    menus.check_dial_extensions,    # IVR111
+    keys.check_key_length,          # IVR109, IVR110
+    keys.check_dial_extensions,     # IVR111
     sources.check_audio_files,      # IVR112, IVR124 to IVR126
     names.check_unused,             # IVR113
     menus.check_announced_keys,     # IVR114
@@ -40,6 +60,10 @@ CHECKS: tuple[Check, ...] = (
     flowgraph.check_instant_loops,  # IVR122
     names.check_something_to_start,  # IVR127
     tests.check_test_answers,       # IVR128
+    variables.check_unset_variables,  # IVR129
+    variables.check_unused_received,  # IVR130
+    statements.check_lookup_urls,   # IVR131
+    variables.check_braces,         # IVR133
 )
 
 

@@ -11,7 +11,7 @@ import networkx as nx
 from .. import ir
 from ..diagnostics import RULES, Diagnostic
 
-__all__ = ["RULES", "Check", "Env", "FileProblem", "kind_word", "reports"]
+__all__ = ["RULES", "Check", "Env", "FileProblem", "is_library", "kind_word", "kinds_word", "reports"]
 
 
 class FileProblem(NamedTuple):
@@ -43,7 +43,8 @@ Check = Callable[[ir.Flow, nx.MultiDiGraph, Env], Iterable[Diagnostic]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-_KIND_WORDS = {ir.Menu: "menu", ir.Route: "route", ir.Prompt: "prompt", ir.Hours: "hours block"}
+_KIND_WORDS = {ir.Menu: "menu", ir.Route: "route", ir.Collect: "collect", ir.Lookup: "lookup",
+               ir.Prompt: "prompt", ir.Hours: "hours block"}
 
 
 def kind_word(kind: type, article: bool = True) -> str:
@@ -52,6 +53,21 @@ def kind_word(kind: type, article: bool = True) -> str:
     if not article:
         return word
     return ("an " if word[0] in "aeiouh" else "a ") + word
+
+
+def kinds_word(kinds: tuple[type, ...]) -> str:
+    """`prompt`, `menu or route`, `menu, route, collect or lookup`."""
+    words = [kind_word(k, article=False) for k in kinds]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def is_library(flow: ir.Flow) -> bool:
+    """A file only meant to be included (examples/common.ivr): no `flow`
+    block and no menu, route, collect or lookup, only prompts and hours for
+    the flows that include it. Checked on its own, nothing in it is used
+    and nothing starts, and that is as it should be."""
+    return (flow.header is None and bool(flow.definitions)
+            and not any(isinstance(d, ir.NODE_TYPES) for d in flow.definitions))
 
 
 def reports(*codes: str) -> Callable[[F], F]:

@@ -1,5 +1,6 @@
 """Checks on the call-flow graph: can a call get somewhere (IVR101), can it
-get out (IVR103, IVR115, IVR122), and how far does a caller have to dig (IVR118)."""
+get out (IVR103, IVR132, IVR115, IVR122), and how far does a caller have to
+dig (IVR118)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import networkx as nx
 from .. import ir
 from ..diagnostics import Diagnostic
 from ..graph import CALL, can_finish, reachable
-from .base import RULES, Env, reports
+from .base import RULES, Env, kind_word, reports
 
 #: Menus deeper than this (counting the first) are where callers give up.
 MAX_DEPTH = 5
+#: The graph's kinds of the nodes a flow file names.
+NODES = ("menu", "route", "collect", "lookup")
 
 
 def _nodes(graph: nx.MultiDiGraph, *kinds: str) -> Iterator[tuple[str, dict]]:
@@ -29,26 +32,33 @@ def _what(data: dict, node: str) -> str:
 
 @reports("IVR101")
 def check_unreachable(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """A menu or route no call can reach: its keys and prompts are dead, and
-    the diagram shows it greyed out."""
+    """A menu, route, collect or lookup no call can reach: its keys and
+    prompts are dead, and the diagram shows it greyed out."""
     if flow.start is None or flow.start not in graph:
         return
     seen = reachable(graph)
-    for node, data in _nodes(graph, "menu", "route"):
+    for node, data in _nodes(graph, *NODES):
         if node not in seen:
             yield RULES["IVR101"].at(data["span"],
                                      f"{_what(data, node)} cannot be reached from the start (`{flow.start}`)",
                                      hint=f"`goto {node}` from somewhere, or remove it")
 
 
-@reports("IVR103")
+@reports("IVR103", "IVR132")
 def check_traps(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """Menus and routes from which no terminal action can ever be reached: a
-    caller who gets there goes round until they hang up."""
+    """Menus, routes, collects and lookups from which no terminal action
+    (`transfer`, `hangup`, `voicemail`, `ask`) can ever be reached: a caller
+    who gets there goes round until they hang up. Without `max-duration`
+    (or when its own actions lead back into such a place) nothing else can
+    end the call: that is an error (IVR103). With a `max-duration` that ends
+    the call, it is legal (a line that plays its information until the
+    caller has heard enough), and a warning says what ends such a call
+    (IVR132)."""
     finished = can_finish(graph)
-    stuck = [node for node, _ in _nodes(graph, "menu", "route") if node not in finished]
+    stuck = [node for node, _ in _nodes(graph, *NODES) if node not in finished]
     if not stuck:
         return
+    limit = _limit_that_ends(flow, graph, finished)
     # Every successor of a stuck node is stuck too, so the traps proper are the
     # strongly connected groups nothing leads out of; the stuck nodes outside
     # them only lead in, and give their way out when the trap does.
@@ -57,12 +67,34 @@ def check_traps(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
     for members in sorted(traps, key=lambda m: min(_position(graph, n) for n in m)):
         first, *others = sorted(members, key=lambda n: _position(graph, n))[:NAMED]
         data = graph.nodes[first]
+        related = tuple((graph.nodes[n]["span"], f"`{n}` is in the same trap") for n in others)
+        if limit is not None:
+            yield RULES["IVR132"].at(
+                data["span"], f"no terminal action can be reached from {_what(data, first)}: every handler "
+                              f"leads to {_some(graph, members)}, so such a call ends only when the caller "
+                              f"hangs up or `max-duration {limit}` runs",
+                hint="fine for a line that plays information until the caller has heard enough; otherwise "
+                     "give one handler a `transfer`, `hangup`, `voicemail` or `ask`", related=related)
+            continue
         yield RULES["IVR103"].at(
             data["span"], f"no way out of {_what(data, first)}: every handler leads to "
                           f"{_some(graph, members)}, and none of them ends the call",
-            hint="give one handler a `transfer`, `hangup`, `voicemail` or `ask`, or use `repeat` so "
-                 "`on exhausted` can run",
-            related=tuple((graph.nodes[n]["span"], f"`{n}` is in the same trap") for n in others))
+            hint="give one handler a `transfer`, `hangup`, `voicemail` or `ask`, use `repeat` so "
+                 "`on exhausted` can run, or end such calls with `max-duration`",
+            related=related)
+
+
+def _limit_that_ends(flow: ir.Flow, graph: nx.MultiDiGraph, finished: frozenset[str]) -> str | None:
+    """`20m -> transfer "100"` when the flow's `max-duration` ends the call
+    (its actions reach a terminal action), else None."""
+    header = flow.header
+    if header is None or header.max_duration is None or header.max_duration_actions is None:
+        return None
+    for _, target, data in graph.out_edges(CALL, data=True):
+        if data["event"] == "max-duration" and target in finished:
+            terminal = header.max_duration_actions.terminal
+            return f"{header.max_duration.text} -> {ir.written(terminal)}" if terminal else header.max_duration.text
+    return None
 
 
 #: How many names a message lists before it says how many more there are.
@@ -97,18 +129,26 @@ def _loop(graph: nx.DiGraph, component: set[str], start: str) -> str:
 
 
 def _silent_edges(flow: ir.Flow, finished: frozenset[str]) -> list[tuple[str, str]]:
-    """Where a caller who says nothing goes next, from each menu and route:
-    a route to any branch's `goto`; a menu along `on timeout`, or, when that
-    repeats (written or by default), along `on exhausted`."""
+    """Where a caller who says nothing goes next, from each node: a route or
+    lookup to any handler's `goto` (they wait for no key); a menu or collect
+    along `on timeout`, or, when that repeats (written or by default), along
+    `on exhausted`; a `replay` on timeout enters the same node again."""
     edges: list[tuple[str, str]] = []
     for route in flow.routes:
         if route.name in finished:
             edges += [(route.name, target) for b in route.branches for target in _gotos(b.actions.terminal)]
-    for menu in flow.menus:
+    for lookup in flow.lookups:
+        if lookup.name in finished:
+            edges += [(lookup.name, target) for on in lookup.events for target in _gotos(on.actions.terminal)]
+    waits: tuple[ir.Menu | ir.Collect, ...] = (*flow.menus, *flow.collects)
+    for menu in waits:
         if menu.name not in finished:
             continue
         handler = menu.on("timeout")
         terminal = handler.actions.terminal if handler is not None else ir.Repeat(menu.name_span)
+        if isinstance(terminal, ir.Replay):
+            edges.append((menu.name, menu.name))
+            continue
         if isinstance(terminal, ir.Repeat):
             exhausted = menu.on("exhausted")
             terminal = exhausted.actions.terminal if exhausted is not None else None
@@ -127,18 +167,20 @@ def _gotos(terminal: ir.Terminal | None) -> list[str]:
 
 @reports("IVR115")
 def check_silence_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """A caller who stays silent goes round menus forever: `goto` starts each
-    menu's retry count again, so `on exhausted` is never reached."""
+    """A caller who stays silent goes round menus (or collects) forever:
+    `goto` starts each menu's retry count again, so `on exhausted` is never
+    reached; `on timeout -> replay` enters the same menu again without
+    counting a retry at all."""
     silent = nx.DiGraph(_silent_edges(flow, can_finish(graph)))
     limit = flow.header.max_duration if flow.header else None
     for component in nx.strongly_connected_components(silent):
         members = sorted(component)
         if len(members) == 1 and not silent.has_edge(members[0], members[0]):
             continue
-        menus = sorted((m for m in map(flow.names.get, component) if isinstance(m, ir.Menu)),
+        menus = sorted((m for m in map(flow.names.get, component) if isinstance(m, (ir.Menu, ir.Collect))),
                        key=lambda m: (m.name_span.line, m.name_span.column))  # not a scan per loop
         if not menus:
-            continue  # only routes: IVR122
+            continue  # only routes and lookups: IVR122
         first = menus[0]
         where = first.on("timeout")
         span = where.span if where is not None else first.name_span
@@ -162,7 +204,7 @@ def check_depth(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
         for target in graph.successors(node):
             kind = graph.nodes[target]["kind"]
             cost = 1 if kind == "menu" else 0
-            if kind in ("menu", "route", "ask") and depth[node] + cost < depth.get(target, 1 << 30):
+            if kind in (*NODES, "ask") and depth[node] + cost < depth.get(target, 1 << 30):
                 depth[target] = depth[node] + cost
                 (queue.append if cost else queue.appendleft)(target)
     for menu in flow.menus:
@@ -175,20 +217,28 @@ def check_depth(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Dia
 
 @reports("IVR122")
 def check_instant_loops(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """Routes that `goto` each other in a circle: no menu waits for the caller,
-    so the call spins without a sound."""
-    routes = nx.DiGraph()
-    for node, _ in _nodes(graph, "route"):
-        routes.add_node(node)
+    """Routes (and lookups) that `goto` each other in a circle: no menu or
+    collect waits for the caller, so the call spins without a sound (through
+    a lookup, asking the web service again and again); a lookup whose
+    handler says `replay` asks again at once, for as long as the answer is
+    the same."""
+    instant = nx.DiGraph()
+    for node, _ in _nodes(graph, "route", "lookup"):
+        instant.add_node(node)
         for _, target in graph.out_edges(node):
-            if graph.nodes[target]["kind"] == "route":
-                routes.add_edge(node, target)
-    for component in nx.strongly_connected_components(routes):
+            if graph.nodes[target]["kind"] in ("route", "lookup"):
+                instant.add_edge(node, target)
+    for component in nx.strongly_connected_components(instant):
         members = sorted(component)
-        if len(members) == 1 and not routes.has_edge(members[0], members[0]):
+        if len(members) == 1 and not instant.has_edge(members[0], members[0]):
             continue
-        first = min((r for r in map(flow.names.get, component) if isinstance(r, ir.Route)),
+        first = min((r for r in map(flow.names.get, component) if isinstance(r, (ir.Route, ir.Lookup))),
                     key=lambda r: (r.name_span.line, r.name_span.column))
-        loop = _loop(routes, component, first.name)
-        yield RULES["IVR122"].at(first.name_span, f"routes go round {loop} without waiting for the caller",
-                                 hint="one of them must send the call to a menu or end it")
+        loop = _loop(instant, component, first.name)
+        words = "routes" if all(isinstance(flow.names.get(m), ir.Route) for m in members) else "routes and lookups"
+        if len(members) == 1:
+            words = f"{kind_word(type(first))} goes"
+        else:
+            words += " go"
+        yield RULES["IVR122"].at(first.name_span, f"{words} round {loop} without waiting for the caller",
+                                 hint="one of them must send the call to a menu or collect, or end it")

@@ -1,6 +1,6 @@
-"""Menus as a caller meets them: keys that can be pressed (IVR106, IVR109,
-IVR110, IVR111), prompts that match the keys (IVR114, IVR119), and menus a
-caller can hold in their head (IVR117)."""
+"""Menus as a caller meets them: prompts that match the keys (IVR114,
+IVR119), and menus a caller can hold in their head (IVR117). The keys
+themselves are checked in keys.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from .base import RULES, Env, reports
+from .base import RULES, Env, kind_word, reports
 
 #: More keys than this in one menu and callers forget the first before the last.
 MAX_OPTIONS = 9
@@ -97,91 +97,50 @@ def _announced(language: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     return pattern, after
 
 
-def _prompt_languages(flow: ir.Flow, prompt: ir.Prompt) -> list[str]:
-    """The tables to read a prompt with: its language (its own, else the
-    flow's), and English, which bilingual lines mix in ("For English, press 1")."""
-    spoken = (prompt.language or flow.language or "en").split("-")[0].lower()
+def _prompt_languages(flow: ir.Flow, language: str | None) -> list[str]:
+    """The tables to read a prompt in `language` with (else the flow's), and
+    English, which bilingual lines mix in ("For English, press 1")."""
+    spoken = (language or flow.language or "en").split("-")[0].lower()
     return ["en"] + ([spoken] if spoken in ANNOUNCING and spoken != "en" else [])
 
 
 def announced_keys(flow: ir.Flow, prompt: ir.Prompt) -> list[tuple[str, str]]:
     """(key, words) for each key a `say` prompt tells the caller to press, in
-    the order it says them, each key once: `[("2", "press 2")]`."""
-    found: dict[str, tuple[int, str]] = {}
-    for language in _prompt_languages(flow, prompt):
-        pattern, after = _announced(language)
-        table = ANNOUNCING[language]
-        for match in pattern.finditer(prompt.value):
-            word = match.group("key").lower()
-            if word in table.numbers and not after.match(prompt.value, match.end()):
-                continue
-            key = table.keys.get(word) or table.numbers.get(word) or word
-            if key not in found or match.start() < found[key][0]:
-                found[key] = (match.start(), " ".join(match.group(0).split()))
+    the order it says them, each key once: `[("2", "press 2")]`. A prompt
+    with a variant per language is read variant by variant, each in its
+    own language."""
+    found: dict[str, tuple[tuple[int, int], str]] = {}
+    for index, form in enumerate(prompt.forms):
+        if form.kind != "say":
+            continue
+        language = form.language if isinstance(form, ir.Variant) else prompt.language
+        text = form.value
+        for spoken in _prompt_languages(flow, language):
+            pattern, after = _announced(spoken)
+            table = ANNOUNCING[spoken]
+            for match in pattern.finditer(text):
+                word = match.group("key").lower()
+                if word in table.numbers and not after.match(text, match.end()):
+                    continue
+                key = table.keys.get(word) or table.numbers.get(word) or word
+                at = (index, match.start())
+                if key not in found or at < found[key][0]:
+                    found[key] = (at, " ".join(match.group(0).split()))
     return [(key, words) for key, (_, words) in sorted(found.items(), key=lambda item: item[1][0])]
+
+
+def _offers(menu: ir.Menu, key: str) -> bool:
+    """Whether pressing `key` does what the prompt promises: a key, an entry
+    of a range or pattern, the end key, or an extension to dial."""
+    if key == menu.end_key or menu.press_for(key) is not None:
+        return True
+    return menu.dial_extensions and key.isdigit() and len(key) > 1
 
 
 def _menus(flow: ir.Flow) -> Iterator[ir.Menu]:
     for menu in flow.menus:
         if flow.names.get(menu.name) is menu:
             yield menu
-
-
-@reports("IVR106")
-def check_duplicate_keys(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """The same key twice in one menu: only the first handler ever runs."""
-    for menu in _menus(flow):
-        first: dict[str, ir.Press] = {}
-        for press in menu.presses:
-            if press.key in first:
-                line = first[press.key].span.line
-                yield RULES["IVR106"].at(press.key_span,
-                                         f"key `{press.key}` is already handled on line {line}; this one never runs",
-                                         hint="remove one, or give it another key",
-                                         related=((first[press.key].key_span, "first handled here"),))
-            else:
-                first[press.key] = press
-
-
-@reports("IVR109", "IVR110")
-def check_key_length(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """A key longer than `digits` can never be entered (IVR109); a key that is
-    the start of a longer one makes its callers wait `inter-digit` before it
-    counts (IVR110)."""
-    for menu in _menus(flow):
-        digits = menu.digits
-        setting = menu.get("digits")
-        keys = [p.key for p in menu.presses]
-        for press in menu.presses:
-            if setting is not None and len(press.key) > digits:
-                yield RULES["IVR109"].at(
-                    press.key_span,
-                    f"key `{press.key}` has {len(press.key)} keys, "
-                    f"but an entry ends after {digits} (`digits {digits}`)",
-                    hint=f"raise `digits` to {len(press.key)}, or shorten the key",
-                    related=((setting.span, "set here"),))
-                continue
-            longer = next((k for k in keys if len(k) > len(press.key) and k.startswith(press.key)), None)
-            if longer is not None and len(press.key) < digits:
-                seconds = menu.inter_digit_ms / 1000
-                yield RULES["IVR110"].at(
-                    press.key_span,
-                    f"callers who press `{press.key}` wait {seconds:g}s for more keys, "
-                    f"because `{longer}` starts with it",
-                    hint="use keys of one length in a menu, or lower `inter-digit`")
-
-
-@reports("IVR111")
-def check_dial_extensions(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """`dial-extensions` where an entry ends after one key: no extension of two
-    or more digits can be dialled, so the setting does nothing."""
-    for menu in _menus(flow):
-        setting = menu.get("dial-extensions")
-        if setting is not None and menu.digits == 1:
-            yield RULES["IVR111"].at(
-                setting.span,
-                f"menu `{menu.name}` ends an entry after 1 key, so callers cannot dial an extension",
-                hint="set `digits` to the length of your extensions, such as `digits 3`")
 
 
 @reports("IVR114")
@@ -201,18 +160,19 @@ def check_announced_keys(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Ite
     "решётку") or a digit spelled out ("two", "dos", "deux", "zwei", "два")
     followed by punctuation, the end, or a word such as "for", "para", "pour",
     "für" or "для". A key before its verb ("Taste 1 drücken") is not read.
+    A prompt with a variant per language is read variant by variant, each
+    in its own language. A key is offered when it is a key of the menu, an
+    entry of one of its ranges or patterns, or its `end-key`.
     One warning per menu and prompt, at the prompt's first `play` in the
     menu, naming every key it announces that the menu lacks."""
     for menu in _menus(flow):
-        keys = {p.key for p in menu.presses}
         reported: set[str] = set()
         for play in menu.plays:
             prompt = flow.prompt(play.prompt)
-            if prompt is None or prompt.kind != "say" or prompt.name in reported:
+            if prompt is None or prompt.name in reported or all(f.kind != "say" for f in prompt.forms):
                 continue
             reported.add(prompt.name)
-            missing = [(key, words) for key, words in announced_keys(flow, prompt)
-                       if key not in keys and not (menu.dial_extensions and key.isdigit() and len(key) > 1)]
+            missing = [(key, words) for key, words in announced_keys(flow, prompt) if not _offers(menu, key)]
             if not missing:
                 continue
             said = " and ".join(f'"{words}"' for _, words in missing)
@@ -239,9 +199,11 @@ def check_option_count(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Itera
 
 @reports("IVR119")
 def check_no_prompt(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """A menu that plays nothing: the caller hears silence and cannot know what
-    to press."""
-    for menu in _menus(flow):
-        if not menu.plays:
-            yield RULES["IVR119"].at(menu.name_span, f"menu `{menu.name}` plays no prompt: callers hear silence",
+    """A menu or collect that plays nothing: the caller hears silence and
+    cannot know what to press."""
+    waits: tuple[ir.Menu | ir.Collect, ...] = (*flow.menus, *flow.collects)
+    for menu in waits:
+        if flow.names.get(menu.name) is menu and not menu.plays:
+            what = f"{kind_word(type(menu), article=False)} `{menu.name}`"
+            yield RULES["IVR119"].at(menu.name_span, f"{what} plays no prompt: callers hear silence",
                                      hint="add `play NAME` so callers know their options")

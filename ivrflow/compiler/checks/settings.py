@@ -8,7 +8,7 @@ import networkx as nx
 
 from .. import ir
 from ..diagnostics import Diagnostic
-from .base import RULES, Env, reports
+from .base import RULES, Env, kind_word, reports
 
 
 @reports("IVR004")
@@ -29,11 +29,16 @@ def _problems(flow: ir.Flow) -> Iterator[tuple[ir.Span, str]]:
     settings: list[ir.Setting] = []
     if flow.header is not None:
         settings += flow.header.settings
-    for menu in flow.menus:
+    waits: tuple[ir.Menu | ir.Collect, ...] = (*flow.menus, *flow.collects)
+    for menu in waits:
         settings += menu.settings
         for press in menu.presses:
             if press.problem:
                 yield press.key_span, press.problem
+    for lookup in flow.lookups:
+        settings += lookup.settings
+        if lookup.problem:
+            yield lookup.url_span, lookup.problem
     for hours in flow.hours:
         settings += hours.settings
         for days in hours.open:
@@ -41,14 +46,21 @@ def _problems(flow: ir.Flow) -> Iterator[tuple[ir.Span, str]]:
                 yield days.span, days.problem
     for route in flow.routes:
         for branch in route.branches:
-            condition = branch.condition if isinstance(branch, ir.When) else None
-            if isinstance(condition, ir.CallerIs) and condition.problem:
-                yield condition.span, condition.problem
+            if not isinstance(branch, ir.When):
+                continue
+            for condition in ir.walk_condition(branch.condition):
+                problem = getattr(condition, "problem", None)
+                if problem:
+                    yield condition.span, problem
     for test in flow.tests:
         settings += test.settings
         for step in test.steps:
             if isinstance(step, ir.TestPress) and step.problem:
                 yield step.span, step.problem
+            elif isinstance(step, ir.TestExpectState) and step.kind == "set" and " " in (step.name or ""):
+                name, operator = (step.name or "").split(" ", 1)
+                yield step.span, (f'`expect set {name} {operator} "…"`: a test expects a value with `==`, '
+                                  f'such as `expect set {name} == "{step.value}"`')
     for setting in settings:
         if setting.problem:
             yield setting.value_span or setting.span, setting.problem
@@ -56,6 +68,8 @@ def _problems(flow: ir.Flow) -> Iterator[tuple[ir.Span, str]]:
         problem = getattr(action, "problem", None)
         if problem:
             yield action.span, problem
+        if isinstance(action, ir.Transfer) and action.ring is not None and action.ring.problem:
+            yield action.ring.value_span or action.ring.span, action.ring.problem
 
 
 def _all_actions(flow: ir.Flow) -> Iterator[ir.Action]:
@@ -73,9 +87,11 @@ def check_repeated(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[
     and which one is a guess the reader should not have to make."""
     if flow.header is not None:
         yield from _repeated(flow.header.settings, "in the flow block")
-    for menu in flow.menus:
-        yield from _repeated(menu.settings, f"in menu `{menu.name}`")
-        yield from _repeated_events(menu)
+    nodes: tuple[ir.Menu | ir.Collect | ir.Lookup, ...] = (*flow.menus, *flow.collects, *flow.lookups)
+    for node in nodes:
+        what = f"{kind_word(type(node), article=False)} `{node.name}`"
+        yield from _repeated(node.settings, f"in {what}")
+        yield from _repeated_events(node, what)
     for hours in flow.hours:
         yield from _repeated([s for s in hours.settings if s.name == "timezone"], f"in hours `{hours.name}`")
     for test in flow.tests:
@@ -94,12 +110,12 @@ def _repeated(settings: Iterable[ir.Setting], where: str) -> Iterator[Diagnostic
             first[setting.name] = setting
 
 
-def _repeated_events(menu: ir.Menu) -> Iterator[Diagnostic]:
+def _repeated_events(node: ir.Menu | ir.Collect | ir.Lookup, what: str) -> Iterator[Diagnostic]:
     rule = RULES["IVR005"]
     first: dict[str, ir.OnEvent] = {}
-    for on in menu.events:
+    for on in node.events:
         if on.event in first:
-            yield rule.at(on.span, f"`on {on.event}` is given twice in menu `{menu.name}` "
+            yield rule.at(on.span, f"`on {on.event}` is given twice in {what} "
                                    f"(first on line {first[on.event].span.line}); only the last one runs",
                           hint="keep one of them", related=((first[on.event].span, "first given here"),))
         else:

@@ -16,10 +16,10 @@ from .base import RULES, Env, reports
 
 @reports("IVR120")
 def check_tests(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Diagnostic]:
-    """A test without `expect` passes whatever the flow does, so it protects
-    nothing."""
+    """A test without `expect` (of an action, `language`, `say` or `set`)
+    passes whatever the flow does, so it protects nothing."""
     for test in flow.tests:
-        if not any(isinstance(step, ir.TestExpect) for step in test.steps):
+        if not any(isinstance(step, (ir.TestExpect, ir.TestExpectState)) for step in test.steps):
             yield RULES["IVR120"].at(test.name_span, f'test "{test.name}" expects nothing, so it can never fail',
                                      hint='add an `expect`, such as `expect transfer "100"`')
 
