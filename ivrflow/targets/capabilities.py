@@ -92,11 +92,12 @@ def unsupported(target: Target, flow: ir.Flow) -> list[Diagnostic]:
     labels = dict(CONSTRUCTS)
     found = []
     for use in uses(flow):
-        level, _ = target.capabilities.get(use.construct, ("no", ""))
+        level, note = target.capabilities.get(use.construct, ("no", ""))
         if level == "no":
+            why = f"{target.name} does not carry {labels[use.construct]}"
             found.append(RULES["IVR205"].at(
-                use.span, f"{use.description} cannot be deployed to {target.name} yet: {target.name} does not "
-                          f"carry {labels[use.construct]}",
+                use.span, f"{use.description} cannot be deployed to {target.name}" +
+                          (f" yet: {why}" if note in ("", "not yet") else f": {why} ({note})"),
                 hint="`ivrflow targets` lists what each target carries; `ivrflow simulate` and `ivrflow test` "
                      "run the flow today"))
     return found

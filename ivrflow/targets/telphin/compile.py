@@ -148,6 +148,11 @@ def _choices(key: str) -> list[list[str]]:
     return [[d for d in KEYPAD if ir.key_matches(want, d)] for want in key]
 
 
+def written_key(press: ir.Press) -> str:
+    """A key as the flow writes it: `1000-1019`, `"7XXX"`."""
+    return f'"{press.key}"' if press.kind == "pattern" else press.key
+
+
 def entry_count(key: str) -> int:
     if ir.key_kind(key) == "range":
         low, _, high = key.partition("-")
@@ -436,7 +441,7 @@ class _Compiler(TargetCompiler):
             entries = expand(press.key)
             if entries is None:
                 self.diagnostics.append(RULES["IVR205"].at(
-                    press.key_span, f"`press {press.key}` in `{menu.name}` stands for "
+                    press.key_span, f"`press {written_key(press)}` in `{menu.name}` stands for "
                                     f"{entry_count(press.key)} entries: Telphin options are literal digits, and "
                                     f"ivrflow makes at most {MAX_SYNTHESIZED_OPTIONS} options for one key",
                     hint="narrow the range or pattern, or list the entries that matter"))
