@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from ivrflow.cli import main
 from ivrflow.compiler import check_source, ir
 from ivrflow.compiler.machine import Keys, Line, Play, Silence
 from ivrflow.compiler.simulate import run_call
@@ -28,6 +31,7 @@ from ivrflow.targets.telphin.calls import execute_call
 from ivrflow.targets.telphin.compile import RECORD_VARIABLE, Where, sound_name
 from ivrflow.targets.telphin.emulator import Telphin, telphin_app
 
+from .conftest import EXAMPLES
 from .flows import VOICEMAIL, deploy_with, telphin_runtime
 from .servers import serve_app
 
@@ -310,3 +314,52 @@ def test_collect_and_lookup_run_as_on_the_machine(tmp_path: Path) -> None:
     assert run_differential(tmp_path, COLLECT, COLLECT_ENTRIES, length=4, machine=machine,
                             http=httpx.AsyncClient(mounts={"all://bank.test": httpx.ASGITransport(
                                 app=bank_service())})) > 5000
+
+
+def test_the_bilingual_example_without_its_ring_else_runs_as_on_the_machine(tmp_path: Path) -> None:
+    source = (EXAMPLES / "bilingual.ivr").read_text()
+    assert source.count(" ring 20s else voicemail ") == 2
+    plain = re.sub(r' ring 20s else voicemail "\d+"', "", source)
+    assert run_differential(tmp_path, plain, ["1", "2", "0", "8", "9", "5", "silence"],
+                            called=(None, "18005550142")) > 700
+
+
+def _compile_example(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch,
+                     capsys: pytest.CaptureFixture[str], edit: Callable[[str], str] = lambda text: text) -> list[str]:
+    """`ivrflow compile --target telphin --env local` of an example (edited), with
+    examples/ivrflow.toml: the located IVR205 errors it reports."""
+    for file in ("bank.ivr", "common.ivr", "bilingual.ivr", "ivrflow.toml"):
+        (tmp_path / file).write_text((EXAMPLES / file).read_text())
+    (tmp_path / name).write_text(edit((EXAMPLES / name).read_text()))
+    for variable, value in (("TELPHIN_BASE_URL", "http://127.0.0.1:9"), ("TELPHIN_CLIENT_ID", "demo"),
+                            ("TELPHIN_CLIENT_SECRET", "demo"), ("IVRFLOW_CALLBACK_TOKEN", "a-token-for-the-test")):
+        monkeypatch.setenv(variable, value)
+    out = tmp_path / "build"
+    assert main(["compile", str(tmp_path / name), "--target", "telphin", "--env", "local", "-o", str(out)]) == 1
+    assert not out.exists()
+    err = capsys.readouterr().err
+    found, last = [], ""
+    for line in err.splitlines():
+        if (error := re.match(rf".*{re.escape(name)}:(\d+):(\d+): error\[(IVR\d+)\]: (.*)", line)):
+            last = error[3]
+            found += [f"{error[1]}:{error[2]} {last}", error[4]]
+        elif (repeats := re.match(r"  = the same \d+ more times? in this file, at (.*)", line)):
+            found += [f"{a}:{b} {last}" for a, b in re.findall(r"(\d+):(\d+)", repeats[1])]
+    return found
+
+
+def test_bank_and_bilingual_compile_to_located_errors_for_what_telphin_cannot_carry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    found = _compile_example(tmp_path, "bilingual.ivr", monkeypatch, capsys)
+    assert [item for item in found if item[0].isdigit()] == ["61:33 IVR205", "62:18 IVR205"]
+    assert all("Telphin documents no outcome of an unanswered transfer" in reason
+               for reason in found if not reason[0].isdigit())
+    found = _compile_example(tmp_path, "bank.ivr", monkeypatch, capsys)
+    assert found[0] == "49:16 IVR205" and "no outcome of an unanswered transfer" in found[1] and len(found) == 2
+    # Without it, the compiler names the rest: prompts that speak variables, and a pattern of 1000 entries.
+    found = _compile_example(tmp_path, "bank.ivr", monkeypatch, capsys,
+                             lambda text: text.replace(' ring 30s else voicemail "200"', ""))
+    errors = sorted(item for item in found if item[0].isdigit())
+    assert errors == ["29:24 IVR205", "32:15 IVR205", "33:15 IVR205", "52:11 IVR205"], found
+    assert any("`press \"7XXX\"` in `main` stands for 1000 entries" in reason for reason in found)
+    assert any("prompt `balance` inserts a variable's value" in reason for reason in found)
