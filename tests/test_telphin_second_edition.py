@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from ivrflow.runtime.http import Credentials
 from ivrflow.runtime.sessions import MemoryStore
 from ivrflow.targets.telphin import target
 from ivrflow.targets.telphin.calls import execute_call
-from ivrflow.targets.telphin.compile import RECORD_VARIABLE, Where, sound_name
+from ivrflow.targets.telphin.compile import RECORD_VARIABLE, Where, pieces, sound_name
 from ivrflow.targets.telphin.emulator import Telphin, telphin_app
 
 from .conftest import EXAMPLES
@@ -148,11 +148,26 @@ def flow_from(source: str, folder: Path) -> tuple[ir.Flow, Path]:
     return checked.flow, path
 
 
-def sound_of(flow: ir.Flow, play: Play) -> str:
-    """The file Telphin plays for a Play effect: the prompt's (variant's) sound."""
+def sounds_of(flow: ir.Flow, play: Play, variables: Mapping[str, str]) -> list[str]:
+    """What Telphin plays for a Play effect: the prompt's (variant's) sound, or
+    its pieces of words and each `{NAME:digits}` variable's digits."""
     if play.file is not None:
-        return Path(play.file).name
-    return sound_name(flow, play.prompt, play.language) + ".wav"
+        return [Path(play.file).name]
+    name = sound_name(flow, play.prompt, play.language)
+    prompt = flow.prompt(play.prompt)
+    assert prompt is not None
+    form = prompt.variant(play.language)
+    cut = pieces(form.value) if "{" in form.value else None
+    if cut is None:
+        return [name + ".wav"]
+    played, index = [], 0
+    for kind, value in cut:
+        if kind == "say":
+            played.append(f"{name}.{index}.wav")
+            index += 1
+        elif variables.get(value):
+            played.append(f"digits:{variables[value]}")
+    return played
 
 
 def simulated(flow: ir.Flow, inputs: tuple[str, ...], called: str | None) -> Any:
@@ -175,7 +190,7 @@ def expected(flow: ir.Flow, inputs: tuple[str, ...], called: str | None,
         context = f"ivrflow:{flow.name}:context:" + Where(call.node or "", counters, False, language).key()
         outcome["target"] = None  # the emulator says where by the context
     variables = {k: v for k, v in call.variables.items() if k != "key"}  # `key` is not a Telphin variable
-    played = [sound_of(flow, e) for e in record.effects if isinstance(e, Play)]
+    played = [sound for e in record.effects if isinstance(e, Play) for sound in sounds_of(flow, e, call.variables)]
     return {"outcome": outcome, "context": context, "played": played, "variables": variables}
 
 
@@ -229,6 +244,7 @@ prompt hi say "Hi."
 prompt ask_account say "Your account number, then the pound key."
 prompt again say "Once more."
 prompt sorry say "Sorry."
+prompt entered say "You entered {account:digits}."
 prompt rich say "Rich."
 prompt poor say "Poor."
 menu main {
@@ -244,7 +260,7 @@ collect account {
     digits 3-5
     end-key "#"
     retries timeout 1 invalid 2
-    on done -> goto find_balance
+    on done -> play entered, goto find_balance
     on invalid -> play sorry, repeat
     on timeout -> repeat
     on exhausted -> transfer "200"
@@ -356,10 +372,11 @@ def test_bank_and_bilingual_compile_to_located_errors_for_what_telphin_cannot_ca
                for reason in found if not reason[0].isdigit())
     found = _compile_example(tmp_path, "bank.ivr", monkeypatch, capsys)
     assert found[0] == "49:16 IVR205" and "no outcome of an unanswered transfer" in found[1] and len(found) == 2
-    # Without it, the compiler names the rest: prompts that speak variables, and a pattern of 1000 entries.
+    # Without it, the compiler names the rest: prompts that speak a value as words, a pattern of 1000
+    # entries (`{account:digits}` is carried: play_digits_from_variable).
     found = _compile_example(tmp_path, "bank.ivr", monkeypatch, capsys,
                              lambda text: text.replace(' ring 30s else voicemail "200"', ""))
     errors = sorted(item for item in found if item[0].isdigit())
-    assert errors == ["29:24 IVR205", "32:15 IVR205", "33:15 IVR205", "52:11 IVR205"], found
+    assert errors == ["32:15 IVR205", "33:15 IVR205", "52:11 IVR205"], found
     assert any("`press \"7XXX\"` in `main` stands for 1000 entries" in reason for reason in found)
     assert any("prompt `balance` inserts a variable's value" in reason for reason in found)

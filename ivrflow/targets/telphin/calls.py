@@ -138,6 +138,10 @@ async def _run_rules(state: Telphin, client: httpx.AsyncClient, context: dict[st
             raise _Left(Outcome("transfer", str(rule["transfer_dst"])))
         elif action == "transfer_from_variable":
             raise _Left(Outcome("transfer", call.variables.get(str(rule["transfer_variable"]), "")))
+        elif action == "play_digits_from_variable":  # the variable's digits, one by one
+            value = call.variables.get(str(rule["play_digits_variable"]), "")
+            if value:
+                result.played.append(f"digits:{value}")
         elif action == "record_digits":
             if rule.get("record_digits_sound") is not None:
                 sound = state.sounds.get(rule["record_digits_sound"])

@@ -24,7 +24,7 @@ from typing import Any
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
 from ...compiler.graph import menu_repeats
-from ...compiler.values import fill, template_names
+from ...compiler.values import TEMPLATE, fill, template_names
 from ..common import TargetCompiler
 
 MARKER = "ivrflow"  # every context we manage says so in its description
@@ -185,6 +185,36 @@ def route_variables(route: ir.Route) -> tuple[str, ...]:
     return tuple(names)
 
 
+def pieces(text: str) -> list[tuple[str, str]] | None:
+    """A say text cut at each `{NAME:digits}`: ("say", words) and ("digits",
+    NAME) in order, words with nothing to say left out; None when it inserts
+    a value any other way (`{balance}`), or a built-in Telphin does not hold."""
+    found: list[tuple[str, str]] = []
+    last = 0
+    for match in TEMPLATE.finditer(text):
+        if match.group(2) != "digits" or match.group(1) in ir.BUILTIN_VARIABLES:
+            return None
+        found += [("say", text[last:match.start()]), ("digits", match.group(1))]
+        last = match.end()
+    found.append(("say", text[last:]))
+    return [(kind, value) for kind, value in found if kind == "digits" or any(ch.isalnum() for ch in value)]
+
+
+def piece_text(flow: ir.Flow, name: str) -> tuple[str, str | None]:
+    """The words of a sound by its name (`welcome`, `welcome@es-US`,
+    `you_entered.1`: the second piece of words) and their language."""
+    base, _, index = name.partition(".")
+    prompt_name, _, language = base.partition("@")
+    prompt = flow.prompt(prompt_name)
+    assert prompt is not None
+    form = prompt.variant(language) if language else prompt
+    spoken = form.language if isinstance(form, ir.Variant) else prompt.language or flow.language
+    if not index:
+        return form.value, spoken
+    words = [value for kind, value in pieces(form.value) or [] if kind == "say"]
+    return words[int(index)], spoken
+
+
 def sound_name(flow: ir.Flow, prompt: str, language: str | None) -> str:
     """The sound a prompt plays in `language`: `welcome@es-US` for a variant."""
     found = flow.prompt(prompt)
@@ -268,8 +298,8 @@ class _Compiler(TargetCompiler):
     def run(self) -> Desired:
         flow = self.flow
         extension = str(self.env.get("extension") or self.placeholder("extension"))
-        sounds = [self.sound(prompt, form) for prompt in flow.prompts if flow.names.get(prompt.name) is prompt
-                  for form in prompt.forms]
+        sounds = [sound for prompt in flow.prompts if flow.names.get(prompt.name) is prompt
+                  for form in prompt.forms for sound in self.sounds(prompt, form)]
         for item in flow.definitions:
             if flow.names.get(item.name) is not item:
                 continue
@@ -297,16 +327,27 @@ class _Compiler(TargetCompiler):
 
     # --- objects -------------------------------------------------------------------
 
-    def sound(self, prompt: ir.Prompt, form: ir.Prompt | ir.Variant) -> Sound:
-        """A prompt's sound, one per language variant (`welcome@es-US`)."""
+    def sounds(self, prompt: ir.Prompt, form: ir.Prompt | ir.Variant) -> list[Sound]:
+        """A prompt's sounds, one per language variant (`welcome@es-US`); a say
+        text with `{NAME:digits}` is a sound per piece of words around them
+        (`you_entered.0`), the digits being play_digits_from_variable."""
         name = f"{prompt.name}@{form.language}" if isinstance(form, ir.Variant) else prompt.name
-        title = marker(self.flow.name, name)
-        if template_names(form.value):
+        if not template_names(form.value):
+            return [self.sound(prompt, form, name, form.value)]
+        cut = pieces(form.value) if form.kind == "say" else None
+        if cut is None:
             self.diagnostics.append(RULES["IVR205"].at(
-                form.value_span, f"prompt `{prompt.name}` inserts a variable's value: Telphin plays uploaded "
-                                 "sounds (and call_interactive's PlaySound only uploaded files), so a text made "
-                                 "during the call cannot be spoken",
-                hint="record the fixed part; Telphin can only say a variable's digits (play_digits_from_variable)"))
+                form.value_span, f"prompt `{prompt.name}` inserts a variable's value as words: Telphin plays "
+                                 "uploaded sounds (and call_interactive's PlaySound only uploaded files), so a text "
+                                 "made during the call cannot be spoken; only digits can "
+                                 "(`{NAME:digits}`, play_digits_from_variable)",
+                hint="say the value digit by digit with `{NAME:digits}`, or record the fixed part"))
+            return []
+        words = [value for kind, value in cut if kind == "say"]
+        return [self.sound(prompt, form, f"{name}.{index}", text) for index, text in enumerate(words)]
+
+    def sound(self, prompt: ir.Prompt, form: ir.Prompt | ir.Variant, name: str, text: str) -> Sound:
+        title = marker(self.flow.name, name)
         if form.kind == "file":
             data = self.sources.get(form.value, form.value.encode())
             digest = hashlib.sha256(data).hexdigest()[:12]
@@ -318,8 +359,8 @@ class _Compiler(TargetCompiler):
                      "environment, or `--tts espeak`"))
         language = form.language if isinstance(form, ir.Variant) else \
             prompt.language or self.flow.language or "en-US"
-        digest = hashlib.sha256(f"{language}\n{form.value}".encode()).hexdigest()[:12]
-        return Sound(name, None, f"{title}:tts-{digest}", prompt.span, text=form.value, language=language)
+        digest = hashlib.sha256(f"{language}\n{text}".encode()).hexdigest()[:12]
+        return Sound(name, None, f"{title}:tts-{digest}", prompt.span, text=text, language=language)
 
     def menu(self, menu: ir.Menu) -> None:
         keys = self.option_keys(menu)
@@ -354,9 +395,28 @@ class _Compiler(TargetCompiler):
         """`play_sound` rules for the prompts a copy plays (`first` only when
         entered fresh, `again` only when entered again)."""
         skip = "first" if where.again else "again"
-        return [Rule("play_sound", {"sound": self.sound_ref(play.prompt, where.language),
-                                    "sound_type": "foreground" if play.fully or fully else "background"}, play.span)
-                for play in node.plays if play.when != skip]
+        return [rule for play in node.plays if play.when != skip
+                for rule in self.play(play.prompt, where.language, play.span,
+                                      "foreground" if play.fully or fully else "background")]
+
+    def play(self, prompt: str, language: str | None, span: ir.Span, sound_type: str = "foreground") -> list[Rule]:
+        """The rules that play a prompt in `language`: its sound, or its pieces
+        of words and play_digits_from_variable for each `{NAME:digits}`."""
+        name = sound_name(self.flow, prompt, language or self.flow.language)
+        found = self.flow.prompt(prompt)
+        form = found.variant(language or self.flow.language) if found is not None else None
+        cut = pieces(form.value) if form is not None and form.kind == "say" and "{" in form.value else None
+        if cut is None:
+            return [Rule("play_sound", {"sound": {"$ref": f"sound:{name}"}, "sound_type": sound_type}, span)]
+        rules, index = [], 0
+        for kind, value in cut:
+            if kind == "digits":
+                rules.append(Rule("play_digits_from_variable", {"play_digits_variable": value}, span))
+            else:
+                rules.append(Rule("play_sound", {"sound": {"$ref": f"sound:{name}.{index}"},
+                                                 "sound_type": sound_type}, span))
+                index += 1
+        return rules
 
     def events(self, node: ir.Menu | ir.Collect, where: Where, context: Context) -> None:
         """The `timeout` and `invalid` options: their handlers, or a repeat."""
@@ -384,7 +444,7 @@ class _Compiler(TargetCompiler):
                               inter_digit_timeout=collect.inter_digit_ms, timeout=collect.timeout_ms)
             rules = self.plays(collect, where)
             record: dict[str, Any] = {"record_digits_variable": RECORD_VARIABLE, "record_digits_max": most}
-            if rules:
+            if rules and rules[-1].action == "play_sound":  # the last prompt, as record_digits' own sound
                 record["record_digits_sound"] = rules.pop().params["sound"]
             rules.append(Rule("record_digits", record, collect.name_span))
             rules.append(self.interactive(collect.name, "collect", collect.name_span, where,
@@ -471,9 +531,6 @@ class _Compiler(TargetCompiler):
 
     # --- rules -----------------------------------------------------------------------
 
-    def sound_ref(self, prompt: str, language: str | None) -> dict[str, str]:
-        return {"$ref": f"sound:{sound_name(self.flow, prompt, language or self.flow.language)}"}
-
     def actions(self, actions: ir.Actions, node: ir.Menu | ir.Collect | ir.Lookup | None, where: Where, event: str, *,
                 start: bool = False, key: str | None = None) -> list[Rule]:
         """Rules for a handler. On a key or event option, a lone hangup needs no
@@ -484,8 +541,7 @@ class _Compiler(TargetCompiler):
         rules: list[Rule] = []
         for step in actions.steps:
             if isinstance(step, ir.PlayThen):
-                rules.append(Rule("play_sound", {"sound": self.sound_ref(step.prompt, language),
-                                                 "sound_type": "foreground"}, step.span))
+                rules += self.play(step.prompt, language, step.span)
             elif isinstance(step, ir.SetVariable):
                 value = self.fixed(step.value, key, step.span, f"`set {step.name}`")
                 if value is not None:
@@ -524,13 +580,15 @@ class _Compiler(TargetCompiler):
             return text
         self.diagnostics.append(RULES["IVR205"].at(
             span, f"{what} inserts a variable's value into text: Telphin's rules take fixed values (only "
-                  "`transfer \"{NAME}\"` can use a variable, with transfer_from_variable)",
+                  "`transfer \"{NAME}\"` of a variable the flow sets can use one, with transfer_from_variable; "
+                  "caller, called and language are not Telphin variables, and `{key}` is known only in a key's "
+                  "own handler)",
             hint="use a fixed value, or `{key}` in a key's own handler"))
         return None
 
     def transfer(self, terminal: ir.Transfer, key: str | None) -> Rule:
         whole = WHOLE_VARIABLE.fullmatch(terminal.destination)
-        if whole is not None and not (whole.group(1) == "key" and key is not None):
+        if whole is not None and whole.group(1) not in ir.BUILTIN_VARIABLES:
             return Rule("transfer_from_variable", {"transfer_variable": whole.group(1)}, terminal.span)
         destination = self.fixed(terminal.destination, key, terminal.span, f'`transfer "{terminal.destination}"`')
         return Rule("transfer", {"transfer_dst": destination or terminal.destination}, terminal.span)

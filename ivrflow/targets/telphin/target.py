@@ -21,7 +21,7 @@ from ...prompt_files import read as read_prompt_file
 from ..base import Emulator, EmulatorOptions, Target, lazy
 from ..common import env_values, prompt_diagnostics, prompt_sources
 from .client import TelphinApi, read_live
-from .compile import MAX_SYNTHESIZED_OPTIONS, Desired, compile_flow
+from .compile import MAX_SYNTHESIZED_OPTIONS, Desired, compile_flow, piece_text
 from .planner import apply_change, destroy_plan, make_plan
 
 NAME = "telphin"
@@ -100,13 +100,9 @@ def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, byt
     base = Path(flow_path).parent
 
     def read(upload: str) -> tuple[str, bytes]:
-        if upload.startswith("tts:"):
-            name, _, language = upload[4:].partition("@")  # `welcome@es-US`: a variant
-            prompt = flow.prompt(name)
-            assert prompt is not None
-            form = prompt.variant(language) if language else prompt
-            spoken = form.language if isinstance(form, ir.Variant) else prompt.language or flow.language
-            return f"{upload[4:]}.wav", synthesize(form.value, spoken or "en-US")
+        if upload.startswith("tts:"):  # `welcome`, `welcome@es-US` (a variant), `you_entered.0` (a piece)
+            text, spoken = piece_text(flow, upload[4:])
+            return f"{upload[4:]}.wav", synthesize(text, spoken or "en-US")
         return Path(upload).name, read_prompt_file(base, upload)
     return read
 
