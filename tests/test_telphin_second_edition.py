@@ -8,6 +8,7 @@ state names."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
 import re
@@ -19,10 +20,11 @@ import httpx
 import pytest
 
 from ivrflow.cli import main
-from ivrflow.compiler import check_source, ir
-from ivrflow.compiler.machine import Keys, Line, Play, Silence
-from ivrflow.compiler.simulate import run_call
+from ivrflow.compiler import ir
+from ivrflow.compiler.machine import Keys, Line, LookupResult, Play, Silence
+from ivrflow.compiler.simulate import CallRecord, run_call
 from ivrflow.config import Environment
+from ivrflow.loader import load
 from ivrflow.runtime.app import create_app
 from ivrflow.runtime.http import Credentials
 from ivrflow.runtime.sessions import MemoryStore
@@ -140,11 +142,14 @@ def environment(base_url: str, runtime_url: str) -> Environment:
     return Environment("test", "ivrflow.toml", settings, environ={"SECRET": "demo"})
 
 
-def flow_from(source: str, folder: Path) -> tuple[ir.Flow, Path]:
-    checked = check_source(source, "flow.ivr")
-    assert checked.flow is not None and checked.errors == 0, [str(d) for d in checked.diagnostics]
+def flow_from(source: str, folder: Path, files: Mapping[str, str] = {}) -> tuple[ir.Flow, Path]:
+    """The flow of `source` (with the files it includes, `files`), written to `folder`."""
+    for name, text in files.items():
+        (folder / name).write_text(text)
     path = folder / "flow.ivr"
     path.write_text(source)
+    checked = load(str(path), check_files=False)
+    assert checked.flow is not None and checked.errors == 0, [str(d) for d in checked.diagnostics]
     return checked.flow, path
 
 
@@ -170,13 +175,13 @@ def sounds_of(flow: ir.Flow, play: Play, variables: Mapping[str, str]) -> list[s
     return played
 
 
-def simulated(flow: ir.Flow, inputs: tuple[str, ...], called: str | None) -> Any:
-    return run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs], Line(None, None, called))[0]
+def simulated(flow: ir.Flow, inputs: tuple[str, ...], line: Line) -> Any:
+    return run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs], line)[0]
 
 
-def expected(flow: ir.Flow, inputs: tuple[str, ...], called: str | None,
-             machine: Callable[[ir.Flow, tuple[str, ...], str | None], Any] = simulated) -> dict[str, Any]:
-    record = machine(flow, inputs, called)
+def expected(flow: ir.Flow, inputs: tuple[str, ...], line: Line,
+             machine: Callable[[ir.Flow, tuple[str, ...], Line], Any] = simulated) -> dict[str, Any]:
+    record = machine(flow, inputs, line)
     call = record.call
     outcome = record.outcome.to_dict()
     if outcome["action"] == "voicemail":
@@ -196,8 +201,13 @@ def expected(flow: ir.Flow, inputs: tuple[str, ...], called: str | None,
 
 def run_differential(tmp_path: Path, source: str, entries: list[str], *, length: int = 3,
                      called: tuple[str | None, ...] = (None,), machine: Any = simulated,
-                     http: httpx.AsyncClient | None = None) -> int:
-    flow, path = flow_from(source, tmp_path)
+                     http: httpx.AsyncClient | None = None, files: Mapping[str, str] = {},
+                     moment: dt.datetime | None = None, called_length: int | None = None) -> list[dict[str, Any]]:
+    """Every sequence of `entries` up to `length` (up to `called_length` for
+    the numbers of `called` after the first), on the emulator and the machine;
+    returns what each call did on the emulator."""
+    flow, path = flow_from(source, tmp_path, files)
+    clock = moment.isoformat() if moment is not None else None
     state = Telphin()
     with serve_app(telphin_app(state)) as url:
         runtime = create_app(flow, MemoryStore(), Credentials(insecure=True), **telphin_runtime(url),
@@ -208,32 +218,49 @@ def run_differential(tmp_path: Path, source: str, entries: list[str], *, length:
 
             async def run_all() -> list[tuple[tuple[str, ...], str | None, Any]]:
                 async with httpx.AsyncClient(timeout=10) as client:
-                    return [(inputs, number, await execute_call(state, client, "071", list(inputs), called=number))
-                            for number in called for inputs in sequences]
+                    return [(inputs, number, await execute_call(state, client, "071", list(inputs), called=number,
+                                                                clock=clock))
+                            for number in called for inputs in sequences
+                            if number == called[0] or called_length is None or len(inputs) <= called_length]
 
-            mismatches = []
-            for inputs, number, result in asyncio.run(run_all()):
+            mismatches, calls = [], []
+            results = asyncio.run(run_all())
+            for inputs, number, result in results:
                 context = result.context.replace("#again", "") if result.context else None  # a replayed copy
                 variables = {k: v for k, v in result.variables.items() if k != RECORD_VARIABLE}  # ivrflow's own
                 got = {"outcome": result.outcome.to_dict(), "context": context, "played": result.played,
                        "variables": variables}
-                want = expected(flow, inputs, number, machine)
+                want = expected(flow, inputs, Line(moment, None, number), machine)
+                calls.append(got)
                 if got != want:
                     mismatches.append({"inputs": inputs, "called": number, "want": want, "got": got})
     assert mismatches == [], json.dumps(mismatches[:3], indent=1)
-    return len(sequences) * len(called)
+    return calls
+
+
+def outcomes(calls: list[dict[str, Any]]) -> set[str]:
+    return {f"{c['outcome']['action']} {c['outcome']['target']}" for c in calls}
 
 
 def test_key_ranges_patterns_and_end_keys_run_as_on_the_machine(tmp_path: Path) -> None:
-    assert run_differential(tmp_path, KEYS, KEY_ENTRIES) > 1000
+    calls = run_differential(tmp_path, KEYS, KEY_ENTRIES)
+    assert len(calls) > 1000
+    assert {"transfer 110", "transfer 119", "transfer 555", "transfer 200", "transfer 999", "hangup None"} <= \
+        outcomes(calls)
 
 
 def test_separate_counters_first_again_and_replay_run_as_on_the_machine(tmp_path: Path) -> None:
-    assert run_differential(tmp_path, RETRIES, RETRY_ENTRIES, length=4) > 1000
+    calls = run_differential(tmp_path, RETRIES, RETRY_ENTRIES, length=4)
+    assert len(calls) > 1000 and {"transfer 300", "hangup None"} <= outcomes(calls)
+    # press 2: welcome only the first time, `back` only again (replay counts no retry: still waiting in main)
+    assert {"outcome": {"action": "waiting", "target": None}, "context": "ivrflow:retries:context:main",
+            "played": ["welcome.wav", "options.wav", "info.wav", "options.wav", "back.wav"], "variables": {}} in calls
 
 
 def test_languages_called_and_variable_conditions_run_as_on_the_machine(tmp_path: Path) -> None:
-    assert run_differential(tmp_path, LANGUAGES, LANGUAGE_ENTRIES, called=(None, "18005550142")) > 300
+    calls = run_differential(tmp_path, LANGUAGES, LANGUAGE_ENTRIES, called=(None, "18005550142"))
+    assert len(calls) > 300
+    assert {"transfer 301", "transfer 201", "transfer 300", "transfer 200"} <= outcomes(calls)
 
 
 COLLECT = """\
@@ -284,7 +311,7 @@ route check {
 """
 # "#" alone is left out: Telphin records nothing for it, as for silence (a
 # timeout), where the machine counts an empty entry as invalid (docs/platforms/telphin.md).
-COLLECT_ENTRIES = ["1", "2", "12", "123", "1234#", "12345678", "900#", "555#", "silence"]
+COLLECT_ENTRIES = ["1", "2", "12", "123", "234#", "12345678", "900#", "555#", "silence"]
 
 
 def balance_answer(account: str | None) -> dict[str, Any] | None:
@@ -311,33 +338,39 @@ def bank_service() -> Any:
     return Starlette(routes=[Route("/balance", balance, methods=["POST"])])
 
 
+def bank_client(host: str) -> httpx.AsyncClient:
+    """The runtime's HTTP client, with the bank service at `host`."""
+    return httpx.AsyncClient(mounts={f"all://{host}": httpx.ASGITransport(app=bank_service())})
+
+
+def machine(flow: ir.Flow, inputs: tuple[str, ...], line: Line) -> Any:
+    """The machine, with the bank service's answers to its lookups."""
+    record = CallRecord.start(flow, line)
+    pending = list(inputs)
+    while True:
+        if record.call.status == "lookup":
+            record.send(LookupResult(balance_answer(record.call.variables.get("account"))))
+        elif record.call.status == "input" and pending:
+            entry = pending.pop(0)
+            record.send(Silence() if entry == "silence" else Keys(entry))
+        else:
+            return record
+
+
 def test_collect_and_lookup_run_as_on_the_machine(tmp_path: Path) -> None:
-    from ivrflow.compiler.machine import LookupResult
-
-    def machine(flow: ir.Flow, inputs: tuple[str, ...], called: str | None) -> Any:
-        from ivrflow.compiler.simulate import CallRecord
-
-        record = CallRecord.start(flow, Line(None, None, called))
-        pending = list(inputs)
-        while True:
-            if record.call.status == "lookup":
-                record.send(LookupResult(balance_answer(record.call.variables.get("account"))))
-            elif record.call.status == "input" and pending:
-                entry = pending.pop(0)
-                record.send(Silence() if entry == "silence" else Keys(entry))
-            else:
-                return record
-    assert run_differential(tmp_path, COLLECT, COLLECT_ENTRIES, length=4, machine=machine,
-                            http=httpx.AsyncClient(mounts={"all://bank.test": httpx.ASGITransport(
-                                app=bank_service())})) > 5000
+    calls = run_differential(tmp_path, COLLECT, COLLECT_ENTRIES, machine=machine, http=bank_client("bank.test"))
+    assert len(calls) > 700
+    assert {"transfer 200", "transfer 201", "transfer 250", "transfer 260", "transfer 270"} <= outcomes(calls)
+    assert any("digits:234" in c["played"] and c["variables"].get("greeted") == "yes" for c in calls)
 
 
 def test_the_bilingual_example_without_its_ring_else_runs_as_on_the_machine(tmp_path: Path) -> None:
     source = (EXAMPLES / "bilingual.ivr").read_text()
     assert source.count(" ring 20s else voicemail ") == 2
     plain = re.sub(r' ring 20s else voicemail "\d+"', "", source)
-    assert run_differential(tmp_path, plain, ["1", "2", "0", "8", "9", "5", "silence"],
-                            called=(None, "18005550142")) > 700
+    calls = run_differential(tmp_path, plain, ["1", "2", "0", "8", "9", "5", "silence"],
+                             called=(None, "18005550142"))
+    assert len(calls) > 700 and {"transfer 200", "transfer 201", "transfer 210"} <= outcomes(calls)
 
 
 def _compile_example(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch,
@@ -380,3 +413,27 @@ def test_bank_and_bilingual_compile_to_located_errors_for_what_telphin_cannot_ca
     assert errors == ["32:15 IVR205", "33:15 IVR205", "52:11 IVR205"], found
     assert any("`press \"7XXX\"` in `main` stands for 1000 entries" in reason for reason in found)
     assert any("prompt `balance` inserts a variable's value" in reason for reason in found)
+
+
+def test_the_bank_without_what_telphin_cannot_carry_runs_as_on_the_machine(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/bank.ivr less its `ring … else`, with a pattern of 100 entries
+    instead of 1000 and the balance said digit by digit: collect, lookup,
+    conditions on the answer, two languages, the called number, hours, key
+    ranges and patterns, separate counters and replay, on one deployed flow."""
+    source = (EXAMPLES / "bank.ivr").read_text()
+    edits = [(' ring 30s else voicemail "200"', ""), ('press "7XXX"', 'press "71XX"'),
+             ("{balance}", "{balance:digits}")]
+    for old, new in edits:
+        assert old in source
+        source = source.replace(old, new)
+    for box in ("100", "200"):  # the bank's voicemail boxes, as the environment maps them
+        monkeypatch.setitem(VOICEMAIL, box, box)
+    calls = run_differential(
+        tmp_path, source, ["9", "1", "0", "1005", "7123", "12345678#", "1234#", "5", "silence"],
+        called=(None, "18005550199"), machine=machine, http=bank_client("bank.example.com"),
+        files={"common.ivr": (EXAMPLES / "common.ivr").read_text()}, moment=dt.datetime(2026, 11, 23, 10, 0),
+        called_length=1)
+    assert len(calls) > 800
+    assert {"transfer 260", "transfer 1005", "transfer 7123", "transfer 300", "transfer 200"} <= outcomes(calls)
+    assert any("balance@es-US.0.wav" in c["played"] for c in calls)
