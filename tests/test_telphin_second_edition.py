@@ -437,3 +437,48 @@ def test_the_bank_without_what_telphin_cannot_carry_runs_as_on_the_machine(tmp_p
     assert len(calls) > 800
     assert {"transfer 260", "transfer 1005", "transfer 7123", "transfer 300", "transfer 200"} <= outcomes(calls)
     assert any("balance@es-US.0.wav" in c["played"] for c in calls)
+
+
+def test_variables_reach_the_runtime_outside_the_signature_and_the_rest_is_signed(tmp_path: Path) -> None:
+    """Telphin writes the variables into a signed URL (`var.tier=$tier`): the
+    signature covers what ivrflow wrote (language, context, repeat), not them."""
+    flow, path = flow_from(LANGUAGES, tmp_path)
+    token = "interactive-secret-7321"
+    state = Telphin()
+    with serve_app(telphin_app(state)) as url:
+        runtime = create_app(flow, MemoryStore(), Credentials(token=token), **telphin_runtime(url))
+        with serve_app(runtime) as runtime_url:
+            env = environment(url, runtime_url)
+            signed = Environment("signed", "ivrflow.toml", {**env.settings, "callback_token": "${TOKEN}",
+                                                            "insecure_callbacks": False},
+                                 environ={"SECRET": "demo", "TOKEN": token})
+            deploy_with(target, path, signed)
+            urls = [r["call_interactive_url"] for c in state.contexts.values() for rules in c["options"].values()
+                    for r in rules if r["action"] == "call_interactive"]
+            desk = [u for u in urls if "node=desk" in u]
+            assert len(desk) == 2 and all(u.endswith("&var.tier=$tier") and "sig=" in u for u in desk)
+            assert any("language=es-US" in u for u in desk) and token not in " ".join(urls)
+
+            async def call(*inputs: str) -> Any:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    return await execute_call(state, client, "071", list(inputs), called="18005550142")
+            assert asyncio.run(call("1")).outcome.to_dict() == {"action": "transfer", "target": "301"}
+            spanish = next(u for u in desk if "language=es-US" in u)
+            assert httpx.post(spanish.replace("$tier", "gold"), data={"CalledNumber": "1"}).status_code == 200
+            assert httpx.post(spanish.replace("language=es-US", "language=en-US").replace("$tier", "gold"),
+                              data={"CalledNumber": "1"}).status_code == 401
+
+
+def test_the_runtime_answers_bad_call_interactive_requests_with_4xx(tmp_path: Path) -> None:
+    flow, _ = flow_from(COLLECT, tmp_path)
+    with serve_app(telphin_app(Telphin())) as url:
+        runtime = create_app(flow, MemoryStore(), Credentials(insecure=True), **telphin_runtime(url))
+        with serve_app(runtime) as runtime_url:
+            base = f"{runtime_url}/telphin/interactive?flow=bank"
+            for query, status in (("&node=account&kind=collect", 422),  # which context asks is missing
+                                  ("&node=find_balance&kind=collect&context=x", 422),  # not a collect
+                                  ("&node=account&kind=collect&context=nowhere&var.ivrflow_keys=123", 404),
+                                  ("&node=ask_me&kind=lookup&context=x", 404)):
+                answer = httpx.post(base + query, data={"CallID": "c1"})
+                assert answer.status_code == status, (query, answer.text)
+                assert answer.headers["content-type"].startswith("application/json")
