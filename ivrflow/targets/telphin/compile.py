@@ -366,10 +366,10 @@ class _Compiler(TargetCompiler):
         keys = self.option_keys(menu)
         for where in self.copies(menu):
             self.menu_context(menu, where, keys)
+        self.exhausted(menu)
 
     def copies(self, node: ir.Menu | ir.Collect) -> list[Where]:
-        """Where a menu or collect can be, a context each (see Where), per
-        language; with its `exhausted` context when it repeats."""
+        """Where a menu or collect can be, a context each (see Where), per language."""
         states = counter_states(node)
         if len(states) > 1:
             self.diagnostics.append(RULES["IVR201"].at(
@@ -378,18 +378,20 @@ class _Compiler(TargetCompiler):
         wheres = [Where(node.name, counters, counters != (0, 0)) for counters in states]
         if replays_fresh_plays(node):  # `play … first|again` and `replay`: a replayed copy with no retry counted
             wheres.insert(1, Where(node.name, (0, 0), True))
-        found = []
+        return [where.speaking(language) for language in self.languages for where in wheres]
+
+    def exhausted(self, node: ir.Menu | ir.Collect) -> None:
+        """A repeating menu's or collect's `exhausted` context, per language."""
+        if not menu_repeats(node):  # with `retries 0` too: the first repeat is one too many
+            return
         for language in self.languages:
-            found += [where.speaking(language) for where in wheres]
-            if menu_repeats(node):  # with `retries 0` too: the first repeat is one too many
-                where = Where(f"{node.name}/exhausted", language=language)
-                exhausted = Context(where.key(), f"{node.label or node.name} (exhausted)" + where.suffix(),
-                                    node.name_span)
-                handler = node.on("exhausted")
-                exhausted.options["start"] = self.actions(handler.actions, node, where, "exhausted", start=True) \
-                    if handler is not None else [Rule("hangup", {}, node.name_span)]
-                self.contexts.append(exhausted)
-        return found
+            where = Where(f"{node.name}/exhausted", language=language)
+            exhausted = Context(where.key(), f"{node.label or node.name} (exhausted)" + where.suffix(),
+                                node.name_span)
+            handler = node.on("exhausted")
+            exhausted.options["start"] = self.actions(handler.actions, node, where, "exhausted", start=True) \
+                if handler is not None else [Rule("hangup", {}, node.name_span)]
+            self.contexts.append(exhausted)
 
     def plays(self, node: ir.Menu | ir.Collect, where: Where, *, fully: bool = True) -> list[Rule]:
         """`play_sound` rules for the prompts a copy plays (`first` only when
@@ -455,6 +457,7 @@ class _Compiler(TargetCompiler):
                 context.options[DONE_OPTION] = self.actions(handler.actions, collect, where, "done")
             self.events(collect, where, context)
             self.contexts.append(context)
+        self.exhausted(collect)
 
     def lookup(self, lookup: ir.Lookup) -> None:
         """A context per language whose start asks the runtime, which makes the
