@@ -49,12 +49,14 @@ demo: setup
 	@echo; echo "== ivrflow check examples/broken/undefined_name.ivr (a flow with a mistake)"
 	@$(BIN)/ivrflow check examples/broken/undefined_name.ivr || true
 	@echo; echo "== ivrflow render examples/*.ivr -o out/NAME.svg"
-	@for f in examples/*.ivr; do $(BIN)/ivrflow render $$f -o out/$$(basename $$f .ivr).svg; done
+	@for f in examples/*.ivr; do $(BIN)/ivrflow render $$f -o out/$$(basename $$f .ivr).svg || exit 1; done
 	@$(BIN)/ivrflow render examples/support.ivr -o out/support.mmd
 	@echo; echo "== ivrflow simulate examples/support.ivr --press 2,1 --at $(AT)"
 	@$(BIN)/ivrflow simulate examples/support.ivr --press 2,1 --at $(AT)
 	@echo; echo "== ivrflow simulate examples/telphin_guide.ivr --press silence --format json"
 	@$(BIN)/ivrflow simulate examples/telphin_guide.ivr --press silence --format json
+	@echo; echo "== ivrflow simulate examples/bank.ivr (second edition: Spanish, an account number, a balance looked up)"
+	@$(BIN)/ivrflow simulate examples/bank.ivr --at $(AT) --press 9,1,12345678# --answer find_balance:balance=42.10,status=ok
 	@echo; echo "== ivrflow test examples/*.ivr"
 	@$(BIN)/ivrflow test examples/*.ivr
 	@echo; echo "== deploy to a local Telphin stand-in: ivrflow emulate telphin, then plan, deploy, plan"

@@ -106,7 +106,9 @@ def text(session: Session, *, colour: bool, coverage: bool, fail_under: float | 
             click.echo(f"      {failure.span}: expected {failure.expected}")
             click.echo(f"      but: {failure.actual}")
             if outcome.record is not None and outcome.record.path:
-                steps = " → ".join(f"{v.node} ({_event(v)})" for v in outcome.record.path)
+                record = outcome.record
+                steps = " → ".join(f"{v.node} ({_event(v, record.flow, cause)})"
+                                   for v, cause in zip(record.path, record.causes, strict=True))
                 click.echo(f"      path: {steps}")
     if coverage and session.handlers:
         covered = session.handlers - len(session.missed)

@@ -12,58 +12,76 @@ from . import _colour, _flow_files, _load_all, _load_one, _Usage, _watch, cli
 @cli.command()
 @click.argument("file", metavar="FLOW")
 @click.option("--press", "presses", metavar="KEYS", help="A scripted call: entries separated by commas, "
-                                                          "such as `1,2,silence` (`silence` lets the timeout pass).")
+                                                          "such as `1,2,silence` (`silence` lets the timeout pass); "
+                                                          "`12345678#` is an entry ended by its end key; "
+                                                          "`no-answer`, `busy` or `failed`: the transfer that "
+                                                          "rings does not connect.")
 @click.option("--at", "at", metavar="TIME", help='The time of the call, such as "2026-11-23 10:00" (wall-clock '
                                                   "time where the hours are) or with a zone. Default: now.")
 @click.option("--caller", metavar="NUMBER", help="The calling number, such as +442071234567. Default: withheld.")
+@click.option("--called", metavar="NUMBER", help="The number the caller dialled, such as 18005550199 (for `called` "
+                                                  "conditions and the variable `called`). Default: not known.")
 @click.option("--answer", "answers", multiple=True, metavar="ACTION",
               help='What the routing service answers when the flow asks, such as `transfer "100"` or '
-                   "`goto main`. Repeat for several asks.")
+                   "`goto main`; or what a lookup's web service answers: `find_balance:balance=42.10,status=ok` "
+                   "or `find_balance:error`. Repeat for several asks and lookups.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--via", metavar="URL", help="Run the scripted call through a live runtime server, such as "
                                            "http://127.0.0.1:8080/mediaservice (token: IVRFLOW_CALLBACK_TOKEN). "
                                            "The server must run this flow (its /healthz lists them).")
-def simulate(file: str, presses: str | None, at: str | None, caller: str | None,
+def simulate(file: str, presses: str | None, at: str | None, caller: str | None, called: str | None,
              answers: tuple[str, ...], fmt: str, via: str | None) -> int:
     """Call the flow offline and hear what a caller would hear.
 
     With --press, the call is scripted and the outcome printed. Without it you
     are the caller: type one entry a line (keys, `silence` or just Enter to let
     the timeout pass, `help`, `quit`); input that is not an entry is asked for
-    again. When the flow asks a routing service, you type its answer.
+    again. When the flow asks a routing service or runs a lookup, you type its
+    answer (unless --answer gave it).
 
     \b
       ivrflow simulate examples/support.ivr --press 1,2 --at "2026-11-23 10:00"
       ivrflow simulate examples/support.ivr --press 2,silence --format json
       ivrflow simulate examples/clinic.ivr --answer 'transfer "100"'
+      ivrflow simulate examples/bank.ivr --at "2026-11-23 10:00" --press 1,12345678# \\
+          --answer find_balance:balance=42.10,status=ok
+      ivrflow simulate examples/bank.ivr --at "2026-11-23 10:00" --press 0,no-answer
       ivrflow simulate examples/support.ivr --via http://127.0.0.1:8080/mediaservice --press 3,2
     """
     from .. import simulation
+    from ..compiler.machine import TransferFailed
+    from ..compiler.simulate import MisplacedInput, UndeclaredAnswer
 
     result = _load_one(file)
     assert result.flow is not None
     try:
-        line = simulation.line(at, caller)
-        parsed_answers = [simulation.action(text, result.flow) for text in answers]
+        line = simulation.line(at, caller, called)
+        parsed_answers, lookups = simulation.answers(answers, result.flow)
         inputs = simulation.inputs(presses) if presses is not None else None
     except ValueError as error:
         raise _Usage(str(error)) from None
     if via is not None:
         if answers:
             raise _Usage("--answer cannot be used with --via: the server asks the real routing service")
+        failed = next((i for i in inputs or [] if isinstance(i, TransferFailed)), None)
+        if failed is not None:
+            raise _Usage(f"--press: `{failed.reason}` cannot be used with --via: the platform's transfer "
+                         "connects or fails")
         try:
             callbacks = simulation.via_callbacks(via, result.flow.name, file)
         except simulation.WrongServer as error:
             raise _Usage(str(error)) from None
-        return simulation.via(result.flow, callbacks, inputs or [], at, caller, fmt, colour=_colour())
-    from ..compiler.simulate import UndeclaredAnswer
-
+        return simulation.via(result.flow, callbacks, inputs or [], at, caller, fmt, colour=_colour(),
+                              called=called)
     try:
         if inputs is None and fmt == "text":
-            return simulation.interactive(result.flow, line, parsed_answers, colour=_colour())
-        return simulation.scripted(result.flow, line, inputs or [], parsed_answers, fmt, colour=_colour())
+            return simulation.interactive(result.flow, line, parsed_answers, colour=_colour(), lookups=lookups)
+        return simulation.scripted(result.flow, line, inputs or [], parsed_answers, fmt, colour=_colour(),
+                                   lookups=lookups)
     except UndeclaredAnswer as error:
         raise _Usage(f"--answer {error}") from None
+    except MisplacedInput as error:
+        raise _Usage(f"--press: {error}") from None
 
 
 @cli.command(name="test")

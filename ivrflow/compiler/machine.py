@@ -13,8 +13,10 @@ is given: a `Silence` is a whole `timeout`, a short `Keys` entry costs an
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal, Union
 
 from . import ir, values
@@ -319,7 +321,7 @@ class _Run:
         for play in node.plays:
             if play.when != skip:
                 self.play(play.prompt, play.fully)
-        self.status = "input"
+        self.status, self.outcome = "input", None  # an earlier lookup or ringing transfer is over
         self.effects.append(Collect(name))
 
     def route(self, route: ir.Route) -> None:
@@ -342,7 +344,8 @@ class _Run:
             self.effects.append(Play(name, fully, self.language))
             return
         form = prompt.variant(self.language)
-        language = form.language if isinstance(form, ir.Variant) else prompt.language or self.language
+        # a plain prompt plays as it is in any language: in its own, else the flow's
+        language = form.language if isinstance(form, ir.Variant) else prompt.language or self.flow.language
         if form.kind == "say":
             text = values.fill(form.value, _Variables(self.state(), self.line))
             self.effects.append(Play(name, fully, language, text=text))
@@ -597,23 +600,25 @@ def holds(flow: ir.Flow, condition: ir.Condition, line: Line, elapsed_ms: int, c
     return any(holds(flow, item, line, elapsed_ms, call) for item in condition.items)
 
 
+#: A number in a comparison: digits with an optional sign and decimal point
+#: (not Python's float syntax: "1e3", "inf", " 5" and "1_000" are not numbers).
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+
+
 def compare(condition: ir.Compare, value: str | None) -> bool:
-    """`==`/`!=` compare text (a variable that is not set is empty text);
-    `matches` takes a caller mask; `<` and friends compare numbers, and are
-    false when either side is not one."""
+    """`==`/`!=` compare text (a variable that is not set equals no text, not
+    even ""); `matches` takes a caller mask; `<` and friends compare numbers
+    exactly, and are false when either side is not one."""
     operator = condition.operator
     if operator == "==":
-        return (value or "") == condition.value
+        return value is not None and value == condition.value
     if operator == "!=":
-        return (value or "") != condition.value
+        return value is None or value != condition.value
     if operator == "matches":
         return caller_matches(condition.value, value)
-    try:
-        left, right = float(value or ""), float(condition.value)
-    except ValueError:
+    if value is None or not _NUMBER.fullmatch(value) or not _NUMBER.fullmatch(condition.value):
         return False
-    if left != left or right != right:  # NaN
-        return False
+    left, right = Decimal(value), Decimal(condition.value)
     return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[operator]
 
 
