@@ -10,6 +10,17 @@
     voicemail → a transfer to the environment's `voicemail.BOX` extension
     route, ask→ `call_interactive` to the runtime server, which answers with
                 a `<Jump>` to a context (a route's branches have one each)
+
+The second edition (docs/platforms/telphin.md has the table):
+
+    counters, `play first|again`, languages
+              → more copies of a context (Where: `main#t1i2`, `main#again`,
+                `main@es-US`); `replay` and `set language` jump between them
+    ranges, patterns, end-key → options of their own (`100`…`119`, `1#`)
+    set, transfer "{NAME}", {NAME:digits} → set_variable,
+                transfer_from_variable, play_digits_from_variable
+    conditions, collect (record_digits), lookup → call_interactive, whose
+                URL carries the variables (`var.NAME=$NAME`)
 """
 
 from __future__ import annotations
@@ -440,6 +451,9 @@ class _Compiler(TargetCompiler):
                 setting.span if setting is not None else collect.name_span,
                 f"`end-key {collect.end_key}` in `{collect.name}`: Telphin's record_digits ends an entry with "
                 f"`{RECORD_END_KEY}` only", hint=f'use `end-key "{RECORD_END_KEY}"`'))
+        self.diagnostics.append(RULES["IVR202"].at(
+            collect.name_span, f"collect `{collect.name}` records with record_digits; the runtime server "
+                               "(call_interactive) checks the entry and sets the variable"))
         _, most = collect.digits_range
         for where in self.copies(collect):
             context = Context(where.key(), (collect.label or collect.name) + where.suffix(), collect.name_span,
@@ -463,6 +477,8 @@ class _Compiler(TargetCompiler):
         """A context per language whose start asks the runtime, which makes the
         request, sets the received variables and jumps to DONE_OPTION or
         ERROR_OPTION (the `on done` and `on error` handlers)."""
+        self.diagnostics.append(RULES["IVR202"].at(
+            lookup.name_span, f"lookup `{lookup.name}` is made by the runtime server (call_interactive)"))
         sent = tuple(name for name in lookup.sent if name not in ("caller", "called", "language"))
         for language in self.languages:
             where = Where(lookup.name, language=language)

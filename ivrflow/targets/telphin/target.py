@@ -230,9 +230,10 @@ TARGET = Target(
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
     api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     webhooks=lazy(f"{__package__}.webhook", "routes"),
-    webhook_help="Telphin's call_interactive: /telphin/interactive (routes and `ask`; give --env so the "
-                 "server can look up the deployed contexts).",
+    webhook_help="Telphin's call_interactive: /telphin/interactive (routes, `ask`, a collect's recorded entry, "
+                 "lookups; give --env so the server can look up the deployed contexts).",
     emulator_help="OAuth (client credentials), extensions, sounds, IVR settings, contexts, options and rules, "
+                  "calls with IVR variables (set_variable, record_digits, $NAME in call_interactive URLs), "
                   "with Telphin's validation and errors, fault injection (--faults 0.2), a request log at "
                   "/_emulator/log, and POST /_emulator/call to run a call against what it holds: "
                   '{"extension": "071", "inputs": ["1", "silence"], "caller": "+7495…"}.')
