@@ -482,3 +482,18 @@ def test_the_runtime_answers_bad_call_interactive_requests_with_4xx(tmp_path: Pa
                 answer = httpx.post(base + query, data={"CallID": "c1"})
                 assert answer.status_code == status, (query, answer.text)
                 assert answer.headers["content-type"].startswith("application/json")
+
+
+def test_what_reads_the_key_pressed_outside_its_handler_is_refused_at_its_place(tmp_path: Path) -> None:
+    source = ('flow f {\n    start main\n}\nprompt hi say "Hi."\nmenu main {\n    play hi\n'
+              '    press 1 -> set picked = "{key}", goto after\n    press 2 -> goto after\n'
+              '    on timeout -> hangup\n    on invalid -> hangup\n}\n'
+              'route after {\n    when key == "1" -> transfer "101"\n    when picked is set -> goto find\n'
+              '    otherwise -> hangup\n}\n'
+              'lookup find "https://x.example/q" {\n    send key\n    on done -> hangup\n    on error -> hangup\n}\n')
+    flow, path = flow_from(source, tmp_path)
+    wanted = target.desired(flow, str(path), environment("http://127.0.0.1:9", "http://127.0.0.1:9"))
+    refused = [(d.span.line, d.span.column) for d in wanted.diagnostics if d.code == "IVR205"]
+    assert refused == [(13, 10), (18, 10)], [str(d) for d in wanted.diagnostics]
+    picked = [r for c in wanted.contexts if c.key == "main" for r in c.options["1"] if r.action == "set_variable"]
+    assert [r.params for r in picked] == [{"set_variable_name": "picked", "set_variable_value": "1"}]

@@ -479,7 +479,10 @@ class _Compiler(TargetCompiler):
         ERROR_OPTION (the `on done` and `on error` handlers)."""
         self.diagnostics.append(RULES["IVR202"].at(
             lookup.name_span, f"lookup `{lookup.name}` is made by the runtime server (call_interactive)"))
-        sent = tuple(name for name in lookup.sent if name not in ("caller", "called", "language"))
+        for name, span in lookup.send:
+            if name == "key":
+                self.refuse_key(span, f"lookup `{lookup.name}` sends `key`")
+        sent = tuple(name for name in lookup.sent if name not in ("caller", "called", "language", "key"))
         for language in self.languages:
             where = Where(lookup.name, language=language)
             context = Context(where.key(), f"lookup {lookup.name}" + where.suffix(), lookup.name_span)
@@ -533,6 +536,10 @@ class _Compiler(TargetCompiler):
             route.name_span, f"route `{route.name}` is decided by the runtime server (call_interactive), "
                              "which jumps to a context per branch"))
         names = route_variables(route)
+        for branch in route.branches:
+            if isinstance(branch, ir.When) and any(isinstance(part, (ir.Compare, ir.IsSet)) and part.name == "key"
+                                                   for part in ir.walk_condition(branch.condition)):
+                self.refuse_key(branch.condition.span, f"route `{route.name}` reads `key`")
         for language in self.languages:
             where = Where(route.name, language=language)
             context = Context(where.key(), f"route {route.label or route.name}" + where.suffix(), route.name_span)
@@ -588,6 +595,11 @@ class _Compiler(TargetCompiler):
         elif isinstance(terminal, ir.Hangup) and (rules or start):
             rules.append(Rule("hangup", {}, terminal.span))
         return rules
+
+    def refuse_key(self, span: ir.Span, what: str) -> None:
+        self.diagnostics.append(RULES["IVR205"].at(
+            span, f"{what}: Telphin keeps no variable of the key pressed (an option's own handler knows it, "
+                  "and ivrflow fills it in there)", hint="`set` a variable in the key's handler and read that"))
 
     def fixed(self, text: str, key: str | None, span: ir.Span, what: str) -> str | None:
         """`text` with `{key}` filled in (the option's own entry); None (and an
