@@ -242,6 +242,7 @@ def outcomes(calls: list[dict[str, Any]]) -> set[str]:
     return {f"{c['outcome']['action']} {c['outcome']['target']}" for c in calls}
 
 
+@pytest.mark.slow  # an emulator and a runtime server over HTTP
 def test_key_ranges_patterns_and_end_keys_run_as_on_the_machine(tmp_path: Path) -> None:
     calls = run_differential(tmp_path, KEYS, KEY_ENTRIES)
     assert len(calls) > 1000
@@ -249,6 +250,7 @@ def test_key_ranges_patterns_and_end_keys_run_as_on_the_machine(tmp_path: Path) 
         outcomes(calls)
 
 
+@pytest.mark.slow  # an emulator and a runtime server over HTTP
 def test_separate_counters_first_again_and_replay_run_as_on_the_machine(tmp_path: Path) -> None:
     calls = run_differential(tmp_path, RETRIES, RETRY_ENTRIES, length=4)
     assert len(calls) > 1000 and {"transfer 300", "hangup None"} <= outcomes(calls)
@@ -257,6 +259,7 @@ def test_separate_counters_first_again_and_replay_run_as_on_the_machine(tmp_path
             "played": ["welcome.wav", "options.wav", "info.wav", "options.wav", "back.wav"], "variables": {}} in calls
 
 
+@pytest.mark.slow  # an emulator and a runtime server over HTTP
 def test_languages_called_and_variable_conditions_run_as_on_the_machine(tmp_path: Path) -> None:
     calls = run_differential(tmp_path, LANGUAGES, LANGUAGE_ENTRIES, called=(None, "18005550142"))
     assert len(calls) > 300
@@ -357,6 +360,7 @@ def machine(flow: ir.Flow, inputs: tuple[str, ...], line: Line) -> Any:
             return record
 
 
+@pytest.mark.slow  # an emulator and a runtime server over HTTP
 def test_collect_and_lookup_run_as_on_the_machine(tmp_path: Path) -> None:
     calls = run_differential(tmp_path, COLLECT, COLLECT_ENTRIES, machine=machine, http=bank_client("bank.test"))
     assert len(calls) > 700
@@ -364,6 +368,7 @@ def test_collect_and_lookup_run_as_on_the_machine(tmp_path: Path) -> None:
     assert any("digits:234" in c["played"] and c["variables"].get("greeted") == "yes" for c in calls)
 
 
+@pytest.mark.slow  # an emulator and a runtime server over HTTP
 def test_the_bilingual_example_without_its_ring_else_runs_as_on_the_machine(tmp_path: Path) -> None:
     source = (EXAMPLES / "bilingual.ivr").read_text()
     assert source.count(" ring 20s else voicemail ") == 2
@@ -415,6 +420,7 @@ def test_bank_and_bilingual_compile_to_located_errors_for_what_telphin_cannot_ca
     assert any("prompt `balance` inserts a variable's value" in reason for reason in found)
 
 
+@pytest.mark.slow  # an emulator and a runtime server over HTTP
 def test_the_bank_without_what_telphin_cannot_carry_runs_as_on_the_machine(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """examples/bank.ivr less its `ring … else`, with a pattern of 100 entries
@@ -439,6 +445,7 @@ def test_the_bank_without_what_telphin_cannot_carry_runs_as_on_the_machine(tmp_p
     assert any("balance@es-US.0.wav" in c["played"] for c in calls)
 
 
+@pytest.mark.slow  # an emulator and a runtime server over HTTP
 def test_variables_reach_the_runtime_outside_the_signature_and_the_rest_is_signed(tmp_path: Path) -> None:
     """Telphin writes the variables into a signed URL (`var.tier=$tier`): the
     signature covers what ivrflow wrote (language, context, repeat), not them."""
@@ -469,6 +476,7 @@ def test_variables_reach_the_runtime_outside_the_signature_and_the_rest_is_signe
                               data={"CalledNumber": "1"}).status_code == 401
 
 
+@pytest.mark.slow  # an emulator and a runtime server over HTTP
 def test_the_runtime_answers_bad_call_interactive_requests_with_4xx(tmp_path: Path) -> None:
     flow, _ = flow_from(COLLECT, tmp_path)
     with serve_app(telphin_app(Telphin())) as url:
