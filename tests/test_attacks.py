@@ -195,7 +195,7 @@ def test_the_telphin_form_is_bounded_too(telphin: tuple[Telphin, str]) -> None:
     assert upload.status_code == 400 and _code(upload)
 
 
-def test_a_telphin_ask_with_a_copy_that_is_not_a_number_is_a_422() -> None:
+def test_a_telphin_ask_answered_repeat_without_where_it_leads_is_a_422() -> None:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -207,8 +207,8 @@ def test_a_telphin_ask_with_a_copy_that_is_not_a_number_is_a_422() -> None:
     app = runtime(flow_of(EXAMPLES / "clinic.ivr"), telphin_runtime(f"http://127.0.0.1:{free_port()}"), http=client)
     with serve_app(app) as url:
         answer = post(signed(url, "/telphin/interactive", flow="clinic", node="main", kind="ask", event="press 1",
-                             copy="x"), data={"CallerIDNum": "1"})
-    assert (answer.status_code, _code(answer)) == (422, "bad_copy")
+                             copy="x"), data={"CallerIDNum": "1"})  # a URL of before `repeat=`: no 500
+    assert (answer.status_code, _code(answer)) == (422, "no_repeat")
 
 
 # --- the test clock ----------------------------------------------------------------------------

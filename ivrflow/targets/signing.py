@@ -28,4 +28,4 @@ def check(query: Mapping[str, str], token: str | None, insecure: bool, what: str
 
 
 #: The query fields ivrflow writes into callback URLs (the platform adds its own).
-SIGNED = frozenset({"flow", "node", "kind", "copy", "event"})
+SIGNED = frozenset({"flow", "node", "kind", "copy", "event", "language", "repeat", "context"})

@@ -93,7 +93,8 @@ def telphin_app(state: Telphin) -> Starlette:
         body = await request.json()
         async with httpx.AsyncClient(timeout=10) as client:
             result = await execute_call(state, client, str(body.get("extension", "")), list(body.get("inputs", [])),
-                                        caller=body.get("caller"), clock=body.get("clock"))
+                                        caller=body.get("caller"), called=body.get("called"),
+                                        clock=body.get("clock"))
         return JSONResponse(result.to_dict())
 
     return Starlette(routes=[
@@ -354,6 +355,9 @@ def _rule_problem(state: Telphin, extension: int, body: Any) -> str | None:
     if action == "play_sound" and (body["sound"] not in state.sounds or
                                    body["sound_type"] not in ("foreground", "background")):
         return "sound must exist and sound_type be foreground or background"
+    if action == "record_digits" and (body.get("record_digits_sound") not in (None, *state.sounds) or
+                                      not isinstance(body.get("record_digits_max", 1), int)):
+        return "record_digits_sound must exist and record_digits_max be a number"
     if action == "jump_to_context" and (body["context"] not in state.contexts
                                         or state.contexts[body["context"]]["extension"] != extension):
         return f"context {body['context']} does not exist"

@@ -21,7 +21,7 @@ from ...prompt_files import read as read_prompt_file
 from ..base import Emulator, EmulatorOptions, Target, lazy
 from ..common import env_values, prompt_diagnostics, prompt_sources
 from .client import TelphinApi, read_live
-from .compile import Desired, compile_flow
+from .compile import MAX_SYNTHESIZED_OPTIONS, Desired, compile_flow, piece_text
 from .planner import apply_change, destroy_plan, make_plan
 
 NAME = "telphin"
@@ -46,21 +46,21 @@ CAPABILITIES = {
     "route-caller": ("runtime", "call_interactive"),
     "answer-delay": ("native", "sleep_time"),
     "max-duration": ("native", "hangup or transfer"),
-    # The second edition: refused with IVR205 at each use until issue 13 carries it here.
-    "languages": ("no", "not yet"),
-    "prompt-variants": ("no", "not yet"),
-    "play-first-again": ("no", "not yet"),
-    "variables": ("no", "not yet"),
-    "set-language": ("no", "not yet"),
-    "collect": ("no", "not yet"),
-    "lookup": ("no", "not yet"),
-    "conditions": ("no", "not yet"),
-    "key-ranges": ("no", "not yet"),
-    "key-patterns": ("no", "not yet"),
-    "end-key": ("no", "not yet"),
-    "split-retries": ("no", "not yet"),
-    "replay": ("no", "not yet"),
-    "transfer-else": ("no", "not yet"),
+    # The second edition (docs/platforms/telphin.md has the decision per construct).
+    "languages": ("synthesized", "a copy of each context per language"),
+    "prompt-variants": ("synthesized", "a sound per variant"),
+    "play-first-again": ("synthesized", "a replayed copy of the context"),
+    "variables": ("native", "set_variable, transfer_from_variable; not in prompts"),
+    "set-language": ("synthesized", "a jump to that language's copy"),
+    "collect": ("runtime", "record_digits, then call_interactive"),
+    "lookup": ("runtime", "call_interactive"),
+    "conditions": ("runtime", "call_interactive, with $variables"),
+    "key-ranges": ("synthesized", f"an option per number, up to {MAX_SYNTHESIZED_OPTIONS}"),
+    "key-patterns": ("synthesized", f"an option per entry, up to {MAX_SYNTHESIZED_OPTIONS}"),
+    "end-key": ("synthesized", "options ending in the key; # in a collect"),
+    "split-retries": ("synthesized", "a context per pair of counts"),
+    "replay": ("native", "jump_to_context"),
+    "transfer-else": ("no", "Telphin documents no outcome of an unanswered transfer"),
 }
 DEFAULT_BASE_URL = "https://apiproxy.telphin.ru"
 ENV_KEYS = ("extension", "runtime_url", "voicemail", "tts")
@@ -100,10 +100,9 @@ def file_reader(flow: ir.Flow, flow_path: str) -> Callable[[str], tuple[str, byt
     base = Path(flow_path).parent
 
     def read(upload: str) -> tuple[str, bytes]:
-        if upload.startswith("tts:"):
-            prompt = flow.prompt(upload[4:])
-            assert prompt is not None
-            return f"{prompt.name}.wav", synthesize(prompt.value, prompt.language or flow.language or "en-US")
+        if upload.startswith("tts:"):  # `welcome`, `welcome@es-US` (a variant), `you_entered.0` (a piece)
+            text, spoken = piece_text(flow, upload[4:])
+            return f"{upload[4:]}.wav", synthesize(text, spoken or "en-US")
         return Path(upload).name, read_prompt_file(base, upload)
     return read
 
@@ -231,9 +230,10 @@ TARGET = Target(
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
     api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     webhooks=lazy(f"{__package__}.webhook", "routes"),
-    webhook_help="Telphin's call_interactive: /telphin/interactive (routes and `ask`; give --env so the "
-                 "server can look up the deployed contexts).",
+    webhook_help="Telphin's call_interactive: /telphin/interactive (routes, `ask`, a collect's recorded entry, "
+                 "lookups; give --env so the server can look up the deployed contexts).",
     emulator_help="OAuth (client credentials), extensions, sounds, IVR settings, contexts, options and rules, "
+                  "calls with IVR variables (set_variable, record_digits, $NAME in call_interactive URLs), "
                   "with Telphin's validation and errors, fault injection (--faults 0.2), a request log at "
                   "/_emulator/log, and POST /_emulator/call to run a call against what it holds: "
                   '{"extension": "071", "inputs": ["1", "silence"], "caller": "+7495…"}.')
