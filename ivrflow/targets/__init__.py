@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 #: The registry: a target's name and its package. Packages are imported on first use.
 TARGETS = {
     "mediaservice": "ivrflow.targets.mediaservice",
+    "opentact": "ivrflow.targets.opentact",
     "portsip": "ivrflow.targets.portsip",
     "telphin": "ivrflow.targets.telphin",
 }

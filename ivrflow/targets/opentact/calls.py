@@ -1,0 +1,131 @@
+"""The emulator's call executor: runs a call through a call-flow XML
+document of either dialect, as PLATFORMS.md §5 describes Opentact running
+one (the readings that are not verified are dialect.py's constants).
+
+The document is walked in order. `<Say>`/`<Play>` are heard; `<Dial>` ends
+the call's time in the IVR (a transfer to its first `<To>`); `<Hangup/>`
+and the end of the document hang up. A `<Gather>` plays its prompts and
+takes the next input: keys (up to its length, or to its stop key) pick a
+branch (`<DTMF value>` / `<Case dtmf>`) or `<Default>`; silence runs
+`<Error>` (in the legacy dialect after `attempts` silences, the prompts
+again before each). When the branch is done, the walk goes on after the
+Gather. When the inputs run out at a Gather, the call is waiting there.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from . import dialect as xml
+from .dialect import Dialect
+
+SILENCE = "silence"
+#: The most elements one call walks (a document is a tree, so a call ends; this bounds a hostile one).
+MAX_STEPS = 100_000
+
+
+@dataclass
+class CallResult:
+    #: transfer | hangup | waiting
+    action: str
+    target: str | None = None
+    #: What the caller heard, in order: `say:TEXT` and `play:URL`.
+    heard: list[str] = field(default_factory=list)
+    #: How many Gathers took an input.
+    gathers: int = 0
+
+    def outcome(self) -> dict[str, str | None]:
+        return {"action": self.action, "target": self.target}
+
+
+class _Ended(Exception):
+    pass
+
+
+def detect(document: bytes) -> str | None:
+    """The dialect `document` follows (the current one first), None: neither."""
+    for name in xml.DIALECTS:
+        if not xml.validate(document, name):
+            return name
+    return None
+
+
+def run(document: bytes, dialect_name: str, inputs: Sequence[str]) -> CallResult:
+    """Run one call: `inputs` are keys ("1", "23#") or "silence", one per Gather reached."""
+    return _Call(xml.dialect(dialect_name), list(inputs)).run(ET.fromstring(document))
+
+
+class _Call:
+    def __init__(self, dialect: Dialect, inputs: list[str]):
+        self.dialect = dialect
+        self.inputs = inputs
+        self.result = CallResult("hangup")
+        self.steps = 0
+
+    def run(self, root: ET.Element) -> CallResult:
+        try:
+            self.block(root)
+            self.end("hangup")
+        except _Ended:
+            pass
+        return self.result
+
+    def end(self, action: str, target: str | None = None) -> None:
+        self.result.action, self.result.target = action, target
+        raise _Ended
+
+    def block(self, parent: ET.Element) -> None:
+        for element in parent:
+            self.element(element)
+
+    def element(self, element: ET.Element) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            self.end("hangup")
+        tag = element.tag
+        if tag == xml.SAY:
+            self.result.heard.append(f"say:{element.text or ''}")
+        elif tag == xml.PLAY:
+            self.result.heard.append(f"play:{(element.text or '').strip()}")
+        elif tag == xml.DIAL:
+            to = element.find(xml.DIAL_TO)
+            self.end("transfer", (to.text or "").strip() if to is not None else None)
+        elif tag == xml.HANGUP:
+            self.end("hangup")
+        elif tag == xml.GATHER:
+            self.gather(element)
+        # <Answer> and anything else: nothing the caller hears or does
+
+    def gather(self, gather: ET.Element) -> None:
+        digits, stop, attempts = self.dialect.gather_settings(gather)
+        prompts = [child for child in gather if self.dialect.is_prompt(child)]
+        for attempt in range(1, max(1, attempts) + 1):
+            for prompt in prompts:
+                self.element(prompt)
+            if not self.inputs:
+                self.end("waiting")
+            given = self.inputs.pop(0)
+            self.result.gathers += 1
+            entry = "" if given == SILENCE else _entry(given, digits, stop)
+            if entry:
+                branch = self.dialect.branches(gather).get(entry)
+                chosen = branch if branch is not None else self.dialect.default_of(gather)
+                if chosen is not None:
+                    self.block(chosen)
+                return
+            if attempt < attempts:
+                continue  # the legacy dialect's attempts: the prompts again
+            error = gather.find(xml.ERROR)
+            if error is not None:
+                self.block(error)
+            return
+
+
+def _entry(keys: str, digits: int, stop: str) -> str:
+    """The keys a Gather takes: up to `digits`, ended early by the stop key
+    (which is not part of the entry). Fewer keys end at a pause."""
+    if stop and stop in keys[:digits + 1]:
+        return keys[:keys.index(stop)]
+    return keys[:digits]
