@@ -93,6 +93,21 @@ demo: setup
 	echo "-- calls to 7000: key 2; a wrong key, then 1 (the runtime answers the action URL)" && \
 	curl -s -X POST http://127.0.0.1:$$pbx/_emulator/call -d '{"extension": "7000", "inputs": ["2"]}' && echo && \
 	curl -s -X POST http://127.0.0.1:$$pbx/_emulator/call -d '{"extension": "7000", "inputs": ["7", "1"]}' && echo
+	@echo; echo "== compile for Opentact: the call-flow XML (ivrflow compile --target opentact)"
+	@$(BIN)/ivrflow compile examples/quickstart.ivr --target opentact -o out/opentact
+	@echo; echo "== deploy to a local Opentact stand-in: ivrflow emulate opentact, then deploy, plan"
+	@port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(BIN)/ivrflow emulate opentact --port $$port & pid=$$!; trap "kill $$pid 2>/dev/null" EXIT; \
+	export OPENTACT_BASE_URL=http://127.0.0.1:$$port OPENTACT_PASSWORD=demo; \
+	for i in $$(seq 50); do curl -s -o /dev/null $$OPENTACT_BASE_URL/_emulator/log && break; sleep 0.1; done; \
+	echo "-- ivrflow deploy examples/quickstart.ivr --env opentact --yes" && \
+	$(BIN)/ivrflow deploy examples/quickstart.ivr --env opentact --yes && \
+	echo "-- ivrflow plan examples/quickstart.ivr --env opentact (again)" && \
+	$(BIN)/ivrflow plan examples/quickstart.ivr --env opentact && \
+	echo "-- calls to +14155550100 through the uploaded XML: key 2; a wrong key, then silence 3 times" && \
+	curl -s -X POST $$OPENTACT_BASE_URL/_emulator/call -d '{"number": "+14155550100", "inputs": ["2"]}' && echo && \
+	curl -s -X POST $$OPENTACT_BASE_URL/_emulator/call \
+	     -d '{"number": "+14155550100", "inputs": ["7", "silence", "silence", "silence"]}' && echo
 
 test: setup $(MERMAID)
 	$(BIN)/python -m pytest

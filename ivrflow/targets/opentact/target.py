@@ -127,7 +127,8 @@ def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | 
 def emulator(options: EmulatorOptions) -> Emulator:
     from .emulator import Opentact, opentact_app
 
-    state = Opentact(email=f"{options.username}@example.com", password=options.password, faults=options.faults)
+    email = options.username if "@" in options.username else f"{options.username}@example.com"
+    state = Opentact(email=email, password=options.password, faults=options.faults)
     return Emulator(opentact_app(state), "opentact emulator on {url} (API under /rest)")
 
 
