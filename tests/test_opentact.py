@@ -4,6 +4,8 @@ the machine, and deploys over real HTTP to the emulator under uvicorn."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import itertools
 import json
 import xml.etree.ElementTree as ET
@@ -14,12 +16,16 @@ from typing import Any
 import httpx
 import pytest
 
+from ivrflow import targets
 from ivrflow.cli import main
 from ivrflow.compiler import ir
 from ivrflow.compiler.machine import Keys, Line, Silence
 from ivrflow.compiler.simulate import run_call
 from ivrflow.config import ConfigError, Environment
 from ivrflow.loader import load
+from ivrflow.runtime.app import create_app
+from ivrflow.runtime.http import Credentials
+from ivrflow.runtime.sessions import MemoryStore
 from ivrflow.targets.emulation import Faults
 from ivrflow.targets.opentact import calls, settings, target
 from ivrflow.targets.opentact.compile import compile_flow
@@ -168,9 +174,6 @@ def test_hostile_text_is_escaped_and_spoken_as_written(dialect: str, tmp_path: P
 
 
 @pytest.mark.parametrize(("source", "needle"), [
-    ('route r {\n  when caller "1*" -> hangup\n  otherwise -> goto main\n}\nmenu main {\n  press 1 -> hangup\n}\n',
-     "route `r` decides"),
-    ('menu main {\n  press 1 -> goto other\n}\nmenu other {\n  press 1 -> goto main\n}\n', "makes a loop"),
     ('menu main {\n  press 1 -> ask "https://r.example/a"\n}\n', "`ask` asks a routing service"),
     ('menu main {\n  dial-extensions\n  digits 3\n  press 1 -> hangup\n}\n', "dials the extension"),
     ('menu main {\n  press * -> hangup\n  press "#" -> hangup\n}\n', "uses both * and #"),
@@ -182,6 +185,25 @@ def test_what_static_xml_cannot_express_is_ivr205_at_its_line(source: str, needl
         assert found and needle in found[0].message and found[0].span.line >= 2
 
 
+@pytest.mark.parametrize(("source", "needle"), [
+    ('route r {\n  when caller "1*" -> hangup\n  otherwise -> goto main\n}\nmenu main {\n  press 1 -> hangup\n}\n',
+     "route `r` is decided by the runtime server"),
+    ('menu main {\n  press 1 -> goto other\n}\nmenu other {\n  press 1 -> goto main\n}\n', "goes round"),
+])
+def test_loops_and_routes_are_fetched_from_the_runtime_server(source: str, needle: str, tmp_path: Path) -> None:
+    flow, _ = _flow("flow f {}\n" + source, tmp_path)
+    env = {"has_env": True, "runtime_url": "https://ivr.example", "callback_token_value": "k"}
+    for dialect in DIALECTS:
+        wanted = compile_flow(flow, env, dialect_name=dialect)
+        assert {d.code for d in wanted.diagnostics} == {"IVR202"}
+        assert any(needle in d.message for d in wanted.diagnostics)
+        assert validate(wanted.xml, dialect) == []
+        urls = [c.get("url", "") for c in ET.fromstring(wanted.xml).iter("Callback")]
+        assert urls and all(u.startswith("https://ivr.example/opentact/xml?flow=f&") and "&sig=" in u for u in urls)
+    unsigned = compile_flow(flow, {"has_env": True, "runtime_url": "https://ivr.example"})
+    assert [d.code for d in unsigned.diagnostics if d.severity.name == "ERROR"] == ["IVR303"]
+
+
 def test_compile_writes_the_xml_and_plan_and_says_the_dialect(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
@@ -191,15 +213,23 @@ def test_compile_writes_the_xml_and_plan_and_says_the_dialect(tmp_path: Path,
     calls_made = json.loads((out / "plan.json").read_text())
     assert [c["path"] for c in calls_made] == ["/rest/profile/outbound_voice", "/rest/sip/app",
                                                "/rest/sip/app/call/flow/{app}"]
-    assert main(["compile", str(EXAMPLES / "support.ivr"), "--target", "opentact", "-o", str(out)]) == 1
-    assert "error[IVR205]: route `entry`" in capsys.readouterr().err
+    assert main(["compile", str(EXAMPLES / "clinic.ivr"), "--target", "opentact", "-o", str(out)]) == 1
+    assert "error[IVR205]: `ask` asks a routing service" in capsys.readouterr().err
+    assert main(["compile", str(EXAMPLES / "support.ivr"), "--target", "opentact", "-o", str(out)]) == 0
+    assert "info[IVR202]: route `entry` is decided by the runtime server" in capsys.readouterr().err
+    callback = ET.fromstring((out / "call-flow.xml").read_bytes()).find("Callback")
+    assert callback is not None and callback.get("url", "").startswith("<runtime_url>/opentact/xml?flow=support")
 
 
 # --- the interpreter against the machine --------------------------------------------------------
 
-STATIC = [p for p in PLATFORM_FLOWS
-          if not any(d.severity.name == "ERROR" for d in compile_flow(load(str(p), check_files=False).flow,
-                                                                      {}, dialect_name="current").diagnostics)]
+def _compiles(path: Path) -> bool:
+    flow = load(str(path), check_files=False).flow
+    assert flow is not None
+    return not any(d.severity.name == "ERROR" for d in compile_flow(flow, {}, dialect_name="current").diagnostics)
+
+
+COMPILES = [p for p in PLATFORM_FLOWS if _compiles(p)]
 HANDMADE = [
     'flow h {}\nprompt p say "Menu"\nprompt s say "Sorry"\nmenu main {\n  play p\n  retries 2\n'
     '  press 1 -> goto sub\n  press 2 -> voicemail "sales"\n  on timeout -> repeat\n  on invalid -> play s, hangup\n'
@@ -207,11 +237,16 @@ HANDMADE = [
     '  press 9 -> repeat\n  on timeout -> play p, repeat\n  on invalid -> repeat\n}\n',
     'flow h {}\nprompt p say "Menu"\nmenu main {\n  play p\n  retries 0\n  press 1 -> transfer "1"\n'
     '  press 2 -> hangup\n}\n',
+    'flow h {}\nprompt p say "Menu"\nmenu main {\n  play p\n  press 1 -> goto sub\n  press 2 -> transfer "2"\n'
+    '  on exhausted -> goto main\n}\nmenu sub {\n  press * -> goto main\n  press 1 -> goto sub\n'
+    '  on invalid -> hangup\n}\n',
 ]
+MOMENTS = [dt.datetime(2026, 11, 23, 10, 0), dt.datetime(2026, 11, 28, 20, 0)]
 
 
-def _expected(flow: ir.Flow, inputs: tuple[str, ...]) -> dict[str, Any]:
-    record, _ = run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs], Line(None, None), [])
+def _expected(flow: ir.Flow, inputs: tuple[str, ...], moment: dt.datetime | None = None,
+              caller: str | None = None) -> dict[str, Any]:
+    record, _ = run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs], Line(moment, caller), [])
     outcome = record.outcome
     if outcome.action == "voicemail":
         return {"action": "transfer", "target": VOICEMAIL[outcome.target or "default"]}
@@ -220,33 +255,87 @@ def _expected(flow: ir.Flow, inputs: tuple[str, ...]) -> dict[str, Any]:
     return outcome.to_dict()
 
 
-def _check_all(flow: ir.Flow, dialect: str) -> int:
-    wanted = compile_flow(flow, {"voicemail": VOICEMAIL, "has_env": True, "prompts_url": "https://m.example"},
-                          dialect_name=dialect)
-    assert not [d for d in wanted.diagnostics if d.severity.name == "ERROR"]
-    sequences = [s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)]
-    for inputs in sequences:
-        assert calls.run(wanted.xml, dialect, inputs).outcome() == _expected(flow, inputs), (dialect, inputs)
-    return len(sequences)
+def _callers(flow: ir.Flow) -> list[str | None]:
+    masks = [b.condition.mask for r in flow.routes for b in r.branches
+             if isinstance(b, ir.When) and isinstance(b.condition, ir.CallerIs)]
+    return [None, *[m.split(";")[0].replace("*", "5") for m in masks]]
+
+
+@contextlib.contextmanager
+def _runtime(flow: ir.Flow, dialect: str) -> Iterator[str]:
+    """`ivrflow serve` for `flow` under uvicorn, with an Opentact environment in `dialect`."""
+    app = create_app(flow, MemoryStore(), Credentials(token="callback-token"), webhooks=targets.webhooks(),
+                     settings={"voicemail": VOICEMAIL, "dialect": dialect, "prompts_url": "https://m.example"},
+                     accept_test_clock=True)
+    with serve_app(app) as url:
+        yield url
+
+
+def _check_all(flow: ir.Flow, dialect: str) -> tuple[int, int]:
+    """Every key sequence to depth 3 (at each moment and caller that matters),
+    through the XML and the runtime server's Callbacks: how many calls, how many fetches."""
+    with _runtime(flow, dialect) as url:
+        wanted = compile_flow(flow, {"voicemail": VOICEMAIL, "has_env": True, "prompts_url": "https://m.example",
+                                     "runtime_url": url, "callback_token_value": "callback-token"},
+                              dialect_name=dialect)
+        assert not [d for d in wanted.diagnostics if d.severity.name == "ERROR"]
+        assert validate(wanted.xml, dialect) == []
+        sequences = [s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)]
+        moments = MOMENTS if flow.routes else MOMENTS[:1]
+        fetched = count = 0
+        for moment in moments:
+            with httpx.Client(headers={"X-Ivrflow-Clock": moment.isoformat()}, timeout=10) as client:
+                def fetch(link: str) -> bytes | None:
+                    answer = client.get(link)
+                    assert answer.status_code == 200, answer.text
+                    assert validate(answer.content, dialect) == []
+                    return answer.content
+                for caller in _callers(flow):
+                    for inputs in sequences:
+                        got = calls.run(wanted.xml, dialect, inputs, fetch, {"from": caller} if caller else {})
+                        assert got.outcome() == _expected(flow, inputs, moment, caller), (dialect, moment, caller,
+                                                                                          inputs)
+                        fetched += got.fetched
+                        count += 1
+    return count, fetched
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("path", STATIC, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", COMPILES, ids=lambda p: p.stem)
 def test_calls_through_the_xml_end_as_the_machine_says(path: Path, dialect: str) -> None:
     result = load(str(path), check_files=False)
     assert result.flow is not None
-    assert _check_all(result.flow, dialect) > 20
+    count, fetched = _check_all(result.flow, dialect)
+    assert count > 20
+    assert (fetched > 0) == (path.stem != "quickstart")  # the others go round or route: the runtime answers
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("source", HANDMADE)
-def test_submenus_retries_and_voicemail_run_as_the_machine_says(source: str, dialect: str, tmp_path: Path) -> None:
+def test_submenus_retries_loops_and_voicemail_run_as_the_machine_says(source: str, dialect: str,
+                                                                      tmp_path: Path) -> None:
     flow, _ = _flow(source, tmp_path)
-    assert _check_all(flow, dialect) > 20
+    assert _check_all(flow, dialect)[0] > 20
 
 
-def test_the_examples_that_compile_are_the_static_ones() -> None:
-    assert [p.stem for p in STATIC] == ["quickstart"]
+def test_the_examples_that_compile() -> None:
+    assert [p.stem for p in COMPILES] == ["quickstart", "support"]
+
+
+def test_the_runtime_refuses_unsigned_callbacks_and_unknown_nodes(tmp_path: Path) -> None:
+    flow, _ = _flow(HANDMADE[2], tmp_path)
+    with _runtime(flow, "current") as url:
+        assert httpx.get(f"{url}/opentact/xml?flow=h&node=main&kind=menu").status_code == 401
+        from ivrflow.targets.signing import signature
+
+        query = {"flow": "h", "node": "nope", "kind": "menu"}
+        answer = httpx.get(f"{url}/opentact/xml", params={**query, "sig": signature("callback-token", query)})
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "unknown_node"
+        query = {"flow": "h", "node": "main", "kind": "menu"}
+        answer = httpx.get(f"{url}/opentact/xml", params={**query, "sig": signature("callback-token", query),
+                                                          "from": "+1555", "tn": NUMBER, "call": "c1"})
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/xml")
+        assert validate(answer.content, "current") == []
 
 
 # --- deploys over HTTP to the emulator ---------------------------------------------------------
@@ -361,3 +450,40 @@ def test_the_emulator_refuses_what_opentact_refuses(opentact: tuple[Opentact, st
     assert refused.status_code == 400 and "Bogus" in refused.json()["message"]
     assert httpx.post(f"{url}/rest/sip/app/{app['uuid']}/tnlease", json={"add": ["nope"]},
                       headers=headers).status_code == 404
+
+
+def test_a_routed_flow_deployed_to_the_emulator_runs_through_the_runtime_server(opentact: tuple[Opentact, str],
+                                                                                 tmp_path: Path) -> None:
+    """support.ivr starts with a route: the uploaded XML's Callback reaches
+    `ivrflow serve`, which answers with the branch's XML for the caller and the time."""
+    _, url = opentact
+    flow_path = tmp_path / "support.ivr"
+    flow_path.write_text((EXAMPLES / "support.ivr").read_text(), encoding="utf-8")
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "welcome.wav").write_bytes((EXAMPLES / "prompts" / "welcome.wav").read_bytes())
+    flow = load(str(flow_path)).flow
+    assert flow is not None
+    settings_ = {"voicemail": VOICEMAIL, "prompts_url": "https://m.example"}
+    app = create_app(flow, MemoryStore(), Credentials(token="callback-token"), webhooks=targets.webhooks(),
+                     settings=settings_, accept_test_clock=True)
+    with serve_app(app) as runtime:
+        env = _env(BASE + f'base_url = "{url}"\nproduct = 12\nnumbers = ["{NUMBER}"]\nruntime_url = "{runtime}"\n'
+                          'prompts_url = "https://m.example"\nvoicemail = { support = "801", invoices = "802" }\n')
+        env = Environment("ot", "ivrflow.toml", env.settings, env.source,
+                          environ={"OT_PASSWORD": "demo", "IVRFLOW_CALLBACK_TOKEN": "callback-token"})
+        deploy_with(target, flow_path, env)
+        assert plan_with(target, flow_path, env).changes == []
+
+        def call(inputs: list[str], clock: str, caller: str | None = None) -> dict[str, Any]:
+            body: dict[str, Any] = {"number": NUMBER, "inputs": inputs, "clock": clock}
+            if caller:
+                body["caller"] = caller
+            return httpx.post(f"{url}/_emulator/call", json=body, timeout=20).json()
+
+        monday = "2026-11-23 10:00"
+        assert call(["2", "1"], monday)["target"] == "301"
+        assert call(["3", "2"], monday)["target"] == "802"
+        assert call(["3", "*", "1"], monday)["target"] == "201"  # back to main: a Callback for the loop
+        assert call([], "2026-11-28 14:00")["target"] == "801"  # closed: voicemail "support"
+        partner = call([], "2026-11-23 03:00", "+442079012345")
+        assert partner["target"] == "250" and partner["fetched"] == 1

@@ -14,8 +14,9 @@ Gather. When the inputs run out at a Gather, the call is waiting there.
 
 from __future__ import annotations
 
+import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import dialect as xml
@@ -33,8 +34,9 @@ class CallResult:
     target: str | None = None
     #: What the caller heard, in order: `say:TEXT` and `play:URL`.
     heard: list[str] = field(default_factory=list)
-    #: How many Gathers took an input.
+    #: How many Gathers took an input, and how many Callbacks were fetched.
     gathers: int = 0
+    fetched: int = 0
 
     def outcome(self) -> dict[str, str | None]:
         return {"action": self.action, "target": self.target}
@@ -52,15 +54,24 @@ def detect(document: bytes) -> str | None:
     return None
 
 
-def run(document: bytes, dialect_name: str, inputs: Sequence[str]) -> CallResult:
-    """Run one call: `inputs` are keys ("1", "23#") or "silence", one per Gather reached."""
-    return _Call(xml.dialect(dialect_name), list(inputs)).run(ET.fromstring(document))
+#: Fetches a Callback's URL (with the call's parameters added): the XML, or None when that fails.
+Fetch = Callable[[str], "bytes | None"]
+
+
+def run(document: bytes, dialect_name: str, inputs: Sequence[str], fetch: Fetch | None = None,
+        call: Mapping[str, str] | None = None) -> CallResult:
+    """Run one call: `inputs` are keys ("1", "23#") or "silence", one per
+    Gather reached; `fetch` gets a Callback's XML; `call` holds the
+    parameters a Callback's request carries (`from`, `tn`, `call`, `sca`)."""
+    return _Call(xml.dialect(dialect_name), list(inputs), fetch, dict(call or {})).run(ET.fromstring(document))
 
 
 class _Call:
-    def __init__(self, dialect: Dialect, inputs: list[str]):
+    def __init__(self, dialect: Dialect, inputs: list[str], fetch: Fetch | None, call: dict[str, str]):
         self.dialect = dialect
         self.inputs = inputs
+        self.fetch = fetch
+        self.call = call
         self.result = CallResult("hangup")
         self.steps = 0
 
@@ -96,6 +107,8 @@ class _Call:
             self.end("hangup")
         elif tag == xml.GATHER:
             self.gather(element)
+        elif tag == xml.CALLBACK:
+            self.callback(element)
         # <Answer> and anything else: nothing the caller hears or does
 
     def gather(self, gather: ET.Element) -> None:
@@ -121,6 +134,30 @@ class _Call:
             if error is not None:
                 self.block(error)
             return
+
+
+    def callback(self, element: ET.Element) -> None:
+        """Fetch more XML and run it in place of the rest; `<Error>` when that fails."""
+        url = element.get(xml.CALLBACK_URL, "")
+        extra = {k: v for k, v in self.call.items() if k in xml.CALLBACK_PARAMETERS}
+        if extra:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(extra)
+        self.result.fetched += 1
+        document = self.fetch(url) if self.fetch is not None else None
+        root = None
+        if document is not None:
+            try:
+                root = ET.fromstring(document)
+            except ET.ParseError:
+                root = None
+        if root is None or root.tag != xml.ROOT:
+            error = element.find(xml.ERROR)
+            if error is not None:
+                self.block(error)
+            self.end("hangup")
+            return
+        self.block(root)
+        self.end("hangup")
 
 
 def _entry(keys: str, digits: int, stop: str) -> str:

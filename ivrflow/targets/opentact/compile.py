@@ -15,10 +15,12 @@ The XML is static: a tree the platform walks with no server of ours.
     transfer  → `<Dial><To>`; voicemail → `<Dial><To>` the box's number
     hangup    → `<Hangup/>`
 
-A tree cannot go round: a `goto` back to a menu the call is already in (or
-a repeat without end), a route (hours, caller) and `ask` need the runtime
-server to answer the platform step by step (`call_flow_url`), which this
-target does not build yet: each is an IVR205 error at its line.
+A tree cannot go round: where a flow does (a `goto` back to a menu the
+call is already in, a repeat past its copies) or decides while the call
+runs (a route on hours or the caller), the XML says `<Callback url>` and
+the runtime server answers that URL (/opentact/xml, webhook.py) with the
+XML from there on, made by this same compiler (`fragment`). `ask` and
+`dial-extensions` are not built yet: IVR205 at their line.
 """
 
 from __future__ import annotations
@@ -80,6 +82,20 @@ def compile_flow(flow: ir.Flow, env: Mapping[str, Any], *, dialect_name: str | N
     return _Compiler(flow, env, dialect(dialect_name or str(env.get("dialect") or DEFAULT_DIALECT))).run()
 
 
+def fragment(flow: ir.Flow, env: Mapping[str, Any], node: str, copy: int = 0,
+             branch: ir.Actions | None = None) -> bytes:
+    """The XML the runtime server answers a Callback with: the call from
+    menu `node` after `copy` retries, or the actions of a route's `branch`."""
+    compiler = _Compiler(flow, env, dialect(str(env.get("dialect") or DEFAULT_DIALECT)))
+    root = compiler.dialect.root()
+    menu = flow.node(node)
+    if branch is not None:
+        compiler.actions(root, branch, None, 0, frozenset())
+    elif isinstance(menu, ir.Menu):
+        compiler.menu(root, menu, copy, frozenset())
+    return to_bytes(root)
+
+
 class _Compiler(TargetCompiler):
     def __init__(self, flow: ir.Flow, env: Mapping[str, Any], dialect: Dialect):
         super().__init__(flow, env, {}, True)
@@ -103,8 +119,8 @@ class _Compiler(TargetCompiler):
         if isinstance(start, ir.Menu):
             self.menu(root, start, 0, frozenset())
         elif isinstance(start, ir.Route):
-            self.dynamic(start.name_span, f"route `{start.name}` decides on hours or the caller while the call "
-                                          "runs")
+            self.route(root, start, start.name_span)
+        self.check_the_rest()
         xml = to_bytes(root)
         label = header.label if header is not None and header.label else flow.name
         product = self.env.get("product") or self.placeholder("product")
@@ -128,8 +144,7 @@ class _Compiler(TargetCompiler):
 
     def dynamic(self, span: ir.Span, why: str) -> None:
         self.once(span, "IVR205", f"{why}: Opentact's static call-flow XML cannot express it, and this target "
-                                  "does not yet build the dynamic part (the app's call_flow_url answered by "
-                                  "`ivrflow serve`)",
+                                  "does not yet have the runtime server decide it",
                   hint="`ivrflow targets` lists what opentact carries; `ivrflow simulate` and `ivrflow test` run "
                        "the flow today")
 
@@ -144,6 +159,21 @@ class _Compiler(TargetCompiler):
                       hint="fewer retries or shallower menus")
         return not self.too_big
 
+    def check_the_rest(self) -> None:
+        """What the runtime server would answer later is compiled now too, and
+        thrown away: its findings (IVR205 for `ask`, …) are the flow's, at compile."""
+        elements, too_big = self.elements, self.too_big
+        for item in self.flow.definitions:
+            if self.flow.names.get(item.name) is not item:
+                continue
+            scratch = self.dialect.root()
+            if isinstance(item, ir.Menu):
+                self.menu(scratch, item, 0, frozenset())
+            elif isinstance(item, ir.Route):
+                for branch in item.branches:
+                    self.actions(scratch, branch.actions, None, 0, frozenset())
+            self.elements, self.too_big = elements, too_big
+
     # --- the tree ----------------------------------------------------------------------
 
     def menu(self, parent: ET.Element, menu: ir.Menu, copy: int, path: frozenset[tuple[str, int]],
@@ -151,8 +181,10 @@ class _Compiler(TargetCompiler):
         """The Gather of `menu` after `copy` retries, nested in `parent`.
         `path`: the menus (and copies) the call is in on the way here."""
         if (menu.name, copy) in path:
-            self.dynamic(via or menu.name_span, f"going back to menu `{menu.name}` makes a loop")
-            self.dialect.hangup(parent)
+            span = via or menu.name_span
+            self.once(span, "IVR202", f"going back to menu `{menu.name}` goes round: the XML fetches it from the "
+                                      "runtime server (a <Callback>)")
+            self.callback(parent, menu.name, "menu", copy, span)
             return
         if not self.count():
             return
@@ -191,6 +223,18 @@ class _Compiler(TargetCompiler):
         if inter is not None:
             self.warn(inter.span, "Opentact's Gather documents no pause between keys: `inter-digit` is not kept")
 
+    def route(self, parent: ET.Element, route: ir.Route, span: ir.Span) -> None:
+        self.once(route.name_span, "IVR202", f"route `{route.name}` is decided by the runtime server while the "
+                                             "call runs (a <Callback>), which answers with the branch's XML")
+        self.callback(parent, route.name, "route", 0, span)
+
+    def callback(self, parent: ET.Element, node: str, kind: str, copy: int, span: ir.Span) -> None:
+        self.count()
+        query = {"flow": self.flow.name, "node": node, "kind": kind}
+        if copy:
+            query["copy"] = str(copy)
+        self.dialect.callback(parent, self.callback_url("/opentact/xml", query, span))
+
     def event(self, parent: ET.Element, menu: ir.Menu, event: str, copy: int,
               path: frozenset[tuple[str, int]]) -> None:
         handler = menu.on(event)  # type: ignore[arg-type]
@@ -208,7 +252,7 @@ class _Compiler(TargetCompiler):
         else:
             self.event(parent, menu, "exhausted", copy, path)
 
-    def actions(self, parent: ET.Element, actions: ir.Actions, menu: ir.Menu, copy: int,
+    def actions(self, parent: ET.Element, actions: ir.Actions, menu: ir.Menu | None, copy: int,
                 path: frozenset[tuple[str, int]], event: str = "") -> None:
         for step in actions.steps:
             if isinstance(step, ir.PlayThen):
@@ -218,12 +262,12 @@ class _Compiler(TargetCompiler):
             node = self.flow.node(terminal.target)
             if isinstance(node, ir.Menu):
                 self.menu(parent, node, 0, path, terminal.span)
+            elif isinstance(node, ir.Route):
+                self.route(parent, node, terminal.span)
             else:
-                self.dynamic(terminal.span, f"`goto {terminal.target}` reaches a route, which decides on hours or "
-                                            "the caller while the call runs")
                 self.dialect.hangup(parent)
         elif isinstance(terminal, ir.Repeat):
-            if event == "exhausted":
+            if event == "exhausted" or menu is None:
                 self.dialect.hangup(parent)  # the checks refuse it; nothing to unroll
             elif self.dialect.legacy and event == "timeout" and counts_silence_natively(menu):
                 self.dialect.hangup(parent)  # not reached: the Gather's attempts repeat it

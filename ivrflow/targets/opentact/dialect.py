@@ -71,6 +71,19 @@ LEGACY_BRANCH_KEY = "dtmf"
 LEGACY_ATTEMPTS_COUNT_SILENCE_ONLY = True
 #: [B] ASSUMPTION: `<Default>` sits inside the `<Switch>`, like a switch's default branch.
 LEGACY_DEFAULT_IN_SWITCH = True
+#: [A] `<Callback url method body timeout><Error/></Callback>`: fetch more XML
+#: from `url` and run it; [B] lists `Callback` with no attributes: ASSUMPTION,
+#: the same `url` and `method`. The runtime server answers these
+#: (/opentact/xml) where a flow goes round or decides while the call runs.
+#: ASSUMPTION: the fetched document runs in place of what follows the
+#: Callback (ivrflow writes a Callback last in its branch, so either reading
+#: runs the same), and `<Error>` inside it runs when the fetch fails.
+#: ASSUMPTION: the request carries the call's `from`, `tn`, `call` and `sca`
+#: in its query, as a Gather's `url` does [A].
+CALLBACK = "Callback"
+CALLBACK_URL = "url"
+CALLBACK_METHOD = "method"
+CALLBACK_PARAMETERS = ("from", "tn", "call", "sca")
 #: [A][B] a key that matches no branch runs `<Default>`.
 DEFAULT = "Default"
 #: [A][B] no key at all (silence) runs `<Error>`. The big Gather example of
@@ -115,6 +128,11 @@ class Dialect:
 
     def hangup(self, parent: ET.Element) -> None:
         ET.SubElement(parent, HANGUP)
+
+    def callback(self, parent: ET.Element, url: str) -> None:
+        """Fetch the rest of the call from `url`; hang up when that fails."""
+        callback = ET.SubElement(parent, CALLBACK, {CALLBACK_URL: url, CALLBACK_METHOD: "GET"})
+        ET.SubElement(ET.SubElement(callback, ERROR), HANGUP)
 
     def gather(self, parent: ET.Element, digits: int, stop: str, timeout_ms: int, attempts: int) -> ET.Element:
         if self.legacy:
@@ -183,7 +201,7 @@ def to_bytes(root: ET.Element) -> bytes:
 #: What each element may hold: its attributes, its children, and whether it has text.
 #: Written from the table of PLATFORMS.md §5, with only what that table names;
 #: the emulator refuses an upload that does not follow it.
-_ACTIONS = (SAY, PLAY, DIAL, HANGUP, GATHER)
+_ACTIONS = (SAY, PLAY, DIAL, HANGUP, GATHER, CALLBACK)
 Rule = tuple[frozenset[str], frozenset[str], bool]
 
 
@@ -200,6 +218,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         DIAL: _rule((), (DIAL_TO, ERROR)),
         DIAL_TO: _rule((), (), True),
         HANGUP: _rule((), ()),
+        CALLBACK: _rule((CALLBACK_URL, CALLBACK_METHOD, "body", "timeout"), (ERROR,)),
         GATHER: _rule((CURRENT_LENGTH, CURRENT_STOP, "url"), (SAY, PLAY, CURRENT_BRANCH, DEFAULT, ERROR)),
         CURRENT_BRANCH: _rule((CURRENT_BRANCH_KEY,), _ACTIONS),
         DEFAULT: _rule((), _ACTIONS),
@@ -212,6 +231,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         DIAL: _rule((), (DIAL_TO,)),
         DIAL_TO: _rule((), (), True),
         HANGUP: _rule((), ()),
+        CALLBACK: _rule((CALLBACK_URL, CALLBACK_METHOD), (ERROR,)),
         GATHER: _rule((LEGACY_LENGTH, LEGACY_TIMEOUT, LEGACY_ATTEMPTS, LEGACY_STOP, "callback", "method"),
                       (SAY, PLAY, LEGACY_SWITCH, ERROR)),
         LEGACY_SWITCH: _rule((), (LEGACY_BRANCH, DEFAULT)),

@@ -14,7 +14,9 @@ message, status}`; every call but /rest/auth needs `X-Auth-Token`. The
 seed's validation is kept (the tech prefix's range, the enums), an uploaded
 call flow must follow one dialect's schema (dialect.validate), faults can be
 injected, every request is logged at /_emulator/log, and POST
-/_emulator/call runs a call through the XML of the app a number is leased to.
+/_emulator/call runs a call through the XML of the app a number is leased to, fetching its
+`<Callback>`s over HTTP (from `ivrflow serve`):
+{"number", "inputs", "caller"?, "clock"? (sent as X-Ivrflow-Clock)}.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,6 +47,10 @@ __all__ = ["Opentact", "opentact_app"]
 PROFILE_FIELDS = ("name", "tech_prefix", "channel_limit", "max_rate", "daily_spend_limit", "record_calls",
                   "filemat", "audio_track_type")
 APP_FIELDS = ("name", "product", "is_active", "outbound_voice_profile", "call_flow_url", "call_flow_method")
+#: The test clock header the runtime server honours in local trials (runtime/clock.py).
+CLOCK_HEADER = "X-Ivrflow-Clock"
+#: How long a Callback's fetch may take (ASSUMPTION: Opentact's default `timeout` is UNKNOWN).
+CALLBACK_TIMEOUT_S = 10.0
 #: The largest call flow taken (ASSUMPTION: Opentact's limit is UNKNOWN).
 MAX_XML_BYTES = 2_000_000
 
@@ -260,8 +268,25 @@ def opentact_app(state: Opentact) -> Starlette:
         document = state.flows.get(lease["sip_control_app"])
         if document is None:
             return _error(404, "the app has no call flow")
-        result = calls.run(document[0], document[1], inputs)
-        return JSONResponse({**result.outcome(), "heard": result.heard, "dialect": document[1]})
+        caller, clock = body.get("caller"), body.get("clock")
+        params = {"tn": body["number"], "call": state.new_uuid(), "sca": str(lease["sip_control_app"])}
+        if isinstance(caller, str):
+            params["from"] = caller
+        headers = {CLOCK_HEADER: clock} if isinstance(clock, str) else {}
+
+        def run() -> calls.CallResult:
+            with httpx.Client(timeout=CALLBACK_TIMEOUT_S, headers=headers) as client:
+                def fetch(url: str) -> bytes | None:
+                    try:
+                        response = client.get(url)
+                    except httpx.HTTPError:
+                        return None
+                    return response.content if response.status_code == 200 else None
+                return calls.run(document[0], document[1], inputs, fetch, params)
+
+        result = await run_in_threadpool(run)
+        return JSONResponse({**result.outcome(), "heard": result.heard, "dialect": document[1],
+                             "fetched": result.fetched})
 
     return Starlette(routes=[
         Route("/rest/auth", endpoint(auth, auth=False), methods=["GET"]),

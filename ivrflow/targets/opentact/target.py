@@ -14,7 +14,7 @@ from ...compiler import ir
 from ...config import Environment
 from ...deploy.http import Stats
 from ...deploy.plan import Change, Plan
-from ..base import Emulator, EmulatorOptions, Target
+from ..base import Emulator, EmulatorOptions, Target, lazy
 from ..common import env_values
 from . import settings as opentact_settings
 from .client import OpentactApi, read_live
@@ -34,13 +34,13 @@ CAPABILITIES = {
     "retries": ("native", "unrolled, or attempts"),
     "invalid": ("native", "Default"),
     "handler-prompts": ("native", ""),
-    "goto": ("native", "a nested Gather; loops: not yet"),
+    "goto": ("native", "a nested Gather; loops: runtime Callback"),
     "transfer": ("native", "Dial"),
     "hangup": ("native", ""),
     "voicemail": ("native", "Dial to the box's number"),
     "ask": ("no", "needs the runtime server, not built"),
-    "route-hours": ("no", "needs the runtime server, not built"),
-    "route-caller": ("no", "needs the runtime server, not built"),
+    "route-hours": ("runtime", "Callback"),
+    "route-caller": ("runtime", "Callback"),
     "answer-delay": ("native", "Answer delay; legacy: warning"),
     "max-duration": ("no", "warning"),
     # The second edition: refused with IVR205 at each use.
@@ -64,7 +64,7 @@ ENV_KEYS = opentact_settings.KEYS
 
 def env_mapping(env: Environment | None) -> dict[str, Any]:
     """The environment's checked values as compile.py reads them (ConfigError at a wrong one)."""
-    values = env_values(env, ())
+    values = env_values(env, ("runtime_url",))
     if env is not None:
         values.update({k: v for k, v in dataclasses.asdict(opentact_settings.read(env)).items() if v is not None})
     return values
@@ -141,6 +141,9 @@ TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("password", "api_token"),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
     api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    webhooks=lazy(f"{__package__}.webhook", "routes"),
+    webhook_help="Opentact's <Callback>s: /opentact/xml (where a flow goes round or a route decides; give --env "
+                 "so the answers use the environment's dialect, voicemail numbers and prompts_url).",
     emulator_help="the REST API under /rest: sign-in (GET /rest/auth with Basic email:password; the emulator's "
                   "account is USERNAME@example.com), outbound voice profiles, SIP control apps, call-flow XML "
                   "uploads, number leases (search and tnlease), with Opentact's {success, payload} envelope and "

@@ -1,0 +1,83 @@
+"""`/opentact/xml`: the runtime's answers to the `<Callback>`s of Opentact's
+call-flow XML.
+
+The static XML (compile.py) fetches the rest of a call from here where the
+flow goes round (back to a menu the call is in) or decides while the call
+runs (a route on hours or the caller). The URL says which node
+(`flow`, `node`, `kind` menu|route, `copy`) and is signed with the callback
+token (PLATFORMS.md §5: Opentact documents no signing of its own; the docs
+show a token in the URL's query). Opentact adds the call's `from`, `tn`,
+`call` and `sca` (the app's uuid) to the query, or POSTs the call object
+(`{uuid, tn, from, to, …}`) as JSON. The answer is call-flow XML
+(`application/xml`) in the environment's dialect, from the same compiler.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...compiler import ir
+from ...compiler.machine import Line, MachineError, NeedsClock, branch_index
+from ...runtime.clock import call_time
+from ...runtime.http import HTTPProblem, read_json
+from ...runtime.webhooks import Webhooks
+from ..signing import check
+from .compile import fragment
+from .dialect import DEFAULT_DIALECT, DIALECTS
+
+log = logging.getLogger("ivrflow.runtime")
+#: The fields of a POSTed call object ivrflow reads.
+BODY_FIELDS = {name: ((str, int), False) for name in ("uuid", "from", "to", "tn")}
+XML_TYPE = "application/xml"
+
+
+def routes(context: Webhooks) -> list[Route]:
+    """`/xml` for every flow the server runs; the URL's `flow` picks it."""
+    credentials = context.credentials
+    settings = context.settings
+    dialect = str(settings.get("dialect") or DEFAULT_DIALECT)
+    if dialect not in DIALECTS:
+        dialect = DEFAULT_DIALECT
+    values: dict[str, Any] = {
+        "dialect": dialect, "has_env": True, "voicemail": settings.get("voicemail") or {},
+        "prompts_url": settings.get("prompts_url"), "runtime_url": settings.get("runtime_url"),
+        "insecure_callbacks": credentials.insecure}
+    if credentials.token:
+        values["callback_token_value"] = credentials.token
+
+    async def xml(request: Request) -> Response:
+        query = dict(request.query_params)
+        check(query, credentials.token, credentials.insecure, "callback")
+        runtime = context.flows.named(query.get("flow"))
+        flow = runtime.flow
+        fields: dict[str, Any] = dict(query)
+        if request.method == "POST":
+            fields.update(await read_json(request, BODY_FIELDS))
+        caller = str(fields.get("from") or "") or None
+        name = str(query.get("node", ""))
+        node = flow.node(name)
+        kind = query.get("kind")
+        base = dict(values, runtime_url=values["runtime_url"] or f"{request.url.scheme}://{request.url.netloc}")
+        if kind == "route" and isinstance(node, ir.Route):
+            try:
+                branch = node.branches[branch_index(flow, node, Line(call_time(request, runtime), caller))]
+            except (MachineError, NeedsClock) as error:
+                raise HTTPProblem(409, "no_branch", str(error)) from None
+            log.info("call %s: route %s took %s", fields.get("call", "-"), name, ir.branch_event(branch))
+            return Response(fragment(flow, base, name, branch=branch.actions), media_type=XML_TYPE)
+        if kind == "menu" and isinstance(node, ir.Menu):
+            try:
+                copy = int(query.get("copy", "0"))
+            except ValueError:
+                raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
+            if not 0 <= copy <= node.retries:
+                raise HTTPProblem(422, "bad_copy", f"menu `{name}` has no retry {copy}")
+            return Response(fragment(flow, base, name, copy), media_type=XML_TYPE)
+        raise HTTPProblem(404, "unknown_node", f"no {kind or 'node'} `{name}` in flow `{flow.name}`")
+
+    return [Route("/xml", xml, methods=["GET", "POST"])]
