@@ -37,6 +37,8 @@ from .flows import VOICEMAIL, alphabet, converge, deploy_with, plan_with
 from .servers import serve_app
 
 NUMBER = "+14155550100"
+#: Over real HTTP (the emulator or the runtime server under uvicorn): left out by `make test-fast`.
+SLOW = pytest.mark.slow
 
 
 def _flow(source: str, tmp_path: Path, name: str = "flow.ivr") -> tuple[ir.Flow, Path]:
@@ -271,6 +273,20 @@ def _runtime(flow: ir.Flow, dialect: str) -> Iterator[str]:
         yield url
 
 
+def _cached_fetch(client: httpx.Client, dialect: str) -> calls.Fetch:
+    """The runtime's answer to a URL (which holds the caller) at one moment, asked once."""
+    answers: dict[str, bytes] = {}
+
+    def fetch(link: str) -> bytes | None:
+        if link not in answers:
+            answer = client.get(link)
+            assert answer.status_code == 200, answer.text
+            assert validate(answer.content, dialect) == []
+            answers[link] = answer.content
+        return answers[link]
+    return fetch
+
+
 def _check_all(flow: ir.Flow, dialect: str) -> tuple[int, int]:
     """Every key sequence to depth 3 (at each moment and caller that matters),
     through the XML and the runtime server's Callbacks: how many calls, how many fetches."""
@@ -285,11 +301,7 @@ def _check_all(flow: ir.Flow, dialect: str) -> tuple[int, int]:
         fetched = count = 0
         for moment in moments:
             with httpx.Client(headers={"X-Ivrflow-Clock": moment.isoformat()}, timeout=10) as client:
-                def fetch(link: str) -> bytes | None:
-                    answer = client.get(link)
-                    assert answer.status_code == 200, answer.text
-                    assert validate(answer.content, dialect) == []
-                    return answer.content
+                fetch = _cached_fetch(client, dialect)
                 for caller in _callers(flow):
                     for inputs in sequences:
                         got = calls.run(wanted.xml, dialect, inputs, fetch, {"from": caller} if caller else {})
@@ -300,6 +312,7 @@ def _check_all(flow: ir.Flow, dialect: str) -> tuple[int, int]:
     return count, fetched
 
 
+@SLOW
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("path", COMPILES, ids=lambda p: p.stem)
 def test_calls_through_the_xml_end_as_the_machine_says(path: Path, dialect: str) -> None:
@@ -310,6 +323,7 @@ def test_calls_through_the_xml_end_as_the_machine_says(path: Path, dialect: str)
     assert (fetched > 0) == (path.stem != "quickstart")  # the others go round or route: the runtime answers
 
 
+@SLOW
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("source", HANDMADE)
 def test_submenus_retries_loops_and_voicemail_run_as_the_machine_says(source: str, dialect: str,
@@ -318,10 +332,24 @@ def test_submenus_retries_loops_and_voicemail_run_as_the_machine_says(source: st
     assert _check_all(flow, dialect)[0] > 20
 
 
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("source", [(EXAMPLES / "quickstart.ivr").read_text(), *HANDMADE[:2]])
+def test_static_flows_run_as_the_machine_says_with_no_server(source: str, dialect: str, tmp_path: Path) -> None:
+    """Flows with no loop or route: the XML alone, every key sequence to depth 3."""
+    flow, _ = _flow(source, tmp_path)
+    wanted = compile_flow(flow, {"voicemail": VOICEMAIL, "has_env": True}, dialect_name=dialect)
+    assert b"<Callback" not in wanted.xml and validate(wanted.xml, dialect) == []
+    sequences = [s for n in range(4) for s in itertools.product(alphabet(flow), repeat=n)]
+    for inputs in sequences:
+        assert calls.run(wanted.xml, dialect, inputs).outcome() == _expected(flow, inputs), inputs
+    assert len(sequences) > 20
+
+
 def test_the_examples_that_compile() -> None:
     assert [p.stem for p in COMPILES] == ["quickstart", "support"]
 
 
+@SLOW
 def test_the_runtime_refuses_unsigned_callbacks_and_unknown_nodes(tmp_path: Path) -> None:
     flow, _ = _flow(HANDMADE[2], tmp_path)
     with _runtime(flow, "current") as url:
@@ -357,6 +385,7 @@ def _call(url: str, inputs: list[str]) -> dict[str, Any]:
     return {"action": answer["action"], "target": answer["target"]}
 
 
+@SLOW
 def test_first_deploy_then_an_empty_plan_of_reads_then_a_small_change(opentact: tuple[Opentact, str],
                                                                       tmp_path: Path) -> None:
     state, url = opentact
@@ -380,6 +409,7 @@ def test_first_deploy_then_an_empty_plan_of_reads_then_a_small_change(opentact: 
     assert [c.kind for c in plan_with(target, path, env2).changes] == ["profile"]
 
 
+@SLOW
 def test_legacy_dialect_deploys_and_runs(opentact: tuple[Opentact, str], tmp_path: Path) -> None:
     state, url = opentact
     path = tmp_path / "quickstart.ivr"
@@ -389,6 +419,7 @@ def test_legacy_dialect_deploys_and_runs(opentact: tuple[Opentact, str], tmp_pat
     assert _call(url, ["7", "silence", "2"]) == {"action": "transfer", "target": "102"}
 
 
+@SLOW
 def test_unmanaged_objects_are_never_touched_and_foreign_numbers_are_refused(opentact: tuple[Opentact, str],
                                                                              tmp_path: Path) -> None:
     state, url = opentact
@@ -419,6 +450,7 @@ def test_unmanaged_objects_are_never_touched_and_foreign_numbers_are_refused(ope
     assert [(c.kind, c.detail) for c in plan.changes] == [("numbers", ["attach +14155550102", "detach " + NUMBER])]
 
 
+@SLOW
 def test_deploys_converge_through_injected_faults(opentact: tuple[Opentact, str], tmp_path: Path) -> None:
     state, url = opentact
     path = tmp_path / "quickstart.ivr"
@@ -434,6 +466,7 @@ def test_deploys_converge_through_injected_faults(opentact: tuple[Opentact, str]
     assert _call(url, ["1"]) == {"action": "transfer", "target": "101"}
 
 
+@SLOW
 def test_the_emulator_refuses_what_opentact_refuses(opentact: tuple[Opentact, str]) -> None:
     _, url = opentact
     assert httpx.get(f"{url}/rest/sip/app").json() == {"success": False, "message": "Unauthorized", "status": 401}
@@ -452,6 +485,7 @@ def test_the_emulator_refuses_what_opentact_refuses(opentact: tuple[Opentact, st
                       headers=headers).status_code == 404
 
 
+@SLOW
 def test_a_routed_flow_deployed_to_the_emulator_runs_through_the_runtime_server(opentact: tuple[Opentact, str],
                                                                                  tmp_path: Path) -> None:
     """support.ivr starts with a route: the uploaded XML's Callback reaches
