@@ -134,7 +134,8 @@ def emulator(options: EmulatorOptions) -> Emulator:
 
 def dial(wanted: Desired) -> str:
     numbers = ", ".join(wanted.numbers) or "the numbers leased to it"
-    return f"{numbers} (SIP control app `{wanted.app_name}`, static call-flow XML, {wanted.dialect} dialect)"
+    how = "call-flow XML with Callbacks to the runtime server" if b"<Callback" in wanted.xml else "static call-flow XML"
+    return f"{numbers} (SIP control app `{wanted.app_name}`, {how}, {wanted.dialect} dialect)"
 
 
 TARGET = Target(
