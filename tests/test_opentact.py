@@ -521,3 +521,24 @@ def test_a_routed_flow_deployed_to_the_emulator_runs_through_the_runtime_server(
         assert call([], "2026-11-28 14:00")["target"] == "801"  # closed: voicemail "support"
         partner = call([], "2026-11-23 03:00", "+442079012345")
         assert partner["target"] == "250" and partner["fetched"] == 1
+
+
+def test_a_large_flow_stays_small_and_shallow_by_fetching_from_the_runtime(tmp_path: Path) -> None:
+    """200 menus in a ring, each with a retry: nesting every submenu in every
+    copy would grow without bound; past a budget and a depth the XML fetches the rest."""
+    lines = ["flow big {}", 'prompt hi say "Hi"']
+    for i in range(200):
+        lines += [f"menu m{i} {{", "  play hi", "  retries 1", '  press 1 -> transfer "100"',
+                  f"  press 2 -> goto m{(i + 1) % 200}", "  on invalid -> repeat", "}"]
+    flow, _ = _flow("\n".join(lines) + "\n", tmp_path)
+    env = {"has_env": True, "runtime_url": "https://ivr.example", "callback_token_value": "k"}
+    for dialect in DIALECTS:
+        wanted = compile_flow(flow, env, dialect_name=dialect)
+        assert not [d for d in wanted.diagnostics if d.severity.name == "ERROR"]
+        assert validate(wanted.xml, dialect) == [] and len(wanted.xml) < 400_000
+        assert calls.run(wanted.xml, dialect, ["2", "2", "1"]).outcome() == {"action": "transfer", "target": "100"}
+
+
+def test_the_schema_refuses_a_document_nested_too_deep() -> None:
+    deep = b"<Response>" + b"<Gather><Default>" * 300 + b"<Hangup/>" + b"</Default></Gather>" * 300 + b"</Response>"
+    assert any("nests deeper" in p for p in validate(deep, "current"))

@@ -41,6 +41,14 @@ MARKER = "ivrflow"
 #: The most elements one document may have before unrolling is refused
 #: (ASSUMPTION: Opentact's limit on an upload is UNKNOWN; this keeps it small).
 MAX_ELEMENTS = 20_000
+#: Past this many elements, a `goto` to another menu is fetched from the
+#: runtime server (a <Callback>) instead of nesting its Gather again: each
+#: retry copy nests the submenus anew, so nesting alone grows exponentially
+#: with the depth of the menus.
+INLINE_BUDGET = 2_000
+#: The most menu copies nested in one another (gotos and retries) before
+#: the next is fetched from the runtime server: keeps documents shallow.
+MAX_INLINE_DEPTH = 16
 #: The default menu timeout of the language (ms): a menu that sets another gets IVR206 in the current dialect.
 LANGUAGE_TIMEOUT_MS = 5000
 
@@ -186,6 +194,12 @@ class _Compiler(TargetCompiler):
                                       "runtime server (a <Callback>)")
             self.callback(parent, menu.name, "menu", copy, span)
             return
+        if len(path) >= MAX_INLINE_DEPTH:
+            span = via or menu.name_span
+            self.once(span, "IVR202", f"the call-flow XML nests {MAX_INLINE_DEPTH} menus deep here: menu "
+                                      f"`{menu.name}` is fetched from the runtime server (a <Callback>)")
+            self.callback(parent, menu.name, "menu", copy, span)
+            return
         if not self.count():
             return
         path = path | {(menu.name, copy)}
@@ -260,7 +274,12 @@ class _Compiler(TargetCompiler):
         terminal = actions.terminal
         if isinstance(terminal, ir.Goto):
             node = self.flow.node(terminal.target)
-            if isinstance(node, ir.Menu):
+            if isinstance(node, ir.Menu) and self.elements > INLINE_BUDGET and (node.name, 0) not in path:
+                self.once(terminal.span, "IVR202", f"the call-flow XML is large: `goto {node.name}` here is fetched "
+                                                   "from the runtime server (a <Callback>) instead of nesting it "
+                                                   "again")
+                self.callback(parent, node.name, "menu", 0, terminal.span)
+            elif isinstance(node, ir.Menu):
                 self.menu(parent, node, 0, path, terminal.span)
             elif isinstance(node, ir.Route):
                 self.route(parent, node, terminal.span)

@@ -191,9 +191,16 @@ def _int(text: str | None, default: int) -> int:
     return int(text) if text is not None and text.isdigit() else default
 
 
+#: Documents of up to this many elements are indented (readable, and the
+#: golden files show them so); larger ones are written without indentation,
+#: which in a deeply nested document would be most of its bytes.
+INDENT_MAX_ELEMENTS = 2_000
+
+
 def to_bytes(root: ET.Element) -> bytes:
-    """The document as uploaded: UTF-8 with its declaration, indented."""
-    ET.indent(root)
+    """The document as uploaded: UTF-8 with its declaration, indented when small."""
+    if sum(1 for _ in root.iter()) <= INDENT_MAX_ELEMENTS:
+        ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
@@ -243,6 +250,9 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
 #: Attributes that hold a number, and the keys a branch or stop may be.
 _NUMBERS = (ANSWER_DELAY, CURRENT_LENGTH, LEGACY_LENGTH, LEGACY_TIMEOUT, LEGACY_ATTEMPTS)
 _KEYS = frozenset("0123456789*#")
+#: The deepest document the schema takes (ivrflow's own stay far below it:
+#: compile.MAX_INLINE_DEPTH); the interpreter walks one recursively.
+MAX_DEPTH = 200
 
 
 def validate(document: bytes, name: str) -> list[str]:
@@ -255,8 +265,11 @@ def validate(document: bytes, name: str) -> list[str]:
     if root.tag != ROOT:
         return [f"the root element must be <{ROOT}>, not <{root.tag}>"]
     problems: list[str] = []
-
-    def walk(element: ET.Element, where: str) -> None:
+    stack: list[tuple[ET.Element, str, int]] = [(root, "", 1)]
+    while stack:  # iterative: a hostile document may nest deeper than Python recurses
+        element, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return [f"{where}: the document nests deeper than {MAX_DEPTH} elements"]
         attributes, children, text = schema[element.tag]
         here = f"{where}/{element.tag}"
         for attribute, value in element.attrib.items():
@@ -271,11 +284,9 @@ def validate(document: bytes, name: str) -> list[str]:
             problems.append(f"{here}: <{element.tag}> holds no text")
         if text and not (element.text or "").strip():
             problems.append(f"{here}: <{element.tag}> needs its text")
-        for child in element:
+        for child in reversed(element):
             if child.tag not in children or child.tag not in schema:
                 problems.append(f"{here}: <{child.tag}> cannot be inside <{element.tag}>")
                 continue
-            walk(child, here)
-
-    walk(root, "")
+            stack.append((child, here, depth + 1))
     return problems
