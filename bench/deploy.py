@@ -15,7 +15,7 @@ The emulator runs in a child process, as a remote platform would: its work
 does not compete with the client's reading threads for one interpreter
 (`--same-process` runs it in a thread of this one, as before).
 
-    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1] [--target telphin|portsip]
+    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1] [--target telphin|portsip|opentact]
                            [--same-process]
 """
 
@@ -40,6 +40,7 @@ from ivrflow.deploy.run import verify  # noqa: E402
 from ivrflow.loader import load  # noqa: E402
 from ivrflow.targets import get  # noqa: E402
 from ivrflow.targets.emulation import Faults  # noqa: E402
+from ivrflow.targets.opentact.emulator import Opentact, opentact_app  # noqa: E402
 from ivrflow.targets.portsip.emulator import PortSip, portsip_app  # noqa: E402
 from ivrflow.targets.telphin.emulator import Telphin, telphin_app  # noqa: E402
 from tests.servers import free_port, serve_app  # noqa: E402
@@ -85,7 +86,12 @@ ENVIRONMENTS = {
     "telphin": {"client_id": "demo", "client_secret": "${SECRET}", "extension": "071"},
     "portsip": {"username": "demo", "password": "${SECRET}", "domain": "bench", "extensions": "7000-7999",
                 "pin": "${PIN}", "runtime_url": "http://127.0.0.1:9"},
+    "opentact": {"email": "demo@example.com", "password": "${SECRET}", "product": 12,
+                 "numbers": ["+14155550100"], "runtime_url": "http://127.0.0.1:9", "prompts_url": "http://127.0.0.1:9"},
 }
+APPS = {"telphin": lambda faults: telphin_app(Telphin(faults=faults)),
+        "portsip": lambda faults: portsip_app(PortSip(faults=faults)),
+        "opentact": lambda faults: opentact_app(Opentact(password="demo", faults=faults))}
 
 
 def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> int:
@@ -110,10 +116,10 @@ def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> i
 def run(folder: Path, name: str, menus: int, latency_ms: int, faults: float, rows: list[tuple],
         same_process: bool = False) -> None:
     injected = Faults(rate=faults, latency_ms=latency_ms, timeout_s=1.5, seed=1)
-    app = telphin_app(Telphin(faults=injected)) if name == "telphin" else portsip_app(PortSip(faults=injected))
+    app = APPS[name](injected)
     label = f" ({faults:.0%} faults)" if faults else ""
     with (serve_app if same_process else serve_apart)(app) as base:
-        url = base if name == "telphin" else base + "/api"
+        url = base + "/api" if name == "portsip" else base
         for step, changed in (("first deploy", False), ("redeploy, no change", False), ("one key changed", True)):
             (folder / "bench.ivr").write_text(generate(menus, changed))
             stats, started, runs, changes = Stats(), time.perf_counter(), 0, 0

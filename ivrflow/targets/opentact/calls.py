@@ -145,11 +145,8 @@ class _Call:
         self.result.fetched += 1
         document = self.fetch(url) if self.fetch is not None else None
         root = None
-        if document is not None:
-            try:
-                root = ET.fromstring(document)
-            except ET.ParseError:
-                root = None
+        if document is not None and not xml.validate(document, self.dialect.name):
+            root = ET.fromstring(document)  # valid: well-formed, and shallow enough to walk
         if root is None or root.tag != xml.ROOT:
             error = element.find(xml.ERROR)
             if error is not None:

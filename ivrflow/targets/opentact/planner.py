@@ -41,6 +41,9 @@ def make_plan(desired: Desired, live: Live | None) -> Plan:
     plan = Plan("opentact", notes=[f"placeholder: <{name}> (give an environment to fill it in)"
                                    for name in desired.placeholders])
     plan.notes.append(f"call-flow XML: the {desired.dialect} dialect")
+    if b"<Callback" in desired.xml:
+        plan.notes.append("parts of the flow are answered by `ivrflow serve` (<Callback>s): run it with this "
+                          "version of the flow, or changes there do not reach callers")
     known = live is not None
     live = live or Live()
     if live.profiles:
