@@ -17,10 +17,10 @@ The XML is static: a tree the platform walks with no server of ours.
 
 A tree cannot go round: where a flow does (a `goto` back to a menu the
 call is already in, a repeat past its copies) or decides while the call
-runs (a route on hours or the caller), the XML says `<Callback url>` and
-the runtime server answers that URL (/opentact/xml, webhook.py) with the
-XML from there on, made by this same compiler (`fragment`). `ask` and
-`dial-extensions` are not built yet: IVR205 at their line.
+runs (a route on hours or the caller, an `ask` in a menu), the XML says
+`<Callback url>` and the runtime server answers that URL (/opentact/xml,
+webhook.py) with the XML from there on, made by this same compiler
+(`fragment`). `dial-extensions` is not built yet: IVR205 at its line.
 """
 
 from __future__ import annotations
@@ -91,14 +91,15 @@ def compile_flow(flow: ir.Flow, env: Mapping[str, Any], *, dialect_name: str | N
 
 
 def fragment(flow: ir.Flow, env: Mapping[str, Any], node: str, copy: int = 0,
-             branch: ir.Actions | None = None) -> bytes:
+             branch: ir.Actions | None = None, event: str = "") -> bytes:
     """The XML the runtime server answers a Callback with: the call from
-    menu `node` after `copy` retries, or the actions of a route's `branch`."""
+    menu `node` after `copy` retries, or `branch`: the actions of a route's
+    branch, or (with the menu `node` and its `event`) what an `ask` answered."""
     compiler = _Compiler(flow, env, dialect(str(env.get("dialect") or DEFAULT_DIALECT)))
     root = compiler.dialect.root()
     menu = flow.node(node)
     if branch is not None:
-        compiler.actions(root, branch, None, 0, frozenset())
+        compiler.actions(root, branch, menu if isinstance(menu, ir.Menu) else None, copy, frozenset(), event)
     elif isinstance(menu, ir.Menu):
         compiler.menu(root, menu, copy, frozenset())
     return to_bytes(root)
@@ -212,7 +213,7 @@ class _Compiler(TargetCompiler):
         for play in menu.plays:
             self.prompt(gather, play.prompt)
         for press in menu.presses:
-            self.actions(dialect.branch(gather, press.key), press.actions, menu, copy, path)
+            self.actions(dialect.branch(gather, press.key), press.actions, menu, copy, path, f"press {press.key}")
         self.event(dialect.default(gather), menu, "invalid", copy, path)
         if native:
             self.event(dialect.error(gather), menu, "exhausted", copy, path)
@@ -242,11 +243,13 @@ class _Compiler(TargetCompiler):
                                              "call runs (a <Callback>), which answers with the branch's XML")
         self.callback(parent, route.name, "route", 0, span)
 
-    def callback(self, parent: ET.Element, node: str, kind: str, copy: int, span: ir.Span) -> None:
+    def callback(self, parent: ET.Element, node: str, kind: str, copy: int, span: ir.Span, event: str = "") -> None:
         self.count()
         query = {"flow": self.flow.name, "node": node, "kind": kind}
         if copy:
             query["copy"] = str(copy)
+        if event:
+            query["event"] = event
         self.dialect.callback(parent, self.callback_url("/opentact/xml", query, span))
 
     def event(self, parent: ET.Element, menu: ir.Menu, event: str, copy: int,
@@ -298,8 +301,12 @@ class _Compiler(TargetCompiler):
         elif isinstance(terminal, ir.Voicemail):
             self.count()
             self.dialect.dial(parent, self.voicemail(terminal))
+        elif isinstance(terminal, ir.Ask) and menu is not None and event:
+            self.once(terminal.span, "IVR202", f"`ask` in menu `{menu.name}` goes through the runtime server (a "
+                                               "<Callback>), which asks the routing service and answers with XML")
+            self.callback(parent, menu.name, "ask", copy, terminal.span, event)
         elif isinstance(terminal, ir.Ask):
-            self.dynamic(terminal.span, "`ask` asks a routing service while the call runs")
+            self.dynamic(terminal.span, "`ask` here asks a routing service while the call runs")
             self.dialect.hangup(parent)
         else:
             self.count()

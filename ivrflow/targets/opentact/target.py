@@ -38,7 +38,7 @@ CAPABILITIES = {
     "transfer": ("native", "Dial"),
     "hangup": ("native", ""),
     "voicemail": ("native", "Dial to the box's number"),
-    "ask": ("no", "needs the runtime server, not built"),
+    "ask": ("runtime", "Callback"),
     "route-hours": ("runtime", "Callback"),
     "route-caller": ("runtime", "Callback"),
     "answer-delay": ("native", "Answer delay; legacy: warning"),

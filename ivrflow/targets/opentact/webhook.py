@@ -3,8 +3,9 @@ call-flow XML.
 
 The static XML (compile.py) fetches the rest of a call from here where the
 flow goes round (back to a menu the call is in) or decides while the call
-runs (a route on hours or the caller). The URL says which node
-(`flow`, `node`, `kind` menu|route, `copy`) and is signed with the callback
+runs (a route on hours or the caller, an `ask`, which the server sends to
+the routing service). The URL says which node
+(`flow`, `node`, `kind` menu|route|ask, `copy`, `event`) and is signed with the callback
 token (PLATFORMS.md §5: Opentact documents no signing of its own; the docs
 show a token in the URL's query). Opentact adds the call's `from`, `tn`,
 `call` and `sca` (the app's uuid) to the query, or POSTs the call object
@@ -23,6 +24,7 @@ from starlette.routing import Route
 
 from ...compiler import ir
 from ...compiler.machine import Line, MachineError, NeedsClock, branch_index
+from ...runtime import ask
 from ...runtime.clock import call_time
 from ...runtime.http import HTTPProblem, read_json
 from ...runtime.webhooks import Webhooks
@@ -71,13 +73,31 @@ def routes(context: Webhooks) -> list[Route]:
             log.info("call %s: route %s took %s", fields.get("call", "-"), name, ir.branch_event(branch))
             return Response(fragment(flow, base, name, branch=branch.actions), media_type=XML_TYPE)
         if kind == "menu" and isinstance(node, ir.Menu):
-            try:
-                copy = int(query.get("copy", "0"))
-            except ValueError:
-                raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
-            if not 0 <= copy <= node.retries:
-                raise HTTPProblem(422, "bad_copy", f"menu `{name}` has no retry {copy}")
-            return Response(fragment(flow, base, name, copy), media_type=XML_TYPE)
+            return Response(fragment(flow, base, name, _copy(query, node)), media_type=XML_TYPE)
+        if kind == "ask" and isinstance(node, ir.Menu):
+            copy = _copy(query, node)
+            event = str(query.get("event", ""))
+            handler = next((p.actions for p in node.presses if f"press {p.key}" == event), None)
+            if handler is None and event in ("invalid", "timeout"):
+                found = node.on(event)  # type: ignore[arg-type]
+                handler = found.actions if found is not None else None
+            if handler is None or not isinstance(handler.terminal, ir.Ask):
+                raise HTTPProblem(404, "unknown_ask", f"no `ask` on `{event}` in menu `{name}`")
+            reply = await ask.ask(runtime.http, flow, handler.terminal.url, {
+                "flow": flow.name, "node": name, "session": fields.get("call"), "caller": caller,
+                "called": fields.get("tn") or fields.get("to"), "keys": event.removeprefix("press ") or None})
+            actions = ir.Actions((reply,), handler.span)
+            return Response(fragment(flow, base, name, copy, branch=actions, event=event), media_type=XML_TYPE)
         raise HTTPProblem(404, "unknown_node", f"no {kind or 'node'} `{name}` in flow `{flow.name}`")
 
     return [Route("/xml", xml, methods=["GET", "POST"])]
+
+
+def _copy(query: dict[str, str], menu: ir.Menu) -> int:
+    try:
+        copy = int(query.get("copy", "0"))
+    except ValueError:
+        raise HTTPProblem(422, "bad_copy", "`copy` must be a number") from None
+    if not 0 <= copy <= menu.retries:
+        raise HTTPProblem(422, "bad_copy", f"menu `{menu.name}` has no retry {copy}")
+    return copy
