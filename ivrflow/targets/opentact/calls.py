@@ -122,6 +122,8 @@ class _Call:
             given = self.inputs.pop(0)
             self.result.gathers += 1
             entry = "" if given == SILENCE else _entry(given, digits, stop)
+            if entry and gather.get(xml.GATHER_URL) is not None and not self.dialect.legacy:
+                self.fetch_and_run(gather.get(xml.GATHER_URL, ""), {xml.GATHER_DIGITS_PARAMETER: entry}, None)
             if entry:
                 branch = self.dialect.branches(gather).get(entry)
                 chosen = branch if branch is not None else self.dialect.default_of(gather)
@@ -138,8 +140,10 @@ class _Call:
 
     def callback(self, element: ET.Element) -> None:
         """Fetch more XML and run it in place of the rest; `<Error>` when that fails."""
-        url = element.get(xml.CALLBACK_URL, "")
-        extra = {k: v for k, v in self.call.items() if k in xml.CALLBACK_PARAMETERS}
+        self.fetch_and_run(element.get(xml.CALLBACK_URL, ""), {}, element.find(xml.ERROR))
+
+    def fetch_and_run(self, url: str, parameters: dict[str, str], error: ET.Element | None) -> None:
+        extra = {**parameters, **{k: v for k, v in self.call.items() if k in xml.CALLBACK_PARAMETERS}}
         if extra:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(extra)
         self.result.fetched += 1
@@ -148,7 +152,6 @@ class _Call:
         if document is not None and not xml.validate(document, self.dialect.name):
             root = ET.fromstring(document)  # valid: well-formed, and shallow enough to walk
         if root is None or root.tag != xml.ROOT:
-            error = element.find(xml.ERROR)
             if error is not None:
                 self.block(error)
             self.end("hangup")
@@ -159,7 +162,8 @@ class _Call:
 
 def _entry(keys: str, digits: int, stop: str) -> str:
     """The keys a Gather takes: up to `digits`, ended early by the stop key
-    (which is not part of the entry). Fewer keys end at a pause."""
-    if stop and stop in keys[:digits + 1]:
+    (which is not part of the entry, unless it comes first:
+    dialect.STOP_KEY_NEEDS_A_KEY). Fewer keys end at a pause."""
+    if stop and stop in keys[:digits + 1] and not (xml.STOP_KEY_NEEDS_A_KEY and keys.index(stop) == 0):
         return keys[:keys.index(stop)]
     return keys[:digits]

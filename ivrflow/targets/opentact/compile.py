@@ -20,7 +20,9 @@ call is already in, a repeat past its copies) or decides while the call
 runs (a route on hours or the caller, an `ask` in a menu), the XML says
 `<Callback url>` and the runtime server answers that URL (/opentact/xml,
 webhook.py) with the XML from there on, made by this same compiler
-(`fragment`). `dial-extensions` is not built yet: IVR205 at its line.
+(`fragment`). A menu with `dial-extensions` sends every entry to the
+runtime server (`<Gather url>`, the current dialect only; IVR205 in the
+legacy one).
 """
 
 from __future__ import annotations
@@ -209,6 +211,13 @@ class _Compiler(TargetCompiler):
             self.check_menu(menu)
         native = dialect.legacy and counts_silence_natively(menu)
         stop = next((k for k in STOP_KEYS if not any(k in p.key for p in menu.presses)), STOP_KEYS[0])
+        if menu.dial_extensions and not dialect.legacy:  # the runtime server decides every entry
+            gather = dialect.gather(parent, menu.digits, stop, menu.timeout_ms, 1,
+                                    self.callback_url_for(menu.name, "entry", copy, menu.name_span))
+            for play in menu.plays:
+                self.prompt(gather, play.prompt)
+            self.event(dialect.error(gather), menu, "timeout", copy, path)
+            return
         gather = dialect.gather(parent, menu.digits, stop, menu.timeout_ms, menu.retries + 1 if native else 1)
         for play in menu.plays:
             self.prompt(gather, play.prompt)
@@ -221,8 +230,14 @@ class _Compiler(TargetCompiler):
             self.event(dialect.error(gather), menu, "timeout", copy, path)
 
     def check_menu(self, menu: ir.Menu) -> None:
-        if menu.dial_extensions:
-            self.dynamic(menu.name_span, f"menu `{menu.name}` dials the extension the caller keys in")
+        if menu.dial_extensions and self.dialect.legacy:
+            self.once(menu.name_span, "IVR205", f"menu `{menu.name}` dials the extension the caller keys in: the "
+                                                "runtime server would decide each entry, and the legacy dialect's "
+                                                "Gather documents no URL to send the keys to",
+                      hint='use `dialect = "current"`, or drop `dial-extensions`')
+        elif menu.dial_extensions:
+            self.once(menu.name_span, "IVR202", f"the runtime server decides the entries of menu `{menu.name}` (a "
+                                                "<Gather url>): callers may dial an extension")
         if any(k in p.key for p in menu.presses for k in STOP_KEYS) and all(
                 any(k in p.key for p in menu.presses) for k in STOP_KEYS):
             self.once(menu.name_span, "IVR205", f"menu `{menu.name}` uses both * and #: Opentact ends an entry "
@@ -245,12 +260,15 @@ class _Compiler(TargetCompiler):
 
     def callback(self, parent: ET.Element, node: str, kind: str, copy: int, span: ir.Span, event: str = "") -> None:
         self.count()
+        self.dialect.callback(parent, self.callback_url_for(node, kind, copy, span, event))
+
+    def callback_url_for(self, node: str, kind: str, copy: int, span: ir.Span, event: str = "") -> str:
         query = {"flow": self.flow.name, "node": node, "kind": kind}
         if copy:
             query["copy"] = str(copy)
         if event:
             query["event"] = event
-        self.dialect.callback(parent, self.callback_url("/opentact/xml", query, span))
+        return self.callback_url("/opentact/xml", query, span)
 
     def event(self, parent: ET.Element, menu: ir.Menu, event: str, copy: int,
               path: frozenset[tuple[str, int]]) -> None:

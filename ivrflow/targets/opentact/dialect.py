@@ -84,6 +84,14 @@ CALLBACK = "Callback"
 CALLBACK_URL = "url"
 CALLBACK_METHOD = "method"
 CALLBACK_PARAMETERS = ("from", "tn", "call", "sca")
+#: [A] `<Gather url>`: the entry is sent to `url` (`dtmf=<keys>` with the
+#: call's `from`, `tn`, `state`, `sca`, `call`) and the XML it answers runs.
+#: ASSUMPTION: with a `url` the keys go to the URL (no `<DTMF>` branch is
+#: taken), its answer runs in place of what follows, and silence still runs
+#: `<Error>`. [B]'s `callback` gets `code`, `success`, `attempts`: too little
+#: is documented to rely on it, so the legacy dialect has no such Gather.
+GATHER_URL = "url"
+GATHER_DIGITS_PARAMETER = "dtmf"
 #: [A][B] a key that matches no branch runs `<Default>`.
 DEFAULT = "Default"
 #: [A][B] no key at all (silence) runs `<Error>`. The big Gather example of
@@ -92,6 +100,11 @@ DEFAULT = "Default"
 ERROR = "Error"
 #: [A] documents no timeout: the platform's own applies. ASSUMPTION: 5 s.
 CURRENT_TIMEOUT_MS = 5000
+#: ASSUMPTION (UNVERIFIED): the stop key ends an entry only after at least
+#: one key; pressed first, it is the entry (a key no branch has: `<Default>`,
+#: or sent to a Gather's `url`), as ivrflow's language reads a key the menu
+#: does not use. A platform that took it for no input would run `<Error>`.
+STOP_KEY_NEEDS_A_KEY = True
 #: Keys an entry may end with, in the order ivrflow picks one a menu does not use.
 STOP_KEYS = ("#", "*")
 
@@ -134,7 +147,10 @@ class Dialect:
         callback = ET.SubElement(parent, CALLBACK, {CALLBACK_URL: url, CALLBACK_METHOD: "GET"})
         ET.SubElement(ET.SubElement(callback, ERROR), HANGUP)
 
-    def gather(self, parent: ET.Element, digits: int, stop: str, timeout_ms: int, attempts: int) -> ET.Element:
+    def gather(self, parent: ET.Element, digits: int, stop: str, timeout_ms: int, attempts: int,
+               url: str | None = None) -> ET.Element:
+        if url is not None:  # the current dialect only (see GATHER_URL)
+            return ET.SubElement(parent, GATHER, {CURRENT_LENGTH: str(digits), CURRENT_STOP: stop, GATHER_URL: url})
         if self.legacy:
             return ET.SubElement(parent, GATHER, {LEGACY_LENGTH: str(digits), LEGACY_TIMEOUT: str(timeout_ms),
                                                   LEGACY_ATTEMPTS: str(attempts), LEGACY_STOP: stop})

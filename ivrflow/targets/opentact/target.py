@@ -29,7 +29,7 @@ CAPABILITIES = {
     "prompt-say": ("native", "Say"),
     "fully": ("no", "warning"),
     "keys": ("native", "DTMF / Case"),
-    "dial-extensions": ("no", "needs the runtime server, not built"),
+    "dial-extensions": ("runtime", "Gather url; current dialect"),
     "timeout": ("native", "legacy dialect; current: the platform's"),
     "retries": ("native", "unrolled, or attempts"),
     "invalid": ("native", "Default"),

@@ -4,8 +4,9 @@ call-flow XML.
 The static XML (compile.py) fetches the rest of a call from here where the
 flow goes round (back to a menu the call is in) or decides while the call
 runs (a route on hours or the caller, an `ask`, which the server sends to
-the routing service). The URL says which node
-(`flow`, `node`, `kind` menu|route|ask, `copy`, `event`) and is signed with the callback
+the routing service, and the entries of a menu callers may dial an
+extension in, which a `<Gather url>` sends with `dtmf`). The URL says which node
+(`flow`, `node`, `kind` menu|route|ask|entry, `copy`, `event`) and is signed with the callback
 token (PLATFORMS.md §5: Opentact documents no signing of its own; the docs
 show a token in the URL's query). Opentact adds the call's `from`, `tn`,
 `call` and `sca` (the app's uuid) to the query, or POSTs the call object
@@ -23,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...compiler import ir
-from ...compiler.machine import Line, MachineError, NeedsClock, branch_index
+from ...compiler.machine import Call, Keys, Line, MachineError, NeedsClock, Visited, branch_index, step
 from ...runtime import ask
 from ...runtime.clock import call_time
 from ...runtime.http import HTTPProblem, read_json
@@ -74,6 +75,13 @@ def routes(context: Webhooks) -> list[Route]:
             return Response(fragment(flow, base, name, branch=branch.actions), media_type=XML_TYPE)
         if kind == "menu" and isinstance(node, ir.Menu):
             return Response(fragment(flow, base, name, _copy(query, node)), media_type=XML_TYPE)
+        if kind == "entry" and isinstance(node, ir.Menu):
+            copy = _copy(query, node)
+            entry = str(fields.get("dtmf") or "")
+            if not entry or not all(c in "0123456789*#" for c in entry) or len(entry) > 32:
+                raise HTTPProblem(422, "bad_dtmf", "`dtmf` must be the keys the caller pressed (0-9, * and #)")
+            event, actions = _on_entry(flow, node, copy, entry, Line(call_time(request, runtime), caller))
+            return Response(fragment(flow, base, name, copy, branch=actions, event=event), media_type=XML_TYPE)
         if kind == "ask" and isinstance(node, ir.Menu):
             copy = _copy(query, node)
             event = str(query.get("event", ""))
@@ -101,3 +109,24 @@ def _copy(query: dict[str, str], menu: ir.Menu) -> int:
     if not 0 <= copy <= menu.retries:
         raise HTTPProblem(422, "bad_copy", f"menu `{menu.name}` has no retry {copy}")
     return copy
+
+
+def _on_entry(flow: ir.Flow, menu: ir.Menu, copy: int, entry: str, line: Line) -> tuple[str, ir.Actions]:
+    """What the machine says the entry does in `menu` after `copy` retries: the event and its actions."""
+    try:
+        _, effects = step(flow, Call("input", menu.name, min(copy, menu.retries)), Keys(entry), line)
+    except MachineError as error:
+        raise HTTPProblem(409, "machine", str(error)) from None
+    visit = next((e for e in effects if isinstance(e, Visited)), None)
+    if visit is None:
+        raise HTTPProblem(409, "machine", f"the entry `{entry}` led nowhere in menu `{menu.name}`")
+    if visit.event == "dial":
+        transfer = ir.Transfer(visit.keys or entry, menu.name_span)
+        return "dial", ir.Actions((transfer,), menu.name_span)
+    press = next((p for p in menu.presses if f"press {p.key}" == visit.event), None)
+    if press is not None:
+        return visit.event, press.actions
+    handler = menu.on("invalid")
+    if handler is not None:
+        return "invalid", handler.actions
+    return "invalid", ir.Actions((ir.Repeat(menu.name_span),), menu.name_span)
