@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import os
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from ivrflow import targets
 from ivrflow.cli import main
@@ -34,7 +38,7 @@ from ivrflow.targets.opentact.dialect import DIALECTS, validate
 from ivrflow.targets.opentact.emulator import Opentact, opentact_app
 
 from .conftest import EXAMPLES, PLATFORM_FLOWS, ROOT
-from .flows import VOICEMAIL, RoutingService, alphabet, ask_answer, converge, deploy_with, plan_with
+from .flows import VOICEMAIL, RoutingService, alphabet, ask_answer, converge, deploy_with, flows, plan_with
 from .servers import serve_app
 
 NUMBER = "+14155550100"
@@ -554,3 +558,21 @@ def test_a_large_flow_stays_small_and_shallow_by_fetching_from_the_runtime(tmp_p
 def test_the_schema_refuses_a_document_nested_too_deep() -> None:
     deep = b"<Response>" + b"<Gather><Default>" * 300 + b"<Hangup/>" + b"</Default></Gather>" * 300 + b"</Response>"
     assert any("nests deeper" in p for p in validate(deep, "current"))
+
+
+@SLOW
+@hypothesis_settings(max_examples=int(os.environ.get("IVRFLOW_RANDOM_FLOWS", "12")), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+@given(source=flows(), dialect=st.sampled_from(DIALECTS))
+def test_random_flows_run_on_opentact_as_on_the_machine(source: str, dialect: str) -> None:
+    """Random flows (keys, handlers with prompts, repeats, gotos, voicemail):
+    every key sequence to depth 3 through the XML and the runtime's Callbacks."""
+    from ivrflow.compiler import check_source
+
+    checked = check_source(source, "random.ivr")
+    assume(checked.flow is not None and checked.errors == 0)
+    assert checked.flow is not None
+    assume(not [d for d in compile_flow(checked.flow, {}, dialect_name=dialect).diagnostics
+                if d.severity.name == "ERROR"])
+    assert _check_all(checked.flow, dialect)[0] > 0
