@@ -467,6 +467,29 @@ def test_unmanaged_objects_are_never_touched_and_foreign_numbers_are_refused(ope
 
 
 @SLOW
+def test_destroy_removes_the_app_and_profile_ivrflow_made_and_nothing_else(opentact: tuple[Opentact, str],
+                                                                          tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    state, url = opentact
+    state.profiles["p-theirs"] = {"uuid": "p-theirs", "name": "sales outbound"}
+    state.apps["a-theirs"] = {"uuid": "a-theirs", "name": "reception", "product": 12}
+    flow_path = tmp_path / "quickstart.ivr"
+    flow_path.write_text((EXAMPLES / "quickstart.ivr").read_text(), encoding="utf-8")
+    (tmp_path / "ivrflow.toml").write_text(_deploy_env(url).source, encoding="utf-8")
+    environ = {"OT_PASSWORD": "demo"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environ.items():
+            patch.setenv(key, value)
+        assert main(["deploy", str(flow_path), "--env", "ot", "--yes"]) == 0
+        assert main(["destroy", str(flow_path), "--env", "ot", "--yes"]) == 0
+        capsys.readouterr()
+        assert main(["plan", str(flow_path), "--env", "ot"]) == 0
+    assert "3 to create" in capsys.readouterr().out
+    assert set(state.apps) == {"a-theirs"} and set(state.profiles) == {"p-theirs"}
+    assert state.lease_of(NUMBER)["sip_control_app"] is None  # type: ignore[index]
+
+
+@SLOW
 def test_deploys_converge_through_injected_faults(opentact: tuple[Opentact, str], tmp_path: Path) -> None:
     state, url = opentact
     path = tmp_path / "quickstart.ivr"

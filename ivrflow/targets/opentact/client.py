@@ -31,6 +31,8 @@ class OpentactApi(ApiClient):
         self.email = email or ""
         self.password = redact.register(password) if password else ""
         self.api_token = redact.register(api_token) if api_token else None
+        #: The call-flow XML a plan made with this client uploads.
+        self.xml = b""
 
     def sign_in(self, renew: bool) -> tuple[str, float]:
         if self.api_token is not None:

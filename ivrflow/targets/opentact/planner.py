@@ -2,7 +2,8 @@
 name), the SIP control app (by name, linked to the profile), its call-flow
 XML (uploaded when its digest differs), and the app's number leases (added
 and removed). Only the profile and app named `ivrflow:FLOW` are ever
-changed; nothing is deleted but leases on ivrflow's own app."""
+changed; nothing is deleted but leases on ivrflow's own app (and, by
+`ivrflow destroy`, the app and the profile themselves)."""
 
 from __future__ import annotations
 
@@ -125,6 +126,24 @@ def apply_change(api: OpentactApi, change: Change, ids: dict[str, Any], xml: Cal
         def lookup() -> Any:
             found = [item for item in api.get(collection) or [] if item.get("name") == name]
             return found[0] if found else None
+    if change.op == "delete":
+        api.request("DELETE", path)
+        return
     result = api.request(change.method, path, json=body, lookup=lookup)
     if change.ref is not None:
         ids[change.ref] = result["uuid"] if isinstance(result, dict) else result
+
+
+def destroy_plan(desired: Desired, live: Live) -> Plan:
+    """The calls that remove what ivrflow made for the flow: its SIP control
+    app (Opentact takes the call flow and the leases off with it; the leases
+    stay the account's) and then its outbound voice profile. Only objects
+    named `ivrflow:FLOW` are in it."""
+    plan = Plan("opentact")
+    for app in live.apps:
+        plan.changes.append(Change("delete", "app", f"app:{desired.app_name}", "DELETE", f"/rest{APP}/{app['uuid']}",
+                                   source=desired.source))
+    for profile in live.profiles:
+        plan.changes.append(Change("delete", "profile", f"profile:{desired.profile_name}", "DELETE",
+                                   f"/rest{PROFILE}/{profile['uuid']}", source=desired.source))
+    return plan

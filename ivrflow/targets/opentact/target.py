@@ -19,7 +19,7 @@ from ..common import env_values
 from . import settings as opentact_settings
 from .client import OpentactApi, read_live
 from .compile import Desired, compile_flow
-from .planner import NumberProblem, apply_change, make_plan
+from .planner import NumberProblem, apply_change, destroy_plan, make_plan
 
 NAME = "opentact"
 #: What Opentact's static call-flow XML expresses (compile.py).
@@ -95,12 +95,18 @@ def plan(flow: ir.Flow, flow_path: str, env: Environment, api: OpentactApi) -> t
         the_plan = make_plan(wanted, live)
     except NumberProblem as problem:
         raise env.error(str(problem), "numbers") from None
-    api.xml = wanted.xml  # type: ignore[attr-defined]
+    api.xml = wanted.xml
     return wanted, the_plan
 
 
+def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: OpentactApi) -> tuple[Desired, Plan]:
+    """What ivrflow made for the flow, as a plan that removes it (planner.destroy_plan)."""
+    wanted = desired(flow, flow_path, env)
+    return wanted, destroy_plan(wanted, read_live(api, wanted.profile_name, wanted.app_name, ()))
+
+
 def apply(flow: ir.Flow, flow_path: str, change: Change, api: OpentactApi, ids: dict[str, Any]) -> None:
-    apply_change(api, change, ids, lambda: api.xml)  # type: ignore[attr-defined]
+    apply_change(api, change, ids, lambda: api.xml)
 
 
 # --- artifacts ------------------------------------------------------------------------------
@@ -141,7 +147,7 @@ def dial(wanted: Desired) -> str:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=("password", "api_token"),
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, emulator=emulator, dial=dial,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     webhooks=lazy(f"{__package__}.webhook", "routes"),
     webhook_help="Opentact's <Callback>s: /opentact/xml (where a flow goes round or a route decides; give --env "
                  "so the answers use the environment's dialect, voicemail numbers and prompts_url).",
