@@ -380,6 +380,25 @@ def test_the_runtime_refuses_unsigned_callbacks_and_unknown_nodes(tmp_path: Path
                                                           "from": "+1555", "tn": NUMBER, "call": "c1"})
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/xml")
         assert validate(answer.content, "current") == []
+        bad = httpx.get(f"{url}/opentact/xml", params={**query, "sig": signature("callback-token", query),
+                                                       "copy": "9"})
+        assert bad.status_code == 401  # `copy` is signed: changing it breaks the signature
+
+
+@SLOW
+def test_the_runtime_takes_the_caller_from_a_posted_call_object(tmp_path: Path) -> None:
+    from ivrflow.targets.signing import signature
+
+    flow, _ = _flow('flow f {}\nroute r {\n  when caller "1555*" -> transfer "1"\n  otherwise -> transfer "2"\n}\n',
+                    tmp_path)
+    with _runtime(flow, "legacy") as url:
+        query = {"flow": "f", "node": "r", "kind": "route"}
+        signed = {**query, "sig": signature("callback-token", query)}
+        posted = httpx.post(f"{url}/opentact/xml", params=signed,
+                            json={"uuid": "c1", "from": "15551", "to": "+14155550100", "state": "active"})
+        assert posted.status_code == 200 and b"<To>1</To>" in posted.content
+        assert b"<To>2</To>" in httpx.get(f"{url}/opentact/xml", params={**signed, "from": "1666"}).content
+        assert httpx.post(f"{url}/opentact/xml", params=signed, content=b"[").status_code == 400
 
 
 # --- deploys over HTTP to the emulator ---------------------------------------------------------
