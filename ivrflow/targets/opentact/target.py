@@ -79,7 +79,7 @@ def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats 
     checked = opentact_settings.read(env)
     token = env.secret("api_token")
     if token is None and checked.email is None:
-        raise env.error("give `email` and `password` (Opentact's sign-in) or `api_token`", "target",
+        raise env.error("give `email` and `password` (Opentact's sign-in) or `api_token`", "email",
                         hint='email = "ops@example.com" and password = "${OPENTACT_PASSWORD}"')
     return OpentactApi(checked.base_url, email=checked.email, password=env.secret("password"), api_token=token,
                        http=http, stats=stats)
@@ -88,7 +88,7 @@ def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats 
 def plan(flow: ir.Flow, flow_path: str, env: Environment, api: OpentactApi) -> tuple[Desired, Plan]:
     wanted = desired(flow, flow_path, env)
     if not isinstance(wanted.product, int):
-        raise env.error("`product` is required to deploy: the SIP product id the app is created under", "target",
+        raise env.error("`product` is required to deploy: the SIP product id the app is created under", "product",
                         hint="product = 12 (list them with GET /rest/sip/product)")
     live = read_live(api, wanted.profile_name, wanted.app_name, wanted.numbers)
     try:
