@@ -470,18 +470,16 @@ def test_unmanaged_objects_are_never_touched_and_foreign_numbers_are_refused(ope
     deploy_with(target, path, _deploy_env(url))
     assert state.profiles["p-theirs"] == theirs and state.apps["a-theirs"]["name"] == "reception"
     assert other["sip_control_app"] == "a-theirs"
-    with pytest.raises(ConfigError, match="attached to another SIP control app"):
-        plan_with(target, path, _deploy_env(url).__class__(
-            "ot", "ivrflow.toml", {**_deploy_env(url).settings, "numbers": ["+14155550101"]},
-            _deploy_env(url).source, environ={"OT_PASSWORD": "demo"}))
-    with pytest.raises(ConfigError, match="no lease of \\+14155559999"):
-        env = _deploy_env(url)
-        plan_with(target, path, Environment("ot", "ivrflow.toml", {**env.settings, "numbers": ["+14155559999"]},
-                                            env.source, environ={"OT_PASSWORD": "demo"}))
     env = _deploy_env(url)
-    moved = Environment("ot", "ivrflow.toml", {**env.settings, "numbers": ["+14155550102"]}, env.source,
-                        environ={"OT_PASSWORD": "demo"})
-    plan = plan_with(target, path, moved)
+
+    def numbered(number: str) -> Environment:
+        return Environment("ot", "ivrflow.toml", {**env.settings, "numbers": [number]}, env.source,
+                           environ={"OT_PASSWORD": "demo"})
+    with pytest.raises(ConfigError, match="attached to another SIP control app"):
+        plan_with(target, path, numbered("+14155550101"))
+    with pytest.raises(ConfigError, match="no lease of \\+14155559999"):
+        plan_with(target, path, numbered("+14155559999"))
+    plan = plan_with(target, path, numbered("+14155550102"))
     assert [(c.kind, c.detail) for c in plan.changes] == [("numbers", ["attach +14155550102", "detach " + NUMBER])]
 
 
