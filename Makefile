@@ -106,6 +106,36 @@ demo: setup
 	echo "-- calls on the voicebot: key 1 (simulate: transfer 101); a wrong key, then 2 (simulate: transfer 102)" && \
 	curl -s -X POST http://127.0.0.1:$$port/_emulator/call -d '{"voicebot": "quickstart", "inputs": ["1"]}' && echo && \
 	curl -s -X POST http://127.0.0.1:$$port/_emulator/call -d '{"voicebot": "quickstart", "inputs": ["7", "2"]}' && echo
+	@echo; echo "== compile for Opentact: the call-flow XML (ivrflow compile --target opentact)"
+	@$(BIN)/ivrflow compile examples/quickstart.ivr --target opentact -o out/opentact
+	@echo; echo "== deploy to a local Opentact stand-in: ivrflow emulate opentact, then deploy, plan"
+	@port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	$(BIN)/ivrflow emulate opentact --port $$port & pid=$$!; trap "kill $$pid 2>/dev/null" EXIT; \
+	export OPENTACT_BASE_URL=http://127.0.0.1:$$port OPENTACT_PASSWORD=demo OPENTACT_RUNTIME_URL=http://127.0.0.1:8080; \
+	for i in $$(seq 50); do curl -s -o /dev/null $$OPENTACT_BASE_URL/_emulator/log && break; sleep 0.1; done; \
+	echo "-- ivrflow deploy examples/quickstart.ivr --env opentact --yes" && \
+	$(BIN)/ivrflow deploy examples/quickstart.ivr --env opentact --yes && \
+	echo "-- ivrflow plan examples/quickstart.ivr --env opentact (again)" && \
+	$(BIN)/ivrflow plan examples/quickstart.ivr --env opentact && \
+	echo "-- calls to +14155550100 through the uploaded XML: key 2; a wrong key, then silence 3 times" && \
+	curl -s -X POST $$OPENTACT_BASE_URL/_emulator/call -d '{"number": "+14155550100", "inputs": ["2"]}' && echo && \
+	curl -s -X POST $$OPENTACT_BASE_URL/_emulator/call \
+	     -d '{"number": "+14155550100", "inputs": ["7", "silence", "silence", "silence"]}' && echo
+	@echo; echo "== Opentact with the runtime server: support.ivr routes on hours and callers (<Callback>s)"
+	@free() { $(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }; \
+	ot=$$(free); rt=$$(free); \
+	export OPENTACT_BASE_URL=http://127.0.0.1:$$ot OPENTACT_PASSWORD=demo IVRFLOW_CALLBACK_TOKEN=demo-callback-token; \
+	$(BIN)/ivrflow emulate opentact --port $$ot & ot_pid=$$!; \
+	export OPENTACT_RUNTIME_URL=http://127.0.0.1:$$rt; \
+	$(BIN)/ivrflow serve examples/support.ivr --env opentact --port $$rt 2>/dev/null & rt_pid=$$!; \
+	trap "kill $$ot_pid $$rt_pid 2>/dev/null" EXIT; \
+	for i in $$(seq 50); do curl -s -o /dev/null http://127.0.0.1:$$ot/_emulator/log && \
+	  curl -s -o /dev/null http://127.0.0.1:$$rt/healthz && break; sleep 0.1; done; \
+	echo "-- ivrflow deploy examples/support.ivr --env opentact --yes" && \
+	$(BIN)/ivrflow deploy examples/support.ivr --env opentact --yes && \
+	echo "-- a call from a partner's number: the route (answered by the runtime server) transfers it to 250" && \
+	curl -s -X POST http://127.0.0.1:$$ot/_emulator/call \
+	     -d '{"number": "+14155550100", "inputs": [], "caller": "+442079012345"}' && echo
 
 test: setup $(MERMAID)
 	$(BIN)/python -m pytest

@@ -17,7 +17,7 @@ The emulator runs in a child process, as a remote platform would: its work
 does not compete with the client's reading threads for one interpreter
 (`--same-process` runs it in a thread of this one, as before).
 
-    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1] [--target telphin|portsip|comm100]
+    python bench/deploy.py [--menus 50] [--latency-ms 20] [--faults 0.1] [--target telphin|portsip|comm100|opentact]
                            [--same-process]
 """
 
@@ -45,6 +45,7 @@ from ivrflow.targets.comm100.client import Pacer  # noqa: E402
 from ivrflow.targets.comm100.emulator import comm100_app  # noqa: E402
 from ivrflow.targets.comm100.state import Comm100  # noqa: E402
 from ivrflow.targets.emulation import Faults  # noqa: E402
+from ivrflow.targets.opentact.emulator import Opentact, opentact_app  # noqa: E402
 from ivrflow.targets.portsip.emulator import PortSip, portsip_app  # noqa: E402
 from ivrflow.targets.telphin.emulator import Telphin, telphin_app  # noqa: E402
 from tests.servers import free_port, serve_app  # noqa: E402
@@ -92,7 +93,13 @@ ENVIRONMENTS = {
                 "pin": "${PIN}", "runtime_url": "http://127.0.0.1:9"},
     "comm100": {"site_id": 10000, "email": "demo@example.com", "api_key": "${SECRET}", "channel": "sip",
                 "sip_server": "sip.example.com", "sip_username": "bench", "sip_password": "${SECRET}"},
+    "opentact": {"email": "demo@example.com", "password": "${SECRET}", "product": 12,
+                 "numbers": ["+14155550100"], "runtime_url": "http://127.0.0.1:9", "prompts_url": "http://127.0.0.1:9"},
 }
+APPS = {"telphin": lambda faults: telphin_app(Telphin(faults=faults)),
+        "portsip": lambda faults: portsip_app(PortSip(faults=faults)),
+        "comm100": lambda faults: comm100_app(Comm100(faults=faults, rate_limit=10**9)),
+        "opentact": lambda faults: opentact_app(Opentact(password="demo", faults=faults))}
 
 
 class SimulatedClock:
@@ -135,11 +142,10 @@ def deploy(folder: Path, name: str, url: str, stats: Stats, timeout: float) -> t
 def run(folder: Path, name: str, menus: int, latency_ms: int, faults: float, rows: list[tuple],
         same_process: bool = False) -> None:
     injected = Faults(rate=faults, latency_ms=latency_ms, timeout_s=1.5, seed=1)
-    app = telphin_app(Telphin(faults=injected)) if name == "telphin" else portsip_app(PortSip(faults=injected)) \
-        if name == "portsip" else comm100_app(Comm100(faults=injected, rate_limit=10**9))
+    app = APPS[name](injected)
     label = f" ({faults:.0%} faults)" if faults else ""
     with (serve_app if same_process else serve_apart)(app) as base:
-        url = base if name == "telphin" else base + "/api" if name == "portsip" else base + "/v4"
+        url = base + "/api" if name == "portsip" else base + "/v4" if name == "comm100" else base
         for step, changed in (("first deploy", False), ("redeploy, no change", False), ("one key changed", True)):
             (folder / "bench.ivr").write_text(generate(menus, changed))
             stats, started, runs, changes, paced = Stats(), time.perf_counter(), 0, 0, 0.0

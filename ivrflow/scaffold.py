@@ -189,6 +189,21 @@ sip_username = "voicebot"
 sip_password = "${{VOICEBOT_SIP_PASSWORD}}"
 transfer_to = "sip:{{ext}}@pbx.example.com"  # how an extension such as 101 is dialled
 ''',
+    "opentact": '''# Opentact: the flow becomes a SIP control app with call-flow XML, and its numbers.
+#   export OPENTACT_PASSWORD=…
+#   ivrflow plan {flow} --env opentact
+# A local stand-in: `ivrflow emulate opentact --port 8093` and base_url = "http://127.0.0.1:8093".
+[env.opentact]
+target = "opentact"
+base_url = "production"                  # or "staging", or a URL
+email = "ops@example.com"
+password = "${{OPENTACT_PASSWORD}}"
+product = 12                             # the SIP product id (GET /rest/sip/product)
+numbers = ["+14155550100"]               # numbers the account leases, attached to the app
+dialect = "current"                      # the call-flow XML of doc.opentact.org; "legacy": the older one
+# tech_prefix = 482910                   # the outbound voice profile (100000-999999), see docs
+# prompts_url = "https://media.example.com/ivr"   # where `file` prompts are served from
+''',
     "mediaservice": '''# iotcomms mediaservice: prompt files are uploaded; `ivrflow serve` answers the calls.
 #   export MEDIASERVICE_API_KEY="$(cat private-key.pem)"
 #   ivrflow plan {flow} --env mediaservice

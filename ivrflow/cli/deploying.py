@@ -542,5 +542,8 @@ def targets(fmt: str) -> int:
         table.add_column(name)
     for row in capabilities.rows():
         table.add_row(*row)
-    Console(highlight=False).print(table)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped: one row a line, not wrapped to 80 columns across five targets
+        console = Console(highlight=False, width=200)
+    console.print(table)
     return ExitStatus.OK

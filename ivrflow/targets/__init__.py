@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 TARGETS = {
     "comm100": "ivrflow.targets.comm100",
     "mediaservice": "ivrflow.targets.mediaservice",
+    "opentact": "ivrflow.targets.opentact",
     "portsip": "ivrflow.targets.portsip",
     "telphin": "ivrflow.targets.telphin",
 }
