@@ -22,6 +22,17 @@ saturated and latency is mostly queueing (concurrency / throughput).
     python bench/runtime.py --scenario soak    # 1,000 calls, 500 ms think time, Redis: must end with no errors
     python bench/runtime.py --seconds 5 --rounds 5 --concurrency 50,200 --think 0,250 --stores memory
     python bench/runtime.py --scenario app     # no HTTP server: CPU per callback of the apps alone
+    python bench/runtime.py --scenario bank    # examples/bank.ivr, its lookup answered in 5 ms: 50 and 200 calls
+
+`--scenario bank` serves a copy of examples/bank.ivr (and common.ivr, the
+branch open at all hours) whose lookup goes to a local service (uvicorn, its
+own process, not pinned) that answers after 5 ms. A call is six callbacks:
+newCall, getIvrCommand (main menu), 1 pressed, the account number ended by
+"#" (the lookup runs; the answer must say the balance), callingPartyDrop,
+sessionCompleted. The bare endpoint makes the same lookup over HTTP (one
+pooled httpx client) for the callback that ends an entry with "#", and says
+the balance it got (or, after 3 s, the flow's `on error` words). About 90
+s in all.
 
 `--scenario app` calls both ASGI apps in this process (no sockets, no
 uvicorn, no load generator) and measures the CPU time each callback costs
@@ -69,15 +80,20 @@ menu second {
 }
 """
 #: The bare endpoint: what any callback server must do (bearer check, JSON
-#: body read and checked, JSON answer), with no flow and no sessions.
+#: body read and checked, JSON answer; in the bank scenario, the lookup), with
+#: no flow and no sessions.
 BARE = '''
-import hmac, json, os
+import asyncio, hmac, json, os
+import httpx
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 TOKEN = os.environ["IVRFLOW_CALLBACK_TOKEN"].encode()
-FIELDS = {"sessionId": (str,), "callingParty": (str, int), "calledParty": (str, int), "dtmfBuffer": (str, int)}
+FIELDS = {"sessionId": (str,), "callingParty": (str, int), "calledParty": (str, int), "dtmfBuffer": (str, int),
+          "dtmfParams": (dict,), "replyId": (str,)}
+LOOKUP = os.environ.get("BENCH_LOOKUP_URL")  # the bank scenario: an entry ended by "#" is looked up, as ivrflow does
+client = None
 
 async def answer(request):
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
@@ -89,15 +105,78 @@ async def answer(request):
         if len(body) > 65536:
             return JSONResponse({"error": {"code": "body_too_large"}}, status_code=413)
     data = json.loads(body)
-    if not isinstance(data, dict) or any(k in data and not isinstance(data[k], t) for k, t in FIELDS.items()):
+    if not isinstance(data, dict) or any(data.get(k) is not None and not isinstance(data[k], t)
+                                         for k, t in FIELDS.items()):
         return JSONResponse({"error": {"code": "wrong_type"}}, status_code=422)
+    text = "For more press 2. To leave press 1."
+    if LOOKUP and (data.get("dtmfParams") or {}).get("matchedTerminationKey"):
+        global client
+        client = client or httpx.AsyncClient()
+        text = "Sorry, that is not a valid choice."  # as bank.ivr's `on error`, after its 3 s timeout
+        try:
+            async with asyncio.timeout(3):
+                answer = await client.post(LOOKUP, json={"variables": {"account": data["dtmfParams"]["dtmfMatch"]}})
+            answer.raise_for_status()
+            text = f"Your balance is {answer.json()['variables']['balance']} dollars."
+        except (TimeoutError, httpx.HTTPError, ValueError, KeyError, TypeError):
+            pass
     return JSONResponse({"sessionId": data["sessionId"], "phrases": [{"format": "awstts", "bargeIn": "current",
-                         "awsTTSParameters": {"Text": "For more press 2. To leave press 1.", "VoiceId": "Joanna",
+                         "awsTTSParameters": {"Text": text, "VoiceId": "Joanna",
                          "OutputFormat": "pcm", "LanguageCode": "en-US"}}],
                          "dtmf": {"maxDigits": 1, "firstTimeout": 5, "betweenTimeout": 3}})
 
 app = Starlette(routes=[Mount("/mediaservice", routes=[Route("/{name}", answer, methods=["POST"])])])
 '''
+#: The bank scenario's lookup service: answers after 5 ms, as a bank's service on the same network might.
+LOOKUP = '''
+import asyncio, json
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def balance(request):
+    if request.method == "GET":  # is it up?
+        return JSONResponse({})
+    json.loads(await request.body())
+    await asyncio.sleep(0.005)
+    return JSONResponse({"variables": {"balance": "42.10", "status": "ok"}})
+
+app = Starlette(routes=[Route("/balance", balance, methods=["POST", "GET"])])
+'''
+#: A call's callbacks: (name, fields besides sessionId). Support: two menus (a
+#: support.ivr-like call); bank: examples/bank.ivr's main menu, press 1, the
+#: account number ended by "#" (the lookup runs), its balance played, back in
+#: main, the caller hangs up. Keys are reported as in seed 002's request sample.
+#: A callback whose answer lacks its `expect` text (here: the looked-up
+#: balance, which both servers say) counts as an error.
+Step = tuple[str, dict[str, object], str | None]  # callback, fields, expect
+SCRIPTS: dict[str, list[Step]] = {
+    "support": [("newCall", {"callingParty": "+442071234567", "calledParty": "ivr"}, None),
+                ("getIvrCommand", {}, None), ("getIvrCommand", {"dtmfBuffer": "2"}, None),
+                ("getIvrCommand", {"dtmfBuffer": "1"}, None), ("sessionCompleted", {}, None)],
+    "bank": [("newCall", {"callingParty": "+442071234567", "calledParty": "18005550100"}, None),
+             ("getIvrCommand", {"replyId": None}, None),
+             ("getIvrCommand", {"dtmfBuffer": None, "dtmfParams": {"dtmfMatch": "1", "reason": "timeout"}}, None),
+             ("getIvrCommand", {"dtmfBuffer": None, "dtmfParams": {
+                 "dtmfMatch": "12345678", "reason": "terminationKey", "matchedTerminationKey": "#"}},
+              "Your balance is 42.10 dollars."),
+             ("callEvent", {"event": "callingPartyDrop"}, None),
+             ("sessionCompleted", {"reason": "hangup"}, None)],
+}
+
+
+def bank_flow(workdir: Path, lookup_url: str) -> Path:
+    """examples/bank.ivr and its common.ivr in `workdir`, the lookup sent to
+    `lookup_url` and the branch open at all hours (the bench runs at any time)."""
+    common = (ROOT / "examples" / "common.ivr").read_text()
+    hours = "    mon-fri 09:00-17:00\n    sat 09:00-13:00\n"
+    bank = (ROOT / "examples" / "bank.ivr").read_text()
+    url = "https://bank.example.com/balance"
+    if hours not in common or url not in bank:
+        raise SystemExit("examples/bank.ivr or common.ivr changed: update bench/runtime.py's bank_flow")
+    (workdir / "common.ivr").write_text(common.replace(hours, "    mon-sun 00:00-24:00\n"))
+    (workdir / "bank.ivr").write_text(bank.replace(url, lookup_url))
+    return workdir / "bank.ivr"
 
 
 @dataclass(frozen=True)
@@ -108,12 +187,15 @@ class Scenario:
     seconds: float
     rounds: int
     bare: bool = True
+    flow: str = "support"  # the calls of SCRIPTS
 
 
 SCENARIOS = {
     "saturate": Scenario("200", "0", "memory,redis", 5.0, 3),
     # The run that lost 11 of 1,000 calls to 503 store_unavailable: Redis only, once, no bare twin.
     "soak": Scenario("1000", "500", "redis", 30.0, 1, bare=False),
+    # examples/bank.ivr with its lookup answered locally in 5 ms (issue 13); short: about 90 s in all.
+    "bank": Scenario("50,200", "0", "memory,redis", 3.0, 2, flow="bank"),
 }
 #: A callback not answered within this many seconds counts as an error.
 REQUEST_TIMEOUT_S = 10.0
@@ -169,7 +251,8 @@ def process(argv: list[str], url: str, env: dict[str, str] | None = None) -> Ite
         proc.wait(10)
 
 
-async def load(base: str, concurrency: int, seconds: float, think: float) -> tuple[list[float], list[str], int]:
+async def load(base: str, concurrency: int, seconds: float, think: float,
+               script: list[Step]) -> tuple[list[float], list[str], int]:
     """Run calls from `concurrency` callers for `seconds`, pausing about
     `think` seconds between callbacks: (latencies in s of the callbacks
     answered with 200, one line per failed callback, responses of any
@@ -181,8 +264,6 @@ async def load(base: str, concurrency: int, seconds: float, think: float) -> tup
     errors: list[str] = []
     responses = 0
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    script = [("newCall", None), ("getIvrCommand", None), ("getIvrCommand", "2"), ("getIvrCommand", "1"),
-              ("sessionCompleted", None)]
     deadline = time.perf_counter() + seconds
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 
@@ -192,10 +273,8 @@ async def load(base: str, concurrency: int, seconds: float, think: float) -> tup
             await asyncio.sleep(random.uniform(0, think))
         while time.perf_counter() < deadline:
             call = str(uuid.uuid4())
-            for name, keys in script:
-                body = {"sessionId": call, "callingParty": "+442071234567", "calledParty": "ivr"}
-                if keys:
-                    body["dtmfBuffer"] = keys
+            for name, fields, expect in script:
+                body = {"sessionId": call, **fields}
                 start = time.perf_counter()
                 try:
                     async with session.post(f"{base}/mediaservice/{name}", data=json.dumps(body), headers=headers,
@@ -204,6 +283,9 @@ async def load(base: str, concurrency: int, seconds: float, think: float) -> tup
                         responses += 1
                         if response.status != 200:
                             errors.append(f"{name} -> {response.status} {text[:120]}")
+                            break
+                        if expect and expect not in text:
+                            errors.append(f"{name} -> 200 without {expect!r}")
                             break
                 except (TimeoutError, aiohttp.ClientError) as error:
                     errors.append(f"{name} -> {type(error).__name__}")
@@ -219,12 +301,12 @@ async def load(base: str, concurrency: int, seconds: float, think: float) -> tup
 
 
 def measure(base: str, pid: int, concurrency: int, seconds: float, think_ms: int,
-            store_pid: int | None = None) -> Result:
+            store_pid: int | None = None, flow: str = "support") -> Result:
     """One run of the load generator, in its own process on the second core,
     against the server at `base` (process `pid`, using redis-server
     `store_pid` if any)."""
     argv = [*pinned(1), sys.executable, __file__, "--load", base, "--concurrency", str(concurrency),
-            "--seconds", str(seconds), "--think", str(think_ms)]
+            "--seconds", str(seconds), "--think", str(think_ms), "--flow", flow]
     cpu = cpu_seconds(pid)
     store_cpu = cpu_seconds(store_pid) if store_pid else 0.0
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -237,13 +319,14 @@ def measure(base: str, pid: int, concurrency: int, seconds: float, think_ms: int
                   cpu / max(1, data["responses"]) * 1e6, store_cpu / max(1, data["responses"]) * 1e6)
 
 
-def generate(base: str, concurrency: int, seconds: float, think_ms: int) -> None:
+def generate(base: str, concurrency: int, seconds: float, think_ms: int, flow: str) -> None:
     """The load generator's own process: warm up, measure, print JSON."""
     think = think_ms / 1000
-    _, _, warm = asyncio.run(load(base, concurrency, min(1.0, seconds), think))  # warm up connections, server
+    script = SCRIPTS[flow]
+    _, _, warm = asyncio.run(load(base, concurrency, min(1.0, seconds), think, script))  # warm up connections, server
     gc.collect()
     gc.disable()  # the generator's own collections would show up as server latency
-    latencies, errors, responses = asyncio.run(load(base, concurrency, seconds, think))
+    latencies, errors, responses = asyncio.run(load(base, concurrency, seconds, think, script))
     done = len(latencies)
     latencies.sort()
     p50 = statistics.median(latencies) if latencies else 0.0
@@ -268,8 +351,7 @@ def app_cost(stores: list[str], concurrency: int, rounds: int, calls: int = 1000
     os.environ["IVRFLOW_CALLBACK_TOKEN"] = TOKEN
     namespace: dict[str, object] = {}
     exec(BARE, namespace)  # the bare app, from its source above
-    script = [("newCall", None), ("getIvrCommand", None), ("getIvrCommand", "2"), ("getIvrCommand", "1"),
-              ("sessionCompleted", None)]
+    script = SCRIPTS["support"]
     headers = [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/json")]
 
     errors: dict[str, int] = {}
@@ -297,10 +379,8 @@ def app_cost(stores: list[str], concurrency: int, rounds: int, calls: int = 1000
         async def caller() -> None:
             for _ in range(calls // concurrency):
                 call = str(uuid.uuid4())
-                for name, keys in script:
-                    body = {"sessionId": call, "callingParty": "+442071234567", "calledParty": "ivr"}
-                    if keys:
-                        body["dtmfBuffer"] = keys
+                for name, fields, _ in script:
+                    body = {"sessionId": call, **fields}
                     if not await request(app, f"/mediaservice/{name}", json.dumps(body).encode()):
                         break  # the call is abandoned, as by a platform
         started = time.process_time()
@@ -357,9 +437,10 @@ def main() -> int:
     parser.add_argument("--think", help="pause between a call's callbacks in ms, comma-separated")
     parser.add_argument("--stores", help="memory,redis")
     parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--flow", choices=sorted(SCRIPTS), default="support", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
-        generate(args.load, int(args.concurrency), args.seconds, int(args.think))
+        generate(args.load, int(args.concurrency), args.seconds, int(args.think), args.flow)
         return 0
     if args.scenario == "app":
         scenario = SCENARIOS["saturate"]
@@ -373,12 +454,21 @@ def main() -> int:
     stores = (args.stores or scenario.stores).split(",")
 
     workdir = Path(tempfile.mkdtemp(prefix="ivrflow-bench-"))
-    (workdir / "bench.ivr").write_text(FLOW)
+    flow_file = workdir / "bench.ivr"
+    flow_file.write_text(FLOW)
     (workdir / "bare.py").write_text(BARE)
     env = {"IVRFLOW_CALLBACK_TOKEN": TOKEN, "PYTHONPATH": str(workdir)}
     specs = {"memory": "memory"}
     redis_pid: int | None = None
     with contextlib.ExitStack() as stack:
+        if scenario.flow == "bank":  # the lookup service: its own process, not pinned (it shares the two cores)
+            (workdir / "lookup.py").write_text(LOOKUP)
+            port = free_port()
+            stack.enter_context(process([sys.executable, "-m", "uvicorn", "lookup:app", "--port", str(port),
+                                         "--log-level", "warning", "--no-access-log"],
+                                        f"http://127.0.0.1:{port}/balance", env))
+            env["BENCH_LOOKUP_URL"] = f"http://127.0.0.1:{port}/balance"
+            flow_file = bank_flow(workdir, env["BENCH_LOOKUP_URL"])
         if "redis" in stores:
             redis = shutil.which("redis-server")
             if not redis:
@@ -396,7 +486,7 @@ def main() -> int:
         for store in stores:
             port = free_port()
             pid = stack.enter_context(process([*pinned(0), sys.executable, "-m", "ivrflow", "serve",
-                                               str(workdir / "bench.ivr"), "--port", str(port), "--sessions",
+                                               str(flow_file), "--port", str(port), "--sessions",
                                                specs[store]], f"http://127.0.0.1:{port}/healthz", env))
             servers[store] = (f"http://127.0.0.1:{port}", pid)
 
@@ -406,7 +496,7 @@ def main() -> int:
                 for concurrency, think in levels:
                     order = ["bare", store] if round_ % 2 == 0 else [store, "bare"]
                     measured = {name: measure(*servers[name], concurrency, seconds, think,
-                                              redis_pid if name == "redis" else None)
+                                              redis_pid if name == "redis" else None, scenario.flow)
                                 for name in order if name in servers}
                     runs.setdefault((store, concurrency, think), []).append((measured[store], measured.get("bare")))
                     print(f"round {round_ + 1}/{rounds}: {store} {concurrency} calls, think {think} ms: "
@@ -451,8 +541,10 @@ def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]])
         bares = [bare for _, bare in pairs if bare is not None]
         errors = sum(r.errors for r in ours) + sum(b.errors for b in bares)
         failed += errors
-        for r in ours + bares:
-            samples.update(r.samples)
+        for r in ours:
+            samples.update(f"ivrflow ({store}, {concurrency} calls): {sample}" for sample in r.samples)
+        for b in bares:
+            samples.update(f"bare ({concurrency} calls): {sample}" for sample in b.samples)
         if bares:
             ratio = f"{median([r.rate / b.rate for r, b in pairs if b]):.2f}x"
             cpu_ratio = f"{median([b.cpu_us / r.cpu_us for r, b in pairs if b]):.2f}x"
