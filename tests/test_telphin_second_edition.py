@@ -505,3 +505,20 @@ def test_what_reads_the_key_pressed_outside_its_handler_is_refused_at_its_place(
     assert refused == [(13, 10), (18, 10)], [str(d) for d in wanted.diagnostics]
     picked = [r for c in wanted.contexts if c.key == "main" for r in c.options["1"] if r.action == "set_variable"]
     assert [r.params for r in picked] == [{"set_variable_name": "picked", "set_variable_value": "1"}]
+
+
+def test_an_end_key_pressed_alone_in_a_collect_is_reported_as_approximated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """record_digits records nothing for `#` alone (the call times out), where the
+    machine sees an empty entry (invalid): compile says so, at the end key."""
+    _compile_example(tmp_path, "bank.ivr", monkeypatch, capsys)  # the files and the environment
+    (tmp_path / "bank.ivr").write_text((EXAMPLES / "bank.ivr").read_text()
+                                       .replace(' ring 30s else voicemail "200"', "")
+                                       .replace("{balance}", "{balance:digits}").replace('"7XXX"', '"71XX"'))
+    out = tmp_path / "build"
+    status = main(["compile", str(tmp_path / "bank.ivr"), "--target", "telphin", "--env", "local", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    warning = next(line for line in err.splitlines() if "warning[IVR206]" in line)
+    assert "bank.ivr:61:5:" in warning and "`#` pressed alone in `account`" in warning
+    assert "`on timeout` where simulate takes `on invalid`" in warning

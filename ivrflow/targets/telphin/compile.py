@@ -451,6 +451,13 @@ class _Compiler(TargetCompiler):
                 setting.span if setting is not None else collect.name_span,
                 f"`end-key {collect.end_key}` in `{collect.name}`: Telphin's record_digits ends an entry with "
                 f"`{RECORD_END_KEY}` only", hint=f'use `end-key "{RECORD_END_KEY}"`'))
+        if collect.end_key == RECORD_END_KEY:
+            setting = collect.get("end-key")
+            self.diagnostics.append(RULES["IVR206"].at(
+                setting.span if setting is not None else collect.name_span,
+                f"`{RECORD_END_KEY}` pressed alone in `{collect.name}`: Telphin's record_digits records nothing, "
+                f"so the call takes `on timeout` where simulate takes `on invalid` (an empty entry)",
+                hint="give `on timeout` and `on invalid` the same actions if the difference matters"))
         self.diagnostics.append(RULES["IVR202"].at(
             collect.name_span, f"collect `{collect.name}` records with record_digits; the runtime server "
                                "(call_interactive) checks the entry and sets the variable"))
