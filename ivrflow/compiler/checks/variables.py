@@ -179,9 +179,13 @@ def _walk(flow: ir.Flow) -> _Walked:
     handled: list[_Handled] = []
     reading: dict[str, bool] = {}  # whether playing a prompt reads a variable, by its name
     for handler in flow.handlers:
+        items = handler.actions.items
+        if len(items) == 1 and isinstance(items[0], ir.Goto):  # the most common handler, quickly
+            handled.append(_Handled((), (items[0].target,)))
+            continue
         steps: list[Use | ir.PlayThen | str] = []
         terminal: ir.Terminal | None = None
-        for action in handler.actions.items:
+        for action in items:
             if isinstance(action, ir.PlayThen):
                 if terminal is None:
                     reads = reading.get(action.prompt)
@@ -206,7 +210,10 @@ def _walk(flow: ir.Flow) -> _Walked:
                         uses += found
                         if action is terminal:
                             steps += found
-        gotos = (terminal.target,) if isinstance(terminal, ir.Goto) else tuple(_gotos(terminal))
+        if isinstance(terminal, ir.Goto):
+            gotos: tuple[str, ...] = (terminal.target,)
+        else:
+            gotos = tuple(_gotos(terminal)) if isinstance(terminal, (ir.Transfer, ir.Ask)) else ()
         handled.append(_Handled(tuple(steps), gotos) if steps or gotos else _NOTHING)
     return _Walked(tuple(uses), names, entries, tuple(handled))
 
@@ -457,16 +464,12 @@ class _Flowing:
         return tuple(reads)
 
     def arrive(self, node: str, state: int, source: str | None, event: str, queue: deque[str]) -> None:
-        before = self.entered.get(node, self.everything)
+        before = self.entered.get(node, -1)  # -1: every bit
         after = before & state
         if after != before or node not in self.entered:
             self.entered[node] = after
             self.drops.setdefault(node, []).append(_Drop(before & ~after, source, event))
             queue.append(node)
-
-    @property
-    def everything(self) -> int:
-        return (1 << len(self.index)) - 1
 
 
 def _flowing(flow: ir.Flow) -> _Flowing | None:
