@@ -32,8 +32,7 @@ KEY = "key"
 PATH_ENDS = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Use:
+class Use(NamedTuple):
     """A variable read somewhere: `where` says what reads it, for messages."""
 
     name: str
@@ -151,16 +150,15 @@ class _Handled(NamedTuple):
 
 class _Walked(NamedTuple):
     """A flow's variables, walked once for the checks that ask (IVR009,
-    IVR129, IVR130): see every_use and set_names."""
+    IVR129, IVR130, IVR133): see every_use and set_names."""
 
     uses: tuple[Use, ...]
     names: dict[str, ir.Span]
     entries: dict[int, tuple[Use, ...]]  # what entering a lookup or route reads, by id() of the node
-    handlers: tuple[_Handled, ...]  # those of flow.handlers, in their order
-
-
-#: A handler that reads and sets nothing and leads nowhere new (`repeat`, `hangup`).
-_NOTHING = _Handled((), ())
+    #: The handlers that read or set a variable, or lead somewhere, in the
+    #: order of flow.handlers (a `repeat` or `hangup` alone has nothing for IVR129).
+    moving: tuple[tuple[ir.Handler, _Handled], ...]
+    sets: tuple[ir.SetVariable, ...]  # every `set` in a handler
 
 
 def _walk(flow: ir.Flow) -> _Walked:
@@ -176,12 +174,13 @@ def _walk(flow: ir.Flow) -> _Walked:
     for lookup in flow.lookups:
         for received in lookup.receive:
             names.setdefault(received.name, received.span)
-    handled: list[_Handled] = []
+    moving: list[tuple[ir.Handler, _Handled]] = []
+    sets: list[ir.SetVariable] = []
     reading: dict[str, bool] = {}  # whether playing a prompt reads a variable, by its name
     for handler in flow.handlers:
         items = handler.actions.items
         if len(items) == 1 and isinstance(items[0], ir.Goto):  # the most common handler, quickly
-            handled.append(_Handled((), (items[0].target,)))
+            moving.append((handler, _Handled((), (items[0].target,))))
             continue
         steps: list[Use | ir.PlayThen | str] = []
         terminal: ir.Terminal | None = None
@@ -196,6 +195,7 @@ def _walk(flow: ir.Flow) -> _Walked:
                         steps.append(action)
             elif isinstance(action, ir.SetVariable):
                 names.setdefault(action.name, action.name_span)
+                sets.append(action)
                 found = tuple(action_uses(action))
                 uses += found
                 if terminal is None:
@@ -214,8 +214,9 @@ def _walk(flow: ir.Flow) -> _Walked:
             gotos: tuple[str, ...] = (terminal.target,)
         else:
             gotos = tuple(_gotos(terminal)) if isinstance(terminal, (ir.Transfer, ir.Ask)) else ()
-        handled.append(_Handled(tuple(steps), gotos) if steps or gotos else _NOTHING)
-    return _Walked(tuple(uses), names, entries, tuple(handled))
+        if steps or gotos:
+            moving.append((handler, _Handled(tuple(steps), gotos)))
+    return _Walked(tuple(uses), names, entries, tuple(moving), tuple(sets))
 
 
 class _LastWalk:
@@ -311,10 +312,8 @@ def check_braces(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Di
         for form in prompt.forms:
             if form.kind == "say":
                 texts.append((form.value, form.value_span, f"prompt `{prompt.name}`", True))
-    for handler in flow.handlers:
-        for action in handler.actions.items:
-            if isinstance(action, ir.SetVariable):
-                texts.append((action.value, action.span, f"`set {action.name}`", False))
+    for action in _LastWalk.of(flow).sets:
+        texts.append((action.value, action.span, f"`set {action.name}`", False))
     for text, span, where, exact in texts:
         at = text.find("{")
         while at >= 0:
@@ -481,9 +480,7 @@ def _flowing(flow: ir.Flow) -> _Flowing | None:
     for item in flow.definitions:
         if isinstance(item, ir.NODE_TYPES) and flow.names.get(item.name) is item:
             analysis.moves[item.name] = []
-    for handler, walked in zip(flow.handlers, _LastWalk.of(flow).handlers, strict=True):
-        if walked is _NOTHING:  # no move to make, nothing to report
-            continue
+    for handler, walked in _LastWalk.of(flow).moving:
         if handler.owner is None:
             analysis.limit.append(analysis.move(handler, walked))
         elif flow.names.get(handler.owner.name) is handler.owner:
