@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -32,8 +32,7 @@ KEY = "key"
 PATH_ENDS = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Use:
+class Use(NamedTuple):
     """A variable read somewhere: `where` says what reads it, for messages."""
 
     name: str
@@ -139,57 +138,114 @@ def _played(flow: ir.Flow, name: str, span: ir.Span) -> Iterator[Use]:
             yield Use(use.name, span, use.where)
 
 
-def handler_steps(flow: ir.Flow, handler: ir.Handler) -> Iterator[tuple[Use | None, str | None]]:
-    """In the order they run: (a use, None) for what an action reads, (None,
-    a name) for what a `set` sets."""
-    for step in handler.actions.steps:
-        if isinstance(step, ir.PlayThen):
-            for use in _played(flow, step.prompt, step.name_span):
-                yield use, None
-            continue
-        for use in action_uses(step):
-            yield use, None
-        if isinstance(step, ir.SetVariable):
-            yield None, step.name
-    terminal = handler.actions.terminal
-    if terminal is not None:
-        for action in ir.with_answers((terminal,)):
-            for use in action_uses(action):
-                yield use, None
+class _Handled(NamedTuple):
+    """A handler's actions, walked once: up to its terminal action, in the
+    order they run, the uses (a Use), the prompts played that read a
+    variable (their PlayThen) and the variables set (a name); and where its
+    terminal action may lead."""
+
+    steps: tuple[Use | ir.PlayThen | str, ...]
+    gotos: tuple[str, ...]
 
 
-def every_use(flow: ir.Flow) -> Iterator[Use]:
-    """Every variable a flow reads, each where it is written (a prompt's at
-    its text, wherever it is played)."""
-    for prompt in flow.prompts:
-        yield from prompt_uses(prompt)
+class _Walked(NamedTuple):
+    """A flow's variables, walked once for the checks that ask (IVR009,
+    IVR129, IVR130, IVR133): see every_use and set_names."""
+
+    uses: tuple[Use, ...]
+    names: dict[str, ir.Span]
+    entries: dict[int, tuple[Use, ...]]  # what entering a lookup or route reads, by id() of the node
+    #: The handlers that read or set a variable, or lead somewhere, in the
+    #: order of flow.handlers (a `repeat` or `hangup` alone has nothing for IVR129).
+    moving: tuple[tuple[ir.Handler, _Handled], ...]
+    sets: tuple[ir.SetVariable, ...]  # every `set` in a handler
+
+
+def _walk(flow: ir.Flow) -> _Walked:
+    uses = [use for prompt in flow.prompts for use in prompt_uses(prompt)]
+    entries: dict[int, tuple[Use, ...]] = {}
     nodes: tuple[ir.Lookup | ir.Route, ...] = (*flow.lookups, *flow.routes)
     for node in nodes:
-        yield from entry_uses(flow, node)
-    for handler in flow.handlers:
-        for action in handler.actions.items:
-            if isinstance(action, (ir.SetVariable, ir.Transfer)):
-                yield from action_uses(action)
-            if isinstance(action, (ir.Ask, ir.Transfer)):  # its answers, its `else`
-                for other in ir.with_answers((action,)):
-                    if other is not action:
-                        yield from action_uses(other)
-
-
-def set_names(flow: ir.Flow) -> dict[str, ir.Span]:
-    """Every variable the flow can set, and where first: built-ins, the
-    collects, what lookups receive, what `set` writes."""
-    found: dict[str, ir.Span] = {}
+        entries[id(node)] = found = tuple(entry_uses(flow, node))
+        uses += found
+    names: dict[str, ir.Span] = {}
     for collect in flow.collects:
-        found.setdefault(collect.name, collect.name_span)
+        names.setdefault(collect.name, collect.name_span)
     for lookup in flow.lookups:
         for received in lookup.receive:
-            found.setdefault(received.name, received.span)
+            names.setdefault(received.name, received.span)
+    moving: list[tuple[ir.Handler, _Handled]] = []
+    sets: list[ir.SetVariable] = []
+    reading: dict[str, bool] = {}  # whether playing a prompt reads a variable, by its name
     for handler in flow.handlers:
-        for action in handler.actions.items:
-            if isinstance(action, ir.SetVariable):
-                found.setdefault(action.name, action.name_span)
-    return found
+        items = handler.actions.items
+        if len(items) == 1 and isinstance(items[0], ir.Goto):  # the most common handler, quickly
+            moving.append((handler, _Handled((), (items[0].target,))))
+            continue
+        steps: list[Use | ir.PlayThen | str] = []
+        terminal: ir.Terminal | None = None
+        for action in items:
+            if isinstance(action, ir.PlayThen):
+                if terminal is None:
+                    reads = reading.get(action.prompt)
+                    if reads is None:
+                        prompt = flow.prompt(action.prompt)
+                        reading[action.prompt] = reads = prompt is not None and any(prompt_uses(prompt))
+                    if reads:
+                        steps.append(action)
+            elif isinstance(action, ir.SetVariable):
+                names.setdefault(action.name, action.name_span)
+                sets.append(action)
+                found = tuple(action_uses(action))
+                uses += found
+                if terminal is None:
+                    steps += found
+                    steps.append(action.name)
+            elif not isinstance(action, ir.SetLanguage):
+                if terminal is None:
+                    terminal = action
+                if isinstance(action, (ir.Transfer, ir.Ask)):
+                    for other in ir.with_answers((action,)):  # with its answers, its `else`
+                        found = tuple(action_uses(other))
+                        uses += found
+                        if action is terminal:
+                            steps += found
+        if isinstance(terminal, ir.Goto):
+            gotos: tuple[str, ...] = (terminal.target,)
+        else:
+            gotos = tuple(_gotos(terminal)) if isinstance(terminal, (ir.Transfer, ir.Ask)) else ()
+        if steps or gotos:
+            moving.append((handler, _Handled(tuple(steps), gotos)))
+    return _Walked(tuple(uses), names, entries, tuple(moving), tuple(sets))
+
+
+class _LastWalk:
+    """The walk of the flow checked last, which the next check of the same
+    flow takes instead of walking it again (the flow is kept, so its id()
+    and its nodes' stay theirs)."""
+
+    last: tuple[ir.Flow, _Walked] | None = None
+
+    @classmethod
+    def of(cls, flow: ir.Flow) -> _Walked:
+        last = cls.last
+        if last is not None and last[0] is flow:
+            return last[1]
+        walked = _walk(flow)
+        cls.last = (flow, walked)
+        return walked
+
+
+def every_use(flow: ir.Flow) -> tuple[Use, ...]:
+    """Every variable a flow reads, each where it is written (a prompt's at
+    its text, wherever it is played)."""
+    return _LastWalk.of(flow).uses
+
+
+def set_names(flow: ir.Flow) -> Mapping[str, ir.Span]:
+    """Every variable the flow can set, and where first: built-ins, the
+    collects, what lookups receive, what `set` writes."""
+    return _LastWalk.of(flow).names
 
 
 # --- IVR009, IVR130, IVR133 ------------------------------------------------------------
@@ -256,10 +312,8 @@ def check_braces(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Di
         for form in prompt.forms:
             if form.kind == "say":
                 texts.append((form.value, form.value_span, f"prompt `{prompt.name}`", True))
-    for handler in flow.handlers:
-        for action in handler.actions.items:
-            if isinstance(action, ir.SetVariable):
-                texts.append((action.value, action.span, f"`set {action.name}`", False))
+    for action in _LastWalk.of(flow).sets:
+        texts.append((action.value, action.span, f"`set {action.name}`", False))
     for text, span, where, exact in texts:
         at = text.find("{")
         while at >= 0:
@@ -278,13 +332,20 @@ def check_braces(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> Iterator[Di
 # --- IVR129: set on every path before it is used ---------------------------------------
 
 
+#: Uses a check of IVR129 has to look at, each with its variable's bit:
+#: the ones that need a value, of a variable something sets (unknown names
+#: are IVR009), and not set yet by what runs before them in their handler.
+_Reads = tuple[tuple[Use, int], ...]
+
+
 class _Move(NamedTuple):
-    """A handler as the analysis sees it: what it sets, where it leads."""
+    """A handler as the analysis sees it, its actions walked once: what it
+    sets, where it leads, what it reads before it sets it."""
 
     handler: ir.Handler
-    gives: int  # set before its actions run
-    sets: int  # set by the time it leads on
+    sets: int  # set by the time it leads on (with what is set before its actions run)
     targets: tuple[str, ...]
+    reads: _Reads
 
 
 def _gotos(terminal: ir.Terminal | None) -> Iterator[str]:
@@ -319,6 +380,8 @@ class _Flowing:
     limit: list[_Move]  # `max-duration`, which may run anywhere
     entered: dict[str, int] = field(default_factory=dict)
     drops: dict[str, list[_Drop]] = field(default_factory=dict)
+    #: What playing a prompt reads, by its name: (variable, where, bit or None).
+    played: dict[str, tuple[tuple[str, str, int | None], ...]] = field(default_factory=dict)
 
     def bits(self, *names: str) -> int:
         found = 0
@@ -345,24 +408,67 @@ class _Flowing:
                     return self.bits(*surely_set(branch.condition))
         return 0
 
-    def move(self, handler: ir.Handler) -> _Move:
-        gives = self.gives(handler)
-        sets = gives | self.bits(*(a.name for a in handler.actions.steps if isinstance(a, ir.SetVariable)))
+    def keep(self, uses: Iterable[Use], state: int, reads: list[tuple[Use, int]]) -> None:
+        """Add to `reads` the uses that `state` does not already make sure of."""
+        for use in uses:
+            bit = self.index.get(use.name)
+            if bit is not None and use.needs_value and not state >> bit & 1:
+                reads.append((use, 1 << bit))
+
+    def play(self, name: str, span: ir.Span, state: int, reads: list[tuple[Use, int]]) -> None:
+        """Add to `reads` what playing prompt `name` (written at `span`) reads."""
+        found = self.played.get(name)
+        if found is None:
+            prompt = self.flow.prompt(name)
+            uses = prompt_uses(prompt) if prompt is not None else ()
+            self.played[name] = found = tuple((u.name, u.where, self.index.get(u.name)) for u in uses)
+        for variable, where, bit in found:
+            if bit is not None and not state >> bit & 1:
+                reads.append((Use(variable, span, where), 1 << bit))
+
+    def move(self, handler: ir.Handler, walked: _Handled) -> _Move:
+        """A handler's move, from its actions walked once."""
+        state = self.gives(handler)
         # a repeat or replay enters its own node again: nothing new for the analysis
-        targets = tuple(t for t in _gotos(handler.actions.terminal) if t in self.moves)
-        return _Move(handler, gives, sets, targets)
+        gotos: tuple[str, ...] = walked.gotos
+        targets: tuple[str, ...] = ()
+        if len(gotos) == 1:
+            if gotos[0] in self.moves:
+                targets = gotos
+        else:
+            targets = tuple(t for t in gotos if t in self.moves)
+        if not walked.steps:
+            return _Move(handler, state, targets, ())
+        reads: list[tuple[Use, int]] = []
+        for step in walked.steps:
+            if isinstance(step, str):
+                bit = self.index.get(step)
+                if bit is not None:
+                    state |= 1 << bit
+            elif isinstance(step, Use):
+                self.keep((step,), state, reads)
+            else:
+                self.play(step.prompt, step.name_span, state, reads)
+        return _Move(handler, state, targets, tuple(reads))
+
+    def entry(self, node: ir.Node) -> _Reads:
+        """What entering a node reads that could be missing."""
+        reads: list[tuple[Use, int]] = []
+        if isinstance(node, (ir.Menu, ir.Collect)):
+            for play in node.plays:
+                self.play(play.prompt, play.name_span, 0, reads)
+        else:
+            walked = _LastWalk.of(self.flow).entries.get(id(node))
+            self.keep(walked if walked is not None else entry_uses(self.flow, node), 0, reads)
+        return tuple(reads)
 
     def arrive(self, node: str, state: int, source: str | None, event: str, queue: deque[str]) -> None:
-        before = self.entered.get(node, self.everything)
+        before = self.entered.get(node, -1)  # -1: every bit
         after = before & state
         if after != before or node not in self.entered:
             self.entered[node] = after
             self.drops.setdefault(node, []).append(_Drop(before & ~after, source, event))
             queue.append(node)
-
-    @property
-    def everything(self) -> int:
-        return (1 << len(self.index)) - 1
 
 
 def _flowing(flow: ir.Flow) -> _Flowing | None:
@@ -374,11 +480,11 @@ def _flowing(flow: ir.Flow) -> _Flowing | None:
     for item in flow.definitions:
         if isinstance(item, ir.NODE_TYPES) and flow.names.get(item.name) is item:
             analysis.moves[item.name] = []
-    for handler in flow.handlers:
+    for handler, walked in _LastWalk.of(flow).moving:
         if handler.owner is None:
-            analysis.limit.append(analysis.move(handler))
+            analysis.limit.append(analysis.move(handler, walked))
         elif flow.names.get(handler.owner.name) is handler.owner:
-            analysis.moves[handler.owner.name].append(analysis.move(handler))
+            analysis.moves[handler.owner.name].append(analysis.move(handler, walked))
     always = analysis.bits(*ALWAYS_SET)
     queue: deque[str] = deque()
     analysis.arrive(start, always, None, "start", queue)
@@ -413,31 +519,24 @@ def check_unset_variables(flow: ir.Flow, graph: nx.MultiDiGraph, env: Env) -> It
     for node, state in analysis.entered.items():
         item = flow.node(node)
         assert item is not None
-        for use in entry_uses(flow, item):
-            yield from _report(analysis, use, state, node, None)
+        yield from _report(analysis, analysis.entry(item), state, node, None)
         for move in analysis.moves[node]:
-            yield from _in_handler(analysis, move, state, node)
+            if move.reads:
+                yield from _report(analysis, move.reads, state, node, move.handler.event)
+    always = analysis.bits(*ALWAYS_SET)
     for move in analysis.limit:
-        yield from _in_handler(analysis, move, analysis.bits(*ALWAYS_SET), None)
+        yield from _report(analysis, move.reads, always, None, move.handler.event)
 
 
-def _in_handler(analysis: _Flowing, move: _Move, state: int, node: str | None) -> Iterator[Diagnostic]:
-    state |= move.gives
-    for use, setting in handler_steps(analysis.flow, move.handler):
-        if use is not None:
-            yield from _report(analysis, use, state, node, move.handler.event)
-        elif setting is not None:
-            state |= analysis.bits(setting)
-
-
-def _report(analysis: _Flowing, use: Use, state: int, node: str | None, event: str | None) -> Iterator[Diagnostic]:
-    bit = analysis.index.get(use.name)
-    if bit is None or not use.needs_value or state >> bit & 1:
-        return  # unknown names are IVR009
-    steps = _path(analysis, 1 << bit, node) + ([event] if event else [])
-    yield RULES["IVR129"].at(
-        use.span, f"on the path {_shown(steps)}, `{use.name}` is not set yet when {use.where} uses it",
-        hint=f"set `{use.name}` on every path before it is used, or ask first with `when {use.name} is set`")
+def _report(analysis: _Flowing, reads: _Reads, state: int, node: str | None,
+            event: str | None) -> Iterator[Diagnostic]:
+    for use, bit in reads:
+        if state & bit:
+            continue
+        steps = _path(analysis, bit, node) + ([event] if event else [])
+        yield RULES["IVR129"].at(
+            use.span, f"on the path {_shown(steps)}, `{use.name}` is not set yet when {use.where} uses it",
+            hint=f"set `{use.name}` on every path before it is used, or ask first with `when {use.name} is set`")
 
 
 #: How many nodes back a message follows a path; from further away it shows `start → … → the last steps`.
