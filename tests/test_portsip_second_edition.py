@@ -279,8 +279,6 @@ def test_exactly_what_portsip_cannot_carry_of_the_examples_is_refused_with_the_r
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
-@pytest.mark.skipif(not all(loader.load(str(EXAMPLES / n), check_files=False).ok for n in REFUSED),
-                    reason="the examples have check errors on this branch")
 def test_compile_with_the_pbx_environment_fails_with_exactly_those_errors(name: str, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:

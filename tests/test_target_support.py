@@ -196,12 +196,8 @@ def _places(path: Path, target: str) -> set[tuple[int, int]]:
     return {(u.span.line, u.span.column) for u in _uses(path) if declared[u.construct][0] == "no"}
 
 
-#: The examples, once the checks of the second edition accept them (until then
-#: they stop at their check errors, before any target is asked).
-EXAMPLES_OF_THE_SECOND_EDITION = [
-    pytest.param(name, marks=pytest.mark.skipif(not loader.load(str(EXAMPLES / name), check_files=False).ok,
-                                                 reason=f"{name} has check errors on this branch"))
-    for name in ("bank.ivr", "bilingual.ivr")]
+#: The examples of the second edition.
+EXAMPLES_OF_THE_SECOND_EDITION = ["bank.ivr", "bilingual.ivr"]
 
 
 @pytest.mark.parametrize("target", REFUSING)
