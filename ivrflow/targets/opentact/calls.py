@@ -43,7 +43,7 @@ class CallResult:
 
 
 class _Ended(Exception):
-    pass
+    """The call has ended (its result is set): stop interpreting."""
 
 
 def detect(document: bytes) -> str | None:

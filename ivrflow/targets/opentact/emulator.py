@@ -128,16 +128,22 @@ def opentact_app(state: Opentact) -> Starlette:
     async def products(request: Request) -> Response:
         return _ok([{"id": p, "name": f"SIP product {p}"} for p in state.products])
 
-    async def profiles(request: Request) -> Response:
-        if request.method == "GET":
-            return _ok(list(state.profiles.values()))
-        body = await request.json()
-        problem = profile_problem(body, creating=True)
-        if problem:
-            return _error(400, problem)
-        made = {"uuid": state.new_uuid(), **body}
-        state.profiles[made["uuid"]] = made
-        return _ok(made, 201)
+    def collection(items: dict[str, Any], problem_of: Callable[[Any, bool], str | None],
+                   **defaults: Any) -> Callable[[Request], Awaitable[Response]]:
+        """GET lists the objects; POST checks the body and creates one with a new uuid."""
+        async def handle(request: Request) -> Response:
+            if request.method == "GET":
+                return _ok(list(items.values()))
+            body = await request.json()
+            problem = problem_of(body, True)
+            if problem:
+                return _error(400, problem)
+            made = {"uuid": state.new_uuid(), **defaults, **body}
+            items[made["uuid"]] = made
+            return _ok(made, 201)
+        return handle
+
+    profiles = collection(state.profiles, profile_problem)
 
     async def profile(request: Request) -> Response:
         found = state.profiles.get(request.path_params["uuid"])
@@ -172,16 +178,7 @@ def opentact_app(state: Opentact) -> Starlette:
             return f"no outbound voice profile {profile!r}"
         return None
 
-    async def apps(request: Request) -> Response:
-        if request.method == "GET":
-            return _ok(list(state.apps.values()))
-        body = await request.json()
-        problem = app_problem(body, creating=True)
-        if problem:
-            return _error(400, problem)
-        made = {"uuid": state.new_uuid(), "is_active": True, **body}
-        state.apps[made["uuid"]] = made
-        return _ok(made, 201)
+    apps = collection(state.apps, app_problem, is_active=True)
 
     async def app(request: Request) -> Response:
         found = state.apps.get(request.path_params["uuid"])
