@@ -507,20 +507,13 @@ def main() -> int:
 
 @contextlib.contextmanager
 def _redis(binary: str, port: int) -> Iterator[int]:
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit("redis-server did not start")
-            time.sleep(0.05)
-        yield proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    """redis-server on `port`; yields its pid (its CPU is measured too)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.servers import redis_process
+
+    with redis_process(binary, port) as process:
+        yield process.pid
 
 
 def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]]) -> int:

@@ -92,6 +92,14 @@ def redis_server() -> Iterator[str]:
     binary = shutil.which("redis-server")
     assert binary, "redis-server is not installed: `make test` installs it (apt-get install redis-server)"
     port = free_port()
+    with redis_process(binary, port):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@contextlib.contextmanager
+def redis_process(binary: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """redis-server on loopback `port`, without persistence, until the block ends
+    (bench/runtime.py measures its CPU by the process)."""
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -102,7 +110,7 @@ def redis_server() -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield process
     finally:
         process.terminate()
         process.wait(10)
