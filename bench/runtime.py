@@ -212,6 +212,7 @@ class Result:
     samples: list[str]
     cpu_us: float  # the server's CPU time per callback it answered (warm-up included)
     store_cpu_us: float = 0.0  # redis-server's CPU time per callback, in the same run (Redis runs)
+    load_busy: float = 0.0  # the load generator's CPU time over the measured run's wall time (1.0: saturated)
 
 
 def free_port() -> int:
@@ -316,23 +317,33 @@ def measure(base: str, pid: int, concurrency: int, seconds: float, think_ms: int
         raise SystemExit(f"the load generator failed against {base}:\n{done.stderr[-2000:]}")
     data = json.loads(done.stdout)
     return Result(data["rate"], data["p50_ms"], data["p99_ms"], data["errors"], data["samples"],
-                  cpu / max(1, data["responses"]) * 1e6, store_cpu / max(1, data["responses"]) * 1e6)
+                  cpu / max(1, data["responses"]) * 1e6, store_cpu / max(1, data["responses"]) * 1e6,
+                  data["load_busy"])
 
 
 def generate(base: str, concurrency: int, seconds: float, think_ms: int, flow: str) -> None:
-    """The load generator's own process: warm up, measure, print JSON."""
+    """The load generator's own process: warm up, measure, print JSON.
+
+    It runs on uvloop, as the servers do (uvicorn picks it), so that the
+    generator's own cost per callback stays well below the servers': a
+    saturated generator queues callbacks itself and its queueing shows up as
+    the servers' latency. `load_busy` says how close to saturated it is."""
+    import uvloop
+
     think = think_ms / 1000
     script = SCRIPTS[flow]
-    _, _, warm = asyncio.run(load(base, concurrency, min(1.0, seconds), think, script))  # warm up connections, server
+    _, _, warm = uvloop.run(load(base, concurrency, min(1.0, seconds), think, script))  # warm up connections, server
     gc.collect()
     gc.disable()  # the generator's own collections would show up as server latency
-    latencies, errors, responses = asyncio.run(load(base, concurrency, seconds, think, script))
+    cpu, wall = time.process_time(), time.perf_counter()
+    latencies, errors, responses = uvloop.run(load(base, concurrency, seconds, think, script))
+    busy = (time.process_time() - cpu) / (time.perf_counter() - wall)
     done = len(latencies)
     latencies.sort()
     p50 = statistics.median(latencies) if latencies else 0.0
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
     print(json.dumps({"rate": done / seconds, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "errors": len(errors),
-                      "samples": sorted(set(errors))[:5], "responses": warm + responses}))
+                      "samples": sorted(set(errors))[:5], "responses": warm + responses, "load_busy": busy}))
 
 
 def app_cost(stores: list[str], concurrency: int, rounds: int, calls: int = 1000) -> int:
@@ -522,10 +533,12 @@ def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]])
     `ratio` is ivrflow's callbacks/s over its bare twin's, pair by pair.
     `cpu` columns are each server's CPU time per callback: contention on a
     shared machine moves them far less than throughput, and bare cpu /
-    ivrflow cpu is the ratio one dedicated core would give."""
+    ivrflow cpu is the ratio one dedicated core would give. `gen busy` is
+    how much of its core the load generator used (the busier of a pair): near
+    100% the generator, not the servers, limits throughput and adds latency."""
     print(f"{'store':<7} {'calls':>6} {'think':>6} {'bare cb/s':>10} {'ivrflow cb/s':>13} {'ratio':>6} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'bare p99':>9} {'bare cpu':>9} {'cpu':>7} {'cpu ratio':>10} "
-          f"{'errors':>7} {'rounds':>7}")
+          f"{'gen busy':>9} {'errors':>7} {'rounds':>7}")
     failed = 0
     samples: set[str] = set()
     median = statistics.median
@@ -546,10 +559,11 @@ def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]])
         else:
             ratio = cpu_ratio = "-"
             bare = ("-", "-", "-")
+        busy = median([max(r.load_busy, b.load_busy if b else 0.0) for r, b in pairs])
         print(f"{store:<7} {concurrency:>6} {think:>6} {bare[0]:>10} {median([r.rate for r in ours]):>13.0f} "
               f"{ratio:>6} {median([r.p50_ms for r in ours]):>7.1f} {median([r.p99_ms for r in ours]):>7.1f} "
               f"{bare[1]:>9} {bare[2]:>9} {median([r.cpu_us for r in ours]):>4.0f} us {cpu_ratio:>10} "
-              f"{errors:>7} {len(pairs):>7}")
+              f"{busy:>8.0%} {errors:>7} {len(pairs):>7}")
     for (store, concurrency, think), pairs in runs.items():
         store_cpu = median([r.store_cpu_us for r, _ in pairs])
         if store_cpu:
