@@ -911,3 +911,29 @@ def test_a_served_flow_deploys_with_a_call_flow_url_and_runs_through_the_emulato
         assert bank.requests[-1]["variables"]["account"] == "55555555"
         assert call(["0", "busy"])["target"] == "+15550200"  # transfer … else voicemail "200"
         assert call(["1005"])["target"] == "1005"
+
+
+@SLOW
+def test_a_flow_that_becomes_served_drops_its_xml_and_back(opentact: tuple[Opentact, str], tmp_path: Path) -> None:
+    """A `set` makes a flow of the second edition: the next deploy gives the
+    app its call_flow_url and deletes the static XML; taking it out uploads
+    the XML again and clears the URL."""
+    state, url = opentact
+    path = tmp_path / "f.ivr"
+    static = 'flow f {}\nprompt p say "Hi"\nmenu main {\n  play p\n  press 1 -> transfer "101"\n}\n'
+    path.write_text(static, encoding="utf-8")
+    env = _deploy_env(url, 'runtime_url = "https://ivr.example"\ninsecure_callbacks = true\n')
+    deploy_with(target, path, env)
+    app = next(iter(state.apps.values()))
+    assert app["uuid"] in state.flows and not app.get("call_flow_url")
+    path.write_text(static.replace('-> transfer "101"', '-> set x = "1", transfer "10{x}"'), encoding="utf-8")
+    assert [(c.kind, c.op) for c in plan_with(target, path, env).changes] == [("app", "update"),
+                                                                               ("call-flow", "delete")]
+    deploy_with(target, path, env)
+    assert app["uuid"] not in state.flows and app["call_flow_method"] == "POST"
+    assert app["call_flow_url"].startswith("https://ivr.example/opentact/xml?flow=f&kind=call")
+    assert plan_with(target, path, env).changes == []
+    path.write_text(static, encoding="utf-8")
+    deploy_with(target, path, env)
+    assert app["uuid"] in state.flows and app["call_flow_url"] is None
+    assert _call(url, ["1"]) == {"action": "transfer", "target": "101"}

@@ -52,7 +52,7 @@ def make_plan(desired: Desired, live: Live | None) -> Plan:
     """The calls that make `live` (None: nothing exists) into `desired`."""
     plan = Plan("opentact", notes=[f"placeholder: <{name}> (give an environment to fill it in)"
                                    for name in desired.placeholders])
-    plan.notes.append(f"call-flow XML: the {desired.dialect} dialect")
+    plan.notes.append(f"{desired.how} ({desired.dialect} dialect)")
     if desired.call_flow_url is not None:
         plan.notes.append("the flow is served by `ivrflow serve` from the start (the app's call_flow_url, POST): "
                           "run it with this version of the flow, or changes do not reach callers")
