@@ -48,11 +48,12 @@ from ivrflow.targets.opentact import calls, served, settings, target
 from ivrflow.targets.opentact.compile import compile_flow
 from ivrflow.targets.opentact.dialect import DIALECTS, validate
 from ivrflow.targets.opentact.emulator import Opentact, opentact_app
+from ivrflow.targets.signing import signature
 
 from .bank_service import BankService, balance_of
 from .conftest import EXAMPLE_FLOWS, EXAMPLES, PLATFORM_FLOWS, ROOT
 from .flows import VOICEMAIL, RoutingService, alphabet, ask_answer, converge, deploy_with, flows, plan_with
-from .servers import serve_app
+from .servers import ivrflow_serve, redis_server, serve_app
 
 NUMBER = "+14155550100"
 #: Over real HTTP (the emulator or the runtime server under uvicorn): left out by `make test-fast`.
@@ -875,6 +876,10 @@ def test_the_runtime_refuses_calls_it_does_not_know_and_entries_that_are_not_key
         assert send(step_url, call="nobody", dtmf="1").status_code == 404
         assert send(step_url, call="u1", dtmf="1<x>").json()["error"]["code"] == "bad_dtmf"
         assert send(step_url.replace("node=main", "node=look"), call="u1", dtmf="1").status_code == 401
+        elsewhere = {"flow": "h", "kind": "call", "node": "look"}
+        signed = urllib.parse.urlencode({**elsewhere, "sig": signature("callback-token", elsewhere)})
+        elsewhere_url = f"{url}/opentact/xml?{signed}"
+        assert send(elsewhere_url, call="u1", dtmf="1").json()["error"]["code"] == "stale"
         done = send(step_url, call="u1", dtmf="22")
         assert b"<To>22</To>" in done.content
         assert send(step_url, call="u1", dtmf="1").status_code == 404  # the call is over
@@ -937,3 +942,53 @@ def test_a_flow_that_becomes_served_drops_its_xml_and_back(opentact: tuple[Opent
     deploy_with(target, path, env)
     assert app["uuid"] in state.flows and app["call_flow_url"] is None
     assert _call(url, ["1"]) == {"action": "transfer", "target": "101"}
+
+
+@SLOW
+def test_bank_calls_alternate_between_two_servers_sharing_redis(tmp_path: Path) -> None:
+    """Two `ivrflow serve` processes (an Opentact environment, sessions in
+    Redis): each request of a call goes to the other server, so the call's
+    state (variables, language, counters) lives only in the stored session."""
+    from .test_mediaservice_second_edition import bank_copy, bank_service_process
+
+    with bank_service_process() as lookup_url:
+        flow = bank_copy(tmp_path, lookup_url, lookup_timeout="15s")
+        (tmp_path / "ivrflow.toml").write_text(
+            BASE + 'base_url = "https://api.opentact.example"\ndialect = "current"\n'
+                   'voicemail = { "100" = "+15550100", "200" = "+15550200" }\n', encoding="utf-8")
+        with redis_server() as redis_url:
+            env = {"IVRFLOW_CALLBACK_TOKEN": "callback-token", "OT_PASSWORD": "demo"}
+            args = ("--env", "ot", "--sessions", redis_url, "--insecure")  # --insecure: the test clock header
+            with ivrflow_serve(tmp_path / "bank.ivr", *args, env=env) as (first, _), \
+                    ivrflow_serve(tmp_path / "bank.ivr", *args, env=env) as (second, _):
+                servers = [first, second]
+                wanted = compile_flow(flow, {"has_env": True, "runtime_url": first,
+                                             "callback_token_value": "callback-token"})
+                used: list[str] = []
+
+                def other(url: str) -> str:  # the request goes to the server that did not answer last
+                    server = servers[len(used) % 2]
+                    used.append(server)
+                    return server + url[len(first if url.startswith(first) else second):]
+
+                with httpx.Client(headers={"X-Ivrflow-Clock": OPEN}, timeout=20) as client:
+                    fetch, post = _served_caller(client, "current")
+                    for number, (inputs, expected) in enumerate([
+                            (["9", "1", "12345678#"], {"action": "waiting", "target": None}),
+                            (["1", "55555555#"], {"action": "transfer", "target": "260"}),
+                            (["5", "6", "silence", "silence", "silence"], {"action": "transfer", "target": "200"}),
+                            (["0", "busy"], {"action": "transfer", "target": "+15550200"})]):
+                        got = calls.run_served(str(wanted.call_flow_url), inputs, lambda url: fetch(other(url)),
+                                               lambda url, body: post(other(url), body),
+                                               {"call": f"redis-{number}", "tn": "18005550100"})
+                        assert got.outcome() == expected, inputs
+                        if number == 0:
+                            assert "say:Su saldo es 42.10 dólares." in got.heard
+                assert first in used and second in used
+            import redis
+
+            store = redis.Redis.from_url(redis_url)
+            try:  # the calls that ended left nothing; the one still in the menu waits there
+                assert [k.decode() for k in store.keys("ivrflow:session:*")] == ["ivrflow:session:redis-0"]
+            finally:
+                store.close()

@@ -17,7 +17,7 @@ show a token in the URL's query). Opentact adds the call's `from`, `tn`,
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,7 +41,7 @@ from ...runtime import ask
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
 from ...runtime.http import HTTPProblem, read_json
-from ...runtime.sessions import Session, check_fields, check_id, retried
+from ...runtime.sessions import Session, Store, check_fields, check_id, retried
 from ...runtime.webhooks import Webhooks
 from ..signing import check
 from . import served
@@ -148,12 +148,16 @@ async def _served(runtime: Runtime, request: Request, fields: dict[str, Any], qu
             raise HTTPProblem(404, "unknown_session", f"no call {session_id} (it ended, or expired)")
         session = found
         if session.call.node != name:
-            raise HTTPProblem(409, "stale", f"the call is at `{session.call.node}`, not at `{name}`")
+            await _refuse(store, session, HTTPProblem(409, "stale", f"the call is at `{session.call.node}`, "
+                                                                     f"not at `{name}`"))
         event = _event(flow, session, query, fields)
     try:
         effects = await (runtime.start(session) if event is None else runtime.advance(session, event))
     except MachineError as error:
-        raise HTTPProblem(409, "call_over", str(error)) from None
+        problem = HTTPProblem(409, "call_over", str(error))
+        if event is None:
+            raise problem from None
+        await _refuse(store, session, problem)
     session.path = []  # nothing reports the path to Opentact
     document = served.respond(flow, effects, session.call, values, token, delay, session.id)
     if session.call.status in ("input", "ringing"):
@@ -162,6 +166,15 @@ async def _served(runtime: Runtime, request: Request, fields: dict[str, Any], qu
         await store.delete(session.id)
     log.info("call %s: %s at %s", session.id, session.call.status, session.call.node or "-")
     return Response(document, media_type=XML_TYPE)
+
+
+async def _refuse(store: Store, session: Session, problem: HTTPProblem) -> NoReturn:
+    """Refuse a request the stored call does not fit. The copy this server
+    kept may be behind another server's write (RedisStore): writing it back,
+    unchanged, fails then (SessionConflict), and the request is handled again
+    from the stored session; otherwise `problem` stands."""
+    await store.put(session)
+    raise problem
 
 
 def _event(flow: ir.Flow, session: Session, query: dict[str, str], fields: dict[str, Any]) -> Event:
