@@ -76,11 +76,8 @@ def legacy_entries(menu: ir.Menu) -> list[str] | None:
                 return None
             found = (str(n).rjust(len(low), "0") for n in range(int(low), int(high) + 1))
         else:
-            choices = [ir._PATTERN_DIGITS.get(ch, ch) for ch in press.key]
-            size = 1
-            for choice in choices:
-                size *= len(choice)
-            if size > MAX_LEGACY_CASES:
+            choices = ["0123456789" if ch in "XNZ" else ch for ch in press.key]  # narrowed by press_for below
+            if 10 ** sum(len(c) > 1 for c in choices) > MAX_LEGACY_CASES * 10:
                 return None
             found = ("".join(p) for p in itertools.product(*choices))
         for entry in found:
