@@ -24,22 +24,36 @@ from hypothesis import strategies as st
 from ivrflow import targets
 from ivrflow.cli import main
 from ivrflow.compiler import ir
-from ivrflow.compiler.machine import Keys, Line, Silence
-from ivrflow.compiler.simulate import run_call
+from ivrflow.compiler.machine import (
+    TRANSFER_REASONS,
+    Call,
+    Keys,
+    Line,
+    LookupService,
+    Silence,
+    Start,
+    TransferFailed,
+    outcome_of,
+    step,
+)
+from ivrflow.compiler.simulate import MisplacedInput, run_call
 from ivrflow.config import ConfigError, Environment
 from ivrflow.loader import load
 from ivrflow.runtime.app import create_app
+from ivrflow.runtime.clock import parse_clock
 from ivrflow.runtime.http import Credentials
 from ivrflow.runtime.sessions import MemoryStore
 from ivrflow.targets.emulation import Faults
-from ivrflow.targets.opentact import calls, settings, target
+from ivrflow.targets.opentact import calls, served, settings, target
 from ivrflow.targets.opentact.compile import compile_flow
 from ivrflow.targets.opentact.dialect import DIALECTS, validate
 from ivrflow.targets.opentact.emulator import Opentact, opentact_app
+from ivrflow.targets.signing import signature
 
-from .conftest import EXAMPLES, PLATFORM_FLOWS, ROOT
+from .bank_service import BankService, balance_of
+from .conftest import EXAMPLE_FLOWS, EXAMPLES, PLATFORM_FLOWS, ROOT
 from .flows import VOICEMAIL, RoutingService, alphabet, ask_answer, converge, deploy_with, flows, plan_with
-from .servers import serve_app
+from .servers import ivrflow_serve, redis_server, serve_app
 
 NUMBER = "+14155550100"
 #: Over real HTTP (the emulator or the runtime server under uvicorn): left out by `make test-fast`.
@@ -126,9 +140,12 @@ def _diagnostics(flow: ir.Flow, dialect: str) -> list[str]:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("path", PLATFORM_FLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", EXAMPLE_FLOWS, ids=lambda p: p.stem)
 def test_golden_xml_of_each_example(path: Path, dialect: str, golden, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The XML of each example that compiles; of the others, what is refused (IVR205) and why."""
+    """The XML of each example that compiles; of the others, what is refused
+    (IVR205) and why. A flow of the second edition is served by the runtime
+    from the start: its golden XML is the runtime's first answer to a call
+    (Monday 10:00, no caller or number given), its plan sets call_flow_url."""
     monkeypatch.chdir(ROOT)
     result = load(str(path.relative_to(ROOT)))
     assert result.flow is not None
@@ -138,8 +155,17 @@ def test_golden_xml_of_each_example(path: Path, dialect: str, golden, monkeypatc
         assert {d.code for d in errors} == {"IVR205"}
         golden(f"opentact/{path.stem}.{dialect}.refused.txt", "\n".join(_diagnostics(result.flow, dialect)) + "\n")
         return
-    assert validate(wanted.xml, dialect) == []
-    golden(f"opentact/{path.stem}.{dialect}.xml", wanted.xml.decode())
+    if served.is_served(result.flow):
+        name = result.flow.name
+        assert wanted.xml == b"" and wanted.call_flow_url == f"<runtime_url>/opentact/xml?flow={name}&kind=call"
+        call, effects = step(result.flow, Call(), Start(), Line(MOMENTS[0]))
+        values = {"dialect": dialect, "runtime_url": "<runtime_url>"}
+        first = served.respond(result.flow, effects, call, values, None)
+        assert validate(first, dialect) == []
+        golden(f"opentact/{path.stem}.{dialect}.xml", first.decode())
+    else:
+        assert validate(wanted.xml, dialect) == []
+        golden(f"opentact/{path.stem}.{dialect}.xml", wanted.xml.decode())
     plan = target.make_empty_plan(wanted)
     golden(f"opentact/{path.stem}.{dialect}.plan.json", json.dumps(plan.calls(), indent=2, ensure_ascii=False) + "\n")
 
@@ -616,3 +642,373 @@ def test_random_flows_run_on_opentact_as_on_the_machine(source: str, dialect: st
     assume(not [d for d in compile_flow(checked.flow, {}, dialect_name=dialect).diagnostics
                 if d.severity.name == "ERROR"])
     assert _check_all(checked.flow, dialect)[0] > 0
+
+
+# --- the second edition: flows the runtime serves from the start --------------------------------
+
+#: examples/bank.ivr's lookup service (tests/bank_service.py), mounted in the runtime's HTTP client.
+BANK_HOST = "bank.example.com"
+SERVED_VOICEMAIL = {**VOICEMAIL, "100": "+15550100", "200": "+15550200", "201": "+15550201"}
+#: A flow of the second edition the legacy dialect carries too (no collect, no `transfer … else`):
+#: variables (with text that needs escaping) from a route on the number dialled, a lookup,
+#: conditions, languages, play first/again, replay, separate counters, a key range and a pattern.
+SERVED_FLOW = '''flow h "Hostile <&> \\"label\\"" {
+    language en-US
+    languages en-US, es-US
+    start entry
+}
+prompt hi {
+    en-US say "Hi <you> & \\"friends\\", {name}!"
+    es-US say "Hola señor {name}, ¿qué tal?"
+}
+prompt menu_p say "Menu for {caller}: press 1, 3, 9, 20 to 23 or 5 and a digit."
+prompt again_p say "Again & again."
+route entry {
+    when called "1800*******" -> set name = "VIP <&> \\"q\\" ñ", set account = "55555555", goto main
+    otherwise -> set account = "12345678", goto main
+}
+menu main {
+    play hi first
+    play menu_p
+    play again_p again
+    end-key "#"
+    retries timeout 1 invalid 2
+    press 1 -> goto look
+    press 3 -> replay
+    press 9 -> set language es-US, replay
+    press 20-23 -> transfer "{key}"
+    press "5X" -> transfer "9{key}"
+    on timeout -> repeat
+    on invalid -> repeat
+    on exhausted -> hangup
+}
+lookup look "https://bank.example.com/balance" {
+    send account
+    receive balance, status
+    on done -> goto by_status
+    on error -> hangup
+}
+route by_status {
+    when status == "ok" and balance < 0 -> play hi, transfer "300"
+    when name is set -> transfer "{name}"
+    otherwise -> transfer "400"
+}
+'''
+
+
+def _served_alphabet(flow: ir.Flow) -> list[str]:
+    """An entry for each key, range and pattern, one no menu takes, a whole
+    and a short entry for each collect, a failed transfer, and silence."""
+    found: list[str] = []
+    for menu in flow.menus:
+        for press in menu.presses:
+            found.append(press.key.partition("-")[0] if press.kind == "range" else
+                         press.key.replace("X", "1").replace("N", "2").replace("Z", "3"))
+    found.append(next(k for k in "7985*0#" if all(m.press_for(k) is None for m in flow.menus)))
+    for node in flow.definitions:
+        if isinstance(node, ir.Collect):
+            low, high = node.digits_range
+            found += ["1234567890123456"[:max(low, min(high, 8))] + (node.end_key or ""),
+                      "12" + (node.end_key or "")]
+    if any(isinstance(h.actions.terminal, ir.Transfer) and h.actions.terminal.fallback is not None
+           for h in flow.handlers):
+        found.append("no-answer")
+    return [*dict.fromkeys(found), "silence"]
+
+
+def _served_expected(flow: ir.Flow, inputs: tuple[str, ...], line: Line) -> dict[str, Any] | None:
+    """How `simulate` ends the call, each lookup answered as the bank's
+    service answers it; None when the inputs cannot happen (a failed
+    transfer while the call waits for keys)."""
+    events = [TransferFailed(i) if i in TRANSFER_REASONS else Silence() if i == "silence" else Keys(i)  # type: ignore[arg-type]
+              for i in inputs]
+    answers: list[tuple[str, Any]] = []
+    try:
+        while True:
+            record, _ = run_call(flow, events, line, lookups=answers)
+            if record.waiting_lookup is None:
+                break
+            wanted = next(e for e in reversed(record.effects) if isinstance(e, LookupService))
+            answer = balance_of(str(wanted.payload["variables"].get("account", "0")))  # type: ignore[union-attr]
+            answers.append((wanted.lookup, answer if isinstance(answer, dict) else None))
+    except MisplacedInput:
+        return None
+    outcome = outcome_of(record.call)
+    if outcome.action == "voicemail":
+        return {"action": "transfer", "target": SERVED_VOICEMAIL[outcome.target or "default"]}
+    if outcome.action == "waiting":
+        return {"action": "waiting", "target": None}
+    return outcome.to_dict()
+
+
+@contextlib.contextmanager
+def _served_runtime(flow: ir.Flow, dialect: str) -> Iterator[tuple[str, BankService]]:
+    """`ivrflow serve` for `flow` under uvicorn, the bank's lookup service behind its host."""
+    bank = BankService()
+    http = httpx.AsyncClient(mounts={f"all://{BANK_HOST}": httpx.ASGITransport(app=bank.app())})
+    app = create_app(flow, MemoryStore(), Credentials(token="callback-token"), webhooks=targets.webhooks(),
+                     settings={"voicemail": SERVED_VOICEMAIL, "dialect": dialect, "prompts_url": "https://m.example"},
+                     accept_test_clock=True, http=http)
+    with serve_app(app) as url:
+        yield url, bank
+
+
+def _served_caller(client: httpx.Client, dialect: str) -> tuple[calls.Fetch, calls.Post]:
+    """The interpreter's GET and POST to the runtime: every answer must be valid XML of the dialect."""
+    def checked(answer: httpx.Response) -> bytes:
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("application/xml")
+        assert validate(answer.content, dialect) == [], answer.text
+        return answer.content
+
+    return (lambda url: checked(client.get(url))), (lambda url, body: checked(client.post(url, json=dict(body))))
+
+
+def _check_served(flow: ir.Flow, dialect: str, lines: list[tuple[str, str | None, int]]) -> int:
+    """Every key sequence (to the depth given per moment and number dialled)
+    through the runtime's answers, against `simulate`: how many calls."""
+    count = 0
+    with _served_runtime(flow, dialect) as (url, _):
+        wanted = compile_flow(flow, {"voicemail": SERVED_VOICEMAIL, "has_env": True, "prompts_url": "https://m.example",
+                                     "runtime_url": url, "callback_token_value": "callback-token"},
+                              dialect_name=dialect)
+        assert not [d for d in wanted.diagnostics if d.severity.name == "ERROR"], wanted.diagnostics
+        assert wanted.xml == b"" and wanted.call_flow_url is not None
+        for clock, called, depth in lines:
+            with httpx.Client(headers={"X-Ivrflow-Clock": clock}, timeout=10) as client:
+                fetch, post = _served_caller(client, dialect)
+                alphabet_ = _served_alphabet(flow)
+                for inputs in (s for n in range(depth + 1) for s in itertools.product(alphabet_, repeat=n)):
+                    expected = _served_expected(flow, inputs, Line(parse_clock(clock), None, called))
+                    if expected is None:
+                        continue
+                    call = {"call": f"call-{count}", "tn": called or "", "sca": "app-1"}
+                    got = calls.run_served(wanted.call_flow_url, inputs, fetch, post, call)
+                    assert got.outcome() == expected, (dialect, clock, called, inputs)
+                    count += 1
+    return count
+
+
+OPEN, LATE = "2026-11-23 10:00", "2026-11-23 17:30"  # a Monday: the bank is open, then closed
+
+
+def _called_numbers(flow: ir.Flow) -> list[str]:
+    """A number each `called` condition of the flow takes, and one none does."""
+    found: list[str] = []
+
+    def walk(condition: Any) -> None:
+        if isinstance(condition, ir.CalledIs):
+            found.append(condition.mask.split(";")[0].split("-")[0].replace("*", "5"))
+        for inner in [*getattr(condition, "items", ()), getattr(condition, "inner", None)]:
+            if inner is not None:
+                walk(inner)
+    for route in flow.routes:
+        for branch in route.branches:
+            if isinstance(branch, ir.When):
+                walk(branch.condition)
+    return ["18005550100", *dict.fromkeys(found)]
+
+
+#: (example, dialect) for each example of the second edition that compiles in the dialect.
+SERVED_EXAMPLES = [(p, d) for p in EXAMPLE_FLOWS if p not in PLATFORM_FLOWS for d in DIALECTS if _compiles(p, d)]
+
+
+def test_the_second_edition_examples_that_compile() -> None:
+    """The legacy dialect refuses both (collect, `transfer … else`: their golden .refused.txt say why)."""
+    assert [(p.stem, d) for p, d in SERVED_EXAMPLES] == [("bank", "current"), ("bilingual", "current")]
+
+
+@SLOW
+@pytest.mark.parametrize(("path", "dialect"), SERVED_EXAMPLES, ids=[f"{p.stem}-{d}" for p, d in SERVED_EXAMPLES])
+def test_second_edition_examples_run_through_the_runtime_as_the_machine_says(path: Path, dialect: str) -> None:
+    """Every key sequence to depth 3 (the bank's lookup answered by its
+    service; open hours; a number no `called` condition takes), and to depth
+    1 after hours and for each number a `called` condition takes."""
+    flow = load(str(path)).flow
+    assert flow is not None
+    plain, *others = _called_numbers(flow)
+    lines = [(OPEN, plain, 3), (LATE, plain, 1), *[(OPEN, number, 1) for number in others]]
+    assert _check_served(flow, dialect, lines) > 300
+
+
+@SLOW
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_second_edition_flow_runs_in_both_dialects_as_the_machine_says(dialect: str, tmp_path: Path) -> None:
+    flow, _ = _flow(SERVED_FLOW, tmp_path)
+    assert _check_served(flow, dialect, [(OPEN, "18005550100", 3), (OPEN, "5550100", 3)]) > 400
+
+
+@SLOW
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_variables_with_markup_and_accents_are_spoken_as_written(dialect: str, tmp_path: Path) -> None:
+    flow, _ = _flow(SERVED_FLOW, tmp_path)
+    with _served_runtime(flow, dialect) as (url, bank), httpx.Client(headers={"X-Ivrflow-Clock": OPEN}) as client:
+        wanted = compile_flow(flow, {"has_env": True, "runtime_url": url, "callback_token_value": "callback-token"},
+                              dialect_name=dialect)
+        assert wanted.call_flow_url is not None
+        fetch, post = _served_caller(client, dialect)
+        got = calls.run_served(wanted.call_flow_url, ["9", "1"], fetch, post,
+                               {"call": "c-1", "tn": "18005550100", "from": "+1 <555> & 'x'"})
+        assert got.outcome() == {"action": "transfer", "target": "300"}  # balance -12.50
+        assert got.heard[:3] == ['say:Hi <you> & "friends", VIP <&> "q" ñ!',
+                                 "say:Menu for +1 <555> & 'x': press 1, 3, 9, 20 to 23 or 5 and a digit.",
+                                 "say:Menu for +1 <555> & 'x': press 1, 3, 9, 20 to 23 or 5 and a digit."]
+        assert got.heard[-1] == "say:Hola señor VIP <&> \"q\" ñ, ¿qué tal?"
+        assert bank.requests[-1]["variables"]["account"] == "55555555"
+        got = calls.run_served(wanted.call_flow_url, ["3", "22"], fetch, post, {"call": "c-2", "tn": "18005550100"})
+        assert got.outcome() == {"action": "transfer", "target": "22"}
+        assert got.heard[-1] == "say:Again & again."  # `again`: only when the menu runs again
+
+
+def test_the_legacy_dialect_says_what_it_cannot_carry(tmp_path: Path) -> None:
+    """collect, `transfer … else`, dial-extensions and a wide pattern need what
+    the legacy Gather and Dial lack: IVR205 at each, with the reason."""
+    flow, _ = _flow('flow f {\n  languages en-US, es-US\n}\nmenu main {\n  press 1 -> goto c\n'
+                    '  press 2 -> transfer "1" ring 20s else hangup\n  press "7XXX" -> transfer "{key}"\n}\n'
+                    'collect c {\n  digits 4\n  on done -> transfer "{c}"\n}\n'
+                    'menu ext {\n  dial-extensions\n  press 1 -> hangup\n}\n', tmp_path)
+    legacy = [d for d in compile_flow(flow, {}, dialect_name="legacy").diagnostics if d.code == "IVR205"]
+    assert sorted((d.span.line, d.message[:30]) for d in legacy) == [
+        (6, "`transfer … else` needs to kno"), (7, "menu `main` takes more than 20"),
+        (9, "`collect c` keys in a value th"), (13, "menu `ext` dials the extension")]
+    assert all("sends no keys" in d.message or "no <Error> in a <Dial>" in d.message for d in legacy)
+    current = compile_flow(flow, {}, dialect_name="current").diagnostics
+    assert not [d for d in current if d.severity.name == "ERROR"]
+    assert [d.span.line for d in current if d.code == "IVR206" and "ring" in d.message] == [6]
+
+
+@SLOW
+def test_the_runtime_refuses_calls_it_does_not_know_and_entries_that_are_not_keys(tmp_path: Path) -> None:
+    flow, _ = _flow(SERVED_FLOW, tmp_path)
+    with _served_runtime(flow, "current") as (url, _):
+        wanted = compile_flow(flow, {"has_env": True, "runtime_url": url, "callback_token_value": "callback-token"})
+        start = str(wanted.call_flow_url)
+        assert httpx.post(start.replace("sig=", "sig=0"), json={"uuid": "u1"}).status_code == 401
+        assert httpx.post(start, json={}).json()["error"]["code"] == "no_call"
+        first = httpx.post(start, json={"uuid": "u1", "tn": "5550100"})
+        gather = ET.fromstring(first.content).find("Gather")
+        assert gather is not None
+        step_url = gather.get("url", "")
+
+        def send(url: str, **extra: str) -> httpx.Response:  # the platform adds its fields to the URL's query
+            return httpx.get(f"{url}&{urllib.parse.urlencode(extra)}")
+
+        assert send(step_url, call="nobody", dtmf="1").status_code == 404
+        assert send(step_url, call="u1", dtmf="1<x>").json()["error"]["code"] == "bad_dtmf"
+        assert send(step_url.replace("node=main", "node=look"), call="u1", dtmf="1").status_code == 401
+        elsewhere = {"flow": "h", "kind": "call", "node": "look"}
+        signed = urllib.parse.urlencode({**elsewhere, "sig": signature("callback-token", elsewhere)})
+        elsewhere_url = f"{url}/opentact/xml?{signed}"
+        assert send(elsewhere_url, call="u1", dtmf="1").json()["error"]["code"] == "stale"
+        done = send(step_url, call="u1", dtmf="22")
+        assert b"<To>22</To>" in done.content
+        assert send(step_url, call="u1", dtmf="1").status_code == 404  # the call is over
+
+
+@SLOW
+def test_a_served_flow_deploys_with_a_call_flow_url_and_runs_through_the_emulator(opentact: tuple[Opentact, str],
+                                                                                  tmp_path: Path) -> None:
+    """bank.ivr: the app gets call_flow_url (POST) and no static XML; a call
+    to the number goes from the emulator to `ivrflow serve`, which looks the
+    balance up and answers each step."""
+    state, url = opentact
+    for name in ("bank.ivr", "common.ivr"):
+        (tmp_path / name).write_text((EXAMPLES / name).read_text(), encoding="utf-8")
+    flow = load(str(tmp_path / "bank.ivr")).flow
+    assert flow is not None
+    with _served_runtime(flow, "current") as (runtime, bank):
+        env = _env(BASE + f'base_url = "{url}"\nproduct = 12\nnumbers = ["{NUMBER}"]\nruntime_url = "{runtime}"\n'
+                          'voicemail = { "100" = "+15550100", "200" = "+15550200" }\n')
+        env = Environment("ot", "ivrflow.toml", env.settings, env.source,
+                          environ={"OT_PASSWORD": "demo", "IVRFLOW_CALLBACK_TOKEN": "callback-token"})
+        stats = deploy_with(target, tmp_path / "bank.ivr", env)
+        assert stats.writes == 3  # profile, app (with its call_flow_url), lease: no XML
+        app = next(iter(state.apps.values()))
+        assert app["call_flow_method"] == "POST" and app["call_flow_url"].startswith(f"{runtime}/opentact/xml?")
+        assert state.flows == {}
+        assert plan_with(target, tmp_path / "bank.ivr", env).changes == []
+
+        def call(inputs: list[str]) -> dict[str, Any]:
+            return httpx.post(f"{url}/_emulator/call", json={"number": NUMBER, "inputs": inputs, "clock": OPEN},
+                              timeout=20).json()
+
+        assert call(["1", "55555555#"])["target"] == "260"
+        assert bank.requests[-1]["variables"]["account"] == "55555555"
+        assert call(["0", "busy"])["target"] == "+15550200"  # transfer … else voicemail "200"
+        assert call(["1005"])["target"] == "1005"
+
+
+@SLOW
+def test_a_flow_that_becomes_served_drops_its_xml_and_back(opentact: tuple[Opentact, str], tmp_path: Path) -> None:
+    """A `set` makes a flow of the second edition: the next deploy gives the
+    app its call_flow_url and deletes the static XML; taking it out uploads
+    the XML again and clears the URL."""
+    state, url = opentact
+    path = tmp_path / "f.ivr"
+    static = 'flow f {}\nprompt p say "Hi"\nmenu main {\n  play p\n  press 1 -> transfer "101"\n}\n'
+    path.write_text(static, encoding="utf-8")
+    env = _deploy_env(url, 'runtime_url = "https://ivr.example"\ninsecure_callbacks = true\n')
+    deploy_with(target, path, env)
+    app = next(iter(state.apps.values()))
+    assert app["uuid"] in state.flows and not app.get("call_flow_url")
+    path.write_text(static.replace('-> transfer "101"', '-> set x = "1", transfer "10{x}"'), encoding="utf-8")
+    assert [(c.kind, c.op) for c in plan_with(target, path, env).changes] == [("app", "update"),
+                                                                               ("call-flow", "delete")]
+    deploy_with(target, path, env)
+    assert app["uuid"] not in state.flows and app["call_flow_method"] == "POST"
+    assert app["call_flow_url"].startswith("https://ivr.example/opentact/xml?flow=f&kind=call")
+    assert plan_with(target, path, env).changes == []
+    path.write_text(static, encoding="utf-8")
+    deploy_with(target, path, env)
+    assert app["uuid"] in state.flows and app["call_flow_url"] is None
+    assert _call(url, ["1"]) == {"action": "transfer", "target": "101"}
+
+
+@SLOW
+def test_bank_calls_alternate_between_two_servers_sharing_redis(tmp_path: Path) -> None:
+    """Two `ivrflow serve` processes (an Opentact environment, sessions in
+    Redis): each request of a call goes to the other server, so the call's
+    state (variables, language, counters) lives only in the stored session."""
+    from .test_mediaservice_second_edition import bank_copy, bank_service_process
+
+    with bank_service_process() as lookup_url:
+        flow = bank_copy(tmp_path, lookup_url, lookup_timeout="15s")
+        (tmp_path / "ivrflow.toml").write_text(
+            BASE + 'base_url = "https://api.opentact.example"\ndialect = "current"\n'
+                   'voicemail = { "100" = "+15550100", "200" = "+15550200" }\n', encoding="utf-8")
+        with redis_server() as redis_url:
+            env = {"IVRFLOW_CALLBACK_TOKEN": "callback-token", "OT_PASSWORD": "demo"}
+            args = ("--env", "ot", "--sessions", redis_url, "--insecure")  # --insecure: the test clock header
+            with ivrflow_serve(tmp_path / "bank.ivr", *args, env=env) as (first, _), \
+                    ivrflow_serve(tmp_path / "bank.ivr", *args, env=env) as (second, _):
+                servers = [first, second]
+                wanted = compile_flow(flow, {"has_env": True, "runtime_url": first,
+                                             "callback_token_value": "callback-token"})
+                used: list[str] = []
+
+                def other(url: str) -> str:  # the request goes to the server that did not answer last
+                    server = servers[len(used) % 2]
+                    used.append(server)
+                    return server + url[len(first if url.startswith(first) else second):]
+
+                with httpx.Client(headers={"X-Ivrflow-Clock": OPEN}, timeout=20) as client:
+                    fetch, post = _served_caller(client, "current")
+                    for number, (inputs, expected) in enumerate([
+                            (["9", "1", "12345678#"], {"action": "waiting", "target": None}),
+                            (["1", "55555555#"], {"action": "transfer", "target": "260"}),
+                            (["5", "6", "silence", "silence", "silence"], {"action": "transfer", "target": "200"}),
+                            (["0", "busy"], {"action": "transfer", "target": "+15550200"})]):
+                        got = calls.run_served(str(wanted.call_flow_url), inputs, lambda url: fetch(other(url)),
+                                               lambda url, body: post(other(url), body),
+                                               {"call": f"redis-{number}", "tn": "18005550100"})
+                        assert got.outcome() == expected, inputs
+                        if number == 0:
+                            assert "say:Su saldo es 42.10 dólares." in got.heard
+                assert first in used and second in used
+            import redis
+
+            store = redis.Redis.from_url(redis_url)
+            try:  # the calls that ended left nothing; the one still in the menu waits there
+                assert [k.decode() for k in store.keys("ivrflow:session:*")] == ["ivrflow:session:redis-0"]
+            finally:
+                store.close()

@@ -23,6 +23,8 @@ from . import dialect as xml
 from .dialect import Dialect
 
 SILENCE = "silence"
+#: Inputs that make a `<Dial>` with an `<Error>` fail (as `simulate` names them); any other input lets it connect.
+DIAL_FAILURES = ("no-answer", "busy", "failed")
 #: The most elements one call walks (a document is a tree, so a call ends; this bounds a hostile one).
 MAX_STEPS = 100_000
 
@@ -56,6 +58,26 @@ def detect(document: bytes) -> str | None:
 
 #: Fetches a Callback's URL (with the call's parameters added): the XML, or None when that fails.
 Fetch = Callable[[str], "bytes | None"]
+#: POSTs the call object (JSON) to the app's call_flow_url: the XML, or None when that fails.
+Post = Callable[[str, Mapping[str, str]], "bytes | None"]
+
+
+def run_served(url: str, inputs: Sequence[str], fetch: Fetch, post: Post, call: Mapping[str, str]) -> CallResult:
+    """Run one call of an app with a call_flow_url (method POST): the call
+    object (`uuid`, `from`, `tn`, `to`, `sip_control_app`) is POSTed there,
+    and the XML it answers runs in the dialect it follows; its Gathers and
+    Callbacks fetch the rest. `call` holds `call` (the uuid), `from`, `tn`, `sca`."""
+    body = {"uuid": call.get("call", ""), "tn": call.get("tn", ""), "to": call.get("tn", ""),
+            "sip_control_app": call.get("sca", ""), "state": "ringing"}
+    if call.get("from"):
+        body["from"] = call["from"]
+    document = post(url, body)
+    name = detect(document) if document is not None else None
+    if document is None or name is None:
+        return CallResult("hangup", fetched=1)
+    result = run(document, name, inputs, fetch, call)
+    result.fetched += 1
+    return result
 
 
 def run(document: bytes, dialect_name: str, inputs: Sequence[str], fetch: Fetch | None = None,
@@ -102,6 +124,11 @@ class _Call:
             self.result.heard.append(f"play:{(element.text or '').strip()}")
         elif tag == xml.DIAL:
             to = element.find(xml.DIAL_TO)
+            error = element.find(xml.DIAL_ERROR)
+            if error is not None and self.inputs and self.inputs[0] in DIAL_FAILURES:
+                self.inputs.pop(0)  # nobody answers, busy, or failed: the Dial's <Error> runs
+                self.block(error)
+                return
             self.end("transfer", (to.text or "").strip() if to is not None else None)
         elif tag == xml.HANGUP:
             self.end("hangup")

@@ -35,7 +35,9 @@ from typing import Any
 
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
+from ...compiler.features import uses
 from ..common import TargetCompiler
+from . import served
 from .dialect import CURRENT_TIMEOUT_MS, DEFAULT_DIALECT, STOP_KEYS, Dialect, dialect, to_bytes
 from .settings import PROFILE_DEFAULTS
 
@@ -78,6 +80,18 @@ class Desired:
     source: ir.Span | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     placeholders: list[str] = field(default_factory=list)
+    #: For a flow the runtime server serves from the start (served.py): the
+    #: app's `call_flow_url` (requested with POST); `xml` is then empty.
+    call_flow_url: str | None = None
+
+    @property
+    def how(self) -> str:
+        """How the platform gets the call's XML, as compile and plan say it."""
+        if self.call_flow_url is not None:
+            return "served by `ivrflow serve` from the start (the app's call_flow_url)"
+        if b"<Callback" in self.xml or b" url=" in self.xml:
+            return "static call-flow XML with Callbacks to the runtime server"
+        return "static call-flow XML"
 
     @property
     def digest(self) -> str:
@@ -119,6 +133,7 @@ class _Compiler(TargetCompiler):
         flow = self.flow
         root = self.dialect.root()
         header = flow.header
+        served_url = self.served() if served.is_served(flow) else None
         if header is not None:
             delay = header.get("answer-delay")
             if delay is not None and isinstance(delay.value, int) and not self.dialect.answer(root, delay.value):
@@ -127,19 +142,87 @@ class _Compiler(TargetCompiler):
                 self.warn(header.max_duration.span, "Opentact's call-flow XML has no limit on a call's length: "
                                                     "`max-duration` is not kept")
         start = flow.node(flow.start or "")
-        if isinstance(start, ir.Menu):
+        if served_url is not None:
+            pass
+        elif isinstance(start, ir.Menu):
             self.menu(root, start, 0, frozenset())
         elif isinstance(start, ir.Route):
             self.route(root, start, start.name_span)
-        self.check_the_rest()
-        xml = to_bytes(root)
+        if served_url is None:
+            self.check_the_rest()
+        xml = to_bytes(root) if served_url is None else b""
         label = header.label if header is not None and header.label else flow.name
         product = self.env.get("product") or self.placeholder("product")
         numbers = tuple(self.env.get("numbers") or ())
         profile = dict(self.env.get("profile") or PROFILE_DEFAULTS)
         return Desired(flow.name, label, self.dialect.name, xml, marker(flow.name), marker(flow.name), profile,
                        product, numbers, flow.start or "", header.span if header is not None else None,
-                       list(dict.fromkeys(self.diagnostics)), self.placeholders)
+                       list(dict.fromkeys(self.diagnostics)), self.placeholders, served_url)
+
+    # --- a flow served from the start (served.py) ------------------------------------------
+
+    def served(self) -> str:
+        """The app's call_flow_url for a flow of the second edition, and what
+        the dialect cannot carry of it (IVR205) or keeps only in part (IVR206)."""
+        flow = self.flow
+        first = uses(flow)[0]
+        span = flow.header.span if flow.header is not None else first.span
+        self.once(span, "IVR202", f"flow `{flow.name}` uses {first.description} (the language's second edition): "
+                                  "the runtime server serves the call from the start: the app's call_flow_url "
+                                  "(POST) points at `ivrflow serve`, which answers each step with call-flow XML "
+                                  "from the machine")
+        legacy = self.dialect.legacy
+        if legacy and flow.header is not None and flow.header.get("languages") is not None:
+            self.warn(flow.header.get("languages").span,  # type: ignore[union-attr]
+                      "the legacy dialect's <Say> has no `lang`: every language's text is spoken in the "
+                      "platform's default voice")
+        for node in flow.definitions:
+            if flow.names.get(node.name) is not node:
+                continue
+            if isinstance(node, ir.Menu):
+                self.check_menu(node)
+                if legacy and not node.dial_extensions and served.legacy_entries(node) is None:
+                    wide = next(p for p in node.presses if p.kind != "key")
+                    self.once(wide.key_span, "IVR205", f"menu `{node.name}` takes more than "
+                                                       f"{served.MAX_LEGACY_CASES} entries: the legacy dialect's "
+                                                       "Gather sends no keys to a URL, so each entry the runtime "
+                                                       "server must hear is a <Case> of its own",
+                              hint='use `dialect = "current"` (a <Gather url> sends any entry)')
+            elif isinstance(node, ir.Collect):
+                self.check_wait(node)
+                if legacy:
+                    self.once(node.name_span, "IVR205", f"`collect {node.name}` keys in a value the runtime "
+                                                        "server must hear, and the legacy dialect's Gather sends "
+                                                        "no keys to a URL (its `callback` reports only `code`, "
+                                                        "`success` and `attempts`), nor can a <Case> list every "
+                                                        "value",
+                              hint='use `dialect = "current"` (a <Gather url> sends the entry as `dtmf`)')
+        for handler in flow.handlers:
+            terminal = handler.actions.terminal
+            while terminal is not None:
+                if isinstance(terminal, ir.Voicemail):
+                    self.voicemail(terminal)
+                if not isinstance(terminal, ir.Transfer) or terminal.fallback is None:
+                    break
+                if legacy:
+                    self.once(terminal.span, "IVR205", "`transfer … else` needs to know that the transfer did not "
+                                                       "connect, and the legacy dialect documents no <Error> in a "
+                                                       "<Dial> (what follows a Dial also runs after a call that "
+                                                       "connected and ended)",
+                              hint='use `dialect = "current"` (<Dial><Error>), or drop the `else`')
+                elif terminal.ring is not None:
+                    self.warn(terminal.ring.span, "Opentact's <Dial> documents no ring time: `ring` is not kept, "
+                                                  "the platform's own applies before <Error> runs the `else`")
+                terminal = terminal.fallback
+        for prompt in flow.prompts:
+            for form in prompt.forms:
+                if form.kind == "file" and self.env.get("prompts_url") is None and self.env.get("has_env"):
+                    self.once(form.value_span, "IVR207", f"prompt `{prompt.name}` is a recording, and Opentact "
+                                                         "plays recordings from a URL: this environment has no "
+                                                         "`prompts_url`",
+                              hint='add `prompts_url = "https://…"` where the files of the flow\'s folder are '
+                                   "served")
+        return self.callback_url("/opentact/xml", {"flow": flow.name, "kind": "call"}, span)
 
     # --- diagnostics -------------------------------------------------------------------
 
@@ -232,8 +315,10 @@ class _Compiler(TargetCompiler):
     def check_menu(self, menu: ir.Menu) -> None:
         if menu.dial_extensions and self.dialect.legacy:
             self.once(menu.name_span, "IVR205", f"menu `{menu.name}` dials the extension the caller keys in: the "
-                                                "runtime server would decide each entry, and the legacy dialect's "
-                                                "Gather documents no URL to send the keys to",
+                                                "runtime server must hear each entry, and the legacy dialect's "
+                                                "Gather sends no keys to a URL (its `callback` reports only "
+                                                "`code`, `success` and `attempts`), nor can a <Case> list every "
+                                                "extension",
                       hint='use `dialect = "current"`, or drop `dial-extensions`')
         elif menu.dial_extensions:
             self.once(menu.name_span, "IVR202", f"the runtime server decides the entries of menu `{menu.name}` (a "
@@ -245,11 +330,15 @@ class _Compiler(TargetCompiler):
         for play in menu.plays:
             if play.fully:
                 self.warn(play.span, "Opentact takes keys during a Gather's prompts: `fully` is not kept")
-        timeout = menu.get("timeout")
-        if not self.dialect.legacy and timeout is not None and menu.timeout_ms != CURRENT_TIMEOUT_MS:
+        self.check_wait(menu)
+
+    def check_wait(self, node: ir.Menu | ir.Collect) -> None:
+        """The settings of a menu or collect that the Gather does not keep (IVR206)."""
+        timeout = node.get("timeout")
+        if not self.dialect.legacy and timeout is not None and node.timeout_ms != CURRENT_TIMEOUT_MS:
             self.warn(timeout.span, f"the current dialect documents no Gather timeout: the platform's own "
-                                    f"(assumed {CURRENT_TIMEOUT_MS // 1000} s) applies, not {menu.timeout_ms} ms")
-        inter = menu.get("inter-digit")
+                                    f"(assumed {CURRENT_TIMEOUT_MS // 1000} s) applies, not {node.timeout_ms} ms")
+        inter = node.get("inter-digit")
         if inter is not None:
             self.warn(inter.span, "Opentact's Gather documents no pause between keys: `inter-digit` is not kept")
 

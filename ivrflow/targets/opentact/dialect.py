@@ -43,6 +43,14 @@ PLAY = "Play"
 #: [B] documents `<Dial>`; ASSUMPTION: its child is `<To>` too (the child's name is unverified).
 DIAL = "Dial"
 DIAL_TO = "To"
+#: [A] `<Dial>…<Error>…</Error></Dial>`: what runs when the Dial does not
+#: connect. ASSUMPTION: nobody answering, busy and a failure all run it, and
+#: it does not say which (the runtime tells the machine `failed`). [B]
+#: documents no Error in a Dial: the legacy dialect cannot carry `transfer … else`.
+DIAL_ERROR = "Error"
+#: Neither dialect documents how long a Dial rings (no `timeout` on [A]'s
+#: `<Dial>`, nothing in [B]): a transfer's `ring` is not kept, the
+#: platform's own applies (compile says so, IVR206).
 #: [A][B] `<Hangup/>`.
 HANGUP = "Hangup"
 #: [A][B] `<Gather>`: plays its prompt children and takes keys; execution
@@ -136,8 +144,14 @@ class Dialect:
     def play(self, parent: ET.Element, url: str) -> None:
         ET.SubElement(parent, PLAY).text = url
 
-    def dial(self, parent: ET.Element, number: str) -> None:
-        ET.SubElement(ET.SubElement(parent, DIAL), DIAL_TO).text = number
+    def dial(self, parent: ET.Element, number: str) -> ET.Element:
+        dial = ET.SubElement(parent, DIAL)
+        ET.SubElement(dial, DIAL_TO).text = number
+        return dial
+
+    def dial_error(self, dial: ET.Element) -> ET.Element:
+        """What runs when the Dial does not connect (the current dialect only: DIAL_ERROR)."""
+        return ET.SubElement(dial, DIAL_ERROR)
 
     def hangup(self, parent: ET.Element) -> None:
         ET.SubElement(parent, HANGUP)
@@ -147,14 +161,20 @@ class Dialect:
         callback = ET.SubElement(parent, CALLBACK, {CALLBACK_URL: url, CALLBACK_METHOD: "GET"})
         ET.SubElement(ET.SubElement(callback, ERROR), HANGUP)
 
-    def gather(self, parent: ET.Element, digits: int, stop: str, timeout_ms: int, attempts: int,
+    def gather(self, parent: ET.Element, digits: int, stop: str | None, timeout_ms: int, attempts: int,
                url: str | None = None) -> ET.Element:
-        if url is not None:  # the current dialect only (see GATHER_URL)
-            return ET.SubElement(parent, GATHER, {CURRENT_LENGTH: str(digits), CURRENT_STOP: stop, GATHER_URL: url})
+        """A Gather of `digits` keys ended early by `stop` (None: no stop key,
+        the current dialect only; the legacy one has a default, `*`)."""
         if self.legacy:
             return ET.SubElement(parent, GATHER, {LEGACY_LENGTH: str(digits), LEGACY_TIMEOUT: str(timeout_ms),
-                                                  LEGACY_ATTEMPTS: str(attempts), LEGACY_STOP: stop})
-        return ET.SubElement(parent, GATHER, {CURRENT_LENGTH: str(digits), CURRENT_STOP: stop})
+                                                  LEGACY_ATTEMPTS: str(attempts),
+                                                  LEGACY_STOP: stop or STOP_KEYS[1]})
+        attributes = {CURRENT_LENGTH: str(digits)}
+        if stop is not None:
+            attributes[CURRENT_STOP] = stop
+        if url is not None:  # the current dialect only (see GATHER_URL)
+            attributes[GATHER_URL] = url
+        return ET.SubElement(parent, GATHER, attributes)
 
     def branch(self, gather: ET.Element, key: str) -> ET.Element:
         if self.legacy:

@@ -25,7 +25,7 @@ import base64
 import binascii
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -173,6 +173,11 @@ def opentact_app(state: Opentact) -> Starlette:
             return "`name` and `product` are required"
         if "product" in body and body["product"] not in state.products:
             return f"no SIP product {body['product']!r}"
+        if body.get("call_flow_method") not in (None, "GET", "POST"):
+            return "`call_flow_method` must be GET or POST"
+        url = body.get("call_flow_url")
+        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            return "`call_flow_url` must be an http(s) URL"
         profile = body.get("outbound_voice_profile")
         if profile is not None and profile not in state.profiles:
             return f"no outbound voice profile {profile!r}"
@@ -262,8 +267,10 @@ def opentact_app(state: Opentact) -> Starlette:
         lease = state.lease_of(body["number"])
         if lease is None or lease["sip_control_app"] is None:
             return _error(404, f"{body['number']} reaches no SIP control app")
+        app = state.apps.get(lease["sip_control_app"]) or {}
+        served = app.get("call_flow_url") if app.get("call_flow_method") == "POST" else None
         document = state.flows.get(lease["sip_control_app"])
-        if document is None:
+        if document is None and not served:
             return _error(404, "the app has no call flow")
         caller, clock = body.get("caller"), body.get("clock")
         params = {"tn": body["number"], "call": state.new_uuid(), "sca": str(lease["sip_control_app"])}
@@ -279,10 +286,21 @@ def opentact_app(state: Opentact) -> Starlette:
                     except httpx.HTTPError:
                         return None
                     return response.content if response.status_code == 200 else None
+
+                def post(url: str, body: Mapping[str, str]) -> bytes | None:
+                    try:
+                        response = client.post(url, json=dict(body))
+                    except httpx.HTTPError:
+                        return None
+                    return response.content if response.status_code == 200 else None
+                if served:  # the app's call_flow_url decides the call's XML (it wins over a static one)
+                    return calls.run_served(str(served), inputs, fetch, post, params)
+                assert document is not None
                 return calls.run(document[0], document[1], inputs, fetch, params)
 
         result = await run_in_threadpool(run)
-        return JSONResponse({**result.outcome(), "heard": result.heard, "dialect": document[1],
+        return JSONResponse({**result.outcome(), "heard": result.heard,
+                             "dialect": "call_flow_url" if served else document[1] if document else None,
                              "fetched": result.fetched})
 
     return Starlette(routes=[

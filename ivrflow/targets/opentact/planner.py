@@ -32,17 +32,31 @@ def profile_body(desired: Desired) -> dict[str, Any]:
     return {"name": desired.profile_name, **desired.profile}
 
 
-def app_body(desired: Desired, profile: Any) -> dict[str, Any]:
-    return {"name": desired.app_name, "product": desired.product, "is_active": True,
+#: How Opentact requests a served flow's call_flow_url: POST carries the call object with its `uuid` (PLATFORMS.md §5).
+CALL_FLOW_METHOD = "POST"
+
+
+def app_body(desired: Desired, profile: Any, live: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The app's fields: a flow served from the start sets `call_flow_url`;
+    a static one clears one a served version of it set."""
+    body = {"name": desired.app_name, "product": desired.product, "is_active": True,
             "outbound_voice_profile": profile}
+    if desired.call_flow_url is not None:
+        body.update(call_flow_url=desired.call_flow_url, call_flow_method=CALL_FLOW_METHOD)
+    elif live is not None and live.get("call_flow_url"):
+        body["call_flow_url"] = None
+    return body
 
 
 def make_plan(desired: Desired, live: Live | None) -> Plan:
     """The calls that make `live` (None: nothing exists) into `desired`."""
     plan = Plan("opentact", notes=[f"placeholder: <{name}> (give an environment to fill it in)"
                                    for name in desired.placeholders])
-    plan.notes.append(f"call-flow XML: the {desired.dialect} dialect")
-    if b"<Callback" in desired.xml:
+    plan.notes.append(f"{desired.how} ({desired.dialect} dialect)")
+    if desired.call_flow_url is not None:
+        plan.notes.append("the flow is served by `ivrflow serve` from the start (the app's call_flow_url, POST): "
+                          "run it with this version of the flow, or changes do not reach callers")
+    elif b"<Callback" in desired.xml or b" url=" in desired.xml:
         plan.notes.append("parts of the flow are answered by `ivrflow serve` (<Callback>s): run it with this "
                           "version of the flow, or changes there do not reach callers")
     known = live is not None
@@ -63,16 +77,20 @@ def make_plan(desired: Desired, live: Live | None) -> Plan:
         app = live.apps[0]
         linked = app.get("outbound_voice_profile")
         current = dict(app, outbound_voice_profile=linked.get("uuid") if isinstance(linked, dict) else linked)
-        diff = field_changes(current, app_body(desired, profile_ref))
+        body = app_body(desired, profile_ref, app)
+        diff = field_changes(current, body)
         if diff:
             plan.changes.append(Change("update", "app", f"app:{desired.app_name}", "PATCH", f"/rest{APP}/{app['uuid']}",
-                                       app_body(desired, profile_ref), source=desired.source, diff=diff))
+                                       body, source=desired.source, diff=diff))
         app_path = str(app["uuid"])
     else:
         plan.changes.append(Change("create", "app", f"app:{desired.app_name}", "POST", f"/rest{APP}",
                                    app_body(desired, profile_ref), ref="app", source=desired.source))
         app_path = "{app}"
-    if live.xml != desired.xml:
+    if not desired.xml and live.xml:  # served from the start: the static XML would only mislead
+        plan.changes.append(Change("delete", "call-flow", f"call-flow:{desired.dialect}", "DELETE",
+                                   f"/rest{APP}/call/flow/{app_path}", source=desired.source))
+    elif desired.xml and live.xml != desired.xml:
         plan.changes.append(Change("update" if live.xml else "create", "call-flow", f"call-flow:{desired.dialect}",
                                    "POST", f"/rest{APP}/call/flow/{app_path}", None, source=desired.source,
                                    upload=XML_FILE,

@@ -20,6 +20,7 @@ from . import settings as opentact_settings
 from .client import OpentactApi, read_live
 from .compile import Desired, compile_flow
 from .planner import NumberProblem, apply_change, destroy_plan, make_plan
+from .served import MAX_LEGACY_CASES
 
 NAME = "opentact"
 #: What Opentact's static call-flow XML expresses (compile.py).
@@ -29,7 +30,7 @@ CAPABILITIES = {
     "prompt-say": ("native", "Say"),
     "fully": ("no", "warning"),
     "keys": ("native", "DTMF / Case"),
-    "dial-extensions": ("runtime", "Gather url; current dialect"),
+    "dial-extensions": ("runtime", "Gather url; legacy: no, its Gather sends no keys"),
     "timeout": ("native", "legacy dialect; current: the platform's"),
     "retries": ("native", "unrolled, or attempts"),
     "invalid": ("native", "Default"),
@@ -43,21 +44,23 @@ CAPABILITIES = {
     "route-caller": ("runtime", "Callback"),
     "answer-delay": ("native", "Answer delay; legacy: warning"),
     "max-duration": ("no", "warning"),
-    # The second edition: refused with IVR205 at each use.
-    "languages": ("no", "not yet"),
-    "prompt-variants": ("no", "not yet"),
-    "play-first-again": ("no", "not yet"),
-    "variables": ("no", "not yet"),
-    "set-language": ("no", "not yet"),
-    "collect": ("no", "not yet"),
-    "lookup": ("no", "not yet"),
-    "conditions": ("no", "not yet"),
-    "key-ranges": ("no", "not yet"),
-    "key-patterns": ("no", "not yet"),
-    "end-key": ("no", "not yet"),
-    "split-retries": ("no", "not yet"),
-    "replay": ("no", "not yet"),
-    "transfer-else": ("no", "not yet"),
+    # The second edition: a flow that uses any of it is served by `ivrflow serve`
+    # from the start (the app's call_flow_url; served.py), the machine's state
+    # kept in a session between requests.
+    "languages": ("runtime", "Say lang; legacy: default voice, warning"),
+    "prompt-variants": ("runtime", "the call's variant in Say"),
+    "play-first-again": ("runtime", ""),
+    "variables": ("runtime", "filled into Say and Dial"),
+    "set-language": ("runtime", ""),
+    "collect": ("runtime", "Gather url sends dtmf; legacy: no, its Gather sends no keys"),
+    "lookup": ("runtime", "the server calls the service"),
+    "conditions": ("runtime", "called: the request's tn"),
+    "key-ranges": ("runtime", f"legacy: a Case per entry, up to {MAX_LEGACY_CASES}"),
+    "key-patterns": ("runtime", f"legacy: a Case per entry, up to {MAX_LEGACY_CASES}"),
+    "end-key": ("runtime", "dtmf_stop / finishOnKey"),
+    "split-retries": ("runtime", ""),
+    "replay": ("runtime", ""),
+    "transfer-else": ("runtime", "Dial Error, ring not kept; legacy: no Error in Dial"),
 }
 ENV_KEYS = opentact_settings.KEYS
 
@@ -121,10 +124,12 @@ def write_artifacts(wanted: Desired, the_plan: Plan, out: Path, base_url: str | 
                     flow_path: str) -> list[Path]:
     """plan.json and call-flow.xml (the document uploaded to the app) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    xml_path = out / "call-flow.xml"
-    xml_path.write_bytes(wanted.xml)
     plan_path = out / "plan.json"
     plan_path.write_text(json.dumps(the_plan.calls(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if not wanted.xml:  # served from the start: plan.json holds the call_flow_url
+        return [plan_path]
+    xml_path = out / "call-flow.xml"
+    xml_path.write_bytes(wanted.xml)
     return [plan_path, xml_path]
 
 
@@ -140,8 +145,7 @@ def emulator(options: EmulatorOptions) -> Emulator:
 
 def dial(wanted: Desired) -> str:
     numbers = ", ".join(wanted.numbers) or "the numbers leased to it"
-    how = "call-flow XML with Callbacks to the runtime server" if b"<Callback" in wanted.xml else "static call-flow XML"
-    return f"{numbers} (SIP control app `{wanted.app_name}`, {how}, {wanted.dialect} dialect)"
+    return f"{numbers} (SIP control app `{wanted.app_name}`, {wanted.how}, {wanted.dialect} dialect)"
 
 
 TARGET = Target(

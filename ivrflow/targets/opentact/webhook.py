@@ -17,25 +17,42 @@ show a token in the URL's query). Opentact adds the call's `from`, `tn`,
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ...compiler import ir
-from ...compiler.machine import Call, Keys, Line, MachineError, NeedsClock, Visited, branch_index, step
+from ...compiler.machine import (
+    Call,
+    Event,
+    Keys,
+    Line,
+    MachineError,
+    NeedsClock,
+    Silence,
+    TransferFailed,
+    Visited,
+    branch_index,
+    step,
+)
 from ...runtime import ask
 from ...runtime.clock import call_time
+from ...runtime.core import Runtime
 from ...runtime.http import HTTPProblem, read_json
+from ...runtime.sessions import Session, Store, check_fields, check_id, retried
 from ...runtime.webhooks import Webhooks
 from ..signing import check
+from . import served
 from .compile import fragment
 from .dialect import DEFAULT_DIALECT, DIALECTS
 
 log = logging.getLogger("ivrflow.runtime")
 #: The fields of a POSTed call object ivrflow reads.
-BODY_FIELDS = {name: ((str, int), False) for name in ("uuid", "from", "to", "tn")}
+BODY_FIELDS = {name: ((str, int), False) for name in ("uuid", "from", "to", "tn", "call", "dtmf")}
+#: The longest entry a request may report (a collect takes at most 32 keys).
+MAX_ENTRY = 64
 XML_TYPE = "application/xml"
 
 
@@ -66,6 +83,8 @@ def routes(context: Webhooks) -> list[Route]:
         node = flow.node(name)
         kind = query.get("kind")
         base = dict(values, runtime_url=values["runtime_url"] or f"{request.url.scheme}://{request.url.netloc}")
+        if kind == "call":
+            return await _served(runtime, request, fields, query, base, credentials.token)
         if kind == "route" and isinstance(node, ir.Route):
             try:
                 branch = node.branches[branch_index(flow, node, Line(call_time(request, runtime), caller))]
@@ -98,7 +117,80 @@ def routes(context: Webhooks) -> list[Route]:
             return Response(fragment(flow, base, name, copy, branch=actions, event=event), media_type=XML_TYPE)
         raise HTTPProblem(404, "unknown_node", f"no {kind or 'node'} `{name}` in flow `{flow.name}`")
 
-    return [Route("/xml", xml, methods=["GET", "POST"])]
+    return [Route("/xml", retried(xml), methods=["GET", "POST"])]
+
+
+async def _served(runtime: Runtime, request: Request, fields: dict[str, Any], query: dict[str, str],
+                  values: dict[str, Any], token: str | None) -> Response:
+    """One step of a flow the runtime serves from the start (served.py): the
+    call_flow_url's request starts the call; a Gather's `url` brings an
+    entry (`dtmf`); a Callback `event=silence|invalid|failed`, or a legacy
+    `<Case>`'s entry. The session keeps the machine's Call in between."""
+    flow, store = runtime.flow, runtime.store
+    session_id = str(fields.get("call") or fields.get("uuid") or "")
+    if not session_id:
+        raise HTTPProblem(422, "no_call", "the request names no call: `call` in the query, or the call object's "
+                                          "`uuid` (give the app `call_flow_method` POST)")
+    check_id(session_id)
+    name = query.get("node")
+    delay = None
+    if not name:  # the app's call_flow_url: the call arrives
+        called = str(fields.get("tn") or fields.get("to") or "") or None
+        session = runtime.new_session(session_id, str(fields.get("from") or "") or None, called,
+                                      call_time(request, runtime))
+        check_fields(session)
+        setting = flow.header.get("answer-delay") if flow.header is not None else None
+        delay = setting.value if setting is not None and isinstance(setting.value, int) else None
+        event: Event | None = None
+    else:
+        found = await store.get(session_id)
+        if found is None:
+            raise HTTPProblem(404, "unknown_session", f"no call {session_id} (it ended, or expired)")
+        session = found
+        if session.call.node != name:
+            await _refuse(store, session, HTTPProblem(409, "stale", f"the call is at `{session.call.node}`, "
+                                                                     f"not at `{name}`"))
+        event = _event(flow, session, query, fields)
+    try:
+        effects = await (runtime.start(session) if event is None else runtime.advance(session, event))
+    except MachineError as error:
+        problem = HTTPProblem(409, "call_over", str(error))
+        if event is None:
+            raise problem from None
+        await _refuse(store, session, problem)
+    session.path = []  # nothing reports the path to Opentact
+    document = served.respond(flow, effects, session.call, values, token, delay, session.id)
+    if session.call.status in ("input", "ringing"):
+        await store.put(session)
+    else:
+        await store.delete(session.id)
+    log.info("call %s: %s at %s", session.id, session.call.status, session.call.node or "-")
+    return Response(document, media_type=XML_TYPE)
+
+
+async def _refuse(store: Store, session: Session, problem: HTTPProblem) -> NoReturn:
+    """Refuse a request the stored call does not fit. The copy this server
+    kept may be behind another server's write (RedisStore): writing it back,
+    unchanged, fails then (SessionConflict), and the request is handled again
+    from the stored session; otherwise `problem` stands."""
+    await store.put(session)
+    raise problem
+
+
+def _event(flow: ir.Flow, session: Session, query: dict[str, str], fields: dict[str, Any]) -> Event:
+    """What a request reports while the call waits at its node."""
+    reported = query.get("event", "")
+    node = flow.node(session.call.node or "")
+    if reported == served.FAILED:
+        return TransferFailed("failed")  # Opentact's Dial <Error> does not say why (dialect.DIAL_ERROR)
+    if reported == served.SILENCE:
+        return Silence()
+    if reported == served.INVALID and isinstance(node, ir.Menu):
+        return Keys(served.invalid_entry(node))
+    entry = str(fields.get("dtmf") or "")
+    if not entry or len(entry) > MAX_ENTRY or not all(c in "0123456789*#" for c in entry):
+        raise HTTPProblem(422, "bad_dtmf", "`dtmf` must be the keys the caller pressed (0-9, * and #)")
+    return Keys(entry)
 
 
 def _copy(query: dict[str, str], menu: ir.Menu) -> int:
