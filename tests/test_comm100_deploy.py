@@ -529,3 +529,87 @@ def test_actions_are_known_by_their_place_in_the_graph_not_on_the_canvas(comm100
     deploy(front, env, flow=moved)
     assert plan_with(target, front, env).changes == []
     assert len(state.objects["actions"]) == len(target.desired(moved, str(front), env).actions)
+
+
+def _project(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """quickstart.ivr beside an ivrflow.toml whose environment `emu` is the emulator at `url`."""
+    (tmp_path / "ivrflow.toml").write_text(f'''[env.emu]
+target = "comm100"
+base_url = "{url}"
+site_id = 10000
+email = "demo@example.com"
+api_key = "${{KEY}}"
+channel = "sip"
+sip_server = "sip.example.com"
+sip_username = "bot"
+sip_password = "${{SIP}}"
+''')
+    monkeypatch.setenv("KEY", "demo")
+    monkeypatch.setenv("SIP", "s1p")
+    flow = tmp_path / "quickstart.ivr"
+    flow.write_text((EXAMPLES / "quickstart.ivr").read_text())
+    return flow
+
+
+def test_an_action_added_by_hand_to_ivrflows_response_is_left_alone_until_adopted(
+        comm100: tuple[Comm100, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Someone adds an action in the Comm100 canvas, inside the voicebot
+    ivrflow deployed: plan lists it as unmanaged, deploy and destroy leave
+    it (and what holds it) alone, `--adopt` removes it. An action ivrflow
+    made that the flow no longer reaches is still deleted."""
+    from ivrflow.cli import main
+
+    state, url = comm100
+    flow = _project(tmp_path, url, monkeypatch)
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
+    bot = state.bot_named("quickstart")
+    assert bot is not None
+    [response] = state.objects["responses"].values()
+    menu = next(a for a in state.objects["actions"].values() if a["type"] == "IVRMenu")
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    theirs = api.post("/voicebot/voicebotActions", json={
+        "type": "PlayText", "voicebotResponseId": response["id"], "xPosition": 2000, "yPosition": 0,
+        "voicebotActionPlayText": {"message": "Our hours changed.", "nextActionId": menu["id"]}}).json()
+    orphan = api.post("/voicebot/voicebotActions", json={  # left by an interrupted deploy of ivrflow's
+        "type": "EndCall", "voicebotResponseId": response["id"], "xPosition": 2400, "yPosition": 0,
+        "description": "ivrflow:quickstart"}).json()
+    api.close()
+    capsys.readouterr()
+
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert [(c["op"], c["path"]) for c in planned["changes"]] == [
+        ("delete", f"/voicebot/voicebotActions/{orphan['id']}")]
+    assert [(u["kind"], u["key"]) for u in planned["unmanaged"]] == [("action", f"action:{theirs['id']}")]
+    assert main(["plan", str(flow), "--env", "emu"]) == 0
+    shown = capsys.readouterr().out
+    assert f"= keep action {theirs['id']}: unmanaged, left alone" in shown and "--adopt" in shown
+
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
+    assert state.objects["actions"][theirs["id"]] == theirs and orphan["id"] not in state.objects["actions"]
+    capsys.readouterr()
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["changes"] == [] and len(again["unmanaged"]) == 1
+
+    capsys.readouterr()
+    assert main(["destroy", str(flow), "--env", "emu", "--yes"]) == 0
+    shown = capsys.readouterr().out
+    assert f"= keep action {theirs['id']}: unmanaged, left alone" in shown
+    assert state.objects["actions"][theirs["id"]] == theirs  # and the response and voicebot that hold it
+    assert list(state.objects["responses"]) == [response["id"]] and bot["id"] in state.objects["voicebots"]
+    assert menu["id"] in state.objects["actions"]  # the hand-made action goes to it
+
+    assert main(["plan", str(flow), "--env", "emu", "--adopt", "--format", "json"]) == 0
+    adopted = json.loads(capsys.readouterr().out)
+    assert ("delete", f"/voicebot/voicebotActions/{theirs['id']}") in [(c["op"], c["path"])
+                                                                       for c in adopted["changes"]]
+    assert main(["deploy", str(flow), "--env", "emu", "--yes", "--adopt"]) == 0
+    assert theirs["id"] not in state.objects["actions"]
+    capsys.readouterr()
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert (after["changes"], after["unmanaged"]) == ([], [])
+    assert main(["destroy", str(flow), "--env", "emu", "--yes"]) == 0
+    assert state.objects["voicebots"] == {} and state.objects["actions"] == {}

@@ -137,20 +137,25 @@ class Live:
     instance: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
+    #: The other responses of the voicebot (someone else's: ivrflow makes one).
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    #: Every action of the response, ivrflow's (marked) and anyone else's.
     actions: list[dict[str, Any]] = field(default_factory=list)
     triggers: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_live(api: Comm100Api, flow: str, channel: str, channel_fields: dict[str, Any], response_name: str) -> Live:
-    """The flow's voicebot (by name, ours by its marker), its channel and
-    configuration, its start response, that response's actions and the
-    bot's smart triggers. Without a bot of ours: a channel configuration
-    that already serves the same line (same SIP server and username, or the
-    same Twilio number), so a deploy reuses it rather than duplicating it."""
+def read_live(api: Comm100Api, flow: str, channel: str, channel_fields: dict[str, Any], response_name: str, *,
+              adopt: bool = False) -> Live:
+    """The flow's voicebot (by name, ours by its marker; `adopt`: one of
+    the flow's name without it too), its channel and configuration, its
+    start response and the others, that response's actions and the bot's
+    smart triggers. Without a bot of ours: a channel configuration that
+    already serves the same line (same SIP server and username, or the same
+    Twilio number), so a deploy reuses it rather than duplicating it."""
     live = Live()
     bots = api.get(schema.VOICEBOTS) or []
     mine = [b for b in bots if b.get("name") == flow]
-    ours = next((b for b in mine if b.get("description") == marker(flow)), None)
+    ours = next((b for b in mine if b.get("description") == marker(flow)), mine[0] if adopt and mine else None)
     if ours is None:
         live.foreign = mine[0] if mine else None
         live.config = _matching_config(api, channel, channel_fields)
@@ -168,6 +173,7 @@ def read_live(api: Comm100Api, flow: str, channel: str, channel_fields: dict[str
         live.config = _matching_config(api, channel, channel_fields)
     responses = api.get(schema.RESPONSES, **{schema.RESPONSE_FILTER: ours["id"]}) or []
     live.response = next((r for r in responses if r.get("name") == response_name), None)
+    live.responses = [r for r in responses if r is not live.response]
     if live.response is not None:
         live.actions = api.get(schema.ACTIONS, **{schema.ACTION_FILTER: live.response["id"]}) or []
     live.triggers = api.get(schema.BOT_SMART_TRIGGERS.format(bot=ours["id"])) or []

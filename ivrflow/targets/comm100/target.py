@@ -83,10 +83,12 @@ def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats 
     return api
 
 
-def plan(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) -> tuple[Desired, Plan]:
+def plan(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api,
+         adopt: bool = False) -> tuple[Desired, Plan]:
+    """`adopt`: change or delete what ivrflow did not make, to match the flow."""
     wanted = desired(flow, flow_path, env)
-    live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"])
-    the_plan = make_plan(wanted, live)
+    live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"], adopt=adopt)
+    the_plan = make_plan(wanted, live, adopt=adopt)
     _pacing_note(the_plan, api.pacer.calls, api.pacer.window)
     return wanted, the_plan
 
@@ -95,7 +97,7 @@ def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) ->
     """What ivrflow made for the flow, as a plan that removes it (planner.destroy_plan)."""
     wanted = desired(flow, flow_path, env)
     live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"])
-    return wanted, destroy_plan(live, api.get(schema.VOICEBOTS) or [])
+    return wanted, destroy_plan(live, api.get(schema.VOICEBOTS) or [], flow.name)
 
 
 def _pacing_note(the_plan: Plan, limit: int, window: float) -> None:
@@ -161,7 +163,7 @@ def dial(wanted: Desired) -> str:
 
 
 TARGET = Target(
-    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=settings.SECRETS,
+    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=settings.SECRETS, adopts=True,
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
     api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     emulator_help="the v4 voicebot API under /v4 (voicebots, channel instances, SIP and Twilio configurations, "
