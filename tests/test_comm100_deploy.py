@@ -613,3 +613,63 @@ def test_an_action_added_by_hand_to_ivrflows_response_is_left_alone_until_adopte
     assert (after["changes"], after["unmanaged"]) == ([], [])
     assert main(["destroy", str(flow), "--env", "emu", "--yes"]) == 0
     assert state.objects["voicebots"] == {} and state.objects["actions"] == {}
+
+
+def test_emulate_comm100_takes_its_rate_limit_on_the_command_line(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`ivrflow emulate comm100 --rate-limit 2/60s`: the third call in the
+    minute is a 429 that says when to come back; a bad value is one line."""
+    import uvicorn
+
+    from ivrflow.cli import main
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    assert main(["emulate", "comm100", "--rate-limit", "2/60s"]) == 0
+    bearer = {"Authorization": "Bearer demo-token"}
+    with serve_app(served[0]) as base, httpx.Client(base_url=base + "/v4", headers=bearer) as client:
+        answers = [client.get("/voicebot/voicebots") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 58 <= int(answers[2].headers["Retry-After"]) <= 60
+    assert answers[2].json()["message"] == "Too many requests: 2 calls per 60 s"
+    assert main(["emulate", "comm100", "--rate-limit", "3/1m"]) == 0
+    with serve_app(served[1]) as base, httpx.Client(base_url=base + "/v4", headers=bearer) as client:
+        assert [client.get("/voicebot/voicebots").status_code for _ in range(4)] == [200, 200, 200, 429]
+    capsys.readouterr()
+    for bad in ("300", "fast", "0/300s", "300/0s", "300/5h"):
+        assert main(["emulate", "comm100", "--rate-limit", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"ivrflow: error: --rate-limit '{bad}': give CALLS/WINDOW") and err.count("\n") == 1
+    assert len(served) == 2
+    assert main(["emulate", "--help"]) == 0
+    assert "--rate-limit CALLS/WINDOW" in capsys.readouterr().out
+
+
+def test_a_deploy_that_finds_the_window_used_up_waits_for_it(comm100: tuple[Comm100, str], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Another command on the same address has just used the site's calls
+    (100 in 2 s here): the deploy's own pacer cannot know, so it meets 429s;
+    it waits as long as they say (Retry-After) and finishes, and says how
+    long it paused."""
+    import collections
+    import time
+
+    from ivrflow.cli import main
+
+    state, url = comm100
+    state.rate_limit, state.rate_window_s = 100, 2.0
+    flow = _project(tmp_path, url, monkeypatch)
+    with (tmp_path / "ivrflow.toml").open("a") as toml:
+        toml.write("rate_limit = 100\nrate_window = 2.0\n")
+    state.calls["127.0.0.1"] = collections.deque([time.monotonic()] * 100)
+    started = time.monotonic()
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
+    assert time.monotonic() - started >= 1.5
+    err = capsys.readouterr().err
+    assert re.search(r"deployed quickstart to emu: \d+ requests \(\d+ writes, [1-9]\d* retried\); paused [1-9]\d* s",
+                     err), err
+    assert state.throttled() >= 1
+    assert len(state.objects["voicebots"]) == 1
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -59,9 +60,22 @@ class Pacer:
 
     def throttled(self, attempt: int) -> None:
         """After a 429 or a failure: wait a share of the window (doubling)."""
-        pause = min(self.window, self.window / self.calls * 2 ** attempt)
+        pause = self.backoff(attempt)
         self.waited += pause
         self.sleep(pause)
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.window, self.window / self.calls * 2 ** attempt)
+
+    def refused(self, retry_after: str | None, attempt: int) -> float:
+        """How long to wait after the `attempt`th 429 in a row: the answer's
+        Retry-After (seconds) when it has one, else a share of the window,
+        doubling; at least one call's share of the window, at most a window."""
+        try:
+            pause = float(retry_after) if retry_after is not None else self.backoff(attempt)
+        except ValueError:  # an HTTP date, or nonsense: back off as without one
+            pause = self.backoff(attempt)
+        return min(self.window, max(self.window / self.calls, pause))
 
 
 def pacing_seconds(calls: int, limit: int = schema.RATE_LIMIT_CALLS,
@@ -100,10 +114,13 @@ class Comm100Api(HttpSession):
 
         def pause(attempt: int) -> None:
             (sleep or pacer.throttled)(attempt)
-        paced = _PacedClient(self.http, pacer)
+        paced = _PacedClient(self.http, pacer, self.stats, sleep)
         options = {k: v for k, v in self.retry.items() if k != "sleep"}
-        response = send(paced, method, self.api + path, self.stats, lookup=lookup, sleep=pause,  # type: ignore[arg-type]
-                        headers=self.headers, params=params, **options, **kwargs)
+        try:
+            response = send(paced, method, self.api + path, self.stats, lookup=lookup,  # type: ignore[arg-type]
+                            sleep=pause, headers=self.headers, params=params, **options, **kwargs)
+        finally:
+            self.stats.paused = pacer.waited  # what the deploy's last line reports
         if not isinstance(response, httpx.Response):
             return response
         return response.json() if response.content else None
@@ -114,17 +131,39 @@ class Comm100Api(HttpSession):
 
 @dataclass
 class _PacedClient:
-    """The httpx client with the pacer in front of every attempt."""
+    """The httpx client with the pacer in front of every attempt. A 429
+    means the platform counts more calls than the pacer (another process on
+    the same address, an earlier command): the call waits (Retry-After, or
+    backing off) and goes again, for up to a whole window and one more try,
+    before the 429 is handed back to `send`'s own retries, so a deploy that
+    meets a full window waits it out rather than failing. `sleep` (the
+    tests' retry pause, by attempt) replaces the waiting."""
 
     http: httpx.Client
     pacer: Pacer
+    stats: Stats
+    sleep: Callable[[int], None] | None = None
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        slot = self.pacer.acquire()
-        try:
-            return self.http.request(method, url, **kwargs)
-        finally:
-            self.pacer.done(slot)
+        waited = 0.0
+        for attempt in itertools.count():
+            slot = self.pacer.acquire()
+            try:
+                response = self.http.request(method, url, **kwargs)
+            finally:
+                self.pacer.done(slot)
+            if response.status_code != 429 or waited >= self.pacer.window:
+                return response
+            pause = self.pacer.refused(response.headers.get(schema.RETRY_AFTER_HEADER), attempt)
+            waited += pause
+            self.stats.log.append(f"{method} {redact.redact(url)}: 429, waiting {pause:g} s for the rate limit")
+            if self.sleep is not None:
+                self.sleep(attempt)
+            else:
+                self.pacer.waited += pause
+                self.pacer.sleep(pause)
+            self.stats.count(method, retry=True)
+        raise AssertionError("unreachable")
 
 
 @dataclass
