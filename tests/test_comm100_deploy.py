@@ -673,3 +673,109 @@ def test_a_deploy_that_finds_the_window_used_up_waits_for_it(comm100: tuple[Comm
     assert len(state.objects["voicebots"]) == 1
     assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["changes"] == []
+
+
+def _apply(plan: Any, flow: ir.Flow, env: Environment) -> None:
+    with target.api_for(env) as api:
+        ids: dict[str, Any] = {}
+        for change in plan.changes:
+            target.apply(flow, "", change, api, ids)
+
+
+def test_a_response_and_trigger_added_to_ivrflows_voicebot_keep_it_on_destroy(comm100: tuple[Comm100, str]) -> None:
+    """Someone adds a response and a `notRecognized` trigger to the voicebot
+    ivrflow made: deploy leaves them, destroy removes ivrflow's response,
+    actions and trigger but keeps the voicebot (deleting it would take
+    theirs along); `--adopt` deletes them."""
+    state, url = comm100
+    env = environment(url)
+    path = EXAMPLES / "quickstart.ivr"
+    flow = flow_of(path)
+    deploy(path, env)
+    bot = state.bot_named("quickstart")
+    assert bot is not None
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    response = api.post("/voicebot/voicebotResponses", json={"voicebotId": bot["id"], "name": "after hours"}).json()
+    trigger = api.post("/voicebot/voicebotSmartTriggers", json={
+        "voicebotId": bot["id"], "trigger": "notRecognized", "voicebotResponseId": response["id"]}).json()
+    api.close()
+    planned = plan_with(target, path, env)
+    assert planned.changes == []
+    assert [(u.kind, u.key) for u in planned.unmanaged] == [("smart trigger", f"trigger:{trigger['id']}"),
+                                                            ("response", f"response:{response['id']}")]
+    with target.api_for(env) as client:
+        adopted = target.plan(flow, str(path), env, client, adopt=True)[1]
+    assert [(c.op, c.path) for c in adopted.changes] == [
+        ("delete", f"/voicebot/voicebotSmartTriggers/{trigger['id']}"),
+        ("delete", f"/voicebot/voicebotResponses/{response['id']}")] and adopted.unmanaged == []
+    with target.api_for(env) as client:
+        removal = target.destroy(flow, str(path), env, client)[1]
+    assert {c.kind for c in removal.changes} == {"smart trigger", "action", "response"}
+    assert len(removal.unmanaged) == 2 and "left alone" in removal.notes[-1]
+    _apply(removal, flow, env)
+    assert list(state.objects["voicebots"]) == [bot["id"]] and list(state.objects["responses"]) == [response["id"]]
+    assert list(state.objects["triggers"]) == [trigger["id"]] and state.objects["actions"] == {}
+    assert len(state.objects["instances"]) == len(state.objects["sip"]) == 1  # the voicebot's channel stays
+
+
+def test_an_action_ivrflow_made_that_someone_elses_goes_to_stays(comm100: tuple[Comm100, str],
+                                                                  tmp_path: Path) -> None:
+    """Key 2 leaves the flow, but an action someone added goes to its
+    transfer: the transfer stays (unmanaged) until `--adopt`."""
+    state, url = comm100
+    env = environment(url)
+    deploy(EXAMPLES / "quickstart.ivr", env)
+    [response] = state.objects["responses"].values()
+    transfer = next(a for a in state.objects["actions"].values() if a["type"] == "TransferCall"
+                    and a["voicebotActionTransferCall"]["transferTo"].startswith("sip:102@"))
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    theirs = api.post("/voicebot/voicebotActions", json={
+        "type": "PlayText", "voicebotResponseId": response["id"], "xPosition": 0, "yPosition": 900,
+        "voicebotActionPlayText": {"message": "Billing.", "nextActionId": transfer["id"]}}).json()
+    api.close()
+    fewer = tmp_path / "quickstart.ivr"
+    fewer.write_text((EXAMPLES / "quickstart.ivr").read_text().replace('    press 2 -> transfer "102"\n', ""))
+    flow = load(str(fewer), check_files=False).flow
+    assert flow is not None
+    deploy(fewer, env, flow=flow)
+    assert {theirs["id"], transfer["id"]} <= set(state.objects["actions"])
+    planned = plan_with(target, fewer, env)
+    reasons = {u.key: u.reason for u in planned.unmanaged}
+    assert planned.changes == [] and set(reasons) == {f"action:{transfer['id']}", f"action:{theirs['id']}"}
+    assert "no longer in the flow" in reasons[f"action:{transfer['id']}"]
+    with target.api_for(env) as client:
+        adopted = target.plan(flow, str(fewer), env, client, adopt=True)[1]
+    assert sorted(c.path.rsplit("/", 1)[1] for c in adopted.changes if c.op == "delete") == sorted(
+        [transfer["id"], theirs["id"]])
+
+
+def test_adopt_takes_over_a_voicebot_of_the_flows_name(comm100: tuple[Comm100, str]) -> None:
+    state, url = comm100
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    sip = api.post("/voicebot/voicebotChannelSIPConfigurations",
+                   json={"sIPServer": "other.example", "username": "u", "password": "p"}).json()
+    instance = api.post("/voicebot/voicebotChannelInstances", json={"channelType": "sip", "infoId": sip["id"]}).json()
+    same = api.post("/voicebot/voicebots", json={"name": "quickstart", "description": "made by hand",
+                                                 "channel": {"id": instance["id"]}, "channelId": instance["id"]}).json()
+    api.close()
+    env = environment(url)
+    path = EXAMPLES / "quickstart.ivr"
+    flow = flow_of(path)
+    with target.api_for(env) as client:
+        adopted = target.plan(flow, str(path), env, client, adopt=True)[1]
+    assert adopted.unmanaged == [] and ("update", "voicebot") in [(c.op, c.kind) for c in adopted.changes]
+    _apply(adopted, flow, env)
+    assert list(state.objects["voicebots"]) == [same["id"]]
+    assert state.objects["voicebots"][same["id"]]["description"] == "ivrflow:quickstart"
+    assert plan_with(target, path, env).changes == []
+
+
+def test_the_plan_counts_its_own_reads_in_the_pacing(comm100: tuple[Comm100, str]) -> None:
+    """A first deploy whose calls fill the window but for the plan's own
+    reads: the plan says it will pause (the reads count too)."""
+    state, url = comm100
+    path = EXAMPLES / "quickstart.ivr"
+    writes = len(plan_with(target, path, environment(url)).changes)
+    env = environment(url, rate_limit=writes + target.VERIFY_READS, rate_window=60.0)
+    notes = plan_with(target, path, env).notes
+    assert any("pauses about 60 s" in note for note in notes), notes
