@@ -24,6 +24,7 @@ from ivrflow.compiler.machine import Keys, Line, Silence
 from ivrflow.compiler.simulate import run_call
 from ivrflow.config import Environment
 from ivrflow.deploy.http import Stats
+from ivrflow.deploy.plan import Plan
 from ivrflow.loader import load
 from ivrflow.targets.comm100 import target
 from ivrflow.targets.comm100.compile import language_of
@@ -773,9 +774,27 @@ def test_adopt_takes_over_a_voicebot_of_the_flows_name(comm100: tuple[Comm100, s
 def test_the_plan_counts_its_own_reads_in_the_pacing(comm100: tuple[Comm100, str]) -> None:
     """A first deploy whose calls fill the window but for the plan's own
     reads: the plan says it will pause (the reads count too)."""
-    state, url = comm100
+    _, url = comm100
     path = EXAMPLES / "quickstart.ivr"
     writes = len(plan_with(target, path, environment(url)).changes)
     env = environment(url, rate_limit=writes + target.VERIFY_READS, rate_window=60.0)
     notes = plan_with(target, path, env).notes
     assert any("pauses about 60 s" in note for note in notes), notes
+
+
+def test_a_deploy_cut_short_before_the_voicebot_reuses_its_channel(comm100: tuple[Comm100, str]) -> None:
+    """The first deploy stops after the channel configuration and instance
+    (no voicebot holds them yet): the next one finds both, by the line and
+    by the configuration they serve, and duplicates neither."""
+    state, url = comm100
+    env = environment(url)
+    path = EXAMPLES / "quickstart.ivr"
+    flow = flow_of(path)
+    first = plan_with(target, path, env)
+    assert [c.kind for c in first.changes[:2]] == ["channel configuration", "channel instance"]
+    _apply(Plan("comm100", first.changes[:2]), flow, env)
+    again = plan_with(target, path, env)
+    assert [c.kind for c in again.changes[:2]] == ["voicebot", "response"]
+    deploy(path, env)
+    assert len(state.objects["sip"]) == len(state.objects["instances"]) == 1
+    assert plan_with(target, path, env).changes == []

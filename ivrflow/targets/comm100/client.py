@@ -198,6 +198,7 @@ def read_live(api: Comm100Api, flow: str, channel: str, channel_fields: dict[str
     if ours is None:
         live.foreign = mine[0] if mine else None
         live.config = _matching_config(api, channel, channel_fields)
+        live.instance = _free_instance(api, channel, live.config, bots)
         return live
     live.bot = ours
     instance_id = (ours.get("channel") or {}).get("id") or ours.get("channelId")
@@ -228,6 +229,18 @@ def _get_or_none(api: Comm100Api, path: str) -> Any:
         if rejected.status == 404:
             return None
         raise
+
+
+def _free_instance(api: Comm100Api, channel: str, config: dict[str, Any] | None,
+                   bots: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A channel instance of `config` that no voicebot uses: one a deploy
+    cut short before its voicebot made, reused rather than duplicated
+    (ASSUMED: instances can be listed, like the configurations)."""
+    if config is None:
+        return None
+    used = {(b.get("channel") or {}).get("id") or b.get("channelId") for b in bots}
+    return next((i for i in api.get(schema.CHANNEL_INSTANCES) or [] if i.get("infoId") == config.get("id")
+                 and i.get("channelType") == channel and i.get("id") not in used), None)
 
 
 def _matching_config(api: Comm100Api, channel: str, fields: dict[str, Any]) -> dict[str, Any] | None:
