@@ -798,3 +798,14 @@ def test_a_deploy_cut_short_before_the_voicebot_reuses_its_channel(comm100: tupl
     deploy(path, env)
     assert len(state.objects["sip"]) == len(state.objects["instances"]) == 1
     assert plan_with(target, path, env).changes == []
+
+
+def test_a_channel_instance_created_after_the_client_gave_up_is_not_made_twice(
+        comm100: tuple[Comm100, str]) -> None:
+    """The POST of the channel instance lands after the client stopped
+    waiting: the deploy looks for it before sending it again."""
+    state, url = comm100
+    state.faults = Faults(slow="POST /v4/voicebot/voicebotChannelInstances", slow_s=0.6)
+    deploy(EXAMPLES / "quickstart.ivr", environment(url), timeout=0.5)
+    assert len(state.objects["instances"]) == 1
+    assert plan_with(target, EXAMPLES / "quickstart.ivr", environment(url)).changes == []

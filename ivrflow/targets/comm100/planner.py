@@ -353,6 +353,10 @@ def _lookup(api: Comm100Api, change: Change, body: Any, known: set[str]) -> Call
             place = ("type", "xPosition", "yPosition", schema.ACTION_MARKER_FIELD)
             return next((a for a in api.get(schema.ACTIONS, **{schema.ACTION_FILTER: body["voicebotResponseId"]})
                          or [] if a.get("id") not in known and all(a.get(k) == body.get(k) for k in place)), None)
+        if change.kind == "channel instance":
+            used = {_instance_of(b) for b in api.get(schema.VOICEBOTS) or []} | known
+            return next((i for i in api.get(schema.CHANNEL_INSTANCES) or [] if i.get("id") not in used
+                         and (i.get("channelType"), i.get("infoId")) == (body["channelType"], body["infoId"])), None)
         if change.kind == "smart trigger":
             return next((t for t in api.get(schema.BOT_SMART_TRIGGERS.format(bot=body["voicebotId"])) or []
                          if t.get("trigger") == body["trigger"]), None)
