@@ -809,3 +809,31 @@ def test_a_channel_instance_created_after_the_client_gave_up_is_not_made_twice(
     deploy(EXAMPLES / "quickstart.ivr", environment(url), timeout=0.5)
     assert len(state.objects["instances"]) == 1
     assert plan_with(target, EXAMPLES / "quickstart.ivr", environment(url)).changes == []
+
+
+def test_an_action_put_between_two_of_ivrflows_is_looked_past(comm100: tuple[Comm100, str]) -> None:
+    """Someone puts a PlayText between the Start action and the menu: the
+    deploy puts the Start action's link back to the menu (the flow says
+    so), makes nothing again, and leaves their action where it is."""
+    state, url = comm100
+    env = environment(url)
+    path = EXAMPLES / "quickstart.ivr"
+    deploy(path, env)
+    count = len(state.objects["actions"])
+    [response] = state.objects["responses"].values()
+    start = next(a for a in state.objects["actions"].values() if a["type"] == "Start")
+    menu = start["voicebotActionStart"]["nextActionId"]
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    theirs = api.post("/voicebot/voicebotActions", json={
+        "type": "PlayText", "voicebotResponseId": response["id"], "xPosition": 200, "yPosition": 0,
+        "voicebotActionPlayText": {"message": "Welcome!", "nextActionId": menu}}).json()
+    api.put(f"/voicebot/voicebotActions/{start['id']}", json={
+        **{k: v for k, v in start.items() if k != "id"}, "voicebotActionStart": {"nextActionId": theirs["id"]}})
+    api.close()
+    planned = plan_with(target, path, env)
+    assert [(c.op, c.kind, c.path) for c in planned.changes] == [
+        ("update", "action", f"/voicebot/voicebotActions/{start['id']}")]
+    assert [u.key for u in planned.unmanaged] == [f"action:{theirs['id']}"]
+    deploy(path, env)
+    assert len(state.objects["actions"]) == count + 1 and state.objects["actions"][theirs["id"]] == theirs
+    assert state.objects["actions"][start["id"]]["voicebotActionStart"]["nextActionId"] == menu

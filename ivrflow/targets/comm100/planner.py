@@ -164,8 +164,8 @@ def _actions(wanted: Desired, live: Live, ids: dict[str, Any], plan: Plan, adopt
     """Creates (targets first), updates, then deletes of ivrflow's actions
     no longer wanted; the others are unmanaged (deleted when `adopt`)."""
     add = plan.changes.append
-    mine = [a for a in live.actions if adopt or ours(a, wanted.flow)]
-    matched = align(wanted.actions, mine)
+    mine = {str(a.get("id")) for a in live.actions if adopt or ours(a, wanted.flow)}
+    matched = align(wanted.actions, live.actions, mine)
     for key, found in matched.items():
         ids[action_ref(key)] = found["id"]
     keyed = {a.key: a for a in wanted.actions}
@@ -193,20 +193,36 @@ def _actions(wanted: Desired, live: Live, ids: dict[str, Any], plan: Plan, adopt
         if diff:
             add(Change("update", "action", f"action:{key}", "PUT", f"{schema.ACTIONS}/{found['id']}", body,
                        source=action.source, diff=diff))
-    wanted_ids = {m["id"] for m in matched.values()}
-    theirs = [a for a in live.actions if not adopt and not ours(a, wanted.flow)]
-    held = {target: found for found in theirs for target in _links_of(found)}
+    wanted_ids = {str(m["id"]) for m in matched.values()}
+    held = _held(live.actions, mine, wanted_ids)
     for found in _on_canvas(live.actions):
-        if found["id"] in wanted_ids:
+        live_id = str(found.get("id"))
+        if live_id in wanted_ids:
             continue
-        if found in theirs:
+        if live_id not in mine:
             plan.unmanaged.append(_unmanaged("action", found, live))
-        elif found["id"] in held:  # deleting it would break the action that goes to it
-            plan.unmanaged.append(Unmanaged("action", f"action:{found['id']}",
+        elif live_id in held:  # deleting it would break the action that goes to it
+            plan.unmanaged.append(Unmanaged("action", f"action:{live_id}",
                                             f"ivrflow's {found.get('type')} action, no longer in the flow, but the "
-                                            f"action {held[found['id']].get('id')} someone else added goes to it"))
+                                            f"action {held[live_id]} someone else added leads to it"))
         else:
             add(_delete("action", found))
+
+
+def _held(actions: list[dict[str, Any]], mine: set[str], kept: set[str]) -> dict[str, str]:
+    """ivrflow's actions outside `kept` that someone else's actions lead to
+    (directly, or through others of ivrflow's), with the id of theirs."""
+    by_id = {str(a.get("id")): a for a in actions}
+    held: dict[str, str] = {}
+    for theirs in (a for a in actions if str(a.get("id")) not in mine):
+        queue = [link for link in _links_of(theirs) if link in mine and link not in kept]
+        while queue:
+            link = queue.pop()
+            if link in held:
+                continue
+            held[link] = str(theirs.get("id"))
+            queue += [n for n in _links_of(by_id[link]) if n in mine and n not in kept]
+    return held
 
 
 def _action_body(wanted: Desired, action: Action, ids: dict[str, Any], response: Any, *,
@@ -217,7 +233,8 @@ def _action_body(wanted: Desired, action: Action, ids: dict[str, Any], response:
 
 
 def _links_of(action: dict[str, Any]) -> set[str]:
-    """The ids an action's sub-object holds (its links, whatever its type)."""
+    """The strings an action's sub-object holds: among them the ids of the
+    actions it links to, whatever its type's fields are called."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
@@ -227,7 +244,7 @@ def _links_of(action: dict[str, Any]) -> set[str]:
         elif isinstance(value, list):
             for item in value:
                 walk(item)
-        elif isinstance(value, str):
+        elif isinstance(value, str):  # ids are GUIDs (PLATFORMS.md §4), never a key or a count
             found.add(value)
     walk(action.get(schema.sub_object(str(action.get("type")))))
     return found
@@ -238,28 +255,40 @@ def _on_canvas(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(actions, key=lambda a: (a.get("xPosition") or 0, a.get("yPosition") or 0, str(a.get("id"))))
 
 
-def align(wanted: list[Action], live: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def align(wanted: list[Action], live: list[dict[str, Any]], mine: set[str] | None = None
+          ) -> dict[str, dict[str, Any]]:
     """Which live action is which of the flow's: actions have no name, so
     the two graphs are walked together from their `Start` actions, slot by
     slot (next action, invalid-input action, each option by its key); an
-    action of the same type reached by the same path is the same one.
-    `live` is ivrflow's own actions (or all, when adopting): those the walk
-    does not reach (left by an interrupted deploy, or no longer in the flow)
-    stay unmatched and are deleted."""
+    action of ivrflow's (`mine`, by id; None: all of `live`) of the same
+    type reached by the same path is the same one. An action of someone
+    else's on the way (put between two of ivrflow's in the canvas) is
+    looked past when it goes on to one action. ivrflow's actions the walk
+    does not reach (left by an interrupted deploy, or no longer in the
+    flow) stay unmatched and are deleted."""
     keyed = {a.key: a for a in wanted}
     by_id = {str(a.get("id")): a for a in live}
-    starts = [a for a in live if a.get("type") == "Start"]
+    ids = set(by_id) if mine is None else mine
+    starts = [a for a in live if a.get("type") == "Start" and str(a.get("id")) in ids]
     if START not in keyed or not starts:
         return {}
     head = keyed[START]
     start = next((a for a in starts if (a.get("xPosition"), a.get("yPosition")) == (head.x, head.y)), starts[0])
     matched: dict[str, dict[str, Any]] = {}
     used: set[str] = set()
+    passed: set[tuple[str, str]] = set()
     queue = [(START, str(start["id"]))]
     while queue:
         key, live_id = queue.pop(0)
         action, found = keyed[key], by_id.get(live_id)
-        if key in matched or live_id in used or found is None or found.get("type") != action.type:
+        if found is not None and live_id not in ids and (key, live_id) not in passed:
+            passed.add((key, live_id))
+            onward = sorted(link for link in _links_of(found) if link in by_id)
+            if len(onward) == 1:
+                queue.append((key, onward[0]))
+            continue
+        if key in matched or live_id in used or found is None or found.get("type") != action.type \
+                or live_id not in ids:
             continue
         matched[key] = found
         used.add(live_id)
