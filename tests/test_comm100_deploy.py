@@ -25,6 +25,7 @@ from ivrflow.compiler.simulate import run_call
 from ivrflow.config import Environment
 from ivrflow.deploy.http import Stats
 from ivrflow.deploy.plan import Plan
+from ivrflow.deploy.run import describe_stats
 from ivrflow.loader import load
 from ivrflow.targets.comm100 import target
 from ivrflow.targets.comm100.compile import language_of
@@ -168,13 +169,15 @@ def test_a_30_menu_flow_under_a_tight_rate_limit_paces_itself(comm100: tuple[Com
     path.write_text("".join(lines))
     env = environment(url, rate_limit=40, rate_window=2.0)
     flow = flow_of(path)
-    with target.api_for(env) as api:
+    stats = Stats()
+    with target.api_for(env, stats=stats) as api:
         wanted, the_plan = target.plan(flow, str(path), env, api)
         assert any("pauses about 4 s" in note for note in the_plan.notes), the_plan.notes
         ids: dict[str, Any] = {}
         for change in the_plan.changes:
             target.apply(flow, str(path), change, api, ids)
         assert api.pacer.waited > 0
+    assert re.search(r"; paused [1-9]\d* s \(rate limit, retries\)$", describe_stats(stats)), describe_stats(stats)
     assert state.throttled() == 0 and len(the_plan.changes) > 40
     assert len(state.objects["actions"]) == len(wanted.actions)
 
