@@ -155,7 +155,8 @@ def _delete(kind: str, found: dict[str, Any]) -> Change:
 
 
 def _foreign(wanted: Desired, bot: dict[str, Any]) -> Unmanaged:
-    reason = f"voicebot `{wanted.flow}` (id {bot.get('id')}) was not made by ivrflow: it is left alone"
+    reason = (f"voicebot `{wanted.flow}` (id {bot.get('id')}) was not made by ivrflow: it is left alone "
+              "(`--adopt` takes it over)")
     wanted.held_by = reason
     return Unmanaged("voicebot", f"voicebot:{bot.get('id')}", reason)
 
