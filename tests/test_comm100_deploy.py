@@ -24,6 +24,8 @@ from ivrflow.compiler.machine import Keys, Line, Silence
 from ivrflow.compiler.simulate import run_call
 from ivrflow.config import Environment
 from ivrflow.deploy.http import Stats
+from ivrflow.deploy.plan import Plan
+from ivrflow.deploy.run import describe_stats
 from ivrflow.loader import load
 from ivrflow.targets.comm100 import target
 from ivrflow.targets.comm100.compile import language_of
@@ -167,13 +169,15 @@ def test_a_30_menu_flow_under_a_tight_rate_limit_paces_itself(comm100: tuple[Com
     path.write_text("".join(lines))
     env = environment(url, rate_limit=40, rate_window=2.0)
     flow = flow_of(path)
-    with target.api_for(env) as api:
+    stats = Stats()
+    with target.api_for(env, stats=stats) as api:
         wanted, the_plan = target.plan(flow, str(path), env, api)
         assert any("pauses about 4 s" in note for note in the_plan.notes), the_plan.notes
         ids: dict[str, Any] = {}
         for change in the_plan.changes:
             target.apply(flow, str(path), change, api, ids)
         assert api.pacer.waited > 0
+    assert re.search(r"; paused [1-9]\d* s \(rate limit, retries\)$", describe_stats(stats)), describe_stats(stats)
     assert state.throttled() == 0 and len(the_plan.changes) > 40
     assert len(state.objects["actions"]) == len(wanted.actions)
 
@@ -529,3 +533,310 @@ def test_actions_are_known_by_their_place_in_the_graph_not_on_the_canvas(comm100
     deploy(front, env, flow=moved)
     assert plan_with(target, front, env).changes == []
     assert len(state.objects["actions"]) == len(target.desired(moved, str(front), env).actions)
+
+
+def _project(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """quickstart.ivr beside an ivrflow.toml whose environment `emu` is the emulator at `url`."""
+    (tmp_path / "ivrflow.toml").write_text(f'''[env.emu]
+target = "comm100"
+base_url = "{url}"
+site_id = 10000
+email = "demo@example.com"
+api_key = "${{KEY}}"
+channel = "sip"
+sip_server = "sip.example.com"
+sip_username = "bot"
+sip_password = "${{SIP}}"
+''')
+    monkeypatch.setenv("KEY", "demo")
+    monkeypatch.setenv("SIP", "s1p")
+    flow = tmp_path / "quickstart.ivr"
+    flow.write_text((EXAMPLES / "quickstart.ivr").read_text())
+    return flow
+
+
+def test_an_action_added_by_hand_to_ivrflows_response_is_left_alone_until_adopted(
+        comm100: tuple[Comm100, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Someone adds an action in the Comm100 canvas, inside the voicebot
+    ivrflow deployed: plan lists it as unmanaged, deploy and destroy leave
+    it (and what holds it) alone, `--adopt` removes it. An action ivrflow
+    made that the flow no longer reaches is still deleted."""
+    from ivrflow.cli import main
+
+    state, url = comm100
+    flow = _project(tmp_path, url, monkeypatch)
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
+    bot = state.bot_named("quickstart")
+    assert bot is not None
+    [response] = state.objects["responses"].values()
+    menu = next(a for a in state.objects["actions"].values() if a["type"] == "IVRMenu")
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    theirs = api.post("/voicebot/voicebotActions", json={
+        "type": "PlayText", "voicebotResponseId": response["id"], "xPosition": 2000, "yPosition": 0,
+        "voicebotActionPlayText": {"message": "Our hours changed.", "nextActionId": menu["id"]}}).json()
+    orphan = api.post("/voicebot/voicebotActions", json={  # left by an interrupted deploy of ivrflow's
+        "type": "EndCall", "voicebotResponseId": response["id"], "xPosition": 2400, "yPosition": 0,
+        "description": "ivrflow:quickstart"}).json()
+    api.close()
+    capsys.readouterr()
+
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert [(c["op"], c["path"]) for c in planned["changes"]] == [
+        ("delete", f"/voicebot/voicebotActions/{orphan['id']}")]
+    assert [(u["kind"], u["key"]) for u in planned["unmanaged"]] == [("action", f"action:{theirs['id']}")]
+    assert main(["plan", str(flow), "--env", "emu"]) == 0
+    shown = capsys.readouterr().out
+    assert f"= keep action {theirs['id']}: unmanaged, left alone" in shown and "--adopt" in shown
+
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
+    assert state.objects["actions"][theirs["id"]] == theirs and orphan["id"] not in state.objects["actions"]
+    capsys.readouterr()
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["changes"] == [] and len(again["unmanaged"]) == 1
+
+    capsys.readouterr()
+    assert main(["destroy", str(flow), "--env", "emu", "--yes"]) == 0
+    shown = capsys.readouterr().out
+    assert f"= keep action {theirs['id']}: unmanaged, left alone" in shown
+    assert state.objects["actions"][theirs["id"]] == theirs  # and the response and voicebot that hold it
+    assert list(state.objects["responses"]) == [response["id"]] and bot["id"] in state.objects["voicebots"]
+    assert menu["id"] in state.objects["actions"]  # the hand-made action goes to it
+
+    assert main(["plan", str(flow), "--env", "emu", "--adopt", "--format", "json"]) == 0
+    adopted = json.loads(capsys.readouterr().out)
+    assert ("delete", f"/voicebot/voicebotActions/{theirs['id']}") in [(c["op"], c["path"])
+                                                                       for c in adopted["changes"]]
+    assert main(["deploy", str(flow), "--env", "emu", "--yes", "--adopt"]) == 0
+    assert theirs["id"] not in state.objects["actions"]
+    capsys.readouterr()
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert (after["changes"], after["unmanaged"]) == ([], [])
+    assert main(["destroy", str(flow), "--env", "emu", "--yes"]) == 0
+    assert state.objects["voicebots"] == {} and state.objects["actions"] == {}
+
+
+def test_emulate_comm100_takes_its_rate_limit_on_the_command_line(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`ivrflow emulate comm100 --rate-limit 2/60s`: the third call in the
+    minute is a 429 that says when to come back; a bad value is one line."""
+    import uvicorn
+
+    from ivrflow.cli import main
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    assert main(["emulate", "comm100", "--rate-limit", "2/60s"]) == 0
+    bearer = {"Authorization": "Bearer demo-token"}
+    with serve_app(served[0]) as base, httpx.Client(base_url=base + "/v4", headers=bearer) as client:
+        answers = [client.get("/voicebot/voicebots") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 58 <= int(answers[2].headers["Retry-After"]) <= 60
+    assert answers[2].json()["message"] == "Too many requests: 2 calls per 60 s"
+    assert main(["emulate", "comm100", "--rate-limit", "3/1m"]) == 0
+    with serve_app(served[1]) as base, httpx.Client(base_url=base + "/v4", headers=bearer) as client:
+        assert [client.get("/voicebot/voicebots").status_code for _ in range(4)] == [200, 200, 200, 429]
+    capsys.readouterr()
+    for bad in ("300", "fast", "0/300s", "300/0s", "300/5h"):
+        assert main(["emulate", "comm100", "--rate-limit", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"ivrflow: error: --rate-limit '{bad}': give CALLS/WINDOW") and err.count("\n") == 1
+    assert len(served) == 2
+    assert main(["emulate", "--help"]) == 0
+    assert "--rate-limit CALLS/WINDOW" in capsys.readouterr().out
+
+
+def test_a_deploy_that_finds_the_window_used_up_waits_for_it(comm100: tuple[Comm100, str], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Another command on the same address has just used the site's calls
+    (100 in 2 s here): the deploy's own pacer cannot know, so it meets 429s;
+    it waits as long as they say (Retry-After) and finishes, and says how
+    long it paused."""
+    import collections
+    import time
+
+    from ivrflow.cli import main
+
+    state, url = comm100
+    state.rate_limit, state.rate_window_s = 100, 2.0
+    flow = _project(tmp_path, url, monkeypatch)
+    with (tmp_path / "ivrflow.toml").open("a") as toml:
+        toml.write("rate_limit = 100\nrate_window = 2.0\n")
+    state.calls["127.0.0.1"] = collections.deque([time.monotonic()] * 100)
+    started = time.monotonic()
+    assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
+    assert time.monotonic() - started >= 1.5
+    err = capsys.readouterr().err
+    assert re.search(r"deployed quickstart to emu: \d+ requests \(\d+ writes, [1-9]\d* retried\); paused [1-9]\d* s",
+                     err), err
+    assert state.throttled() >= 1
+    assert len(state.objects["voicebots"]) == 1
+    assert main(["plan", str(flow), "--env", "emu", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == []
+
+
+def _apply(plan: Any, flow: ir.Flow, env: Environment) -> None:
+    with target.api_for(env) as api:
+        ids: dict[str, Any] = {}
+        for change in plan.changes:
+            target.apply(flow, "", change, api, ids)
+
+
+def test_a_response_and_trigger_added_to_ivrflows_voicebot_keep_it_on_destroy(comm100: tuple[Comm100, str]) -> None:
+    """Someone adds a response and a `notRecognized` trigger to the voicebot
+    ivrflow made: deploy leaves them, destroy removes ivrflow's response,
+    actions and trigger but keeps the voicebot (deleting it would take
+    theirs along); `--adopt` deletes them."""
+    state, url = comm100
+    env = environment(url)
+    path = EXAMPLES / "quickstart.ivr"
+    flow = flow_of(path)
+    deploy(path, env)
+    bot = state.bot_named("quickstart")
+    assert bot is not None
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    response = api.post("/voicebot/voicebotResponses", json={"voicebotId": bot["id"], "name": "after hours"}).json()
+    trigger = api.post("/voicebot/voicebotSmartTriggers", json={
+        "voicebotId": bot["id"], "trigger": "notRecognized", "voicebotResponseId": response["id"]}).json()
+    api.close()
+    planned = plan_with(target, path, env)
+    assert planned.changes == []
+    assert [(u.kind, u.key) for u in planned.unmanaged] == [("smart trigger", f"trigger:{trigger['id']}"),
+                                                            ("response", f"response:{response['id']}")]
+    with target.api_for(env) as client:
+        adopted = target.plan(flow, str(path), env, client, adopt=True)[1]
+    assert [(c.op, c.path) for c in adopted.changes] == [
+        ("delete", f"/voicebot/voicebotSmartTriggers/{trigger['id']}"),
+        ("delete", f"/voicebot/voicebotResponses/{response['id']}")] and adopted.unmanaged == []
+    with target.api_for(env) as client:
+        removal = target.destroy(flow, str(path), env, client)[1]
+    assert {c.kind for c in removal.changes} == {"smart trigger", "action", "response"}
+    assert len(removal.unmanaged) == 2 and "left alone" in removal.notes[-1]
+    _apply(removal, flow, env)
+    assert list(state.objects["voicebots"]) == [bot["id"]] and list(state.objects["responses"]) == [response["id"]]
+    assert list(state.objects["triggers"]) == [trigger["id"]] and state.objects["actions"] == {}
+    assert len(state.objects["instances"]) == len(state.objects["sip"]) == 1  # the voicebot's channel stays
+
+
+def test_an_action_ivrflow_made_that_someone_elses_goes_to_stays(comm100: tuple[Comm100, str],
+                                                                  tmp_path: Path) -> None:
+    """Key 2 leaves the flow, but an action someone added goes to its
+    transfer: the transfer stays (unmanaged) until `--adopt`."""
+    state, url = comm100
+    env = environment(url)
+    deploy(EXAMPLES / "quickstart.ivr", env)
+    [response] = state.objects["responses"].values()
+    transfer = next(a for a in state.objects["actions"].values() if a["type"] == "TransferCall"
+                    and a["voicebotActionTransferCall"]["transferTo"].startswith("sip:102@"))
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    theirs = api.post("/voicebot/voicebotActions", json={
+        "type": "PlayText", "voicebotResponseId": response["id"], "xPosition": 0, "yPosition": 900,
+        "voicebotActionPlayText": {"message": "Billing.", "nextActionId": transfer["id"]}}).json()
+    api.close()
+    fewer = tmp_path / "quickstart.ivr"
+    fewer.write_text((EXAMPLES / "quickstart.ivr").read_text().replace('    press 2 -> transfer "102"\n', ""))
+    flow = load(str(fewer), check_files=False).flow
+    assert flow is not None
+    deploy(fewer, env, flow=flow)
+    assert {theirs["id"], transfer["id"]} <= set(state.objects["actions"])
+    planned = plan_with(target, fewer, env)
+    reasons = {u.key: u.reason for u in planned.unmanaged}
+    assert planned.changes == [] and set(reasons) == {f"action:{transfer['id']}", f"action:{theirs['id']}"}
+    assert "no longer in the flow" in reasons[f"action:{transfer['id']}"]
+    with target.api_for(env) as client:
+        adopted = target.plan(flow, str(fewer), env, client, adopt=True)[1]
+    assert sorted(c.path.rsplit("/", 1)[1] for c in adopted.changes if c.op == "delete") == sorted(
+        [transfer["id"], theirs["id"]])
+
+
+def test_adopt_takes_over_a_voicebot_of_the_flows_name(comm100: tuple[Comm100, str]) -> None:
+    state, url = comm100
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    sip = api.post("/voicebot/voicebotChannelSIPConfigurations",
+                   json={"sIPServer": "other.example", "username": "u", "password": "p"}).json()
+    instance = api.post("/voicebot/voicebotChannelInstances", json={"channelType": "sip", "infoId": sip["id"]}).json()
+    same = api.post("/voicebot/voicebots", json={"name": "quickstart", "description": "made by hand",
+                                                 "channel": {"id": instance["id"]}, "channelId": instance["id"]}).json()
+    api.close()
+    env = environment(url)
+    path = EXAMPLES / "quickstart.ivr"
+    flow = flow_of(path)
+    with target.api_for(env) as client:
+        adopted = target.plan(flow, str(path), env, client, adopt=True)[1]
+    assert adopted.unmanaged == [] and ("update", "voicebot") in [(c.op, c.kind) for c in adopted.changes]
+    _apply(adopted, flow, env)
+    assert list(state.objects["voicebots"]) == [same["id"]]
+    assert state.objects["voicebots"][same["id"]]["description"] == "ivrflow:quickstart"
+    assert plan_with(target, path, env).changes == []
+
+
+def test_the_plan_counts_its_own_reads_in_the_pacing(comm100: tuple[Comm100, str]) -> None:
+    """A first deploy whose calls fill the window but for the plan's own
+    reads: the plan says it will pause (the reads count too)."""
+    _, url = comm100
+    path = EXAMPLES / "quickstart.ivr"
+    writes = len(plan_with(target, path, environment(url)).changes)
+    env = environment(url, rate_limit=writes + target.VERIFY_READS, rate_window=60.0)
+    notes = plan_with(target, path, env).notes
+    assert any("pauses about 60 s" in note for note in notes), notes
+
+
+def test_a_deploy_cut_short_before_the_voicebot_reuses_its_channel(comm100: tuple[Comm100, str]) -> None:
+    """The first deploy stops after the channel configuration and instance
+    (no voicebot holds them yet): the next one finds both, by the line and
+    by the configuration they serve, and duplicates neither."""
+    state, url = comm100
+    env = environment(url)
+    path = EXAMPLES / "quickstart.ivr"
+    flow = flow_of(path)
+    first = plan_with(target, path, env)
+    assert [c.kind for c in first.changes[:2]] == ["channel configuration", "channel instance"]
+    _apply(Plan("comm100", first.changes[:2]), flow, env)
+    again = plan_with(target, path, env)
+    assert [c.kind for c in again.changes[:2]] == ["voicebot", "response"]
+    deploy(path, env)
+    assert len(state.objects["sip"]) == len(state.objects["instances"]) == 1
+    assert plan_with(target, path, env).changes == []
+
+
+def test_a_channel_instance_created_after_the_client_gave_up_is_not_made_twice(
+        comm100: tuple[Comm100, str]) -> None:
+    """The POST of the channel instance lands after the client stopped
+    waiting: the deploy looks for it before sending it again."""
+    state, url = comm100
+    state.faults = Faults(slow="POST /v4/voicebot/voicebotChannelInstances", slow_s=0.6)
+    deploy(EXAMPLES / "quickstart.ivr", environment(url), timeout=0.5)
+    assert len(state.objects["instances"]) == 1
+    assert plan_with(target, EXAMPLES / "quickstart.ivr", environment(url)).changes == []
+
+
+def test_an_action_put_between_two_of_ivrflows_is_looked_past(comm100: tuple[Comm100, str]) -> None:
+    """Someone puts a PlayText between the Start action and the menu: the
+    deploy puts the Start action's link back to the menu (the flow says
+    so), makes nothing again, and leaves their action where it is."""
+    state, url = comm100
+    env = environment(url)
+    path = EXAMPLES / "quickstart.ivr"
+    deploy(path, env)
+    count = len(state.objects["actions"])
+    [response] = state.objects["responses"].values()
+    start = next(a for a in state.objects["actions"].values() if a["type"] == "Start")
+    menu = start["voicebotActionStart"]["nextActionId"]
+    api = httpx.Client(base_url=url, auth=("demo@example.com", "demo"), params={"siteId": 10000})
+    theirs = api.post("/voicebot/voicebotActions", json={
+        "type": "PlayText", "voicebotResponseId": response["id"], "xPosition": 200, "yPosition": 0,
+        "voicebotActionPlayText": {"message": "Welcome!", "nextActionId": menu}}).json()
+    api.put(f"/voicebot/voicebotActions/{start['id']}", json={
+        **{k: v for k, v in start.items() if k != "id"}, "voicebotActionStart": {"nextActionId": theirs["id"]}})
+    api.close()
+    planned = plan_with(target, path, env)
+    assert [(c.op, c.kind, c.path) for c in planned.changes] == [
+        ("update", "action", f"/voicebot/voicebotActions/{start['id']}")]
+    assert [u.key for u in planned.unmanaged] == [f"action:{theirs['id']}"]
+    deploy(path, env)
+    assert len(state.objects["actions"]) == count + 1 and state.objects["actions"][theirs["id"]] == theirs
+    assert state.objects["actions"][start["id"]]["voicebotActionStart"]["nextActionId"] == menu

@@ -117,8 +117,9 @@ def _refuse_unsupported(target: Any, result: Checked) -> None:
 
 
 ADOPT_HELP = ("Also change or delete what ivrflow did not make where the flow's objects are (options and rules "
-              "someone added to its menus, an extension's existing voice menu); without it they are left alone "
-              "and the plan lists them as unmanaged.")
+              "someone added to its menus, an extension's existing voice menu, actions, responses and triggers "
+              "someone added to its Comm100 voicebot); without it they are left alone and the plan lists them as "
+              "unmanaged.")
 
 
 @cli.command()
@@ -224,7 +225,9 @@ def destroy(file: str, env_name: str, dry_run: bool, yes: bool, detail: bool, fm
     options and rules) and sounds, PortSIP receptionists named
     `ivrflow:FLOW:…` with their action URLs and the flow's prompt files,
     mediaservice prompt files named `ivrflow-FLOW-…` that the flow's
-    manifest lists, then the manifest. What someone else made stays; an
+    manifest lists, then the manifest, the Comm100 voicebot described
+    `ivrflow:FLOW` with its marked actions, response, trigger and channel
+    (unless another voicebot uses it). What someone else made stays; an
     ivrflow object that holds something someone else added is left alone
     and listed as unmanaged. On Telphin the extension stays (it is the
     number of ivrflow.toml): its voice-menu settings are put back to a new

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import click
 
@@ -126,29 +127,48 @@ def _platforms() -> list[str]:
 @click.option("--username", default="demo", show_default=True, help="portsip: the user it signs in.")
 @click.option("--password", default="demo", show_default=True, help="portsip: that user's password.")
 @click.option("--faults", type=click.FloatRange(0, 1), default=0.0,
-              help="telphin, portsip: the share of API calls that fail.")
+              help="telphin, portsip, comm100: the share of API calls that fail.")
 @click.option("--fault-kinds", default="429,500,503,timeout,drop", show_default=True,
-              help="telphin, portsip: the kinds of failure injected.")
+              help="telphin, portsip, comm100: the kinds of failure injected.")
 @click.option("--latency-ms", type=click.IntRange(0, 60_000), default=0,
-              help="telphin, portsip: added to every API call.")
+              help="telphin, portsip, comm100: added to every API call.")
+@click.option("--rate-limit", "rate_limit", metavar="CALLS/WINDOW",
+              help="comm100: the calls one client address may make in a window (seconds, or minutes with m), "
+                   "then 429 with Retry-After. [default: 300/300s, Comm100's own]")
 def emulate(platform: str, host: str, port: int, domain: str, client_id: str, client_secret: str, username: str,
-            password: str, faults: float, fault_kinds: str, latency_ms: int) -> int:
+            password: str, faults: float, fault_kinds: str, latency_ms: int, rate_limit: str | None) -> int:
     """Run a local stand-in of a platform's API (PLATFORM: one of the targets).
 
     \b
       ivrflow emulate portsip --port 8092
       ivrflow emulate telphin --port 8091 --faults 0.2 --latency-ms 20
+      ivrflow emulate comm100 --port 8093 --rate-limit 40/10s
     """
     import uvicorn
 
     from ..targets.base import EmulatorOptions
     from ..targets.emulation import Faults
 
+    limit = _rate_limit(rate_limit) if rate_limit is not None else None
     injected = Faults(rate=faults, kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()),
                       latency_ms=latency_ms)
     options = EmulatorOptions(domain=domain, client_id=client_id, client_secret=client_secret, username=username,
-                              password=password, faults=injected)
+                              password=password, faults=injected, rate_limit=limit)
     emulator = _target(platform).emulator(options)
     click.echo(emulator.banner.format(url=f"http://{host}:{port}"), err=True)
     uvicorn.run(emulator.app, host=host, port=port, log_level="warning")
     return ExitStatus.OK
+
+
+_RATE_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*")
+
+
+def _rate_limit(text: str) -> tuple[int, float]:
+    """`300/300s` (or `300/5m`, `300/300`) as (calls, window in seconds); anything else a usage error."""
+    match = _RATE_LIMIT.fullmatch(text)
+    calls, window = (int(match.group(1)), float(match.group(2)) * (60 if match.group(3) == "m" else 1)) \
+        if match else (0, 0.0)
+    if calls < 1 or window <= 0:
+        raise _Usage(f"--rate-limit {text!r}: give CALLS/WINDOW with both above 0, such as 300/300s "
+                     "(300 calls in 300 seconds) or 40/1m")
+    return calls, window

@@ -74,6 +74,8 @@ class Stats:
     requests: int = 0
     writes: int = 0
     retries: int = 0
+    #: Seconds the client paused for the platform's rate limit and between retries (Comm100's pacer).
+    paused: float = 0.0
     log: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

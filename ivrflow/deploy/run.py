@@ -188,7 +188,8 @@ def _one(send: Callable[[Change, dict[str, Any]], None], change: Change, ids: di
 
 
 def describe_stats(stats: Stats) -> str:
-    return f"{stats.requests} requests ({stats.writes} writes, {stats.retries} retried)"
+    paused = f"; paused {stats.paused:.0f} s (rate limit, retries)" if stats.paused >= 0.5 else ""
+    return f"{stats.requests} requests ({stats.writes} writes, {stats.retries} retried){paused}"
 
 
 def verify(plan: Plan, replan: Callable[[], Plan]) -> None:

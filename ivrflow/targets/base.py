@@ -49,6 +49,8 @@ class EmulatorOptions:
     username: str = "demo"
     password: str = "demo"
     faults: Any = None  # targets.emulation.Faults
+    #: (calls, window in seconds) a client may make; None: the platform's own.
+    rate_limit: tuple[int, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -59,9 +60,22 @@ class Pacer:
 
     def throttled(self, attempt: int) -> None:
         """After a 429 or a failure: wait a share of the window (doubling)."""
-        pause = min(self.window, self.window / self.calls * 2 ** attempt)
+        pause = self.backoff(attempt)
         self.waited += pause
         self.sleep(pause)
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.window, self.window / self.calls * 2 ** attempt)
+
+    def refused(self, retry_after: str | None, attempt: int) -> float:
+        """How long to wait after the `attempt`th 429 in a row: the answer's
+        Retry-After (seconds) when it has one, else a share of the window,
+        doubling; at least one call's share of the window, at most a window."""
+        try:
+            pause = float(retry_after) if retry_after is not None else self.backoff(attempt)
+        except ValueError:  # an HTTP date, or nonsense: back off as without one
+            pause = self.backoff(attempt)
+        return min(self.window, max(self.window / self.calls, pause))
 
 
 def pacing_seconds(calls: int, limit: int = schema.RATE_LIMIT_CALLS,
@@ -100,10 +114,13 @@ class Comm100Api(HttpSession):
 
         def pause(attempt: int) -> None:
             (sleep or pacer.throttled)(attempt)
-        paced = _PacedClient(self.http, pacer)
+        paced = _PacedClient(self.http, pacer, self.stats, sleep)
         options = {k: v for k, v in self.retry.items() if k != "sleep"}
-        response = send(paced, method, self.api + path, self.stats, lookup=lookup, sleep=pause,  # type: ignore[arg-type]
-                        headers=self.headers, params=params, **options, **kwargs)
+        try:
+            response = send(paced, method, self.api + path, self.stats, lookup=lookup,  # type: ignore[arg-type]
+                            sleep=pause, headers=self.headers, params=params, **options, **kwargs)
+        finally:
+            self.stats.paused = pacer.waited  # what the deploy's last line reports
         if not isinstance(response, httpx.Response):
             return response
         return response.json() if response.content else None
@@ -114,17 +131,39 @@ class Comm100Api(HttpSession):
 
 @dataclass
 class _PacedClient:
-    """The httpx client with the pacer in front of every attempt."""
+    """The httpx client with the pacer in front of every attempt. A 429
+    means the platform counts more calls than the pacer (another process on
+    the same address, an earlier command): the call waits (Retry-After, or
+    backing off) and goes again, for up to a whole window and one more try,
+    before the 429 is handed back to `send`'s own retries, so a deploy that
+    meets a full window waits it out rather than failing. `sleep` (the
+    tests' retry pause, by attempt) replaces the waiting."""
 
     http: httpx.Client
     pacer: Pacer
+    stats: Stats
+    sleep: Callable[[int], None] | None = None
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        slot = self.pacer.acquire()
-        try:
-            return self.http.request(method, url, **kwargs)
-        finally:
-            self.pacer.done(slot)
+        waited = 0.0
+        for attempt in itertools.count():
+            slot = self.pacer.acquire()
+            try:
+                response = self.http.request(method, url, **kwargs)
+            finally:
+                self.pacer.done(slot)
+            if response.status_code != 429 or waited >= self.pacer.window:
+                return response
+            pause = self.pacer.refused(response.headers.get(schema.RETRY_AFTER_HEADER), attempt)
+            waited += pause
+            self.stats.log.append(f"{method} {redact.redact(url)}: 429, waiting {pause:g} s for the rate limit")
+            if self.sleep is not None:
+                self.sleep(attempt)
+            else:
+                self.pacer.waited += pause
+                self.pacer.sleep(pause)
+            self.stats.count(method, retry=True)
+        raise AssertionError("unreachable")
 
 
 @dataclass
@@ -137,23 +176,29 @@ class Live:
     instance: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
+    #: The other responses of the voicebot (someone else's: ivrflow makes one).
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    #: Every action of the response, ivrflow's (marked) and anyone else's.
     actions: list[dict[str, Any]] = field(default_factory=list)
     triggers: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_live(api: Comm100Api, flow: str, channel: str, channel_fields: dict[str, Any], response_name: str) -> Live:
-    """The flow's voicebot (by name, ours by its marker), its channel and
-    configuration, its start response, that response's actions and the
-    bot's smart triggers. Without a bot of ours: a channel configuration
-    that already serves the same line (same SIP server and username, or the
-    same Twilio number), so a deploy reuses it rather than duplicating it."""
+def read_live(api: Comm100Api, flow: str, channel: str, channel_fields: dict[str, Any], response_name: str, *,
+              adopt: bool = False) -> Live:
+    """The flow's voicebot (by name, ours by its marker; `adopt`: one of
+    the flow's name without it too), its channel and configuration, its
+    start response and the others, that response's actions and the bot's
+    smart triggers. Without a bot of ours: a channel configuration that
+    already serves the same line (same SIP server and username, or the same
+    Twilio number), so a deploy reuses it rather than duplicating it."""
     live = Live()
     bots = api.get(schema.VOICEBOTS) or []
     mine = [b for b in bots if b.get("name") == flow]
-    ours = next((b for b in mine if b.get("description") == marker(flow)), None)
+    ours = next((b for b in mine if b.get("description") == marker(flow)), mine[0] if adopt and mine else None)
     if ours is None:
         live.foreign = mine[0] if mine else None
         live.config = _matching_config(api, channel, channel_fields)
+        live.instance = _free_instance(api, channel, live.config, bots)
         return live
     live.bot = ours
     instance_id = (ours.get("channel") or {}).get("id") or ours.get("channelId")
@@ -168,6 +213,7 @@ def read_live(api: Comm100Api, flow: str, channel: str, channel_fields: dict[str
         live.config = _matching_config(api, channel, channel_fields)
     responses = api.get(schema.RESPONSES, **{schema.RESPONSE_FILTER: ours["id"]}) or []
     live.response = next((r for r in responses if r.get("name") == response_name), None)
+    live.responses = [r for r in responses if r is not live.response]
     if live.response is not None:
         live.actions = api.get(schema.ACTIONS, **{schema.ACTION_FILTER: live.response["id"]}) or []
     live.triggers = api.get(schema.BOT_SMART_TRIGGERS.format(bot=ours["id"])) or []
@@ -183,6 +229,18 @@ def _get_or_none(api: Comm100Api, path: str) -> Any:
         if rejected.status == 404:
             return None
         raise
+
+
+def _free_instance(api: Comm100Api, channel: str, config: dict[str, Any] | None,
+                   bots: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A channel instance of `config` that no voicebot uses: one a deploy
+    cut short before its voicebot made, reused rather than duplicated
+    (ASSUMED: instances can be listed, like the configurations)."""
+    if config is None:
+        return None
+    used = {(b.get("channel") or {}).get("id") or b.get("channelId") for b in bots}
+    return next((i for i in api.get(schema.CHANNEL_INSTANCES) or [] if i.get("infoId") == config.get("id")
+                 and i.get("channelType") == channel and i.get("id") not in used), None)
 
 
 def _matching_config(api: Comm100Api, channel: str, fields: dict[str, Any]) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import math
 import re
 import time
 from typing import Any
@@ -52,25 +53,31 @@ def comm100_app(state: Comm100) -> Starlette:
         if request.query_params.get(schema.SITE_ID_PARAMETER) != str(state.site_id):
             raise Invalid("siteId is required with API key authentication and must be your site's id")
 
-    def limited(request: Request) -> bool:
+    def limited(request: Request) -> float | None:
+        """None, or the seconds until the client's oldest call in the window leaves it."""
         client = request.client.host if request.client else "?"
         sent = state.calls.setdefault(client, collections.deque())
         now = time.monotonic()
         while sent and now - sent[0] >= state.rate_window_s:
             sent.popleft()
         if len(sent) >= state.rate_limit:
-            return True
+            return state.rate_window_s - (now - sent[0]) if sent else state.rate_window_s
         sent.append(now)
-        return False
+        return None
 
     async def api(request: Request) -> Response:
         path = "/" + request.path_params["path"].rstrip("/")
         method = request.method
         entry: dict[str, Any] = {"method": method, "path": "/v4" + path, "status": 0}
         state.log.append(entry)
-        if limited(request):
+        wait = limited(request)
+        if wait is not None:
             entry["status"] = 429
-            return _error(429, "Too many requests: 300 calls per 5 minutes")
+            refused = _error(429, f"Too many requests: {state.rate_limit} calls per {state.rate_window_s:g} s")
+            # ASSUMED (schema.RETRY_AFTER_HEADER): Comm100 documents no Retry-After; the emulator
+            # sends one (whole seconds, rounded up) so that clients honouring it are tested.
+            refused.headers[schema.RETRY_AFTER_HEADER] = str(max(1, math.ceil(wait)))
+            return refused
 
         async def handle() -> Response:
             try:

@@ -66,6 +66,10 @@ HANG_UP_RANGE = (1, 600)
 HANG_UP_MESSAGE_FIELD = "messageBeforeHangUpCallWhenNoInput"
 #: ASSUMED: the voicebot's `description` is kept as sent; ivrflow marks its bots there.
 MARKER = "ivrflow"
+#: ASSUMED: an action keeps a top-level `description` as sent (nothing documents
+#: one): ivrflow marks the actions it makes there (`ivrflow:FLOW`), so that an
+#: action someone adds by hand to ivrflow's response is told apart and left alone.
+ACTION_MARKER_FIELD = "description"
 
 # --- the channel (VERIFIED seed 000) -------------------------------------------------------------
 

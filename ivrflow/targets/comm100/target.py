@@ -83,11 +83,13 @@ def api_for(env: Environment, *, http: httpx.Client | None = None, stats: Stats 
     return api
 
 
-def plan(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) -> tuple[Desired, Plan]:
+def plan(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api,
+         adopt: bool = False) -> tuple[Desired, Plan]:
+    """`adopt`: change or delete what ivrflow did not make, to match the flow."""
     wanted = desired(flow, flow_path, env)
-    live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"])
-    the_plan = make_plan(wanted, live)
-    _pacing_note(the_plan, api.pacer.calls, api.pacer.window)
+    live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"], adopt=adopt)
+    the_plan = make_plan(wanted, live, adopt=adopt)
+    _pacing_note(the_plan, api.pacer.calls, api.pacer.window, read=api.stats.requests)
     return wanted, the_plan
 
 
@@ -95,14 +97,16 @@ def destroy(flow: ir.Flow, flow_path: str, env: Environment, api: Comm100Api) ->
     """What ivrflow made for the flow, as a plan that removes it (planner.destroy_plan)."""
     wanted = desired(flow, flow_path, env)
     live = read_live(api, flow.name, wanted.channel, wanted.channel_fields, wanted.response["name"])
-    return wanted, destroy_plan(live, api.get(schema.VOICEBOTS) or [])
+    return wanted, destroy_plan(live, api.get(schema.VOICEBOTS) or [], flow.name)
 
 
-def _pacing_note(the_plan: Plan, limit: int, window: float) -> None:
+def _pacing_note(the_plan: Plan, limit: int, window: float, *, read: int = 0) -> None:
+    """How many calls the plan sends and how long the pacer makes it wait;
+    `read`: the calls already made in the window (reading the site)."""
     writes = len(the_plan.changes)
     if not writes:
         return
-    wait = pacing_seconds(writes + VERIFY_READS, limit, window)
+    wait = pacing_seconds(read + writes + VERIFY_READS, limit, window)
     the_plan.notes.append(f"{writes} calls (and {VERIFY_READS} reads to check the result); Comm100 allows {limit} "
                           f"per {window:g} s, so the deploy "
                           + (f"pauses about {wait:g} s to stay under it" if wait else "needs no pause"))
@@ -149,6 +153,8 @@ def emulator(options: EmulatorOptions) -> Emulator:
 
     state = Comm100(email=options.username if "@" in options.username else "demo@example.com",
                     api_key=options.password, faults=options.faults)
+    if options.rate_limit is not None:
+        state.rate_limit, state.rate_window_s = options.rate_limit
     return Emulator(comm100_app(state), "comm100 emulator on {url} (API under /v4)")
 
 
@@ -161,11 +167,11 @@ def dial(wanted: Desired) -> str:
 
 
 TARGET = Target(
-    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=settings.SECRETS,
+    name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=settings.SECRETS, adopts=True,
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
     api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
     emulator_help="the v4 voicebot API under /v4 (voicebots, channel instances, SIP and Twilio configurations, "
                   "responses, actions, smart triggers) with API-key (Basic demo@example.com:demo, ?siteId=…) or "
-                  "bearer auth, the documented validation, a rate limit (300 calls per 5 minutes), fault injection, "
-                  "a request log at /_emulator/log, and POST /_emulator/call to run a call through the callStarts "
-                  'trigger: {"voicebot": "quickstart", "inputs": ["1", "silence"]}.')
+                  "bearer auth, the documented validation, a rate limit (300 calls per 5 minutes; --rate-limit), "
+                  "fault injection, a request log at /_emulator/log, and POST /_emulator/call to run a call "
+                  'through the callStarts trigger: {"voicebot": "quickstart", "inputs": ["1", "silence"]}.')
