@@ -409,21 +409,7 @@ def test_destroy_removes_what_ivrflow_made_and_nothing_else(comm100: tuple[Comm1
     instance = api.post("/voicebot/voicebotChannelInstances", json={"channelType": "sip", "infoId": sip["id"]}).json()
     theirs = api.post("/voicebot/voicebots", json={"name": "sales bot", "channel": {"id": instance["id"]}}).json()
     api.close()
-    (tmp_path / "ivrflow.toml").write_text(f'''[env.emu]
-target = "comm100"
-base_url = "{url}"
-site_id = 10000
-email = "demo@example.com"
-api_key = "${{KEY}}"
-channel = "sip"
-sip_server = "sip.example.com"
-sip_username = "bot"
-sip_password = "${{SIP}}"
-''')
-    monkeypatch.setenv("KEY", "demo")
-    monkeypatch.setenv("SIP", "s1p")
-    flow = tmp_path / "quickstart.ivr"
-    flow.write_text((EXAMPLES / "quickstart.ivr").read_text())
+    flow = _project(tmp_path, url, monkeypatch)
     assert main(["deploy", str(flow), "--env", "emu", "--yes"]) == 0
     capsys.readouterr()
     assert main(["status", str(flow), "--env", "emu", "--format", "json"]) == 0
