@@ -197,3 +197,29 @@ def test_recordings_are_played_from_audio_base_url(tmp_path: Path) -> None:
     bare = target.desired(flow, str(EXAMPLES / "telphin_guide.ivr"), None)
     assert sum("does not upload" in d.message for d in bare.diagnostics) == 2
     assert _problem(tmp_path, GOOD + 'audio_base_url = "cdn.example.com"\n')[0] == 12
+
+
+def test_canvas_positions_follow_the_diagrams_graphviz_layout(tmp_path: Path) -> None:
+    """Every action has a place of its own, and the canvas reads top down as
+    the diagram's ranks do: the Start action above the entry menu, a menu
+    above the menus it goes to, a menu's key handlers below it."""
+    from ivrflow.loader import load
+
+    flow = load(str(EXAMPLES / "support.ivr"), check_files=False).flow
+    assert flow is not None
+    wanted = target.desired(flow, "", None)
+    places = [(a.x, a.y) for a in wanted.actions]
+    assert len(set(places)) == len(places)
+    by_key = {a.key: a for a in wanted.actions}
+    menus = [a for a in wanted.actions if a.type == "IVRMenu"]
+    start = by_key["start"]
+    assert all(start.y < menu.y for menu in menus)
+    for menu in menus:
+        for _, target_key in menu.options:
+            following = by_key[target_key]
+            below = following.type == "IVRMenu" and following.key != menu.key
+            if below or following.key.startswith(f"{menu.key}/"):
+                assert menu.y < following.y, (menu.key, following.key)
+    assert by_key["tech"].y == by_key["billing"].y  # one rank of the diagram: one row
+    again = target.desired(flow, "", None)
+    assert [(a.x, a.y) for a in again.actions] == places

@@ -27,9 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...compiler import graph as flow_graph
 from ...compiler import ir
 from ...compiler.diagnostics import RULES, Diagnostic
-from . import schema
+from . import canvas, schema
 
 #: The key of the action that heads the start response.
 START = "start"
@@ -146,6 +147,18 @@ class _Compiler:
         return action
 
     def lay_out(self) -> None:
+        """Canvas positions from the diagram's Graphviz layout (canvas.py);
+        without Graphviz, columns by distance in gotos from the start."""
+        positions = canvas.node_positions(self.flow)
+        if positions is None:
+            self.lay_out_columns()
+            return
+        owners = [(key, flow_graph.CALL if key == START else canvas.owner_node(key, positions))
+                  for key in self.actions]
+        for key, (x, y) in canvas.place(owners, positions).items():
+            self.actions[key].x, self.actions[key].y = x, y
+
+    def lay_out_columns(self) -> None:
         """Canvas positions read left to right like the diagram: the Start
         action, then each menu's actions stacked in a block, a block's column
         its distance in gotos from the start (unreached menus last), blocks

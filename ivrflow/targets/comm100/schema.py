@@ -125,7 +125,11 @@ INVALID_COUNTS_SILENCE = False
 SILENCE_RESETS_ON_KEY = True
 #: ASSUMED: a chain of actions that ends without a next action ends the call.
 END_WITHOUT_NEXT = "hangup"
-#: ASSUMED (canvas): positions in pixels; ivrflow lays a menu's actions out in
-#: a block, a block's column its distance in gotos from the start.
+#: ASSUMED (canvas): `xPosition`/`yPosition` are pixels from the top left.
+#: ivrflow scales the diagram's Graphviz layout (points) by PIXELS_PER_POINT
+#: and keeps cards of one row CARD_WIDTH apart (canvas.py).
+PIXELS_PER_POINT = 2
+CARD_WIDTH = 260
+#: Without Graphviz: a column per distance in gotos from the start.
 COLUMN_WIDTH = 400
 ROW_HEIGHT = 160
