@@ -60,7 +60,7 @@ def place(keys: Iterable[tuple[str, str]], positions: Mapping[str, tuple[float, 
     by_node: dict[str, list[str]] = {}
     for key, node in keys:
         by_node.setdefault(node, []).append(key)
-    cards: list[tuple[float, float, str]] = []
+    cards: list[tuple[int, float, str]] = []
     for node, members in by_node.items():
         x, y = positions.get(node, (0.0, 0.0))
         for index, key in enumerate(members):
