@@ -243,7 +243,7 @@ def _validate_action(state: Comm100, body: dict[str, Any]) -> None:
     if not isinstance(sub, dict):
         raise Invalid(f"{schema.sub_object(str(kind))} is required for a {kind} action")
     siblings = state.actions_of(response["id"])
-    links = [sub.get(link) for link in schema.ACTION_SCHEMA.get(str(kind), ((), ("nextActionId",)))[1]]
+    links = schema.linked_ids(str(kind), sub)
     if kind == "IVRMenu":
         options = sub.get(schema.OPTIONS_FIELD) or []
         if not isinstance(options, list):
@@ -252,7 +252,6 @@ def _validate_action(state: Comm100, body: dict[str, Any]) -> None:
         if len(keys) != len(options) or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 9
                                                 for k in keys) or len(set(keys)) != len(keys):
             raise Invalid("each option needs a distinct integer key from 0 to 9")
-        links += [o.get(schema.OPTION_LINK) for o in options]
         _number(sub, "invalidInputRepeatTime", 0)
     if kind == "PlayText":
         _text(sub, "message", required=True)

@@ -145,7 +145,8 @@ def _actions(wanted: Desired, live: Live, ids: dict[str, Any], plan: Plan) -> No
 def align(wanted: list[Action], live: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Which live action is which of the flow's: actions have no name, so
     the two graphs are walked together from their `Start` actions, slot by
-    slot (next action, invalid-input action, each option by its key); an
+    slot (next action, invalid-input action, each option by its key, a list
+    item by its place: Action.live_links); an
     action of the same type reached by the same path is the same one.
     Live actions the walk does not reach (left by an interrupted deploy, or
     no longer in the flow) stay unmatched and are deleted."""
@@ -166,15 +167,7 @@ def align(wanted: list[Action], live: list[dict[str, Any]]) -> dict[str, dict[st
             continue
         matched[key] = found
         used.add(live_id)
-        sub = found.get(schema.sub_object(action.type)) or {}
-        for slot, target in action.links.items():
-            if target is not None and sub.get(slot) is not None:
-                queue.append((target, str(sub[slot])))
-        options = {o.get("key"): o.get(schema.OPTION_LINK) for o in sub.get(schema.OPTIONS_FIELD) or []
-                   if isinstance(o, dict)}
-        for option, target in action.options:
-            if options.get(option) is not None:
-                queue.append((target, str(options[option])))
+        queue += action.live_links(found.get(schema.sub_object(action.type)) or {})
     return matched
 
 
