@@ -86,10 +86,12 @@ def comm100_app(state: Comm100) -> Starlette:
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("voicebot"), str) \
-                or not isinstance(body.get("inputs", []), list):
-            return _error(400, 'give {"voicebot": "NAME", "inputs": ["1", "silence"]}')
+                or not isinstance(body.get("inputs", []), list) \
+                or not isinstance(body.get("caller", ""), (str, type(None))):
+            return _error(400, 'give {"voicebot": "NAME", "inputs": ["1", "silence"], "caller": "NUMBER"}')
         try:
-            result = execute_call(state, body["voicebot"], [str(i) for i in body.get("inputs", [])])
+            result = await execute_call(state, body["voicebot"], [str(i) for i in body.get("inputs", [])],
+                                        caller=body.get("caller"))
         except CallError as error:
             return _error(404, str(error))
         return JSONResponse(result.to_dict())
