@@ -54,8 +54,8 @@ class CallError(Exception):
 
 
 #: `{!Variable.name}` and `{!Visitor.CallerID}` in a text (schema.VARIABLE_TEXT, CALLER_TEXT).
-_INSERTED = re.compile(re.escape(schema.CALLER_TEXT) + "|" + re.escape(schema.VARIABLE_TEXT).replace(
-    re.escape("{name}"), r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"))
+_INSERTED = re.compile(re.escape(schema.CALLER_TEXT) + "|" + re.escape(schema.variable_text("NAME")).replace(
+    "NAME", r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"))
 #: A number a comparison takes (as the machine's: digits, a sign, a decimal point).
 _NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 #: What `menu` and `collect` give when the call waits for the caller, or has ended.
