@@ -375,3 +375,13 @@ def test_a_caller_mask_is_the_regular_expression_that_matches_the_same_numbers(m
     numbers += ["".join(p) for n in (1, 2, 3) for p in itertools.product("0159", repeat=n)]
     for number in numbers:
         assert bool(pattern.fullmatch(number)) == caller_matches(mask, number or None), (mask, number)
+
+
+def test_the_second_edition_flow_compiles_to_the_golden_plan(tmp_path: Path, golden,  # type: ignore[no-untyped-def]
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `compile --target comm100` writes for SECOND, twice the same bytes."""
+    monkeypatch.chdir(tmp_path)
+    tmp_path = Path(".")
+    text = json.dumps(target.make_empty_plan(_second(tmp_path)).calls(), indent=2, ensure_ascii=False) + "\n"
+    assert text == json.dumps(target.make_empty_plan(_second(tmp_path)).calls(), indent=2, ensure_ascii=False) + "\n"
+    golden("plans/comm100/second_edition.json", text)
