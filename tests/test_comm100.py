@@ -385,3 +385,21 @@ def test_the_second_edition_flow_compiles_to_the_golden_plan(tmp_path: Path, gol
     text = json.dumps(target.make_empty_plan(_second(tmp_path)).calls(), indent=2, ensure_ascii=False) + "\n"
     assert text == json.dumps(target.make_empty_plan(_second(tmp_path)).calls(), indent=2, ensure_ascii=False) + "\n"
     golden("plans/comm100/second_edition.json", text)
+
+
+def test_a_set_comm100_would_skip_is_refused_and_a_collect_is_copied_only_when_it_repeats(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An IVRMenu repeats itself on a wrong key, so `set` in `on invalid ->
+    …, repeat` could not run: IVR205 there, never dropped silently. A collect
+    whose `on invalid` does not repeat needs no copies."""
+    path = tmp_path / "second.ivr"
+    path.write_text(SECOND.replace("    on invalid -> play sorry, repeat\n    on exhausted -> hangup",
+                                   '    on invalid -> play sorry, set wrong = "yes", repeat\n'
+                                   "    on exhausted -> hangup"))
+    assert main(["check", str(path), "--target", "comm100", "--format", "json"]) != 0
+    found = [(d["code"], d["line"]) for d in json.loads(capsys.readouterr().out)["diagnostics"]]
+    assert ("IVR205", 27) in found, found
+    once = _second(tmp_path, SECOND.replace("    on invalid -> play sorry, repeat\n    on exhausted -> transfer",
+                                            '    on invalid -> transfer "201"\n    on exhausted -> transfer'))
+    assert not any("/try " in a.key for a in once.actions)
+    assert once.action("account/check").links["otherCaseActionId"] == "account/invalid/transfer"
