@@ -12,6 +12,7 @@ flow, so compiling twice gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 
@@ -23,25 +24,34 @@ from . import schema
 def node_positions(flow: ir.Flow) -> dict[str, tuple[float, float]] | None:
     """Each diagram node's centre in points, y downward, from `dot`; None
     when Graphviz cannot be run (the caller falls back to its own layout)."""
+    drawn = flow_graph.build(flow)
+    # The same graph, ranked top to bottom as Comm100's canvas reads.
+    laid_out = _layout(render.to_dot(flow, drawn).replace("rankdir=LR", "rankdir=TB", 1))
+    if laid_out is None:
+        return None
+    nodes = list(drawn.nodes)
+    return {nodes[index]: place for index, place in laid_out.items() if index < len(nodes)}
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(source: str) -> dict[int, tuple[float, float]] | None:
+    """`dot -Tjson` of a graph: each node's centre by its place in the
+    source (`_gvid`). Kept per source: a plan and the deploy's check of it
+    lay the same flow out once (dot takes about a second for 50 menus)."""
     import graphviz
 
-    drawn = flow_graph.build(flow)
-    source = render.to_dot(flow, drawn)
-    # The same graph, ranked top to bottom as Comm100's canvas reads.
-    source = source.replace("rankdir=LR", "rankdir=TB", 1)
     try:
         laid_out = json.loads(graphviz.Source(source).pipe(format="json", encoding="utf-8"))
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
         return None
     height = float(laid_out["bb"].split(",")[3])
-    nodes = list(drawn.nodes)
-    positions: dict[str, tuple[float, float]] = {}
+    centres: dict[int, tuple[float, float]] = {}
     for item in laid_out.get("objects", []):
         index = item.get("_gvid")
-        if isinstance(index, int) and index < len(nodes) and "pos" in item:
+        if isinstance(index, int) and "pos" in item:
             x, y = (float(v) for v in item["pos"].split(","))
-            positions[nodes[index]] = (x, height - y)
-    return positions
+            centres[index] = (x, height - y)
+    return centres
 
 
 def owner_node(key: str, nodes: Mapping[str, object]) -> str:
