@@ -190,3 +190,30 @@ def test_the_examples_of_the_second_edition_are_refused_with_reasons() -> None:
         assert any("one languageId" in m for m in messages), messages
     bank = [d.message for d in unsupported(target.TARGET, flow_of(next(p for p in second if p.stem == "bank")))]
     assert any("dialled" in m for m in bank) and any("opening hours" in m for m in bank), bank
+
+
+def test_the_emulator_validates_the_second_editions_actions(deployed: Any) -> None:
+    """CollectDTMFDigits, SetVariableValue, Condition and Webhook are checked
+    as schema.py assumes them: 400 with the field, never 500."""
+    _, _, state, _, base = deployed
+    response_id = next(iter(state.objects["responses"]))
+    with httpx.Client(base_url=base + "/v4", auth=("demo@example.com", "demo"), params={"siteId": 10000}) as api:
+        def refused(kind: str, sub: Any) -> str:
+            answer = api.post("/voicebot/voicebotActions", json={
+                "type": kind, "voicebotResponseId": response_id, "xPosition": 0, "yPosition": 0,
+                f"voicebotAction{kind}": sub})
+            assert answer.status_code == 400, answer.text
+            return str(answer.json()["message"])
+
+        assert "numberOfDigits" in refused("CollectDTMFDigits", {"variableName": "v", "numberOfDigits": "31"})
+        assert "stopGatherAfterPresskey" in refused("CollectDTMFDigits", {
+            "variableName": "v", "numberOfDigits": "Variable", "stopGatherAfterPresskey": "5"})
+        assert "variableName" in refused("CollectDTMFDigits", {"numberOfDigits": "4"})
+        assert "variable" in refused("SetVariableValue", {"value": "x"})
+        assert "url" in refused("Webhook", {"responseCodeToActions": []})
+        assert "conditionExpressionType" in refused("Condition", {"cases": [{"conditionExpressionType": "some"}]})
+        assert "operator" in refused("Condition", {"cases": [{"conditionExpressionType": "all", "conditions": [
+            {"fieldName": "Variable.x", "operator": "equals", "value": "1"}]}]})
+        assert "not an action" in refused("Condition", {"cases": [{"conditionExpressionType": "all", "conditions": [],
+                                                                   "goToActionId": "nope"}]})
+        assert "cases" in refused("Condition", {"cases": "all"})

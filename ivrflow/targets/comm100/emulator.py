@@ -231,6 +231,38 @@ def _validate(state: Comm100, name: str, body: dict[str, Any], old: dict[str, An
         _validate_action(state, body)
 
 
+def _validate_second_edition(kind: str, sub: dict[str, Any]) -> None:
+    """The fields of CollectDTMFDigits, SetVariableValue, Condition and
+    Webhook as schema.py assumes them."""
+    if kind == "CollectDTMFDigits":
+        _text(sub, "variableName", required=True)
+        count = sub.get("numberOfDigits")
+        if count != schema.VARIABLE_DIGITS and not (isinstance(count, str) and count.isdigit()
+                                                     and 1 <= int(count) <= schema.DIGITS_MOST):
+            raise Invalid(f"numberOfDigits must be \"1\" to \"{schema.DIGITS_MOST}\" or \"{schema.VARIABLE_DIGITS}\"")
+        if sub.get("stopGatherAfterPresskey") not in (None, *schema.STOP_KEYS):
+            raise Invalid("stopGatherAfterPresskey must be " + " or ".join(schema.STOP_KEYS))
+    elif kind == "SetVariableValue":
+        _text(sub, "variable", required=True)
+        _text(sub, "value")
+    elif kind == "Webhook":
+        _text(sub, "url", required=True)
+        for name in ("headers", "responseCodeToActions", "responseToVariables"):
+            if not isinstance(sub.get(name, []), list):
+                raise Invalid(f"{name} must be a list")
+    elif kind == "Condition":
+        cases = sub.get("cases", [])
+        if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
+            raise Invalid("cases must be a list of cases")
+        for case in cases:
+            if case.get("conditionExpressionType") not in schema.CONDITION_TYPES:
+                raise Invalid("conditionExpressionType must be one of " + ", ".join(schema.CONDITION_TYPES))
+            conditions = case.get("conditions", [])
+            if not isinstance(conditions, list) or not all(
+                    isinstance(c, dict) and c.get("operator") in schema.CONDITION_OPERATORS for c in conditions):
+                raise Invalid("each condition needs an operator, one of " + ", ".join(schema.CONDITION_OPERATORS))
+
+
 def _validate_action(state: Comm100, body: dict[str, Any]) -> None:
     kind = body.get("type")
     if kind not in schema.ACTION_TYPES:
@@ -259,6 +291,7 @@ def _validate_action(state: Comm100, body: dict[str, Any]) -> None:
         _text(sub, "message", required=True)
     if kind == "TransferCall":
         _text(sub, "transferTo", required=True)
+    _validate_second_edition(str(kind), sub)
     for link in links:
         if link is not None and (not isinstance(link, str) or link not in siblings):
             raise Invalid(f"action {link} is not an action of this response")
