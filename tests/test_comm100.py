@@ -183,7 +183,8 @@ def test_the_target_declares_every_construct() -> None:
 
     assert set(target.CAPABILITIES) == {key for key, _ in capabilities.CONSTRUCTS}
     carried = {key for key, _ in capabilities.SECOND_EDITION if target.CAPABILITIES[key][0] != "no"}
-    assert carried == {"variables", "collect", "lookup", "conditions", "end-key", "transfer-else"}
+    assert carried == {"variables", "collect", "lookup", "conditions", "end-key", "transfer-else", "key-ranges",
+                       "key-patterns"}
     assert target.CAPABILITIES["route-caller"][0] == "native"
     # what stays refused says why, not "not yet"
     assert all(note and note != "not yet" for level, note in target.CAPABILITIES.values() if level == "no")
@@ -257,6 +258,8 @@ menu main {
     press 1 -> goto account
     press 2 -> transfer "200" ring 20s else voicemail "sales"
     press 3 -> set picked = "{key}", transfer "3{key}"
+    press 5-6 -> transfer "5{key}"
+    press 7-8 -> hangup
     on invalid -> play sorry, repeat
     on exhausted -> hangup
 }
@@ -330,6 +333,11 @@ def test_the_second_edition_becomes_collect_condition_set_and_webhook_actions(tm
     assert negated.items[0][1] == "entry/otherwise/step/0" and negated.links["otherCaseActionId"] == "main"
     assert kinds["main/press 3/step/0"].fields["value"] == "3"  # {key} in a key's handler is the key
     assert kinds["main/press 3/transfer"].fields["transferTo"] == "33"
+    # one-key ranges: an option per key, its own actions when they say `{key}`, else shared
+    options = dict(kinds["main"].options)
+    assert (options[5], options[6]) == ("main/press 5-6/5/transfer", "main/press 5-6/6/transfer")
+    assert kinds[options[6]].fields["transferTo"] == "56"
+    assert options[7] == options[8] == "main/press 7-8/end"
     assert kinds["main/press 2/transfer"].links["actionIdWhenTransferFailed"] == "main/press 2 else/voicemail"
     assert kinds["account/done/play/0"].fields["message"] == "You entered {!Variable.account}."
     assert kinds["entry/otherwise/step/0"].fields["value"] == "vip {!Visitor.CallerID}"
@@ -341,7 +349,7 @@ def test_the_second_edition_becomes_collect_condition_set_and_webhook_actions(tm
     ('when caller "44201234567" or', 'when called "44201234567" or', "not the number the caller dialled"),
     ('when status == "blocked"', "when status is set", "not set"),
     ("    start entry\n", "    start entry\n    languages en-US, es-US\n", "one languageId"),
-    ('    press 3 -> set', '    press 4-5 -> hangup\n    press 3 -> set', "one key"),
+    ('    press 3 -> set', '    press 40-45 -> hangup\n    press 3 -> set', "more than one key"),
     ('    timeout 5s\n    retries 2\n    press 1', '    end-key "#"\n    timeout 5s\n    retries 2\n    press 1',
      "no end key"),
     ('end-key "#"\n    timeout 5s\n    retries 2\n    on done',
@@ -398,7 +406,7 @@ def test_a_set_comm100_would_skip_is_refused_and_a_collect_is_copied_only_when_i
                                    "    on exhausted -> hangup"))
     assert main(["check", str(path), "--target", "comm100", "--format", "json"]) != 0
     found = [(d["code"], d["line"]) for d in json.loads(capsys.readouterr().out)["diagnostics"]]
-    assert ("IVR205", 27) in found, found
+    assert ("IVR205", 29) in found, found
     once = _second(tmp_path, SECOND.replace("    on invalid -> play sorry, repeat\n    on exhausted -> transfer",
                                             '    on invalid -> transfer "201"\n    on exhausted -> transfer'))
     assert not any("/try " in a.key for a in once.actions)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...compiler import ir, machine
 from ...compiler.diagnostics import RULES, Diagnostic
-from ...compiler.values import TEMPLATE
+from ...compiler.values import TEMPLATE, template_names
 from . import conditions, schema
 
 #: The key of the action that heads the start response.
@@ -90,6 +90,19 @@ class Handler:
 ASK_REFUSED = ("`ask` cannot be deployed to comm100: its service answers with the next action itself, and "
                "`ivrflow serve` answers the asks of Telphin, PortSIP and mediaservice in their own protocols, none "
                "in the shape of a Comm100 Webhook (variables from a JSON answer, the next action by HTTP status)")
+
+
+def uses_key(flow: ir.Flow, actions: ir.Actions) -> bool:
+    """Whether a handler inserts `{key}` (in a prompt it plays, a value it sets or a number it dials)."""
+    texts: list[str] = []
+    for action in ir.with_answers(actions.items):
+        if isinstance(action, ir.PlayThen) and (prompt := flow.prompt(action.prompt)) is not None:
+            texts += [form.value for form in prompt.forms]
+        elif isinstance(action, ir.SetVariable):
+            texts.append(action.value)
+        elif isinstance(action, ir.Transfer):
+            texts.append(action.destination)
+    return any("key" in template_names(text) for text in texts)
 
 
 class ActionBuilder:

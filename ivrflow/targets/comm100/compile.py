@@ -41,7 +41,7 @@ from ...compiler import graph as flow_graph
 from ...compiler import ir
 from ...compiler.diagnostics import Diagnostic
 from . import canvas, schema
-from .actions import START, Action, ActionBuilder, Handler
+from .actions import START, Action, ActionBuilder, Handler, uses_key
 
 
 def marker(flow: str) -> str:
@@ -291,14 +291,25 @@ class _Compiler(ActionBuilder):
                         "a Comm100 IVRMenu takes only its options' keys: `dial-extensions` is left out")
         ivr = self.add(menu.name, "IVRMenu", column, {"message": " ".join(texts)}, {"actionIdWhenInvalidInput": None},
                        menu.name_span, menu=menu.name)
+        taken = {press.key for press in menu.presses if press.kind == "key"}
         for press in menu.presses:
-            if len(press.key) != 1 or press.key not in schema.MENU_KEYS:
-                self.report("IVR205", press.key_span,
-                            f"key `{press.key}` cannot be a Comm100 menu option: an option's key is one digit "
-                            "(an integer), so `*`, `#` and longer entries cannot be pressed")
+            base = f"{menu.name}/press {press.key}"
+            if press.kind != "key" and press.length == 1:
+                # a one-key range or pattern: an option per digit it takes (an exact key wins)
+                digits = [d for d in schema.MENU_KEYS if press.matches(d) and d not in taken]
+                taken.update(digits)
+                shared = None if uses_key(self.flow, press.actions) else self.chain(press.actions, Handler(
+                    menu.name, base))
+                ivr.options += [(int(d), shared or self.chain(press.actions, Handler(menu.name, f"{base}/{d}", key=d)))
+                                for d in digits]
                 continue
-            ivr.options.append((int(press.key), self.chain(press.actions, Handler(
-                menu.name, f"{menu.name}/press {press.key}", key=press.key))))
+            if press.kind != "key" or len(press.key) != 1 or press.key not in schema.MENU_KEYS:
+                what = {"key": "key", "range": "the key range", "pattern": "the key pattern"}[press.kind]
+                self.report("IVR205", press.key_span,
+                            f"{what} `{press.key}` cannot be a Comm100 menu option: an option's key is one digit "
+                            "(an integer), so `*`, `#` and entries of more than one key cannot be pressed")
+                continue
+            ivr.options.append((int(press.key), self.chain(press.actions, Handler(menu.name, base, key=press.key))))
         invalid = menu.on("invalid")
         if invalid is None or isinstance(invalid.actions.terminal, ir.Repeat):
             said = [self.said(p) for p in (invalid.actions.plays if invalid else ())]
