@@ -36,8 +36,8 @@ from .test_comm100_deploy import TEMPLATE, VOICEMAIL, deploy, environment
 #: Keys (5 and 7 of one-key ranges), a wrong key, silence, a transfer that is not answered, and account
 #: numbers: valid (with and without the end key), too short, blocked, one whose
 #: balance is negative, one the service fails on.
-ENTRIES = ("1", "2", "3", "5", "7", "9", "silence", "no-answer", "12345678#", "123456", "1234#", "87654321#", "55555555#",
-           "99999999#")
+ENTRIES = ("1", "2", "3", "5", "7", "9", "silence", "no-answer", "12345678#", "123456", "1234#", "87654321#",
+           "55555555#", "99999999#")
 CALLERS = (None, "44201234567", "71")
 NOON = dt.datetime(2026, 11, 23, 12, 0)
 
@@ -154,8 +154,8 @@ def test_every_call_on_the_second_edition_ends_as_the_machine_says(deployed: Any
     assert len(compared) > 1000 and len(compared) > 0.8 * len(cases)
     # every way out was taken: the caller's route, each condition, the failed
     # transfer's voicemail, the service's failure, a wrong account
-    assert {f"transfer {TEMPLATE.replace('{ext}', n)}" for n in ("900", "200", "250", "260", "270", "800", "33", "55")} \
-        <= ends, ends
+    numbers = ("900", "200", "250", "260", "270", "800", "33", "55")
+    assert {f"transfer {TEMPLATE.replace('{ext}', n)}" for n in numbers} <= ends, ends
     assert {"hangup ", "waiting "} <= {e.split(" ")[0] + " " for e in ends}
     sent = {json.dumps(r["variables"], sort_keys=True) for r in service.requests}
     assert json.dumps({"account": "12345678", "caller": ""}, sort_keys=True) in sent
