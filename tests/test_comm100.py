@@ -411,3 +411,9 @@ def test_a_set_comm100_would_skip_is_refused_and_a_collect_is_copied_only_when_i
                                             '    on invalid -> transfer "201"\n    on exhausted -> transfer'))
     assert not any("/try " in a.key for a in once.actions)
     assert once.action("account/check").links["otherCaseActionId"] == "account/invalid/transfer"
+
+
+def test_a_collects_inter_digit_pause_is_reported(tmp_path: Path) -> None:
+    wanted = _second(tmp_path, SECOND.replace("    timeout 5s\n    retries 2\n    on done",
+                                              "    timeout 5s\n    inter-digit 3s\n    retries 2\n    on done"))
+    assert any(d.code == "IVR206" and "inter-digit" in d.message for d in wanted.diagnostics)

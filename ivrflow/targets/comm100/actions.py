@@ -214,6 +214,10 @@ class ActionBuilder:
                         f"{'the end key' if end_key else 'the caller stops'}: an entry of more than {most} keys "
                         f"is invalid there, where `collect {collect.name}` would "
                         f"take the first {most}")
+        pause = collect.get("inter-digit")
+        if pause is not None:
+            self.report("IVR206", pause.span, "CollectDTMFDigits has no inter-digit setting: Comm100 ends an entry "
+                                              "after its own pause")
         done = collect.on("done")
         done_key = self.chain(done.actions, Handler(collect.name, f"{collect.name}/done",
                                                     key=schema.variable_text(collect.name))) \
