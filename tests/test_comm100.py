@@ -417,3 +417,24 @@ def test_a_collects_inter_digit_pause_is_reported(tmp_path: Path) -> None:
     wanted = _second(tmp_path, SECOND.replace("    timeout 5s\n    retries 2\n    on done",
                                               "    timeout 5s\n    inter-digit 3s\n    retries 2\n    on done"))
     assert any(d.code == "IVR206" and "inter-digit" in d.message for d in wanted.diagnostics)
+
+
+def test_a_flow_language_comm100_lacks_is_left_to_the_environment(tmp_path: Path) -> None:
+    """Refused before compiling only what no environment can change: a
+    French flow is an error without `language` in the environment, not with it."""
+    from ivrflow.targets.capabilities import unsupported
+
+    french = SECOND.replace("    language en-US\n", "    language fr-FR\n")
+    assert unsupported(target.TARGET, flow_of_text(tmp_path, french)) == []
+    assert [d.code for d in _second(tmp_path, french).diagnostics if d.severity.name == "ERROR"] == ["IVR205"]
+    env = _load(tmp_path, GOOD + 'language = "en"\nvoicemail = { sales = "800" }\n')
+    assert [d for d in target.desired(flow_of_text(tmp_path, french), "", env).diagnostics
+            if d.severity.name == "ERROR"] == []
+
+
+def flow_of_text(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+    from ivrflow.loader import load
+
+    path = tmp_path / "flow.ivr"
+    path.write_text(text)
+    return load(str(path), check_files=False).flow

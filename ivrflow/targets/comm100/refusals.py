@@ -16,5 +16,7 @@ from .compile import compile_flow
 
 def refusals(flow: ir.Flow) -> list[Diagnostic]:
     """IVR205 at each use Comm100 cannot carry, in source order."""
-    found = compile_flow(flow, {}, layout=False).diagnostics
+    # `language` stands for the environment's: whether the flow's own language
+    # will do depends on it, so that is for compile, plan and deploy to say.
+    found = compile_flow(flow, {"language": "en"}, layout=False).diagnostics
     return sorted((d for d in found if d.code == "IVR205"), key=lambda d: d.span)
