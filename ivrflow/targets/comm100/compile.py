@@ -5,7 +5,8 @@
                  one response for the flow's start and the smart trigger
                  `callStarts` that points at it; a `Start` action heads it
     menu       → `PlayAudio` for its recordings, then an `IVRMenu` whose message
-                 is its `say` prompts, with one option per key
+                 is its `say` prompts, with one option per key (a one-key
+                 range or pattern: an option per digit it takes)
     on invalid → the IVRMenu's invalidInputMessage / invalidInputRepeatTime /
                  actionIdWhenInvalidInput (`on exhausted` after the repeats)
     on timeout → bot-wide: the voicebot repeats the last message every
@@ -27,8 +28,11 @@
     transfer … else → TransferCall's actionIdWhenTransferFailed
     ask, hours, `called`, `is set`, languages → refused (IVR205, conditions.py
                  and target.py say why)
+    canvas     → each action's xPosition / yPosition from the diagram's
+                 Graphviz layout (canvas.py)
 
-Every Comm100 field name is in schema.py.
+The actions themselves are built in actions.py; every Comm100 field name is
+in schema.py.
 """
 
 from __future__ import annotations
