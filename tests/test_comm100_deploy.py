@@ -490,8 +490,8 @@ def test_a_platform_stricter_than_the_documented_limit_is_waited_out(comm100: tu
 
 def test_actions_are_known_by_their_place_in_the_graph_not_on_the_canvas(comm100: tuple[Comm100, str],
                                                                          tmp_path: Path) -> None:
-    """The canvas reads like the diagram (a submenu one column right of the
-    menu that goes to it); an action moved in the canvas is moved back, not
+    """The canvas reads like the diagram (a submenu a rank below the menu
+    that goes to it); an action moved in the canvas is moved back, not
     made again; a new menu in front of the others shifts the layout and still
     converges without leftovers."""
     state, url = comm100
@@ -501,7 +501,8 @@ def test_actions_are_known_by_their_place_in_the_graph_not_on_the_canvas(comm100
     flow = flow_of(path)
     deploy(path, env, flow=flow)
     wanted = target.desired(flow, str(path), env)
-    assert (wanted.action("main").x, wanted.action("services").x) == (400, 800)
+    services = wanted.action("services")
+    assert wanted.action("main").y < services.y
     menu = next(a for a in state.objects["actions"].values() if a["type"] == "IVRMenu"
                 and a["voicebotActionIVRMenu"]["message"].startswith("For repairs"))
     menu["xPosition"], menu["yPosition"] = 1234, 99  # someone tidies the canvas
@@ -510,7 +511,8 @@ def test_actions_are_known_by_their_place_in_the_graph_not_on_the_canvas(comm100
     count = len(state.objects["actions"])
     deploy(path, env, flow=flow)
     assert len(state.objects["actions"]) == count and menu["id"] in state.objects["actions"]
-    assert state.objects["actions"][menu["id"]]["xPosition"] == 800
+    assert (state.objects["actions"][menu["id"]]["xPosition"], state.objects["actions"][menu["id"]]["yPosition"]) \
+        == (services.x, services.y)
     front = tmp_path / "front" / "exact.ivr"
     front.parent.mkdir()
     front.write_text(EXACT.replace("menu main {", 'menu lobby {\n    play hello\n    press 1 -> goto main\n'

@@ -5,7 +5,8 @@
                  one response for the flow's start and the smart trigger
                  `callStarts` that points at it; a `Start` action heads it
     menu       → `PlayAudio` for its recordings, then an `IVRMenu` whose message
-                 is its `say` prompts, with one option per key
+                 is its `say` prompts, with one option per key (a one-key
+                 range or pattern: an option per digit it takes)
     on invalid → the IVRMenu's invalidInputMessage / invalidInputRepeatTime /
                  actionIdWhenInvalidInput (`on exhausted` after the repeats)
     on timeout → bot-wide: the voicebot repeats the last message every
@@ -14,63 +15,42 @@
     play       → PlayText / PlayAudio; goto → nextActionId; transfer →
                  TransferCall (the environment's `transfer_to` template);
                  hangup → EndCall; voicemail → TransferCall to the box's number
-    route, ask → refused (IVR205): Comm100's Condition and Webhook fields are
-                 not documented well enough to carry them yet
+    collect    → CollectDTMFDigits into a scratch variable, a Condition on the
+                 entry's length, SetVariableValue into the flow's variable;
+                 a copy per retry (`on invalid -> repeat` goes to the next)
+    lookup     → Webhook: the sent variables in its body, the answer's
+                 `variables` into the received ones, 200 → `on done`, any
+                 other answer → `on error`
+    route      → a Condition action per `when` (one case), `otherwise` its
+                 other case; `not` and nested conditions a small tree
+    set NAME   → SetVariableValue; `{name}` in a text, a number or a value →
+                 Comm100's variable syntax (`{key}` in a key's handler: the key)
+    transfer … else → TransferCall's actionIdWhenTransferFailed
+    ask, hours, `called`, `is set`, languages → refused (IVR205, conditions.py
+                 and target.py say why)
+    canvas     → each action's xPosition / yPosition from the diagram's
+                 Graphviz layout (canvas.py)
 
-Every Comm100 field name is in schema.py.
+The actions themselves are built in actions.py; every Comm100 field name is
+in schema.py.
 """
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...compiler import graph as flow_graph
 from ...compiler import ir
-from ...compiler.diagnostics import RULES, Diagnostic
-from . import schema
-
-#: The key of the action that heads the start response.
-START = "start"
+from ...compiler.diagnostics import Diagnostic
+from . import canvas, schema
+from .actions import START, Action, ActionBuilder, Handler, uses_key
 
 
 def marker(flow: str) -> str:
     """What a voicebot ivrflow made says in its description."""
     return f"{schema.MARKER}:{flow}"
-
-
-@dataclass
-class Action:
-    """One voicebot action. `links` name other actions by key (None: no
-    link); `options` are an IVRMenu's keys with the key of the action each
-    goes to."""
-
-    key: str
-    type: str
-    fields: dict[str, Any]
-    links: dict[str, str | None]
-    source: ir.Span | None
-    x: int
-    y: int
-    options: list[tuple[int, str]] = field(default_factory=list)  # (key, action key)
-    menu: str | None = None  # the menu an IVRMenu asks for
-
-    def targets(self) -> list[str]:
-        return [k for k in self.links.values() if k is not None] + [k for _, k in self.options]
-
-    def body(self, ids: Mapping[str, Any], *, linked: bool = True) -> dict[str, Any]:
-        """The action as the API takes it; links as `ids` give them (a
-        `{"$ref"}` for an action the plan creates), None when not `linked`."""
-        sub: dict[str, Any] = dict(self.fields)
-        for name, target in self.links.items():
-            sub[name] = ids.get(target) if linked and target is not None else None
-        if self.type == "IVRMenu":
-            sub[schema.OPTIONS_FIELD] = [
-                {"key": key, "text": str(key), "order": order,
-                 schema.OPTION_LINK: ids.get(target) if linked else None}
-                for order, (key, target) in enumerate(self.options)]
-        return {"type": self.type, "xPosition": self.x, "yPosition": self.y, schema.sub_object(self.type): sub}
 
 
 @dataclass
@@ -94,10 +74,11 @@ class Desired:
         return next(a for a in self.actions if a.key == key)
 
 
-def compile_flow(flow: ir.Flow, env: Mapping[str, Any]) -> Desired:
+def compile_flow(flow: ir.Flow, env: Mapping[str, Any], *, layout: bool = True) -> Desired:
     """The desired voicebot of `flow`; `env` holds the checked settings
-    (settings.Settings as a dict), or nothing when compiling without one."""
-    return _Compiler(flow, env).run()
+    (settings.Settings as a dict), or nothing when compiling without one;
+    without `layout` every action stays at (0, 0)."""
+    return _Compiler(flow, env).run(layout)
 
 
 def language_of(language: str | None) -> str | None:
@@ -111,41 +92,22 @@ def language_of(language: str | None) -> str | None:
     return None
 
 
-class _Compiler:
-    def __init__(self, flow: ir.Flow, env: Mapping[str, Any]):
-        self.flow = flow
-        self.env = env
-        self.diagnostics: list[Diagnostic] = []
-        self.placeholders: list[str] = []
-        self.actions: dict[str, Action] = {}
-        self.columns: dict[str, int] = {}
-        self.rows: dict[int, int] = {}  # actions in each block (0: the Start action, then one per menu)
-        self.blocks: dict[str, tuple[int, int]] = {}  # action → (block, row in it)
-        self.entries: dict[str, str] = {}  # menu → the key of its first action
-        self.approximated: set[str] = set()
-        self.unpublished: set[str] = set()  # recordings reported without audio_base_url
-
-    # --- helpers ---------------------------------------------------------------------
-
-    def placeholder(self, name: str) -> str:
-        if name not in self.placeholders:
-            self.placeholders.append(name)
-            self.placeholders.sort()
-        return "<" + name + ">"
-
-    def report(self, code: str, span: ir.Span, message: str, hint: str | None = None) -> None:
-        self.diagnostics.append(RULES[code].at(span, message, hint))
-
-    def add(self, key: str, kind: str, column: int, fields: dict[str, Any], links: dict[str, str | None],
-            source: ir.Span | None, **extra: Any) -> Action:
-        row = self.rows.get(column, 0)
-        self.rows[column] = row + 1
-        action = Action(key, kind, fields, links, source, 0, 0, **extra)
-        self.actions[key] = action
-        self.blocks[key] = (column, row)
-        return action
+class _Compiler(ActionBuilder):
+    """The voicebot around the actions: its timers, language, channel and canvas."""
 
     def lay_out(self) -> None:
+        """Canvas positions from the diagram's Graphviz layout (canvas.py);
+        without Graphviz, columns by distance in gotos from the start."""
+        positions = canvas.node_positions(self.flow)
+        if positions is None:
+            self.lay_out_columns()
+            return
+        owners = [(key, flow_graph.CALL if key == START else canvas.owner_node(key, positions))
+                  for key in self.actions]
+        for key, (x, y) in canvas.place(owners, positions).items():
+            self.actions[key].x, self.actions[key].y = x, y
+
+    def lay_out_columns(self) -> None:
         """Canvas positions read left to right like the diagram: the Start
         action, then each menu's actions stacked in a block, a block's column
         its distance in gotos from the start (unreached menus last), blocks
@@ -176,30 +138,30 @@ class _Compiler:
             action.x = rank.get(block, last) * schema.COLUMN_WIDTH
             action.y = (tops[block] + row) * schema.ROW_HEIGHT
 
-    def text(self, name: str) -> str | None:
-        prompt = self.flow.prompt(name)
-        return prompt.value if prompt is not None and prompt.kind == "say" else None
-
-    # --- the flow ----------------------------------------------------------------------
-
-    def run(self) -> Desired:
+    def run(self, layout: bool = True) -> Desired:
         flow = self.flow
         menus = [m for m in flow.menus if flow.names.get(m.name) is m]
-        for route in flow.routes:
-            if flow.names.get(route.name) is route:
-                self.report("IVR205", route.name_span,
-                            f"route `{route.name}` cannot be deployed to comm100: its conditions would need a "
-                            "Condition action, whose fields Comm100 does not document", hint="start the flow at a menu")
-        for column, menu in enumerate(menus, start=1):
-            self.columns[menu.name] = column
-            self.entries[menu.name] = self.menu_entry_key(menu)
+        every: tuple[ir.Menu | ir.Collect | ir.Lookup | ir.Route, ...] = (
+            *menus, *flow.collects, *flow.lookups, *flow.routes)
+        nodes = [node for node in every if flow.names.get(node.name) is node]
+        for column, node in enumerate(nodes, start=1):
+            self.columns[node.name] = column
+            self.entries[node.name] = self.entry_key(node)
         start = flow.start
         self.add(START, "Start", 0, {}, {"nextActionId": self.entries.get(start or "")}, flow.header.span
                  if flow.header else None)
-        for menu in menus:
-            self.menu(menu)
+        for node in nodes:
+            if isinstance(node, ir.Menu):
+                self.menu(node)
+            elif isinstance(node, ir.Collect):
+                self.collect(node)
+            elif isinstance(node, ir.Lookup):
+                self.lookup(node)
+            else:
+                self.route(node)
         self.header()
-        self.lay_out()
+        if layout:
+            self.lay_out()
         first = flow.node(start or "")
         bot = self.bot(first if isinstance(first, ir.Menu) else (menus[0] if menus else None))
         channel = str(self.env.get("channel") or "sip")
@@ -257,23 +219,25 @@ class _Compiler:
             bot["voiceNameId"] = self.env["voice"]
         if self.env.get("engine"):
             bot["engineId"] = self.env["engine"]
-        for menu in self.flow.menus:
-            if self.flow.names.get(menu.name) is menu:
-                self.silence(menu, first, interval, hang_up, message)
+        waiting: tuple[ir.Menu | ir.Collect, ...] = (*self.flow.menus, *self.flow.collects)
+        for waits in waiting:
+            if self.flow.names.get(waits.name) is waits:
+                self.silence(waits, first, interval, hang_up, message)
         if first is not None and menu_repeats_on_invalid(first):
             self.report("IVR206", first.name_span,
                         "Comm100 counts silences (for the whole voicebot) and wrong keys (per menu) apart, where "
                         "the flow counts them together: a caller who mixes them gets more tries on Comm100")
         return bot
 
-    def hang_up_message(self, menu: ir.Menu) -> str:
+    def hang_up_message(self, menu: ir.Menu | ir.Collect) -> str:
         handler = menu.on("exhausted")
         if handler is None or not isinstance(handler.actions.terminal, ir.Hangup):
             return ""
-        texts = [self.text(p) for p in handler.actions.plays]
+        texts = [self.said(p) for p in handler.actions.plays]
         return " ".join(t for t in texts if t)
 
-    def silence(self, menu: ir.Menu, first: ir.Menu | None, interval: int, hang_up: int, message: str) -> None:
+    def silence(self, menu: ir.Menu | ir.Collect, first: ir.Menu | None, interval: int, hang_up: int,
+                message: str) -> None:
         """IVR206 where a silent caller in `menu` ends otherwise than the flow says."""
         own = _timers(menu)
         timeout = menu.on("timeout")
@@ -285,6 +249,7 @@ class _Compiler:
                         f"{interval} s and hangs up after {hang_up} s; `on timeout -> "
                         f"{ir.written(timeout.actions.terminal) if timeout.actions.terminal else ''}` does not run")
             return
+        self.no_sets(timeout, "Comm100 handles silence for the whole voicebot")
         if timeout is not None and timeout.actions.plays:
             self.report("IVR206", timeout.span, "Comm100 repeats the menu on silence without the prompts of "
                                                 "`on timeout`")
@@ -292,7 +257,8 @@ class _Compiler:
             self.approximated.add(menu.name)
             retries = f"{menu.retries} {'retry' if menu.retries == 1 else 'retries'}"
             self.report("IVR206", menu.name_span,
-                        f"menu `{menu.name}` waits {menu.timeout_ms / 1000:g} s with {retries}, but "
+                        f"{'menu' if isinstance(menu, ir.Menu) else 'collect'} `{menu.name}` waits "
+                        f"{menu.timeout_ms / 1000:g} s with {retries}, but "
                         f"Comm100's no-input timers are one for the whole voicebot (repeat every {interval} s, hang "
                         f"up after {hang_up} s, from `{first.name if first else menu.name}`)")
         elif exhausted is not None and (not isinstance(exhausted.actions.terminal, ir.Hangup)
@@ -302,15 +268,8 @@ class _Compiler:
                         f"a silent caller is hung up after {hang_up} s on Comm100; `on exhausted` runs only after "
                         "wrong keys")
 
-    # --- menus -----------------------------------------------------------------------
-
-    def menu_entry_key(self, menu: ir.Menu) -> str:
-        files = [p for p in menu.plays if self.text(p.prompt) is None]
-        return f"{menu.name}/play/0" if files else menu.name
-
     def menu(self, menu: ir.Menu) -> None:
         column = self.columns[menu.name]
-        texts: list[str] = []
         audio = [p for p in menu.plays if self.text(p.prompt) is None]
         for index, play in enumerate(audio):
             following = f"{menu.name}/play/{index + 1}" if index + 1 < len(audio) else menu.name
@@ -324,25 +283,41 @@ class _Compiler:
             if play.fully:
                 self.report("IVR206", play.span, "Comm100 has no setting for playing a prompt to the end: "
                                                  "`fully` is left out")
-            text = self.text(play.prompt)
-            if text is not None:
-                texts.append(text)
+        texts = [self.words(text, span) for text, span in self.play_texts(menu)]
+        if menu.end_key is not None:
+            setting = menu.get("end-key")
+            self.report("IVR205", setting.span if setting else menu.name_span,
+                        f"`end-key` in menu `{menu.name}` cannot be deployed to comm100: an IVRMenu takes one key per "
+                        "option and has no end key")
         if menu.dial_extensions:
             setting = menu.get("dial-extensions")
             self.report("IVR206", setting.span if setting else menu.name_span,
                         "a Comm100 IVRMenu takes only its options' keys: `dial-extensions` is left out")
         ivr = self.add(menu.name, "IVRMenu", column, {"message": " ".join(texts)}, {"actionIdWhenInvalidInput": None},
                        menu.name_span, menu=menu.name)
+        taken = {press.key for press in menu.presses if press.kind == "key"}
         for press in menu.presses:
-            if len(press.key) != 1 or press.key not in schema.MENU_KEYS:
-                self.report("IVR205", press.key_span,
-                            f"key `{press.key}` cannot be a Comm100 menu option: an option's key is one digit "
-                            "(an integer), so `*`, `#` and longer entries cannot be pressed")
+            base = f"{menu.name}/press {press.key}"
+            if press.kind != "key" and press.length == 1:
+                # a one-key range or pattern: an option per digit it takes (an exact key wins)
+                digits = [d for d in schema.MENU_KEYS if press.matches(d) and d not in taken]
+                taken.update(digits)
+                shared = None if uses_key(self.flow, press.actions) else self.chain(press.actions, Handler(
+                    menu.name, base))
+                ivr.options += [(int(d), shared or self.chain(press.actions, Handler(menu.name, f"{base}/{d}", key=d)))
+                                for d in digits]
                 continue
-            ivr.options.append((int(press.key), self.chain(press.actions, menu, f"press {press.key}")))
+            if press.kind != "key" or len(press.key) != 1 or press.key not in schema.MENU_KEYS:
+                what = {"key": "key", "range": "the key range", "pattern": "the key pattern"}[press.kind]
+                self.report("IVR205", press.key_span,
+                            f"{what} `{press.key}` cannot be a Comm100 menu option: an option's key is one digit "
+                            "(an integer), so `*`, `#` and entries of more than one key cannot be pressed")
+                continue
+            ivr.options.append((int(press.key), self.chain(press.actions, Handler(menu.name, base, key=press.key))))
         invalid = menu.on("invalid")
         if invalid is None or isinstance(invalid.actions.terminal, ir.Repeat):
-            said = [self.text(p) for p in (invalid.actions.plays if invalid else ())]
+            said = [self.said(p) for p in (invalid.actions.plays if invalid else ())]
+            self.no_sets(invalid, "Comm100 repeats the menu itself on a wrong key")
             if invalid is not None and None in said:
                 self.report("IVR206", invalid.span, "Comm100 says a text on a wrong key, not a recording: the "
                                                     "recording of `on invalid` is left out")
@@ -352,107 +327,8 @@ class _Compiler:
         else:
             ivr.fields["invalidInputMessage"] = ""
             ivr.fields["invalidInputRepeatTime"] = 0
-            ivr.links["actionIdWhenInvalidInput"] = self.chain(invalid.actions, menu, "invalid")
-
-    def exhausted(self, menu: ir.Menu) -> str:
-        handler = menu.on("exhausted")
-        if handler is None:
-            key = f"{menu.name}/exhausted/end"
-            self.add(key, "EndCall", self.columns[menu.name], {}, {}, menu.name_span)
-            return key
-        return self.chain(handler.actions, menu, "exhausted")
-
-    def audio(self, prompt: str) -> str:
-        """A recording's audioPath: under the environment's `audio_base_url`
-        (Comm100 fetches audio by URL; ivrflow does not upload it)."""
-        found = self.flow.prompt(prompt)
-        path = found.value if found is not None else prompt
-        base = self.env.get("audio_base_url")
-        if base:
-            return urllib.parse.urljoin(str(base).rstrip("/") + "/", urllib.parse.quote(path))
-        if found is not None and prompt not in self.unpublished:
-            self.unpublished.add(prompt)
-            self.report("IVR206", found.value_span,
-                        f"Comm100 plays recordings from a URL and ivrflow does not upload them: `{path}` is sent "
-                        "as it is", hint="publish the recordings and set `audio_base_url` in the environment")
-        return path
-
-    # --- handlers --------------------------------------------------------------------
-
-    def chain(self, actions: ir.Actions, menu: ir.Menu, event: str) -> str:
-        """The actions of a handler; the key of the first (or of the action a
-        lone `goto` or `repeat` goes to)."""
-        column = self.columns[menu.name]
-        base = f"{menu.name}/{event}"
-        terminal = actions.terminal
-        end = self.terminal(terminal, menu, base, column) if terminal is not None else None
-        plays = [a for a in actions.items if isinstance(a, ir.PlayThen)]
-        following = end
-        keys = [f"{base}/play/{i}" for i in range(len(plays))]
-        for index in reversed(range(len(plays))):
-            play = plays[index]
-            text = self.text(play.prompt)
-            if text is not None:
-                self.add(keys[index], "PlayText", column, {"message": text}, {"nextActionId": following}, play.span)
-            else:
-                self.add(keys[index], "PlayAudio", column, {"audioPath": self.audio(play.prompt)},
-                         {"nextActionId": following}, play.span)
-            following = keys[index]
-        assert following is not None or not plays
-        return following if following is not None else self.end_call(base, column, actions.span)
-
-    def end_call(self, base: str, column: int, span: ir.Span) -> str:
-        key = f"{base}/end"
-        if key not in self.actions:
-            self.add(key, "EndCall", column, {}, {}, span)
-        return key
-
-    def terminal(self, terminal: ir.Action, menu: ir.Menu, base: str, column: int) -> str | None:
-        if isinstance(terminal, ir.Goto):
-            if terminal.target in self.entries:
-                return self.entries[terminal.target]
-            return self.end_call(base, column, terminal.span)  # a route: refused above
-        if isinstance(terminal, ir.Repeat):
-            if not base.endswith(("/invalid", "/timeout")):
-                self.report("IVR206", terminal.span, f"`repeat` goes back to menu `{menu.name}` on Comm100 "
-                                                     "without counting a retry")
-            return menu.name
-        if isinstance(terminal, ir.Transfer):
-            key = f"{base}/transfer"
-            self.add(key, "TransferCall", column, {"transferTo": self.dialable(terminal.destination)},
-                     {"actionIdWhenTransferFailed": None}, terminal.span)
-            return key
-        if isinstance(terminal, ir.Voicemail):
-            key = f"{base}/voicemail"
-            self.add(key, "TransferCall", column, {"transferTo": self.voicemail(terminal)},
-                     {"actionIdWhenTransferFailed": None}, terminal.span)
-            return key
-        if isinstance(terminal, ir.Ask):
-            self.report("IVR205", terminal.span, "`ask` cannot be deployed to comm100: a Webhook action's answers "
-                                                 "cannot choose the next action by the routing service's answer yet")
-            return self.end_call(base, column, terminal.span)
-        return self.end_call(base, column, terminal.span)  # hangup
-
-    def dialable(self, destination: str) -> str:
-        """A number as Comm100 transfers to it: the environment's `transfer_to`
-        template ("sip:{ext}@pbx.example.com") around internal numbers; numbers
-        starting with + and SIP URIs as written."""
-        if destination.startswith(("+", "sip:")):
-            return destination
-        template = str(self.env.get("transfer_to") or "{ext}")
-        return template.replace("{ext}", destination)
-
-    def voicemail(self, voicemail: ir.Voicemail) -> str:
-        box = voicemail.box or "default"
-        boxes = self.env.get("voicemail") or {}
-        if box in boxes:
-            return self.dialable(str(boxes[box]))
-        if not self.env:
-            return self.placeholder(f"voicemail.{box}")
-        self.report("IVR203", voicemail.span, f"voicemail box `{box}` has no number in this environment "
-                                              "(Comm100 has no voicemail: ivrflow transfers to the box's number)",
-                    hint=f'add `voicemail = {{ {box} = "NUMBER" }}` to the environment in ivrflow.toml')
-        return "<voicemail." + box + ">"
+            ivr.links["actionIdWhenInvalidInput"] = self.chain(invalid.actions,
+                                                               Handler(menu.name, f"{menu.name}/invalid"))
 
 
 def menu_repeats_on_invalid(menu: ir.Menu) -> bool:
@@ -460,7 +336,7 @@ def menu_repeats_on_invalid(menu: ir.Menu) -> bool:
     return invalid is None or isinstance(invalid.actions.terminal, ir.Repeat)
 
 
-def _timers(menu: ir.Menu) -> tuple[int, int]:
+def _timers(menu: ir.Menu | ir.Collect) -> tuple[int, int]:
     """The no-input timers that give `menu`'s behaviour: repeat every
     `timeout`, hang up at the silence after the last retry."""
     low, high = schema.REPEAT_INTERVAL_RANGE

@@ -93,10 +93,12 @@ def comm100_app(state: Comm100) -> Starlette:
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("voicebot"), str) \
-                or not isinstance(body.get("inputs", []), list):
-            return _error(400, 'give {"voicebot": "NAME", "inputs": ["1", "silence"]}')
+                or not isinstance(body.get("inputs", []), list) \
+                or not isinstance(body.get("caller", ""), (str, type(None))):
+            return _error(400, 'give {"voicebot": "NAME", "inputs": ["1", "silence"], "caller": "NUMBER"}')
         try:
-            result = execute_call(state, body["voicebot"], [str(i) for i in body.get("inputs", [])])
+            result = await execute_call(state, body["voicebot"], [str(i) for i in body.get("inputs", [])],
+                                        caller=body.get("caller"))
         except CallError as error:
             return _error(404, str(error))
         return JSONResponse(result.to_dict())
@@ -236,6 +238,38 @@ def _validate(state: Comm100, name: str, body: dict[str, Any], old: dict[str, An
         _validate_action(state, body)
 
 
+def _validate_second_edition(kind: str, sub: dict[str, Any]) -> None:
+    """The fields of CollectDTMFDigits, SetVariableValue, Condition and
+    Webhook as schema.py assumes them."""
+    if kind == "CollectDTMFDigits":
+        _text(sub, "variableName", required=True)
+        count = sub.get("numberOfDigits")
+        if count != schema.VARIABLE_DIGITS and not (isinstance(count, str) and count.isdigit()
+                                                     and 1 <= int(count) <= schema.DIGITS_MOST):
+            raise Invalid(f"numberOfDigits must be \"1\" to \"{schema.DIGITS_MOST}\" or \"{schema.VARIABLE_DIGITS}\"")
+        if sub.get("stopGatherAfterPresskey") not in (None, *schema.STOP_KEYS):
+            raise Invalid("stopGatherAfterPresskey must be " + " or ".join(schema.STOP_KEYS))
+    elif kind == "SetVariableValue":
+        _text(sub, "variable", required=True)
+        _text(sub, "value")
+    elif kind == "Webhook":
+        _text(sub, "url", required=True)
+        for name in ("headers", "responseCodeToActions", "responseToVariables"):
+            if not isinstance(sub.get(name, []), list):
+                raise Invalid(f"{name} must be a list")
+    elif kind == "Condition":
+        cases = sub.get("cases", [])
+        if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
+            raise Invalid("cases must be a list of cases")
+        for case in cases:
+            if case.get("conditionExpressionType") not in schema.CONDITION_TYPES:
+                raise Invalid("conditionExpressionType must be one of " + ", ".join(schema.CONDITION_TYPES))
+            conditions = case.get("conditions", [])
+            if not isinstance(conditions, list) or not all(
+                    isinstance(c, dict) and c.get("operator") in schema.CONDITION_OPERATORS for c in conditions):
+                raise Invalid("each condition needs an operator, one of " + ", ".join(schema.CONDITION_OPERATORS))
+
+
 def _validate_action(state: Comm100, body: dict[str, Any]) -> None:
     kind = body.get("type")
     if kind not in schema.ACTION_TYPES:
@@ -250,7 +284,7 @@ def _validate_action(state: Comm100, body: dict[str, Any]) -> None:
     if not isinstance(sub, dict):
         raise Invalid(f"{schema.sub_object(str(kind))} is required for a {kind} action")
     siblings = state.actions_of(response["id"])
-    links = [sub.get(link) for link in schema.ACTION_SCHEMA.get(str(kind), ((), ("nextActionId",)))[1]]
+    links = schema.linked_ids(str(kind), sub)
     if kind == "IVRMenu":
         options = sub.get(schema.OPTIONS_FIELD) or []
         if not isinstance(options, list):
@@ -259,12 +293,12 @@ def _validate_action(state: Comm100, body: dict[str, Any]) -> None:
         if len(keys) != len(options) or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 9
                                                 for k in keys) or len(set(keys)) != len(keys):
             raise Invalid("each option needs a distinct integer key from 0 to 9")
-        links += [o.get(schema.OPTION_LINK) for o in options]
         _number(sub, "invalidInputRepeatTime", 0)
     if kind == "PlayText":
         _text(sub, "message", required=True)
     if kind == "TransferCall":
         _text(sub, "transferTo", required=True)
+    _validate_second_edition(str(kind), sub)
     for link in links:
         if link is not None and (not isinstance(link, str) or link not in siblings):
             raise Invalid(f"action {link} is not an action of this response")

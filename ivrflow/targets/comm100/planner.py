@@ -260,13 +260,14 @@ def align(wanted: list[Action], live: list[dict[str, Any]], mine: set[str] | Non
           ) -> dict[str, dict[str, Any]]:
     """Which live action is which of the flow's: actions have no name, so
     the two graphs are walked together from their `Start` actions, slot by
-    slot (next action, invalid-input action, each option by its key); an
-    action of ivrflow's (`mine`, by id; None: all of `live`) of the same
-    type reached by the same path is the same one. An action of someone
-    else's on the way (put between two of ivrflow's in the canvas) is
-    looked past when it goes on to one action. ivrflow's actions the walk
-    does not reach (left by an interrupted deploy, or no longer in the
-    flow) stay unmatched and are deleted."""
+    slot (next action, invalid-input action, each option by its key, a list
+    item by its place: Action.live_links); an action of ivrflow's (`mine`,
+    by id; None: all of `live`) of the same type reached by the same path
+    is the same one. An action of someone else's on the way (put between
+    two of ivrflow's in the canvas) is looked past when it goes on to one
+    action. ivrflow's actions the walk does not reach (left by an
+    interrupted deploy, or no longer in the flow) stay unmatched and are
+    deleted."""
     keyed = {a.key: a for a in wanted}
     by_id = {str(a.get("id")): a for a in live}
     ids = set(by_id) if mine is None else mine
@@ -293,15 +294,7 @@ def align(wanted: list[Action], live: list[dict[str, Any]], mine: set[str] | Non
             continue
         matched[key] = found
         used.add(live_id)
-        sub = found.get(schema.sub_object(action.type)) or {}
-        for slot, target in action.links.items():
-            if target is not None and sub.get(slot) is not None:
-                queue.append((target, str(sub[slot])))
-        options = {o.get("key"): o.get(schema.OPTION_LINK) for o in sub.get(schema.OPTIONS_FIELD) or []
-                   if isinstance(o, dict)}
-        for option, target in action.options:
-            if options.get(option) is not None:
-                queue.append((target, str(options[option])))
+        queue += action.live_links(found.get(schema.sub_object(action.type)) or {})
     return matched
 
 

@@ -113,6 +113,19 @@ ACTION_SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("actionIdWhenInvalidInput",)),
     "TransferCall": (("transferTo",), ("actionIdWhenTransferFailed",)),
     "EndCall": ((), ()),
+    "CollectDTMFDigits": (("message", "variableName", "numberOfDigits", "stopGatherAfterPresskey"),
+                          ("nextActionId",)),
+    "Condition": (("cases",), ("otherCaseActionId",)),
+    "SetVariableValue": (("variable", "value", "saveTo"), ("nextActionId",)),
+    "Webhook": (("url", "additionalPostBody", "headers", "responseCodeToActions", "responseToVariables"),
+                ("otherResponseToActionId",)),
+}
+#: UNOFFICIAL: the lists of a sub-object whose items link to an action, and the
+#: item's link field: a Condition's cases (`goToActionId`), a Webhook's
+#: `responseCodeToActions` (`nextActionId`), an IVRMenu's options.
+LIST_LINKS: dict[str, tuple[str, str]] = {
+    "Condition": ("cases", "goToActionId"),
+    "Webhook": ("responseCodeToActions", "nextActionId"),
 }
 #: UNOFFICIAL: an IVRMenu option: {key (int), text, nextActionId, order}.
 OPTIONS_FIELD = "voicebotActionIVRMenuOptions"
@@ -129,7 +142,97 @@ INVALID_COUNTS_SILENCE = False
 SILENCE_RESETS_ON_KEY = True
 #: ASSUMED: a chain of actions that ends without a next action ends the call.
 END_WITHOUT_NEXT = "hangup"
-#: ASSUMED (canvas): positions in pixels; ivrflow lays a menu's actions out in
-#: a block, a block's column its distance in gotos from the start.
+
+# --- CollectDTMFDigits (UNOFFICIAL field names; verified: `message`, `variableName`) ----------
+
+#: UNOFFICIAL: `numberOfDigits` is a string, "1" to "30", or "Variable" (the
+#: entry ends at `stopGatherAfterPresskey`, `*` or `#`).
+DIGITS_MOST = 30
+VARIABLE_DIGITS = "Variable"
+STOP_KEYS = ("*", "#")
+#: ASSUMED: an entry of "Variable" length without a stop key, or of fewer keys
+#: than `numberOfDigits`, ends when the caller stops pressing (Comm100's own
+#: wait; there is no inter-digit field), with the keys pressed so far.
+#: ivrflow collects into ENTRY_VARIABLE, checks the entry's length with a
+#: Condition and only then copies it into the flow's variable, so an invalid
+#: entry leaves the variable as it was (DESIGN §2b).
+ENTRY_VARIABLE = "ivrflow_entry"
+
+# --- variables (ASSUMED syntax) -------------------------------------------------------------------
+
+#: ASSUMED: a message, a transfer number, a webhook body or a value inserts a
+#: variable written like this (Comm100's UI inserts variables from a picker; the
+#: text form is not documented).
+VARIABLE_TEXT = "{{!Variable.{name}}}"
+#: ASSUMED: the caller's number, in a text and as a Condition's fieldName
+#: (the design notes' Visitor object has `callerID`).
+CALLER_TEXT = "{!Visitor.CallerID}"
+CALLER_FIELD = "Visitor.CallerID"
+#: ASSUMED: a Condition asks a variable by this fieldName.
+VARIABLE_FIELD = "Variable.{name}"
+#: ASSUMED: SetVariableValue's save target (the notes: variable / custom variable / field).
+SAVE_TO_FIELD = "saveTo"
+SAVE_TO_VARIABLE = "variable"
+
+
+def variable_text(name: str) -> str:
+    return CALLER_TEXT if name == "caller" else VARIABLE_TEXT.format(name=name)
+
+
+def variable_field(name: str) -> str:
+    return VARIABLE_FIELD.format(name=name)
+
+
+# --- Condition (UNOFFICIAL) ------------------------------------------------------------------
+
+#: UNOFFICIAL: `cases[{order, conditionExpressionType, goToActionId,
+#: conditions[{fieldName, operator, value, order}]}]`, then `otherCaseActionId`.
+CONDITION_TYPES = ("all", "any", "logicalExpression")
+CONDITION_OPERATORS = ("is", "isNot", "contains", "notContains", "isMoreThan", "isLessThan", "isNotLessThan",
+                       "isNotMoreThan", "regularExpression", "isOneOf", "isNotIn", "before", "after",
+                       "dateEqualTo", "dateNotEqualTo")
+#: ASSUMED: `isLessThan` and its kin compare numbers and are false when a side
+#: is not one; `is`/`isNot` compare text, a variable that is not set being
+#: equal to no text; `regularExpression` searches .NET-style (ivrflow anchors
+#: its patterns).
+#: Why hours are refused: the operators `before`/`after`/`dateEqualTo` compare
+#: dates, but no documented fieldName gives the time of the call, its weekday
+#: or a time zone.
+NO_HOURS = ("Comm100's Condition compares dates (before, after, dateEqualTo) but documents no field with the time "
+            "of the call, its weekday or a time zone, so opening hours cannot be asked")
+
+# --- Webhook (UNOFFICIAL) --------------------------------------------------------------------
+
+#: UNOFFICIAL: `url, additionalPostBody, headers[{key, value, order}],
+#: responseCodeToActions[{responseCode, nextActionId, order}],
+#: responseToVariables[{responseKey, variableName, order}], otherResponseToActionId`.
+#: ASSUMED: the webhook POSTs `additionalPostBody` (JSON, variables inserted)
+#: as its body; `responseKey` is a dotted path into the JSON answer; a status
+#: listed in responseCodeToActions goes on there, anything else (another
+#: status, no answer in Comm100's own time) to otherResponseToActionId; a
+#: key the answer leaves out leaves its variable as it was.
+WEBHOOK_DONE_STATUS = 200
+RESPONSE_KEY = "variables.{name}"
+
+# --- the canvas -------------------------------------------------------------------------------
+
+#: ASSUMED (canvas): `xPosition`/`yPosition` are pixels from the top left.
+#: ivrflow scales the diagram's Graphviz layout (points) by PIXELS_PER_POINT
+#: and keeps cards of one row CARD_WIDTH apart (canvas.py).
+PIXELS_PER_POINT = 2
+CARD_WIDTH = 260
+#: Without Graphviz: a column per distance in gotos from the start.
 COLUMN_WIDTH = 400
 ROW_HEIGHT = 160
+
+
+def linked_ids(action_type: str, sub: dict[str, object]) -> list[object]:
+    """Every action id a sub-object links to: its link fields, an IVRMenu's
+    options and the items of a Condition's or Webhook's lists."""
+    links = [sub.get(name) for name in ACTION_SCHEMA.get(action_type, ((), ("nextActionId",)))[1]]
+    lists = dict(LIST_LINKS, IVRMenu=(OPTIONS_FIELD, OPTION_LINK))
+    if action_type in lists:
+        field, link = lists[action_type]
+        items = sub.get(field)
+        links += [item.get(link) for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+    return links

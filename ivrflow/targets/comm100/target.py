@@ -20,11 +20,11 @@ from . import schema, settings
 from .client import Comm100Api, Pacer, pacing_seconds, read_live
 from .compile import Desired, compile_flow
 from .planner import apply_change, destroy_plan, make_plan
+from .refusals import refusals
 
 NAME = "comm100"
-_SECOND_EDITION = ("languages", "prompt-variants", "play-first-again", "variables", "set-language", "collect",
-                   "lookup", "conditions", "key-ranges", "key-patterns", "end-key", "split-retries", "replay",
-                   "transfer-else")
+#: Why the languages are refused: one language per voicebot.
+_ONE_LANGUAGE = "a Comm100 voicebot has one languageId (en, zh-CN or zh-TW) for all its messages"
 #: What a Comm100 voicebot expresses (see capabilities.py and compile.py).
 CAPABILITIES = {
     "menu": ("native", "an IVRMenu action"),
@@ -41,13 +41,27 @@ CAPABILITIES = {
     "transfer": ("native", "TransferCall"),
     "hangup": ("native", "EndCall"),
     "voicemail": ("synthesized", "a transfer to the box's number"),
-    "ask": ("no", "not yet"),
-    "route-hours": ("no", "not yet"),
-    "route-caller": ("no", "not yet"),
+    "ask": ("no", "its service answers with the next action, and `ivrflow serve` speaks no Comm100 Webhook"),
+    "route-hours": ("no", "no documented Condition field holds the time of the call"),
+    "route-caller": ("native", "a Condition on the caller, the mask a regular expression"),
     "answer-delay": ("no", "warning"),
     "max-duration": ("no", "warning"),
-    # The second edition: refused with IVR205 at each use (issue 14 carries the first edition).
-    **{key: ("no", "not yet") for key in _SECOND_EDITION},
+    # The second edition (docs/platforms/comm100.md: the mapping and what it assumes; a "no"
+    # note is the reason IVR205 gives; the constructs carried in part are refused in refusals).
+    "languages": ("no", _ONE_LANGUAGE),
+    "prompt-variants": ("no", _ONE_LANGUAGE),
+    "play-first-again": ("no", "an IVRMenu says one message, the same when Comm100 repeats it"),
+    "variables": ("native", "SetVariableValue, {!Variable.name}; not `called`"),
+    "set-language": ("no", _ONE_LANGUAGE),
+    "collect": ("native", "CollectDTMFDigits, a Condition on the length; a copy per retry"),
+    "lookup": ("native", "Webhook: 200 → on done, else on error"),
+    "conditions": ("native", "Condition actions; not `called` nor `is set`"),
+    "key-ranges": ("synthesized", "an option per key; one-key ranges only"),
+    "key-patterns": ("synthesized", "an option per key; one-key patterns only"),
+    "end-key": ("native", "a collect's stopGatherAfterPresskey (* or #); not in a menu"),
+    "split-retries": ("no", "Comm100 counts silences for the whole voicebot, not per menu or collect"),
+    "replay": ("no", "an IVRMenu entered again starts its count of wrong keys at 0, where `replay` keeps it"),
+    "transfer-else": ("native", "actionIdWhenTransferFailed; no ring time"),
 }
 ENV_KEYS = settings.ENV_KEYS
 #: The reads of a plan of a deployed flow (voicebots, channel instance and
@@ -169,7 +183,7 @@ def dial(wanted: Desired) -> str:
 TARGET = Target(
     name=NAME, capabilities=CAPABILITIES, env_keys=ENV_KEYS, secrets=settings.SECRETS, adopts=True,
     desired=desired, make_empty_plan=make_empty_plan, write_artifacts=write_artifacts,
-    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial,
+    api_for=api_for, plan=plan, apply=apply, destroy=destroy, emulator=emulator, dial=dial, refusals=refusals,
     emulator_help="the v4 voicebot API under /v4 (voicebots, channel instances, SIP and Twilio configurations, "
                   "responses, actions, smart triggers) with API-key (Basic demo@example.com:demo, ?siteId=…) or "
                   "bearer auth, the documented validation, a rate limit (300 calls per 5 minutes; --rate-limit), "
