@@ -270,7 +270,7 @@ def test_only_the_flows_own_prompt_files_are_served(support: Path) -> None:
     assert answer.status_code == 200 and answer.content[:4] == b"RIFF"
     assert answer.headers["content-type"] == "audio/x-wav"
     for path in ("secret.txt", "prompts/../secret.txt", "support.ivr", "%2e%2e/%2e%2e/etc/passwd",
-                 "prompts/goodbye.wav"):
+                 "prompts/hello.wav", "prompts/goodbye.wav"):
         refused = client.get(f"/api/files/f0/prompts/{path}")
         assert refused.status_code == 404 and "error" in refused.json(), path
 
@@ -412,3 +412,16 @@ def test_a_changed_prompt_file_or_include_reloads_the_flow(tmp_path: Path) -> No
         (tmp_path / "unrelated.txt").write_text("x")
         time.sleep(1)
         assert httpx.get(url + "api/files/f0").json()["version"] == 2
+
+
+@pytest.mark.slow
+def test_a_prompt_file_that_appears_clears_its_error(tmp_path: Path) -> None:
+    flow = tmp_path / "main.ivr"
+    flow.write_text(SMALL.replace('prompt hello say "Hello. Press 1 for sales."', 'prompt hello file "beep.wav"'))
+    with studio_server(flow) as url:
+        missing = httpx.get(url + "api/files/f0").json()
+        assert missing["stale"] is True and missing["diagnostics"][0]["code"] == "IVR112"
+        events = Events(url)
+        shutil.copy(EXAMPLES / "prompts" / "hello.wav", tmp_path / "beep.wav")
+        assert events.wait_for(2)["stale"] is False
+        assert httpx.get(url + "api/files/f0/prompts/beep.wav").content[:4] == b"RIFF"
