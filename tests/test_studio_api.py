@@ -322,6 +322,7 @@ def test_the_page_and_its_assets_are_served(support: Path) -> None:
     ("POST", "/api/files/f0/calls", b"[1]", {"content-type": "application/json"}, 400, "bad-input"),
     ("POST", "/api/files/f0/calls", b'{"at": "yesterday"}', {"content-type": "application/json"}, 400, "bad-input"),
     ("POST", "/api/files/f0/calls", b'{"at": 5}', {"content-type": "application/json"}, 400, "bad-input"),
+    ("POST", "/api/files/f0/calls", b'{"caller": "+1\\n}"}', {"content-type": "application/json"}, 400, "bad-input"),
     ("POST", "/api/files/f0/calls", b'{"at": null}', {"content-type": "text/plain"}, 415, "unsupported-media-type"),
     ("POST", "/api/files/f0/calls", b"{}" + b" " * MAX_BODY, {"content-type": "application/json"}, 413, "too-large"),
     ("GET", "/api/nothing", None, {}, 404, "not-found"),
@@ -334,7 +335,7 @@ def test_bad_requests_are_4xx_json(support: Path, method: str, path: str, body: 
     assert answer.status_code == status and answer.json()["error"]["code"] == code, answer.text
 
 
-@pytest.mark.parametrize("entry", ["12a", "", "answer:goto nowhere", "lookup:x=1", "no-answer", 5, None])
+@pytest.mark.parametrize("entry", ["12a", "", "answer:goto nowhere", "lookup:x=1", "no-answer", "1\n2", 5, None])
 def test_inputs_the_call_cannot_take_are_400(support: Path, entry: object) -> None:
     client = client_for(support)
     call = walk(client)["call"]

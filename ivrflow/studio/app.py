@@ -258,8 +258,8 @@ def _optional_text(body: dict[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 100:
-        raise ApiError(400, "bad-input", f"`{name}` must be a string of at most 100 characters, or null")
+    if not isinstance(value, str) or len(value) > 100 or any(ch < " " or ch == "\x7f" for ch in value):
+        raise ApiError(400, "bad-input", f"`{name}` must be a string of at most 100 characters on one line, or null")
     return value
 
 
