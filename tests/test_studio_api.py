@@ -344,6 +344,17 @@ def test_inputs_the_call_cannot_take_are_400(support: Path, entry: object) -> No
     assert client.get(f"/api/calls/{call}").json()["path"] == ["@call", "entry", "main"]
 
 
+def test_the_page_and_its_assets_ship_in_the_wheel() -> None:
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ivrflow"]
+    package = ROOT / "ivrflow"
+    shipped = {path for pattern in patterns for path in package.glob(pattern) if path.is_file()}
+    assets = {path for folder in ("templates", "static") for path in (package / "studio" / folder).rglob("*")
+              if path.is_file()}
+    assert package / "studio" / "templates" / "studio.html" in assets and assets <= shipped
+
+
 def test_the_command_refuses_a_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["studio", "no/such.ivr", "--no-browser"]) == 2
     assert capsys.readouterr().err == "ivrflow: error: no/such.ivr: no such file\n"
