@@ -449,11 +449,20 @@ def test_a_changed_prompt_file_or_include_reloads_the_flow(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_a_prompt_file_that_appears_clears_its_error(tmp_path: Path) -> None:
     flow = tmp_path / "main.ivr"
-    flow.write_text(SMALL.replace('prompt hello say "Hello. Press 1 for sales."', 'prompt hello file "beep.wav"'))
+    flow.write_text(SMALL.replace('prompt hello say "Hello. Press 1 for sales."',
+                                  'prompt hello file "sounds/beep.wav"'))
     with studio_server(flow) as url:
         missing = httpx.get(url + "api/files/f0").json()
         assert missing["stale"] is True and missing["diagnostics"][0]["code"] == "IVR112"
         events = Events(url)
-        shutil.copy(EXAMPLES / "prompts" / "hello.wav", tmp_path / "beep.wav")
+        (tmp_path / "sounds").mkdir()  # a folder that was not there to watch
+        shutil.copy(EXAMPLES / "prompts" / "hello.wav", tmp_path / "sounds" / "beep.wav")
         assert events.wait_for(2)["stale"] is False
-        assert httpx.get(url + "api/files/f0/prompts/beep.wav").content[:4] == b"RIFF"
+        assert httpx.get(url + "api/files/f0/prompts/sounds/beep.wav").content[:4] == b"RIFF"
+        time.sleep(0.5)
+        (tmp_path / "sounds" / "beep.wav").write_bytes(b"RIFF" + bytes(100))  # now watched in its own folder
+        assert httpx.get(url + "api/files/f0/prompts/sounds/beep.wav").content == b"RIFF" + bytes(100)
+        version = httpx.get(url + "api/files/f0").json()["version"]
+        events.wait_for(version)
+        (tmp_path / "sounds" / "beep.wav").unlink()
+        assert events.wait_for(version + 1)["stale"] is True

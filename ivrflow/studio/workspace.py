@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ class FileState:
     drawing: view.Drawing | None
     stale: bool
     problem: str | None  # the file could not be read, or Graphviz failed
-    watched: frozenset[str]  # the real paths whose change reloads it
+    watched: Mapping[str, Stamp]  # the real paths whose change reloads it, with their stamps when read
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "version": self.version, "stale": self.stale}
@@ -51,9 +51,10 @@ class Workspace:
         self.editor_url = editor_url
         self.files: dict[str, FileState] = {}
         self._listeners: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._reloading = asyncio.Lock()
         for index, path in enumerate(paths):
             fid = f"f{index}"
-            empty = FileState(fid, str(path), 0, None, None, False, None, frozenset({_real(str(path))}))
+            empty = FileState(fid, str(path), 0, None, None, False, None, {_real(str(path)): None})
             self.files[fid] = self._next(empty)
 
     # --- checking ---------------------------------------------------------------------
@@ -66,11 +67,13 @@ class Workspace:
 
     def _next(self, state: FileState) -> FileState:
         version = state.version + 1
+        own = _stamp(_real(state.path))  # before reading: a change while it is read is seen again
         try:
             checked = load(state.path)
         except LoadError as error:  # gone for a moment while an editor saves: keep what was shown
-            return dataclasses.replace(state, version=version, stale=True, problem=str(error))
-        watched = _watched(checked)
+            return dataclasses.replace(state, version=version, stale=True, problem=str(error),
+                                       watched={**state.watched, _real(state.path): own})
+        watched = {path: _stamp(path) for path in _watched(checked)} | {_real(state.path): own}
         drawing, problem = state.drawing, None
         if checked.flow is not None and (checked.ok or drawing is None):
             try:
@@ -127,24 +130,76 @@ class Workspace:
     # --- watching ---------------------------------------------------------------------------
 
     def folders(self) -> list[str]:
-        """What to watch: each flow's folder (includes and prompt files must be in it or below it)."""
-        return sorted({os.path.dirname(_real(s.path)) for s in self.files.values()})
+        """The folders to watch (not their subfolders): those of every watched
+        file, or, for one that does not exist yet (a prompt still to record), the
+        nearest folder above it that does: creating its folder changes this list."""
+        return sorted({_nearest_folder(path) for state in self.files.values() for path in state.watched})
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """Check again and publish each file whose own, included or prompt files changed, until `stop`."""
+        """Check again and publish each file whose own, included or prompt files
+        changed, until `stop`. When what to watch changes (a new include, a new
+        prompt folder), the watcher starts again on the new folders; then any
+        file that changed while none watched is caught up by its stamps."""
         from watchfiles import awatch
 
-        async for changes in awatch(*self.folders(), stop_event=stop, debounce=DEBOUNCE_MS, step=STEP_MS,
-                                    raise_interrupt=False):
-            changed = {_real(path) for _, path in changes}
-            for fid, state in list(self.files.items()):
-                if state.watched & changed:
-                    try:
-                        fresh = await asyncio.to_thread(self.reload, fid)
-                    except Exception:  # a bug must not stop the watching of every file
-                        log.exception("checking %s failed", state.path)
-                        continue
-                    self.publish(fresh)
+        while not stop.is_set():
+            folders = self.folders()
+            catch_up = asyncio.create_task(self._catch_up(CATCH_UP_SECONDS))
+            try:
+                async for changes in awatch(*folders, recursive=False, stop_event=stop, debounce=DEBOUNCE_MS,
+                                            step=STEP_MS, raise_interrupt=False):
+                    await self._reload_where(_touched({_real(path) for _, path in changes}))
+                    if self.folders() != folders:
+                        break
+            finally:
+                catch_up.cancel()
+
+    async def _catch_up(self, after: float) -> None:
+        """Reload the files whose watched files changed since they were read
+        (while the watcher was starting, it saw nothing)."""
+        await asyncio.sleep(after)
+        await self._reload_where(lambda state: any(_stamp(path) != stamp for path, stamp in state.watched.items()))
+
+    async def _reload_where(self, changed: Callable[[FileState], bool]) -> None:
+        async with self._reloading:  # the catch-up and the watcher never check one file at once
+            await self._reload_each(changed)
+
+    async def _reload_each(self, changed: Callable[[FileState], bool]) -> None:
+        for fid, state in list(self.files.items()):
+            if changed(state):
+                try:
+                    fresh = await asyncio.to_thread(self.reload, fid)
+                except Exception:  # a bug must not stop the watching of every file
+                    log.exception("checking %s failed", state.path)
+                    continue
+                self.publish(fresh)
+
+
+def _touched(changed: set[str]) -> Callable[[FileState], bool]:
+    """Whether a file watches one of the paths that changed."""
+    return lambda state: bool(state.watched.keys() & changed)
+
+
+#: How long after the watcher (re)starts the files are compared with their stamps.
+CATCH_UP_SECONDS = 0.3
+
+#: A file's modification time and size, or None when it is not there.
+Stamp = tuple[int, int] | None
+
+
+def _stamp(path: str) -> Stamp:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+def _nearest_folder(path: str) -> str:
+    folder = os.path.dirname(path)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    return folder
 
 
 def _real(path: str) -> str:
