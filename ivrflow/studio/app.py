@@ -116,17 +116,18 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
     async def prompt(request: Request) -> Response:
         from ..prompt_files import PromptFileError, read
 
-        fid, wanted = request.path_params["fid"], request.path_params["path"]
-        state = state_of(fid)
+        state = state_of(request.path_params["fid"])
+        # The current version's prompts, else the last drawn one's (the current one does not parse)
         checked = state.checked if state.checked is not None and state.checked.flow is not None else (
             state.drawing.checked if state.drawing is not None else None)
+        if checked is None or checked.flow is None:
+            raise ApiError(404, "unknown-prompt", "the flow has no recorded prompts")
         # Only a path the flow itself names is opened, never the one in the request.
-        known = {value: value for value in view.prompt_files(checked.flow)} if checked and checked.flow else {}
-        value = known.get(wanted)
+        value = next((v for v in view.prompt_files(checked.flow) if v == request.path_params["path"]), None)
         if value is None:
             raise ApiError(404, "unknown-prompt", "the flow has no recorded prompt at that path")
         try:
-            data = await asyncio.to_thread(read, Path(checked.file).parent, value)  # type: ignore[union-attr]
+            data = await asyncio.to_thread(read, Path(checked.file).parent, value)
         except PromptFileError as error:
             raise ApiError(404, "prompt-file", str(error)) from None
         media = mimetypes.guess_type(value)[0] or "application/octet-stream"
