@@ -70,6 +70,14 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
             raise ApiError(409, "no-diagram", "the file has not been drawn yet: it has syntax errors")
         return drawing
 
+    def runnable(fid: str) -> view.Drawing:
+        """The last drawn version, if `simulate` and `test` would run it (no errors but missing recordings)."""
+        drawing = drawn(fid)
+        if not view.callable_flow(drawing.checked):
+            raise ApiError(409, "has-errors", "the flow has errors (see its diagnostics): fix them to call it "
+                                              "or run its tests")
+        return drawing
+
     def call_of(cid: str) -> calls.SimulatedCall:
         call = table.get(cid)
         if call is None:
@@ -89,7 +97,7 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
         return JSONResponse(workspace.document(fid))
 
     async def file_coverage(request: Request) -> Response:
-        drawing = drawn(request.path_params["fid"])
+        drawing = runnable(request.path_params["fid"])
         return JSONResponse(await asyncio.to_thread(coverage.of, drawing))
 
     async def export_svg(request: Request) -> Response:
@@ -135,7 +143,7 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
 
     async def new_call(request: Request) -> Response:
         fid = request.path_params["fid"]
-        drawing = drawn(fid)
+        drawing = runnable(fid)
         body = await _json_body(request)
         at, caller = _optional_text(body, "at"), _optional_text(body, "caller")
         flow, graph = drawing.checked.flow, drawing.checked.graph

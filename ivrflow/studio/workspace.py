@@ -75,12 +75,13 @@ class Workspace:
                                        watched={**state.watched, _real(state.path): own})
         watched = {path: _stamp(path) for path in _watched(checked)} | {_real(state.path): own}
         drawing, problem = state.drawing, None
-        if checked.flow is not None and (checked.ok or drawing is None):
+        good = view.callable_flow(checked)  # a recording not made yet does not hold the diagram back
+        if checked.flow is not None and (good or drawing is None):
             try:
                 drawing = view.draw(checked, self.editor_url, drawing)
             except view.RenderError as error:
                 problem = str(error)
-        return FileState(state.id, state.path, version, checked, drawing, not checked.ok, problem, watched)
+        return FileState(state.id, state.path, version, checked, drawing, not good, problem, watched)
 
     # --- what the page reads ------------------------------------------------------------
 
