@@ -317,6 +317,8 @@ def test_export_svg_and_png(support: Path) -> None:
 
 def test_the_page_and_its_assets_are_served(support: Path) -> None:
     client = client_for(support)
+    own = client.post("/api/files/f0/calls", json={}, headers={"origin": "http://127.0.0.1"})
+    assert own.status_code == 201
     page = client.get("/")
     assert page.status_code == 200 and "/static/studio.js" in page.text and "Northwind support line" in page.text
     assert client.get("/static/studio.js").status_code == 200
@@ -339,6 +341,8 @@ def test_the_page_and_its_assets_are_served(support: Path) -> None:
     ("GET", "/api/nothing", None, {}, 404, "not-found"),
     ("DELETE", "/api/files/f0", None, {}, 405, "method-not-allowed"),
     ("GET", "/api/files", None, {"host": "attacker.example"}, 400, "unknown-host"),
+    ("POST", "/api/files/f0/calls", None, {"origin": "https://attacker.example"}, 403, "foreign-origin"),
+    ("GET", "/api/files/f0", None, {"origin": "http://127.0.0.1:3000"}, 403, "foreign-origin"),
 ])
 def test_bad_requests_are_4xx_json(support: Path, method: str, path: str, body: bytes | None,
                                    headers: dict[str, str], status: int, code: str) -> None:

@@ -281,7 +281,9 @@ def _attachment(path: str, suffix: str) -> str:
 
 
 class _KnownHosts:
-    """Answers 400 to a request whose Host is not one of ours (a DNS-rebinding page)."""
+    """Answers 400 to a request whose Host is not one of ours (a DNS-rebinding
+    page), and 403 to one a page of another origin sends (another site, or
+    another server on this machine): only the studio's own page uses the API."""
 
     def __init__(self, app: ASGIApp, hosts: tuple[str, ...]):
         self.app = app
@@ -289,9 +291,14 @@ class _KnownHosts:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = Headers(scope=scope).get("host", "").lower()
+            headers = Headers(scope=scope)
+            host = headers.get("host", "").lower()
             name = host[:host.find("]") + 1] if host.startswith("[") else host.rsplit(":", 1)[0]
             if name not in self.hosts:
                 await _error(400, "unknown-host", "this server answers only to its own address")(scope, receive, send)
+                return
+            origin = headers.get("origin")
+            if origin is not None and origin.lower() != f"http://{host}":
+                await _error(403, "foreign-origin", "only the studio's own page may use it")(scope, receive, send)
                 return
         await self.app(scope, receive, send)
