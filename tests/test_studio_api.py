@@ -4,6 +4,7 @@ client, the SVG ids, simulated calls whose walk `ivrflow test` passes, and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -430,7 +431,7 @@ def test_editing_the_file_publishes_new_versions_and_stale_ones(tmp_path: Path) 
         assert socket.gethostbyname(httpx.URL(url).host) == "127.0.0.1"
         events = Events(url)
         flow.write_text(SMALL.replace("Hello.", "Welcome."))
-        assert events.wait_for(2) == {"id": "f0", "version": 2, "stale": False}
+        assert events.wait_for(2) == {"id": "f0", "version": 2, "stale": False, "drawing": False}
         document = httpx.get(url + "api/files/f0").json()
         assert document["version"] == 2 and "Welcome." in document["svg"]
 
@@ -483,3 +484,36 @@ def test_a_recording_that_appears_clears_its_error_without_holding_the_diagram_b
         (tmp_path / "sounds" / "beep.wav").unlink()
         events.wait_for(version + 1)
         assert httpx.get(url + "api/files/f0").json()["diagnostics"][0]["code"] == "IVR112"
+
+
+@pytest.mark.slow
+def test_a_diagram_that_takes_long_comes_after_the_diagnostics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivrflow.studio import workspace
+
+    monkeypatch.setattr(workspace, "SLOW_DRAWING_SECONDS", 0.0)  # every diagram "takes long"
+    flow = tmp_path / "small.ivr"
+    flow.write_text(SMALL)
+    files = workspace.Workspace([flow])
+    published: list[dict] = []
+    monkeypatch.setattr(files, "publish", lambda state: published.append(files.document(state.id)))
+
+    async def edit() -> None:
+        stop = asyncio.Event()
+        watching = asyncio.create_task(files.watch(stop))
+        await asyncio.sleep(0.5)
+        flow.write_text(SMALL.replace("Hello.", "Hi.").replace("press 1 -> transfer", "press 1 -> goto nowhere,"))
+        await asyncio.sleep(0.5)
+        flow.write_text(SMALL.replace("Hello.", "Hi."))
+        for _ in range(100):
+            if len(published) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await watching
+
+    asyncio.run(edit())
+    broken, checked, drawn = published[:3]
+    assert (broken["version"], broken["stale"], broken["drawing"]) == (2, True, False)  # errors: nothing to draw
+    assert (checked["version"], checked["stale"], checked["drawing"]) == (3, False, True)
+    assert "Hello." in checked["svg"] and not [d for d in checked["diagnostics"] if d["severity"] == "error"]
+    assert (drawn["version"], drawn["drawing"]) == (4, False) and "Hi." in drawn["svg"]
