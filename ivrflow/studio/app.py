@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -95,7 +96,8 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
     async def file_view(request: Request) -> Response:
         fid = request.path_params["fid"]
         state_of(fid)
-        return JSONResponse(workspace.document(fid))
+        # orjson: a 1,000-menu flow's document is 7 MB, which json.dumps takes ~60 ms to write
+        return Response(orjson.dumps(workspace.document(fid)), media_type="application/json")
 
     async def file_coverage(request: Request) -> Response:
         drawing = runnable(request.path_params["fid"])
