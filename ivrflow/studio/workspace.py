@@ -4,6 +4,7 @@ of its includes or one of its prompt files changes on disk."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -186,6 +187,10 @@ class Workspace:
                     await self._reload_where(_touched({_real(path) for _, path in changes}))
                     if self.folders() != folders:
                         break
+            except OSError as error:  # a folder gone or unreadable while starting: try again in a moment
+                log.warning("watching %s: %s", ", ".join(folders), error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
             finally:
                 catch_up.cancel()
 
@@ -213,6 +218,8 @@ def _touched(changed: set[str]) -> Callable[[FileState], bool]:
     return lambda state: bool(state.watched.keys() & changed)
 
 
+#: How long to wait before watching again after the watcher failed.
+RETRY_SECONDS = 1.0
 #: How long after the watcher (re)starts the files are compared with their stamps.
 CATCH_UP_SECONDS = 0.3
 
