@@ -372,6 +372,13 @@ def test_the_page_and_its_assets_ship_in_the_wheel() -> None:
     assert package / "studio" / "templates" / "studio.html" in assets and assets <= shipped
 
 
+def test_the_command_says_when_the_port_is_taken(support: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["studio", str(support), "--no-browser", "--port", str(port)]) == 2
+    assert capsys.readouterr().err == f"ivrflow: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
 def test_the_command_refuses_a_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["studio", "no/such.ivr", "--no-browser"]) == 2
     assert capsys.readouterr().err == "ivrflow: error: no/such.ivr: no such file\n"

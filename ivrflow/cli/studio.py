@@ -55,7 +55,8 @@ def studio(paths: tuple[str, ...], host: str, port: int, no_browser: bool, edito
     try:
         listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as error:
-        raise _Usage(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        reason = (error.strerror or str(error)).split(" (while attempting")[0]
+        raise _Usage(f"cannot listen on {host}:{port}: {reason}") from None
     bound = listening.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     hosts = None if wildcard else (*LOOPBACK_HOSTS, shown.lower())
