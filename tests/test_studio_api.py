@@ -539,3 +539,50 @@ def test_ctrl_c_stops_the_studio_quietly_while_a_page_listens(tmp_path: Path) ->
         process.send_signal(signal.SIGINT)
         assert process.wait(10) == 0
         assert process.stderr.read() == "Ctrl-C stops\n"
+
+
+@pytest.mark.slow
+def test_a_newer_version_stops_the_drawing_of_an_older_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivrflow.studio import workspace
+
+    monkeypatch.setattr(workspace, "SLOW_DRAWING_SECONDS", 0.0)
+    real = view.run_dot
+    stopped = []
+
+    def graphviz(source: str, fmt: str, cancelled: threading.Event | None = None) -> bytes:
+        if "Slow." in source:  # a diagram that would take 20 s, unless it is no longer wanted
+            assert cancelled is not None
+            if cancelled.wait(20):
+                stopped.append(source)
+                raise view.Cancelled
+        return real(source, fmt, cancelled)
+
+    monkeypatch.setattr(view, "run_dot", graphviz)
+    flow = tmp_path / "small.ivr"
+    flow.write_text(SMALL)
+    files = workspace.Workspace([flow])
+    published: list[dict] = []
+    monkeypatch.setattr(files, "publish", lambda state: published.append(files.document(state.id)))
+
+    async def edit() -> None:
+        stop = asyncio.Event()
+        watching = asyncio.create_task(files.watch(stop))
+        await asyncio.sleep(0.5)
+        flow.write_text(SMALL.replace("Hello.", "Slow."))
+        for _ in range(100):
+            if published:
+                break
+            await asyncio.sleep(0.05)
+        flow.write_text(SMALL.replace("Hello.", "Fast."))
+        for _ in range(100):
+            if len(published) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await watching
+
+    began = time.monotonic()
+    asyncio.run(edit())
+    assert time.monotonic() - began < 10 and len(stopped) == 1
+    assert [(d["version"], d["drawing"]) for d in published] == [(2, True), (3, True), (4, False)]
+    assert "Fast." in published[2]["svg"] and "Slow." not in published[2]["svg"]

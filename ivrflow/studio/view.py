@@ -5,6 +5,8 @@ values. Pure apart from running Graphviz's `dot`."""
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,23 +24,46 @@ from ..compiler.render import DrawnEdge, drawn_edges, to_dot
 DOT_SECONDS = 120
 
 
+#: How often a running Graphviz is asked whether its drawing is still wanted.
+POLL_SECONDS = 0.05
+
+
 class RenderError(Exception):
     """Graphviz is missing or failed: said in one line."""
 
 
-def run_dot(source: str, fmt: str) -> bytes:
-    """DOT source (on standard input, never a file name) to SVG or PNG. Raises RenderError."""
+class Cancelled(Exception):
+    """The drawing was no longer wanted (a newer version came): Graphviz was stopped."""
+
+
+def run_dot(source: str, fmt: str, cancelled: threading.Event | None = None) -> bytes:
+    """DOT source (on standard input, never a file name) to SVG or PNG. Raises
+    RenderError, or Cancelled as soon as `cancelled` is set (Graphviz is killed)."""
     try:
-        done = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True,
-                              timeout=DOT_SECONDS, check=False)
+        process = subprocess.Popen(["dot", f"-T{fmt}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
     except FileNotFoundError:
         raise RenderError("Graphviz's `dot` program is needed to draw the diagram and was not found "
                           "(Debian, Ubuntu: sudo apt-get install graphviz)") from None
-    except subprocess.TimeoutExpired:
-        raise RenderError(f"Graphviz took more than {DOT_SECONDS} s to draw the diagram") from None
-    if done.returncode != 0:
-        raise RenderError(f"Graphviz failed: {done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
+    with process:
+        given: bytes | None = source.encode()
+        deadline = time.monotonic() + DOT_SECONDS
+        while True:
+            try:
+                output, errors = process.communicate(given, timeout=POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                given = None  # written: the next calls only wait
+                stop = cancelled is not None and cancelled.is_set()
+                if stop or time.monotonic() > deadline:
+                    process.kill()
+                    process.communicate()
+                    if stop:
+                        raise Cancelled from None
+                    raise RenderError(f"Graphviz took more than {DOT_SECONDS} s to draw the diagram") from None
+    if process.returncode != 0:
+        raise RenderError(f"Graphviz failed: {errors.decode(errors='replace').strip()}")
+    return output
 
 
 def inline_svg(document: bytes) -> str:
@@ -70,15 +95,17 @@ class Drawing:
     arrow_of: Mapping[tuple[str, str, int], str]
 
 
-def draw(checked: Checked, editor_url: str | None, previous: Drawing | None = None) -> Drawing:
-    """Lay out a flow (it must have parsed: `checked.flow` is not None). Raises RenderError.
+def draw(checked: Checked, editor_url: str | None, previous: Drawing | None = None,
+         cancelled: threading.Event | None = None) -> Drawing:
+    """Lay out a flow (it must have parsed: `checked.flow` is not None). Raises
+    RenderError, or Cancelled when `cancelled` is set while Graphviz runs.
     Graphviz is most of the time a change takes (seconds for 1,000 menus), so an
     edit that leaves the diagram as it was (a test, a comment) reuses `previous`'s SVG."""
     flow, graph = checked.flow, checked.graph
     assert flow is not None and graph is not None
     source = to_dot(flow, graph, checked.diagnostics, ids=True)
     unchanged = previous is not None and previous.source == source
-    svg = previous.svg if previous is not None and unchanged else inline_svg(run_dot(source, "svg"))
+    svg = previous.svg if previous is not None and unchanged else inline_svg(run_dot(source, "svg", cancelled))
     arrows = drawn_edges(flow, graph)
     return Drawing(checked, source, svg, nodes(flow, graph, editor_url), [_edge(a) for a in arrows],
                    arrow_map(arrows))

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class Workspace:
         self._listeners: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._reloading = asyncio.Lock()
         self._drawing_seconds: dict[str, float] = {}  # how long each file's last diagram took
+        self._drawings: dict[str, tuple[asyncio.Task[None], threading.Event]] = {}  # slow ones, running
         for index, path in enumerate(paths):
             fid = f"f{index}"
             self.files[fid] = FileState(fid, str(path), 0, None, None, False, None, {_real(str(path)): None})
@@ -76,17 +78,41 @@ class Workspace:
     async def _reload_publishing(self, fid: str) -> None:
         """Check the file again and publish it; a diagram that takes long
         (SLOW_DRAWING_SECONDS, the last time) comes as a second version, so
-        that the page has the diagnostics at once."""
+        that the page has the diagnostics at once, and is drawn while the
+        watching goes on: a newer version stops it."""
+        await self._stop_drawing(fid)
         checked = await asyncio.to_thread(self._check, self.files[fid])
         if checked.drawing_next and self._drawing_seconds.get(fid, 0.0) >= SLOW_DRAWING_SECONDS:
             self.files[fid] = checked
             self.publish(checked)
-            self.files[fid] = await asyncio.to_thread(self._draw, checked, new_version=True)
-        elif checked.drawing_next:
+            cancel = threading.Event()
+            self._drawings[fid] = (asyncio.create_task(self._finish_drawing(checked, cancel)), cancel)
+            return
+        if checked.drawing_next:
             self.files[fid] = await asyncio.to_thread(self._draw, checked, new_version=False)
         else:
             self.files[fid] = checked
         self.publish(self.files[fid])
+
+    async def _finish_drawing(self, checked: FileState, cancel: threading.Event) -> None:
+        try:
+            drawn = await asyncio.to_thread(self._draw, checked, new_version=True, cancelled=cancel)
+        except view.Cancelled:
+            return
+        except Exception:  # a bug must not stop the watching of every file
+            log.exception("drawing %s failed", checked.path)
+            return
+        if self.files[checked.id] is checked:  # still the version it draws
+            self.files[checked.id] = drawn
+            self.publish(drawn)
+
+    async def _stop_drawing(self, fid: str) -> None:
+        """Stop the drawing of an older version of the file, if one runs."""
+        running = self._drawings.pop(fid, None)
+        if running is not None:
+            task, cancel = running
+            cancel.set()
+            await task
 
     def _check(self, state: FileState) -> FileState:
         """The next version, read and checked; the diagram is still the last one
@@ -103,14 +129,15 @@ class Workspace:
         draw = checked.flow is not None and (good or state.drawing is None)
         return FileState(state.id, state.path, version, checked, state.drawing, not good, None, watched, draw)
 
-    def _draw(self, state: FileState, *, new_version: bool) -> FileState:
-        """The state with its own diagram (a version of its own when `new_version`)."""
+    def _draw(self, state: FileState, *, new_version: bool, cancelled: threading.Event | None = None) -> FileState:
+        """The state with its own diagram (a version of its own when `new_version`).
+        Raises view.Cancelled when `cancelled` is set while Graphviz runs."""
         assert state.checked is not None
         began = time.perf_counter()
         drawing: view.Drawing | None = state.drawing
         problem = None
         try:
-            drawing = view.draw(state.checked, self.editor_url, state.drawing)
+            drawing = view.draw(state.checked, self.editor_url, state.drawing, cancelled)
         except view.RenderError as error:
             problem = str(error)
         if drawing is not None and (state.drawing is None or drawing.svg is not state.drawing.svg):
@@ -193,6 +220,8 @@ class Workspace:
                     await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
             finally:
                 catch_up.cancel()
+        for fid in list(self._drawings):
+            await self._stop_drawing(fid)
 
     async def _catch_up(self, after: float) -> None:
         """Reload the files whose watched files changed since they were read
