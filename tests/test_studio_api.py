@@ -153,7 +153,7 @@ def test_an_edit_that_leaves_the_diagram_as_it_was_does_not_run_graphviz_again(
     before = client.get("/api/files/f0").json()
     runs: list[str] = []
     real = view.run_dot
-    monkeypatch.setattr(view, "run_dot", lambda source, fmt: runs.append(fmt) or real(source, fmt))
+    monkeypatch.setattr(view, "run_dot", lambda source, fmt, cancelled=None: runs.append(fmt) or real(source, fmt))
     flow.write_text(SMALL + '\ntest "another" {\n    press 1\n    expect transfer "100"\n}\n')
     client.app.state.workspace.reload("f0")  # type: ignore[attr-defined]
     after = client.get("/api/files/f0").json()
