@@ -126,9 +126,10 @@ def measure(flow: Path, text: str, repeat: int, timeout: float) -> dict[str, lis
 
 def drawn(client: httpx.Client, url: str, versions: Versions, version: int, document: dict,
           timeout: float) -> tuple[int, dict]:
-    """The version and document once drawn: a large diagram follows its diagnostics as the next version."""
+    """The version and document once drawn: a large diagram follows its diagnostics as the next version
+    (and a version read while the file was being written may come first, stale)."""
     version = max(version, document["version"])
-    while document["drawing"]:
+    while document["drawing"] or document["stale"]:
         version = versions.wait_past(version, timeout)
         document = client.get(url + "api/files/f0").json()
         version = max(version, document["version"])

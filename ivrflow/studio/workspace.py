@@ -25,6 +25,8 @@ log = logging.getLogger("ivrflow.studio")
 #: is a burst of writes and renames), and how long it waits for more.
 DEBOUNCE_MS = 400
 STEP_MS = 30
+#: How many times a file that changes while it is read is read again.
+READ_ATTEMPTS = 5
 #: A file whose diagram took this long the last time is published twice on a
 #: change: checked (new diagnostics, the last diagram), then drawn.
 SLOW_DRAWING_SECONDS = 0.5
@@ -118,12 +120,16 @@ class Workspace:
         """The next version, read and checked; the diagram is still the last one
         (`drawing_next`: draw this version's with `_draw`)."""
         version = state.version + 1
-        own = _stamp(_real(state.path))  # before reading: a change while it is read is seen again
-        try:
-            checked = load(state.path)
-        except LoadError as error:  # gone for a moment while an editor saves: keep what was shown
-            return dataclasses.replace(state, version=version, stale=True, problem=str(error),
-                                       watched={**state.watched, _real(state.path): own}, drawing_next=False)
+        for _ in range(READ_ATTEMPTS):  # a file still being written is read again once it holds still
+            own = _stamp(_real(state.path))  # before reading: a change while it is read is seen again
+            try:
+                checked = load(state.path)
+            except LoadError as error:  # gone for a moment while an editor saves: keep what was shown
+                return dataclasses.replace(state, version=version, stale=True, problem=str(error),
+                                           watched={**state.watched, _real(state.path): own}, drawing_next=False)
+            if _stamp(_real(state.path)) == own:
+                break
+            time.sleep(STEP_MS / 1000)
         watched = {path: _stamp(path) for path in _watched(checked)} | {_real(state.path): own}
         good = view.callable_flow(checked)  # a recording not made yet does not hold the diagram back
         draw = checked.flow is not None and (good or state.drawing is None)
