@@ -45,22 +45,28 @@ def run_dot(source: str, fmt: str, cancelled: threading.Event | None = None) -> 
     except FileNotFoundError:
         raise RenderError("Graphviz's `dot` program is needed to draw the diagram and was not found "
                           "(Debian, Ubuntu: sudo apt-get install graphviz)") from None
-    with process:
-        given: bytes | None = source.encode()
+    stopped: list[str] = []  # why the guard killed Graphviz, if it did
+    finished = threading.Event()
+
+    def guard() -> None:
+        # communicate() cannot be resumed with its input after a timeout, so a thread watches instead
         deadline = time.monotonic() + DOT_SECONDS
-        while True:
-            try:
-                output, errors = process.communicate(given, timeout=POLL_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                given = None  # written: the next calls only wait
-                stop = cancelled is not None and cancelled.is_set()
-                if stop or time.monotonic() > deadline:
-                    process.kill()
-                    process.communicate()
-                    if stop:
-                        raise Cancelled from None
-                    raise RenderError(f"Graphviz took more than {DOT_SECONDS} s to draw the diagram") from None
+        while not finished.wait(POLL_SECONDS):
+            if (cancelled is not None and cancelled.is_set()) or time.monotonic() > deadline:
+                stopped.append("cancelled" if cancelled is not None and cancelled.is_set() else "timeout")
+                process.kill()
+                return
+
+    threading.Thread(target=guard, name="dot guard", daemon=True).start()
+    with process:
+        try:
+            output, errors = process.communicate(source.encode())
+        finally:
+            finished.set()
+    if stopped == ["cancelled"]:
+        raise Cancelled
+    if stopped:
+        raise RenderError(f"Graphviz took more than {DOT_SECONDS} s to draw the diagram")
     if process.returncode != 0:
         raise RenderError(f"Graphviz failed: {errors.decode(errors='replace').strip()}")
     return output
