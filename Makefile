@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 # Debian's packages, installed only when missing: Graphviz draws the diagrams;
 # redis-server backs the shared session store (the tests start their own);
 # espeak-ng speaks `say` prompts for platforms that only play recordings;
-# curl and jq run the deploy.sh that `compile --target telphin` writes (and make demo).
+# curl and jq run the deploy.sh that `compile --target telphin` writes (and make demo);
+# chromium and chromium-driver run the studio's page in the browser tests.
 system-packages:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
@@ -26,6 +27,8 @@ system-packages:
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
