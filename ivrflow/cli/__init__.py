@@ -220,4 +220,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # The commands register themselves on `cli` when their modules are imported.
-from . import authoring, calls, deploying, servers  # noqa: E402, F401
+from . import authoring, calls, deploying, servers, studio  # noqa: E402, F401

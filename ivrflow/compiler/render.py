@@ -106,23 +106,42 @@ def _node_errors(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Iterable[Di
     return bad
 
 
-def _edges(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[tuple[str, str, str, str]]:
-    """(source, target, label, style) with parallel edges of one style merged
-    into one label (`3, #`), in the order the file wrote them. The style is
-    `default` (a handler the file did not write), `answer` (an answer an
+@dataclass(frozen=True, slots=True)
+class DrawnEdge:
+    """An arrow of the diagram: the graph's parallel edges of one style from
+    `source` to `target`, merged into one label (`3, #`). `id` names it in the
+    studio (`e-main-tech-0`), `keys` are the graph edges it draws."""
+
+    id: str
+    source: str
+    target: str
+    label: str
+    style: str
+    keys: tuple[int, ...]
+
+
+def drawn_edges(flow: ir.Flow, graph: nx.MultiDiGraph) -> list[DrawnEdge]:
+    """The arrows of the diagram, in the order the file wrote them. The style
+    is `default` (a handler the file did not write), `answer` (an answer an
     `ask` declares) or `written`; the first two are drawn dashed. A merged
     label too long for one line has a line per handler instead, when each
     fits on one (else it is clipped like any other line)."""
-    merged: dict[tuple[str, str, str], list[str]] = {}
-    for source, target, data in graph.edges(data=True):
+    merged: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+    for source, target, key, data in graph.edges(keys=True, data=True):
         style = "default" if data.get("default") else "answer" if data.get("answer") is not None else "written"
-        merged.setdefault((source, target, style), []).append(edge_label(flow, data))
+        merged.setdefault((source, target, style), []).append((key, edge_label(flow, data)))
     edges = []
-    for (source, target, style), labels in merged.items():
+    used: set[str] = set()
+    for (source, target, style), members in merged.items():
+        labels = [label for _, label in members]
         label = ", ".join(x for x in labels if x)
         if len(label) > LABEL_CHARS and all(len(x) <= LABEL_CHARS for x in labels):
             label = "\n".join(x for x in labels if x)
-        edges.append((source, target, label, style))
+        number = 0
+        while (name := f"e-{source}-{target}-{number}") in used:  # names may hold `-`: ids stay unique
+            number += 1
+        used.add(name)
+        edges.append(DrawnEdge(name, source, target, label, style, tuple(key for key, _ in members)))
     return edges
 
 
@@ -196,14 +215,18 @@ def _badge(flow: ir.Flow) -> str | None:
     return " · ".join(flow.languages)
 
 
-def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnostic] = ()) -> str:
+def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnostic] = (), *,
+           ids: bool = False) -> str:
+    """The diagram as DOT. With `ids`, each node's SVG group gets the id
+    `node-NAME` and each arrow's `edge-ID` (a DrawnEdge's id), for the studio
+    to find them; without, the output is what `ivrflow render` writes."""
     import graphviz
 
     seen = reachable(graph) if flow.start in graph else {CALL}
     errors = _node_errors(flow, graph, diagnostics)
     title = (flow.header.label if flow.header and flow.header.label else flow.name)
     badge = _badge(flow)
-    ids = _dot_ids(graph)
+    names = _dot_ids(graph)
     name = flow.name if _PLAIN_ID.fullmatch(flow.name) else "flow"  # a file's name can be anything
     dot = graphviz.Digraph(name=name, graph_attr={
         "rankdir": "LR", "label": _dot_text(title) if badge is None else _dot_title(title, badge),
@@ -233,18 +256,32 @@ def to_dot(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diagnost
                          fontcolor=_UNREACHABLE, fillcolor="#f1f3f4")
         if node in errors:
             attrs.update(color=_ERROR, penwidth="2.5")
-        dot.node(ids[node], **attrs)
-    for source, target, label, edge_style in _edges(flow, graph):
+        if ids:
+            attrs["id"] = _svg_id(f"node-{node}")
+        dot.node(names[node], **attrs)
+    for edge in drawn_edges(flow, graph):
+        source, target, label, edge_style = edge.source, edge.target, edge.label, edge.style
         attrs = {"label": _dot_text(label)} if label else {}
+        if ids:
+            attrs["id"] = _svg_id(f"edge-{edge.id}")
         if edge_style == "default":
             attrs.update(style="dashed", color="#9aa0a6", fontcolor="#80868b")
         elif edge_style == "answer":
             attrs.update(style="dashed", color=STYLES["ask"].stroke, fontcolor=STYLES["ask"].stroke)
         if source not in seen:
             attrs.update(style="dashed", color=_UNREACHABLE)
-        dot.edge(ids[source], ids[target], **attrs)
-    dot.node("@legend", label=_legend({kind for _, kind in graph.nodes(data="kind")}), shape="plaintext", style="")
+        dot.edge(names[source], names[target], **attrs)
+    legend = {"id": "legend"} if ids else {}
+    dot.node("@legend", label=_legend({kind for _, kind in graph.nodes(data="kind")}), shape="plaintext", style="",
+             **legend)
     return dot.source
+
+
+def _svg_id(text: str) -> str:
+    """An `id` attribute: DOT reads backslashes in it as escapes (`\\N`), XML allows no control characters."""
+    import graphviz
+
+    return str(graphviz.escape(_UNDRAWABLE.sub("\ufffd", text)))
 
 
 def _dot_title(title: str, badge: str) -> str:
@@ -299,7 +336,8 @@ def to_mermaid(flow: ir.Flow, graph: nx.MultiDiGraph, diagnostics: Sequence[Diag
         else:
             text = _mermaid_text(node_label(node, data))
         out.append(f"    {ids[node]}{shapes[kind].format(chr(34) + text + chr(34))}")
-    for source, target, label, edge_style in _edges(flow, graph):
+    for drawn in drawn_edges(flow, graph):
+        source, target, label, edge_style = drawn.source, drawn.target, drawn.label, drawn.style
         arrow = "-->" if edge_style == "written" else "-.->"
         edge = f"{arrow}|\"{_mermaid_text(label)}\"|" if label else arrow
         out.append(f"    {ids[source]} {edge} {ids[target]}")
