@@ -231,6 +231,13 @@
     return list;
   }
 
+  function table(headings, rows) {
+    return el("table", { className: "keys" },
+      el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, ...rows.map(([first, ...rest]) => el("tr", {},
+        el("th", { scope: "row" }, first), ...rest.map((cell) => el("td", {}, cell))))));
+  }
+
   function renderDetails() {
     const box = $("details");
     const node = state.selected && state.view && state.view.nodes ? state.view.nodes[state.selected] : null;
@@ -255,27 +262,31 @@
     const prompts = details.prompts || [];
     if (prompts.length) {
       parts.push(el("h3", {}, "Prompts"), el("ul", { className: "prompts" }, ...prompts.map((p) => el("li", {},
-        el("strong", {}, p.name || ""), p.text ? ` “${p.text}”` : "", p.file ? el("span", { className: "file" }, ` ${p.file}`) : null,
-        p.language ? el("span", { className: "lang" }, ` (${p.language})`) : null))));
+        el("strong", {}, p.name || ""), p.text ? ` “${p.text}”` : "",
+        p.file ? el("span", { className: "file" }, ` recording ${p.file}`) : null,
+        p.when && p.when !== "always" ? el("span", { className: "when" }, ` (${p.when})`) : null,
+        p.fully ? el("span", { className: "when" }, " (played fully)") : null))));
     }
     const keys = details.keys || [];
-    if (keys.length) {
-      const rows = keys.map((k) => el("tr", {}, el("th", { scope: "row" }, el("kbd", {}, k.key)), el("td", {}, k.to)));
-      parts.push(el("h3", {}, "Keys"), el("table", { className: "keys" },
-        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "key"), el("th", { scope: "col" }, "goes to"))),
-        el("tbody", {}, ...rows)));
-    }
-    const handlers = details.handlers || {};
-    const settings = [["timeout", details.timeout], ["retries", details.retries]];
-    for (const [name, value] of Object.entries(handlers)) settings.push([`on ${name}`, value]);
+    if (keys.length) parts.push(el("h3", {}, "Keys"), table(["key", "goes to"], keys.map((k) => [el("kbd", {}, k.key), k.to])));
+    const branches = details.branches || [];
+    if (branches.length) parts.push(el("h3", {}, "Branches"), table(["when", "goes to"], branches.map((b) => [b.when, b.to])));
+    const defaults = new Set(details.defaults || []);
+    const shown = (value, name) => {
+      const text = Array.isArray(value) ? value.join(", ") : String(value);
+      return defaults.has(name) ? el("span", {}, text, el("span", { className: "default" }, " (default)")) : text;
+    };
+    const settings = [];
     for (const [name, value] of Object.entries(details)) {
-      if (["prompts", "keys", "handlers", "timeout", "retries"].includes(name)) continue;
-      if (value === null || typeof value === "object") continue;
-      settings.push([name, String(value)]);
+      if (["prompts", "keys", "branches", "handlers", "defaults"].includes(name)) continue;
+      if (value === null || value === undefined || (typeof value === "object" && !Array.isArray(value))) continue;
+      const label = name.replace(/_/g, "-");
+      settings.push([label, shown(value, label)]);
     }
-    if (settings.some(([, value]) => value !== null && value !== undefined && value !== "")) {
-      parts.push(el("h3", {}, "Settings"), definitionList(settings.map(([k, v]) => [k, v === undefined ? v : String(v)])));
+    for (const [name, value] of Object.entries(details.handlers || {})) {
+      if (value !== null && value !== undefined) settings.push([`on ${name}`, shown(value, `handlers.${name}`)]);
     }
+    if (settings.length) parts.push(el("h3", {}, "Settings"), definitionList(settings));
     box.replaceChildren(...parts);
   }
 
