@@ -324,3 +324,42 @@ def test_at_phone_width_the_panels_stack_without_sideways_scrolling(page: Driver
     assert simulator["x"] >= 0 and simulator["x"] + simulator["width"] <= 390
     for key in page.find_elements(By.CSS_SELECTOR, "#keypad button"):
         assert key.rect["width"] >= 44 and key.rect["height"] >= 36, "keys big enough for a thumb"
+
+
+def test_an_ask_is_answered_with_a_button_for_each_declared_answer(page: Driver, studio) -> None:
+    _open(page, studio(clinic=(EXAMPLES / "clinic.ivr").read_text(encoding="utf-8")))
+    _key(page, "1")
+    _wait(page, lambda d: "where to go" in _text(d, "ended"), "the ask was not shown")
+    answers = page.find_elements(By.CSS_SELECTOR, "#choices button")
+    assert [button.text for button in answers] == ['transfer "+15550100"', 'transfer "+15550101"', "repeat", "hangup"]
+    answers[1].click()
+    assert _ended(page, "+15550101") == "Call ended: transferred to +15550101"
+    assert not page.find_element(By.ID, "choices").is_displayed()
+
+
+def test_a_collect_takes_typed_digits_and_a_lookup_is_answered_in_a_form(page: Driver, studio,
+                                                                          tmp_path: Path) -> None:
+    shutil.copy(EXAMPLES / "common.ivr", tmp_path / "common.ivr")
+    bank = (EXAMPLES / "bank.ivr").read_text(encoding="utf-8")
+    _open(page, studio(bank=bank))
+    _set_time(page, MONDAY_MORNING)
+    _key(page, "1")
+    _wait(page, lambda d: "current" in _classes(d, "node-account"), "the call never reached the collect")
+    page.find_element(By.ID, "collect-digits").send_keys("12345678#")
+    page.find_element(By.CSS_SELECTOR, "#collect-form button[type=submit]").click()
+    _wait(page, lambda d: d.find_element(By.ID, "answer-form").is_displayed(), "the lookup asked for no answer")
+    assert "find_balance" in _text(page, "answer-form")
+    page.find_element(By.CSS_SELECTOR, "#answer-form input[name=balance]").send_keys("42.10")
+    page.find_element(By.CSS_SELECTOR, "#answer-form input[name=status]").send_keys("ok")
+    page.find_element(By.CSS_SELECTOR, "#answer-form button[type=submit]").click()
+    _wait(page, lambda d: "Your balance is 42.10 dollars." in _text(d, "heard"), "the answer was not used")
+    assert "current" in _classes(page, "node-main")
+    assert {"visited"} <= _classes(page, "node-find_balance")
+    page.find_element(By.ID, "save-test").click()
+    text = _text(page, "test-text")
+    assert 'press "12345678#"' in text and 'balance="42.10"' in text
+    copy = tmp_path / "walked.ivr"
+    copy.write_text(bank + "\n" + text + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "ivrflow", "test", str(copy)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -140,7 +140,7 @@
     renderDetails();
     paintCall();
     if (state.coverage) await loadCoverage();
-    if (state.call && !state.call.ended) {
+    if (live(state.call)) {
       $("call-status").textContent = "The file changed: restart the call to follow the new version.";
     }
   }
@@ -350,6 +350,7 @@
     $("ended").hidden = true;
     $("choices").hidden = true;
     $("collect-form").hidden = true;
+    $("answer-form").hidden = true;
     $("test-box").hidden = true;
     $("call-status").textContent = "No call yet.";
     $("call-start").textContent = "Start call";
@@ -386,8 +387,8 @@
   // One input to the call; a key pressed with no call going starts one first.
   function send(input) {
     return serial(async () => {
-      if (!state.call || state.call.ended) await beginCall();
-      if (!state.call || state.call.ended) return;
+      if (!live(state.call)) await beginCall();
+      if (!live(state.call)) return;
       try {
         showCall(await api(`api/calls/${encodeURIComponent(state.call.call)}`, { input }));
       } catch (error) {
@@ -412,11 +413,13 @@
     const ended = call.ended;
     $("ended").hidden = !ended;
     $("ended").className = `ended ${ended ? ended.kind : ""}`;
-    $("ended").textContent = ended ? `Call ended: ${ended.text}` : "";
+    $("ended").textContent = !ended ? "" : call.waiting ? `${ended.text} …` : `Call ended: ${ended.text}`;
     const waiting = call.waiting;
-    $("call-status").textContent = ended ? "The call is over. Start again to make another." : waitingText(call);
-    $("collect-form").hidden = ended || waiting !== "keys" || !isCollect(call.node);
-    renderChoices(ended ? [] : choicesOf(call));
+    $("call-status").textContent = waiting ? waitingText(call)
+      : ended ? "The call is over. Start again to make another." : `At ${call.node}.`;
+    $("collect-form").hidden = waiting !== "keys";
+    renderChoices(choicesOf(call));
+    renderAnswerForm(call);
     if (state.call && call.test) $("test-text").textContent = call.test;
     paintCall();
   }
@@ -440,20 +443,68 @@
 
   // The buttons for an ask's answers, a lookup's answers or a ringing transfer.
   function choicesOf(call) {
-    const choices = call.choices || [];
     switch (call.waiting) {
-      case "ask": return choices.map((c) => ({ label: c, input: c.includes(":") ? c : `answer:${c}` }));
-      case "lookup": return choices.map((c) => ({ label: c, input: c.startsWith("lookup:") ? c : `lookup:${c}` }));
-      case "ring": return (choices.length ? choices : ["answered", "no-answer"]).map((c) => ({ label: c, input: c }));
+      case "ask": return (call.choices || []).map((c) => ({ label: c, input: `answer:${c}` }));
+      case "lookup": return [{ label: "The lookup fails", input: "lookup:error" }];
+      case "ring": return [
+        { label: "Answered", input: null },
+        { label: "No answer", input: "no-answer" },
+        { label: "Busy", input: "busy" },
+        { label: "Failed", input: "failed" },
+      ];
       default: return [];
     }
+  }
+
+  // A call is live while it waits for the caller or for an answer (a ringing
+  // transfer has already `ended`: it connects unless told otherwise).
+  function live(call) {
+    return Boolean(call && (!call.ended || call.waiting));
+  }
+
+  // Free answers: an ask that declares none (any terminal action), or a lookup's values.
+  function renderAnswerForm(call) {
+    const form = $("answer-form");
+    const fields = $("answer-fields");
+    if (call.waiting === "ask" && !(call.choices || []).length) {
+      fields.replaceChildren(el("label", {}, "The service answers (an action such as transfer \"200\")",
+        el("input", { type: "text", name: "action", autocomplete: "off", required: true })));
+      form.dataset.kind = "ask";
+    } else if (call.waiting === "lookup" && call.lookup) {
+      fields.replaceChildren(...(call.lookup.receive || []).map((name) => el("label", {},
+        `${name.replace(/\?$/, "")}${name.endsWith("?") ? " (may be left out)" : ""}`,
+        el("input", { type: "text", name: name.replace(/\?$/, ""), autocomplete: "off" }))));
+      form.dataset.kind = "lookup";
+      $("answer-heading").textContent = `What ${call.lookup.name} answers`;
+    } else {
+      form.hidden = true;
+      return;
+    }
+    if (form.dataset.kind === "ask") $("answer-heading").textContent = `What ${call.asking || "the service"} answers`;
+    form.hidden = false;
+  }
+
+  function answerInput() {
+    const form = $("answer-form");
+    const inputs = [...form.querySelectorAll("input")];
+    if (form.dataset.kind === "ask") return `answer:${inputs[0].value.trim()}`;
+    const values = inputs.filter((input) => input.value.trim() !== "")
+      .map((input) => `${input.name}=${input.value.trim()}`);
+    return `lookup:${values.join(",")}`;
+  }
+
+  // The ringing transfer is answered: nothing to send, the call is over.
+  function connect() {
+    if (!state.call) return;
+    showCall({ ...state.call, waiting: null });
   }
 
   function renderChoices(choices) {
     const box = $("choices");
     box.hidden = choices.length === 0;
     box.replaceChildren(...choices.map((choice) => el("button", {
-      type: "button", className: "choice", "data-input": choice.input, onclick: () => send(choice.input),
+      type: "button", className: "choice", "data-input": choice.input,
+      onclick: () => (choice.input === null ? connect() : send(choice.input)),
     }, choice.label)));
   }
 
@@ -653,7 +704,11 @@
       if (button) send(button.dataset.key);
     });
     $("silence").addEventListener("click", () => send("silence"));
-    $("hangup").addEventListener("click", () => { if (state.call && !state.call.ended) send("hangup"); });
+    $("hangup").addEventListener("click", () => { if (live(state.call)) send("hangup"); });
+    $("answer-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      send(answerInput());
+    });
     $("collect-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const digits = $("collect-digits").value.trim();
