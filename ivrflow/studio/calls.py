@@ -190,6 +190,8 @@ def walk(flow: ir.Flow, graph: nx.MultiDiGraph, arrow_of: Mapping[tuple[str, str
         arrows.append(arrow_of.get((CALL, start, 0), ""))
     for visited, cause in zip(record.path, record.causes, strict=True):
         owner = CALL if visited.event == "max-duration" else visited.node
+        if visited.event == "answer":  # the answer leaves from the `ask` the call is at
+            owner = nodes[-1]
         answered = cause.event.action if isinstance(cause.event, Answer) else None
         edge = _edge_of(graph, owner, visited.event, answered)
         if edge is None:
