@@ -7,7 +7,7 @@ MERMAID := tests/mermaid/node_modules/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 AT     := "2026-11-23 10:00"
 
-.PHONY: setup system-packages demo test test-fast fuzz bench lint clean
+.PHONY: setup system-packages browser demo test test-fast fuzz bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,7 @@ $(STAMP): pyproject.toml
 # Debian's packages, installed only when missing: Graphviz draws the diagrams;
 # redis-server backs the shared session store (the tests start their own);
 # espeak-ng speaks `say` prompts for platforms that only play recordings;
-# curl and jq run the deploy.sh that `compile --target telphin` writes (and make demo);
-# chromium and chromium-driver run the studio's page in the browser tests.
+# curl and jq run the deploy.sh that `compile --target telphin` writes (and make demo).
 system-packages:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
@@ -27,14 +26,23 @@ system-packages:
 	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
-	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
-	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt-get)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 setup: $(STAMP) system-packages
+
+# Chromium and its WebDriver run the studio's page in a real browser (tests only;
+# tests/test_studio_browser.py drives them with Selenium).
+browser:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # Mermaid's own parser, to prove the .mmd output renders (tests only).
 $(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
@@ -140,7 +148,7 @@ demo: setup
 	curl -s -X POST http://127.0.0.1:$$ot/_emulator/call \
 	     -d '{"number": "+14155550100", "inputs": [], "caller": "+442079012345"}' && echo
 
-test: setup $(MERMAID)
+test: setup browser $(MERMAID)
 	$(BIN)/python -m pytest
 
 # The suite without the end-to-end tests (emulators, servers, browsers): under a minute, for the edit loop.
