@@ -125,12 +125,16 @@
       return;
     }
     if (fileId !== state.fileId) return;  // another file was chosen meanwhile
+    if (state.view && state.view.id === view.id && view.version < state.view.version) return;  // an older answer
     const svgChanged = !state.view || state.view.svg !== view.svg;
     state.view = view;
     document.title = `ivrflow studio — ${currentFile().name}`;
     $("file-path").textContent = view.path;
-    $("version").textContent = `version ${view.version}`;
+    const tests = typeof view.tests === "number" ? ` · ${view.tests} test${view.tests === 1 ? "" : "s"}` : "";
+    $("version").textContent = `version ${view.version}${tests}`;
     $("stale").hidden = !view.stale;
+    $("problem").hidden = !view.problem;
+    $("problem").textContent = view.problem || "";
     $("diagram").classList.toggle("is-stale", Boolean(view.stale));
     document.body.dataset.version = String(view.version);
     document.body.dataset.stale = String(Boolean(view.stale));
