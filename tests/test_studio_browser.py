@@ -363,3 +363,43 @@ def test_a_collect_takes_typed_digits_and_a_lookup_is_answered_in_a_form(page: D
     done = subprocess.run([sys.executable, "-m", "ivrflow", "test", str(copy)], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_say_prompts_are_spoken_and_recordings_played_in_order(page: Driver, studio) -> None:
+    _open(page, studio(support=SUPPORT))
+    page.execute_script("""
+        window.sounds = [];
+        window.speechSynthesis.speak = (utterance) => {
+          window.sounds.push(['say', utterance.text, utterance.lang]);
+          setTimeout(() => utterance.dispatchEvent(new Event('end')), 0);
+        };
+        HTMLMediaElement.prototype.play = function () {
+          window.sounds.push(['file', new URL(this.src).pathname]);
+          setTimeout(() => this.dispatchEvent(new Event('ended')), 0);
+          return Promise.resolve();
+        };""")
+    _set_time(page, MONDAY_MORNING)
+    _key(page, "2")
+    sounds = _wait(page, lambda d: len(d.execute_script("return window.sounds")) >= 3
+                   and d.execute_script("return window.sounds"), "nothing was spoken or played")
+    assert sounds[0] == ["file", "/api/files/f0/prompts/prompts/welcome.wav"]
+    assert sounds[1][0] == "say" and sounds[1][1].startswith("For orders press 1.") and sounds[1][2] == "en-GB"
+    assert sounds[2][1].startswith("For broadband press 1.")
+    status = page.execute_async_script(
+        "fetch(arguments[0]).then((r) => arguments[1]([r.status, r.headers.get('content-type')]))", sounds[0][1])
+    assert status[0] == 200 and "audio" in status[1]
+
+
+def test_silence_and_hang_up(page: Driver, studio) -> None:
+    _open(page, studio(support=SUPPORT))
+    _set_time(page, MONDAY_MORNING)
+    silence = page.find_element(By.ID, "silence")
+    for _ in range(3):
+        silence.click()
+    assert _ended(page, "200") == "Call ended: transferred to 200"
+    page.find_element(By.ID, "call-start").click()
+    _wait(page, lambda d: not d.find_element(By.ID, "ended").is_displayed(), "the call did not restart")
+    _key(page, "3")
+    page.find_element(By.ID, "hangup").click()
+    _ended(page, "hung up")
+    assert "current" in _classes(page, "node-billing")
