@@ -132,7 +132,7 @@
     $("file-path").textContent = view.path;
     const tests = typeof view.tests === "number" ? ` · ${view.tests} test${view.tests === 1 ? "" : "s"}` : "";
     $("version").textContent = `version ${view.version}${tests}`;
-    $("stale").hidden = !view.stale;
+    $("stale").hidden = !view.stale || !view.svg;  // without a diagram, the diagram's box says why
     $("problem").hidden = !view.problem;
     $("problem").textContent = view.problem || "";
     $("diagram").classList.toggle("is-stale", Boolean(view.stale));
@@ -153,7 +153,7 @@
     const box = $("diagram");
     const svgText = state.view && state.view.svg;
     if (!svgText) {
-      box.replaceChildren(el("p", { className: "empty" }, "No diagram yet: the file has never checked clean."));
+      box.replaceChildren(el("p", { className: "empty" }, "No diagram yet: the file does not parse. Fix the errors listed and save."));
       return;
     }
     const parsed = new DOMParser().parseFromString(svgText, "image/svg+xml");
