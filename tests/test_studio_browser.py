@@ -403,3 +403,15 @@ def test_silence_and_hang_up(page: Driver, studio) -> None:
     page.find_element(By.ID, "hangup").click()
     _ended(page, "hung up")
     assert "current" in _classes(page, "node-billing")
+
+
+def test_a_file_that_does_not_parse_has_no_diagram_until_it_does(page: Driver, studio, tmp_path: Path) -> None:
+    broken = SUPPORT.replace('press 1 -> transfer "301"', "press 1 ->")
+    page.get(studio(support=broken))
+    line = broken.splitlines().index("    press 1 ->") + 1
+    _wait(page, lambda d: f"support.ivr:{line}:" in _text(d, "diagnostics"), "the syntax error is not listed")
+    assert "IVR001" in _text(page, "diagnostics")
+    assert "No diagram yet" in _text(page, "diagram") and not page.find_element(By.ID, "stale").is_displayed()
+    (tmp_path / "support.ivr").write_text(SUPPORT, encoding="utf-8")
+    _wait(page, lambda d: d.execute_script("return !!document.getElementById('node-main')"), "no diagram after the fix")
+    assert _text(page, "diagnostics") == "No problems found."
