@@ -23,6 +23,7 @@ import pytest
 from ivrflow.cli import main
 from ivrflow.compiler.render import to_dot
 from ivrflow.loader import load
+from ivrflow.studio import view
 from ivrflow.studio.app import MAX_BODY, create_app
 
 with warnings.catch_warnings():  # starlette 1.x suggests httpx2, which is not installed: httpx still works
@@ -140,6 +141,25 @@ def test_a_broken_edit_keeps_the_last_good_diagram_and_lists_the_errors(tmp_path
     fixed = client.get("/api/files/f0").json()
     assert fixed["stale"] is False and "Welcome." in fixed["svg"]
     assert not [d for d in fixed["diagnostics"] if d["severity"] == "error"]
+
+
+def test_an_edit_that_leaves_the_diagram_as_it_was_does_not_run_graphviz_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flow = tmp_path / "small.ivr"
+    flow.write_text(SMALL)
+    client = client_for(flow)
+    before = client.get("/api/files/f0").json()
+    runs: list[str] = []
+    real = view.run_dot
+    monkeypatch.setattr(view, "run_dot", lambda source, fmt: runs.append(fmt) or real(source, fmt))
+    flow.write_text(SMALL + '\ntest "another" {\n    press 1\n    expect transfer "100"\n}\n')
+    client.app.state.workspace.reload("f0")  # type: ignore[attr-defined]
+    after = client.get("/api/files/f0").json()
+    assert runs == [] and after["svg"] == before["svg"]
+    assert (after["version"], after["stale"], after["tests"]) == (2, False, 2)
+    flow.write_text(SMALL.replace("Hello.", "Hi."))
+    client.app.state.workspace.reload("f0")  # type: ignore[attr-defined]
+    assert runs == ["svg"] and "Hi." in client.get("/api/files/f0").json()["svg"]
 
 
 def test_a_file_that_never_parsed_has_no_diagram_to_simulate(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ class Drawing:
     """A flow drawn for the studio: everything that stays when a later edit has errors."""
 
     checked: Checked
+    source: str  # the DOT it was drawn from
     svg: str
     nodes: dict[str, dict[str, Any]]
     edges: list[dict[str, str]]
@@ -69,13 +70,18 @@ class Drawing:
     arrow_of: Mapping[tuple[str, str, int], str]
 
 
-def draw(checked: Checked, editor_url: str | None) -> Drawing:
-    """Lay out a flow (it must have parsed: `checked.flow` is not None). Raises RenderError."""
+def draw(checked: Checked, editor_url: str | None, previous: Drawing | None = None) -> Drawing:
+    """Lay out a flow (it must have parsed: `checked.flow` is not None). Raises RenderError.
+    Graphviz is most of the time a change takes (seconds for 1,000 menus), so an
+    edit that leaves the diagram as it was (a test, a comment) reuses `previous`'s SVG."""
     flow, graph = checked.flow, checked.graph
     assert flow is not None and graph is not None
-    svg = inline_svg(run_dot(to_dot(flow, graph, checked.diagnostics, ids=True), "svg"))
+    source = to_dot(flow, graph, checked.diagnostics, ids=True)
+    unchanged = previous is not None and previous.source == source
+    svg = previous.svg if previous is not None and unchanged else inline_svg(run_dot(source, "svg"))
     arrows = drawn_edges(flow, graph)
-    return Drawing(checked, svg, nodes(flow, graph, editor_url), [_edge(a) for a in arrows], arrow_map(arrows))
+    return Drawing(checked, source, svg, nodes(flow, graph, editor_url), [_edge(a) for a in arrows],
+                   arrow_map(arrows))
 
 
 def arrow_map(arrows: list[DrawnEdge]) -> dict[tuple[str, str, int], str]:

@@ -74,7 +74,7 @@ class Workspace:
         drawing, problem = state.drawing, None
         if checked.flow is not None and (checked.ok or drawing is None):
             try:
-                drawing = view.draw(checked, self.editor_url)
+                drawing = view.draw(checked, self.editor_url, drawing)
             except view.RenderError as error:
                 problem = str(error)
         return FileState(state.id, state.path, version, checked, drawing, not checked.ok, problem, watched)
