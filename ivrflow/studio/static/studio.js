@@ -49,15 +49,15 @@
     return data;
   }
 
-  function location_(item) {
-    const where = [item.file, item.line, item.column].filter((part) => part !== null && part !== undefined && part !== "");
-    return where.join(":");
+  function locationText(item) {
+    return [item.file, item.line, item.column].filter((part) => part !== null && part !== undefined && part !== "")
+      .join(":");
   }
 
   // A file:line:col that opens in the user's editor when a URL template is configured,
   // else text to copy.
   function sourceLink(item) {
-    const text = location_(item);
+    const text = locationText(item);
     if (item.editor_url) {
       return el("a", { className: "loc", href: item.editor_url, title: "Open in your editor" }, text);
     }
@@ -120,13 +120,15 @@
     let view;
     try {
       view = await api(`api/files/${encodeURIComponent(fileId)}`);
-    } catch (error) {
-      $("diagram").replaceChildren(el("p", { className: "empty" }, `Could not load the file: ${error.message}`));
+    } catch (error) {  // the diagram on the page stays; the next event tries again
+      $("problem").hidden = false;
+      $("problem").textContent = `Could not load the file: ${error.message}`;
       return;
     }
     if (fileId !== state.fileId) return;  // another file was chosen meanwhile
     if (state.view && state.view.id === view.id && view.version < state.view.version) return;  // an older answer
     const svgChanged = !state.view || state.view.svg !== view.svg;
+    const newVersion = Boolean(state.view) && state.view.version !== view.version;
     state.view = view;
     document.title = `ivrflow studio — ${currentFile().name}`;
     $("file-path").textContent = view.path;
@@ -144,7 +146,7 @@
     renderDetails();
     paintCall();
     if (state.coverage) await loadCoverage();
-    if (live(state.call)) {
+    if (newVersion && live(state.call)) {
       $("call-status").textContent = "The file changed: restart the call to follow the new version.";
     }
   }
@@ -153,7 +155,8 @@
     const box = $("diagram");
     const svgText = state.view && state.view.svg;
     if (!svgText) {
-      box.replaceChildren(el("p", { className: "empty" }, "No diagram yet: the file does not parse. Fix the errors listed and save."));
+      box.replaceChildren(el("p", { className: "empty" },
+        "No diagram yet: the file does not parse. Fix the errors listed and save."));
       return;
     }
     const parsed = new DOMParser().parseFromString(svgText, "image/svg+xml");
@@ -259,7 +262,7 @@
     if (node.file) {
       const location = sourceLink(node);
       const copy = el("button", { type: "button", className: "small-button", "aria-label": "Copy the location",
-        onclick: async () => { copy.textContent = (await copyText(location_(node))) ? "Copied" : "Copy failed"; } },
+        onclick: async () => { copy.textContent = (await copyText(locationText(node))) ? "Copied" : "Copy failed"; } },
       "Copy");
       parts.push(el("p", { className: "source" }, "Defined at ", location, " ", copy));
     }
@@ -272,9 +275,13 @@
         p.fully ? el("span", { className: "when" }, " (played fully)") : null))));
     }
     const keys = details.keys || [];
-    if (keys.length) parts.push(el("h3", {}, "Keys"), table(["key", "goes to"], keys.map((k) => [el("kbd", {}, k.key), k.to])));
+    if (keys.length) {
+      parts.push(el("h3", {}, "Keys"), table(["key", "goes to"], keys.map((k) => [el("kbd", {}, k.key), k.to])));
+    }
     const branches = details.branches || [];
-    if (branches.length) parts.push(el("h3", {}, "Branches"), table(["when", "goes to"], branches.map((b) => [b.when, b.to])));
+    if (branches.length) {
+      parts.push(el("h3", {}, "Branches"), table(["when", "goes to"], branches.map((b) => [b.when, b.to])));
+    }
     const defaults = new Set(details.defaults || []);
     const shown = (value, name) => {
       const text = Array.isArray(value) ? value.join(", ") : String(value);
@@ -402,6 +409,7 @@
   }
 
   function showCall(call) {
+    if (call.file && call.file !== state.fileId) return;  // an answer about a file no longer shown
     state.call = call;
     $("call-start").textContent = "Restart call";
     const heard = call.heard || [];
@@ -437,7 +445,8 @@
     const node = state.view && state.view.nodes ? state.view.nodes[call.node] : null;
     const where = node && node.label ? `${call.node} “${node.label}”` : call.node;
     switch (call.waiting) {
-      case "keys": return isCollect(call.node) ? `At ${where}: type the digits, or press keys.` : `At ${where}: press a key, or stay silent.`;
+      case "keys": return isCollect(call.node)
+        ? `At ${where}: type the digits, or press keys.` : `At ${where}: press a key, or stay silent.`;
       case "ask": return `At ${where}: the flow asks its routing service; choose the answer.`;
       case "lookup": return `At ${where}: the flow looks something up; choose the answer.`;
       case "ring": return `At ${where}: the transfer is ringing.`;
