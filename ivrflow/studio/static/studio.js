@@ -448,7 +448,7 @@
       case "keys": return isCollect(call.node)
         ? `At ${where}: type the digits, or press keys.` : `At ${where}: press a key, or stay silent.`;
       case "ask": return `At ${where}: the flow asks its routing service; choose the answer.`;
-      case "lookup": return `At ${where}: the flow looks something up; choose the answer.`;
+      case "lookup": return `At ${where}: the flow looks something up; give its answer below.`;
       case "ring": return `At ${where}: the transfer is ringing.`;
       default: return `At ${where}.`;
     }
@@ -614,14 +614,15 @@
     download(exportName(".svg"), new Blob([state.view.svg], { type: "image/svg+xml" }));
   }
 
-  // The PNG is the SVG drawn on a canvas at twice its size, on white.
+  // The PNG is the SVG drawn on a canvas at twice its size (less for a diagram
+  // past the largest canvas browsers draw), on white.
   function pngBlob() {
     return new Promise((resolve, reject) => {
       if (!state.view || !state.view.svg) { reject(new Error("no diagram")); return; }
       const svgUrl = URL.createObjectURL(new Blob([state.view.svg], { type: "image/svg+xml" }));
       const image = new Image();
       image.onload = () => {
-        const scale = 2;
+        const scale = Math.min(2, 16000 / Math.max(image.naturalWidth, image.naturalHeight, 1));
         const canvas = document.createElement("canvas");
         canvas.width = Math.ceil(image.naturalWidth * scale);
         canvas.height = Math.ceil(image.naturalHeight * scale);
