@@ -102,6 +102,11 @@
     }
   }
 
+  function markFile(fileId, stale) {
+    const button = document.querySelector(`#files button[data-file="${CSS.escape(String(fileId))}"]`);
+    if (button) button.classList.toggle("has-errors", Boolean(stale));
+  }
+
   async function selectFile(fileId) {
     if (state.fileId === fileId && state.view) return;
     state.fileId = fileId;
@@ -138,6 +143,7 @@
     $("problem").hidden = !view.problem;
     $("problem").textContent = view.problem || "";
     $("diagram").classList.toggle("is-stale", Boolean(view.stale));
+    markFile(view.id, view.stale);
     document.body.dataset.version = String(view.version);
     document.body.dataset.stale = String(Boolean(view.stale));
     if (svgChanged) renderDiagram();
@@ -669,8 +675,7 @@
     events.addEventListener("file", (event) => {
       let data;
       try { data = JSON.parse(event.data); } catch { return; }
-      const button = document.querySelector(`#files button[data-file="${CSS.escape(String(data.id))}"]`);
-      if (button) button.classList.toggle("has-errors", Boolean(data.stale));
+      markFile(data.id, data.stale);
       if (data.id === state.fileId && (!state.view || data.version !== state.view.version
           || Boolean(data.stale) !== Boolean(state.view.stale))) {
         loadView();
