@@ -4,6 +4,7 @@ client, the SVG ids, simulated calls whose walk `ivrflow test` passes, and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -162,6 +163,17 @@ def test_an_edit_that_leaves_the_diagram_as_it_was_does_not_run_graphviz_again(
     assert runs == ["svg"] and "Hi." in client.get("/api/files/f0").json()["svg"]
 
 
+def test_a_first_version_with_errors_is_drawn_but_not_called(tmp_path: Path) -> None:
+    flow = tmp_path / "small.ivr"
+    flow.write_text(SMALL.replace("press 1 -> transfer", "press 1 -> goto nowhere, transfer"))
+    client = client_for(flow)
+    document = client.get("/api/files/f0").json()
+    assert document["stale"] is True and svg_ids(document["svg"])["node-main"] == "node"
+    for path in ("/api/files/f0/calls", "/api/files/f0/coverage"):
+        answer = client.request("POST" if path.endswith("calls") else "GET", path)
+        assert answer.status_code == 409 and answer.json()["error"]["code"] == "has-errors", path
+
+
 def test_a_file_that_never_parsed_has_no_diagram_to_simulate(tmp_path: Path) -> None:
     flow = tmp_path / "bad.ivr"
     flow.write_text("menu main {\n    press 1 ->\n}\n")
@@ -306,6 +318,8 @@ def test_export_svg_and_png(support: Path) -> None:
 
 def test_the_page_and_its_assets_are_served(support: Path) -> None:
     client = client_for(support)
+    own = client.post("/api/files/f0/calls", json={}, headers={"origin": "http://127.0.0.1"})
+    assert own.status_code == 201
     page = client.get("/")
     assert page.status_code == 200 and "/static/studio.js" in page.text and "Northwind support line" in page.text
     assert client.get("/static/studio.js").status_code == 200
@@ -322,11 +336,14 @@ def test_the_page_and_its_assets_are_served(support: Path) -> None:
     ("POST", "/api/files/f0/calls", b"[1]", {"content-type": "application/json"}, 400, "bad-input"),
     ("POST", "/api/files/f0/calls", b'{"at": "yesterday"}', {"content-type": "application/json"}, 400, "bad-input"),
     ("POST", "/api/files/f0/calls", b'{"at": 5}', {"content-type": "application/json"}, 400, "bad-input"),
+    ("POST", "/api/files/f0/calls", b'{"caller": "+1\\n}"}', {"content-type": "application/json"}, 400, "bad-input"),
     ("POST", "/api/files/f0/calls", b'{"at": null}', {"content-type": "text/plain"}, 415, "unsupported-media-type"),
     ("POST", "/api/files/f0/calls", b"{}" + b" " * MAX_BODY, {"content-type": "application/json"}, 413, "too-large"),
     ("GET", "/api/nothing", None, {}, 404, "not-found"),
     ("DELETE", "/api/files/f0", None, {}, 405, "method-not-allowed"),
     ("GET", "/api/files", None, {"host": "attacker.example"}, 400, "unknown-host"),
+    ("POST", "/api/files/f0/calls", None, {"origin": "https://attacker.example"}, 403, "foreign-origin"),
+    ("GET", "/api/files/f0", None, {"origin": "http://127.0.0.1:3000"}, 403, "foreign-origin"),
 ])
 def test_bad_requests_are_4xx_json(support: Path, method: str, path: str, body: bytes | None,
                                    headers: dict[str, str], status: int, code: str) -> None:
@@ -334,13 +351,24 @@ def test_bad_requests_are_4xx_json(support: Path, method: str, path: str, body: 
     assert answer.status_code == status and answer.json()["error"]["code"] == code, answer.text
 
 
-@pytest.mark.parametrize("entry", ["12a", "", "answer:goto nowhere", "lookup:x=1", "no-answer", 5, None])
+@pytest.mark.parametrize("entry", ["12a", "", "answer:goto nowhere", "lookup:x=1", "no-answer", "1\n2", 5, None])
 def test_inputs_the_call_cannot_take_are_400(support: Path, entry: object) -> None:
     client = client_for(support)
     call = walk(client)["call"]
     answer = client.post(f"/api/calls/{call}", json={"input": entry})
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad-input", answer.text
     assert client.get(f"/api/calls/{call}").json()["path"] == ["@call", "entry", "main"]
+
+
+def test_the_page_and_its_assets_ship_in_the_wheel() -> None:
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ivrflow"]
+    package = ROOT / "ivrflow"
+    shipped = {path for pattern in patterns for path in package.glob(pattern) if path.is_file()}
+    assets = {path for folder in ("templates", "static") for path in (package / "studio" / folder).rglob("*")
+              if path.is_file()}
+    assert package / "studio" / "templates" / "studio.html" in assets and assets <= shipped
 
 
 def test_the_command_refuses_a_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -403,7 +431,7 @@ def test_editing_the_file_publishes_new_versions_and_stale_ones(tmp_path: Path) 
         assert socket.gethostbyname(httpx.URL(url).host) == "127.0.0.1"
         events = Events(url)
         flow.write_text(SMALL.replace("Hello.", "Welcome."))
-        assert events.wait_for(2) == {"id": "f0", "version": 2, "stale": False}
+        assert events.wait_for(2) == {"id": "f0", "version": 2, "stale": False, "drawing": False}
         document = httpx.get(url + "api/files/f0").json()
         assert document["version"] == 2 and "Welcome." in document["svg"]
 
@@ -435,13 +463,57 @@ def test_a_changed_prompt_file_or_include_reloads_the_flow(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_a_prompt_file_that_appears_clears_its_error(tmp_path: Path) -> None:
+def test_a_recording_that_appears_clears_its_error_without_holding_the_diagram_back(tmp_path: Path) -> None:
     flow = tmp_path / "main.ivr"
-    flow.write_text(SMALL.replace('prompt hello say "Hello. Press 1 for sales."', 'prompt hello file "beep.wav"'))
+    flow.write_text(SMALL.replace('prompt hello say "Hello. Press 1 for sales."',
+                                  'prompt hello file "sounds/beep.wav"'))
     with studio_server(flow) as url:
         missing = httpx.get(url + "api/files/f0").json()
-        assert missing["stale"] is True and missing["diagnostics"][0]["code"] == "IVR112"
+        assert missing["stale"] is False and missing["diagnostics"][0]["code"] == "IVR112"
         events = Events(url)
-        shutil.copy(EXAMPLES / "prompts" / "hello.wav", tmp_path / "beep.wav")
-        assert events.wait_for(2)["stale"] is False
-        assert httpx.get(url + "api/files/f0/prompts/beep.wav").content[:4] == b"RIFF"
+        (tmp_path / "sounds").mkdir()  # a folder that was not there to watch
+        shutil.copy(EXAMPLES / "prompts" / "hello.wav", tmp_path / "sounds" / "beep.wav")
+        events.wait_for(2)
+        assert "IVR112" not in {d["code"] for d in httpx.get(url + "api/files/f0").json()["diagnostics"]}
+        assert httpx.get(url + "api/files/f0/prompts/sounds/beep.wav").content[:4] == b"RIFF"
+        time.sleep(0.5)
+        (tmp_path / "sounds" / "beep.wav").write_bytes(b"RIFF" + bytes(100))  # now watched in its own folder
+        assert httpx.get(url + "api/files/f0/prompts/sounds/beep.wav").content == b"RIFF" + bytes(100)
+        version = httpx.get(url + "api/files/f0").json()["version"]
+        events.wait_for(version)
+        (tmp_path / "sounds" / "beep.wav").unlink()
+        events.wait_for(version + 1)
+        assert httpx.get(url + "api/files/f0").json()["diagnostics"][0]["code"] == "IVR112"
+
+
+@pytest.mark.slow
+def test_a_diagram_that_takes_long_comes_after_the_diagnostics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivrflow.studio import workspace
+
+    monkeypatch.setattr(workspace, "SLOW_DRAWING_SECONDS", 0.0)  # every diagram "takes long"
+    flow = tmp_path / "small.ivr"
+    flow.write_text(SMALL)
+    files = workspace.Workspace([flow])
+    published: list[dict] = []
+    monkeypatch.setattr(files, "publish", lambda state: published.append(files.document(state.id)))
+
+    async def edit() -> None:
+        stop = asyncio.Event()
+        watching = asyncio.create_task(files.watch(stop))
+        await asyncio.sleep(0.5)
+        flow.write_text(SMALL.replace("Hello.", "Hi.").replace("press 1 -> transfer", "press 1 -> goto nowhere,"))
+        await asyncio.sleep(0.5)
+        flow.write_text(SMALL.replace("Hello.", "Hi."))
+        for _ in range(100):
+            if len(published) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await watching
+
+    asyncio.run(edit())
+    broken, checked, drawn = published[:3]
+    assert (broken["version"], broken["stale"], broken["drawing"]) == (2, True, False)  # errors: nothing to draw
+    assert (checked["version"], checked["stale"], checked["drawing"]) == (3, False, True)
+    assert "Hello." in checked["svg"] and not [d for d in checked["diagnostics"] if d["severity"] == "error"]
+    assert (drawn["version"], drawn["drawing"]) == (4, False) and "Hi." in drawn["svg"]

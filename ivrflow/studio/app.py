@@ -70,6 +70,14 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
             raise ApiError(409, "no-diagram", "the file has not been drawn yet: it has syntax errors")
         return drawing
 
+    def runnable(fid: str) -> view.Drawing:
+        """The last drawn version, if `simulate` and `test` would run it (no errors but missing recordings)."""
+        drawing = drawn(fid)
+        if not view.callable_flow(drawing.checked):
+            raise ApiError(409, "has-errors", "the flow has errors (see its diagnostics): fix them to call it "
+                                              "or run its tests")
+        return drawing
+
     def call_of(cid: str) -> calls.SimulatedCall:
         call = table.get(cid)
         if call is None:
@@ -89,7 +97,7 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
         return JSONResponse(workspace.document(fid))
 
     async def file_coverage(request: Request) -> Response:
-        drawing = drawn(request.path_params["fid"])
+        drawing = runnable(request.path_params["fid"])
         return JSONResponse(await asyncio.to_thread(coverage.of, drawing))
 
     async def export_svg(request: Request) -> Response:
@@ -116,17 +124,18 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
     async def prompt(request: Request) -> Response:
         from ..prompt_files import PromptFileError, read
 
-        fid, wanted = request.path_params["fid"], request.path_params["path"]
-        state = state_of(fid)
+        state = state_of(request.path_params["fid"])
+        # The current version's prompts, else the last drawn one's (the current one does not parse)
         checked = state.checked if state.checked is not None and state.checked.flow is not None else (
             state.drawing.checked if state.drawing is not None else None)
+        if checked is None or checked.flow is None:
+            raise ApiError(404, "unknown-prompt", "the flow has no recorded prompts")
         # Only a path the flow itself names is opened, never the one in the request.
-        known = {value: value for value in view.prompt_files(checked.flow)} if checked and checked.flow else {}
-        value = known.get(wanted)
+        value = next((v for v in view.prompt_files(checked.flow) if v == request.path_params["path"]), None)
         if value is None:
             raise ApiError(404, "unknown-prompt", "the flow has no recorded prompt at that path")
         try:
-            data = await asyncio.to_thread(read, Path(checked.file).parent, value)  # type: ignore[union-attr]
+            data = await asyncio.to_thread(read, Path(checked.file).parent, value)
         except PromptFileError as error:
             raise ApiError(404, "prompt-file", str(error)) from None
         media = mimetypes.guess_type(value)[0] or "application/octet-stream"
@@ -134,7 +143,7 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
 
     async def new_call(request: Request) -> Response:
         fid = request.path_params["fid"]
-        drawing = drawn(fid)
+        drawing = runnable(fid)
         body = await _json_body(request)
         at, caller = _optional_text(body, "at"), _optional_text(body, "caller")
         flow, graph = drawing.checked.flow, drawing.checked.graph
@@ -258,8 +267,8 @@ def _optional_text(body: dict[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 100:
-        raise ApiError(400, "bad-input", f"`{name}` must be a string of at most 100 characters, or null")
+    if not isinstance(value, str) or len(value) > 100 or any(ch < " " or ch == "\x7f" for ch in value):
+        raise ApiError(400, "bad-input", f"`{name}` must be a string of at most 100 characters on one line, or null")
     return value
 
 
@@ -272,7 +281,9 @@ def _attachment(path: str, suffix: str) -> str:
 
 
 class _KnownHosts:
-    """Answers 400 to a request whose Host is not one of ours (a DNS-rebinding page)."""
+    """Answers 400 to a request whose Host is not one of ours (a DNS-rebinding
+    page), and 403 to one a page of another origin sends (another site, or
+    another server on this machine): only the studio's own page uses the API."""
 
     def __init__(self, app: ASGIApp, hosts: tuple[str, ...]):
         self.app = app
@@ -280,9 +291,14 @@ class _KnownHosts:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = Headers(scope=scope).get("host", "").lower()
+            headers = Headers(scope=scope)
+            host = headers.get("host", "").lower()
             name = host[:host.find("]") + 1] if host.startswith("[") else host.rsplit(":", 1)[0]
             if name not in self.hosts:
                 await _error(400, "unknown-host", "this server answers only to its own address")(scope, receive, send)
+                return
+            origin = headers.get("origin")
+            if origin is not None and origin.lower() != f"http://{host}":
+                await _error(403, "foreign-origin", "only the studio's own page may use it")(scope, receive, send)
                 return
         await self.app(scope, receive, send)

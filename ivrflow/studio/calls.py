@@ -85,6 +85,8 @@ def send(call: SimulatedCall, text: str) -> None:
     if len(call.steps) >= MAX_INPUTS:
         raise BadInput(f"a walk takes at most {MAX_INPUTS} inputs; start a new call")
     word = text.strip()
+    if any(ch < " " or ch == "\x7f" for ch in word):
+        raise BadInput("an input has no control characters")
     try:
         if word == "hangup":
             call.hung_up = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compiler.graph import CALL
 from ..compiler.testing import run_tests
 from .calls import walk
 from .view import Drawing
@@ -23,8 +22,6 @@ def of(drawing: Drawing) -> dict[str, Any]:
             walked, taken = walk(flow, graph, drawing.arrow_of, result.record)
             nodes.update(walked)
             arrows.update(taken)
-    if not results:
-        nodes.discard(CALL)
     return {
         "nodes": {node: node in nodes for node in graph.nodes},
         "edges": {edge["id"]: edge["id"] in arrows for edge in drawing.edges},

@@ -14,7 +14,7 @@ from typing import Any
 import networkx as nx
 
 from ..compiler import Checked, ir
-from ..compiler.diagnostics import Diagnostic
+from ..compiler.diagnostics import Diagnostic, Severity
 from ..compiler.graph import CALL, describe, menu_repeats, node_label
 from ..compiler.render import DrawnEdge, drawn_edges, to_dot
 
@@ -95,6 +95,16 @@ def _edge(arrow: DrawnEdge) -> dict[str, str]:
 def diagnostics(found: tuple[Diagnostic, ...], editor_url: str | None) -> list[dict[str, Any]]:
     return [{**d.to_dict(), "editor_url": editor_link(editor_url, d.span.file, d.span.line, d.span.column)}
             for d in found]
+
+
+#: The prompt file checks: `simulate` and `test` do not read recordings, so a missing one does not stop a call.
+PROMPT_FILE_CODES = frozenset({"IVR112", "IVR124", "IVR125", "IVR126"})
+
+
+def callable_flow(checked: Checked) -> bool:
+    """Whether `simulate` and `test` would run the flow: it parsed and has no errors but the prompt files'."""
+    return checked.flow is not None and not any(
+        d.severity is Severity.ERROR and d.code not in PROMPT_FILE_CODES for d in checked.diagnostics)
 
 
 def title(checked: Checked) -> str:
