@@ -140,6 +140,7 @@
     const tests = typeof view.tests === "number" ? ` · ${view.tests} test${view.tests === 1 ? "" : "s"}` : "";
     $("version").textContent = `version ${view.version}${tests}`;
     $("stale").hidden = !view.stale || !view.svg;  // without a diagram, the diagram's box says why
+    $("drawing").hidden = !view.drawing;  // a large flow: checked first, drawn next (another version)
     $("problem").hidden = !view.problem;
     $("problem").textContent = view.problem || "";
     $("diagram").classList.toggle("is-stale", Boolean(view.stale));
