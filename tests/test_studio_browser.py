@@ -215,8 +215,13 @@ def test_keyboard_keys_drive_the_keypad_but_not_while_typing(page: Driver, studi
     body = page.find_element(By.TAG_NAME, "body")
     body.send_keys("2")
     _wait(page, lambda d: "current" in _classes(d, "node-tech"), "key 2 on the keyboard did not press 2")
+    body.send_keys("*")
+    _wait(page, lambda d: "current" in _classes(d, "node-main"), "* on the keyboard did not go back")
+    body.send_keys("2")
+    _wait(page, lambda d: "current" in _classes(d, "node-tech"), "key 2 on the keyboard did not press 2")
     body.send_keys("1")
     _ended(page, "transferred to 301")
+    assert "    press *\n" in page.execute_script("return window.studio.state.call.test")
 
 
 def test_saving_the_file_updates_the_diagram_and_diagnostics_without_a_reload(page: Driver, studio,
