@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -517,3 +518,17 @@ def test_a_diagram_that_takes_long_comes_after_the_diagnostics(tmp_path: Path, m
     assert (checked["version"], checked["stale"], checked["drawing"]) == (3, False, True)
     assert "Hello." in checked["svg"] and not [d for d in checked["diagnostics"] if d["severity"] == "error"]
     assert (drawn["version"], drawn["drawing"]) == (4, False) and "Hi." in drawn["svg"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_studio_quietly_while_a_page_listens(tmp_path: Path) -> None:
+    flow = tmp_path / "small.ivr"
+    flow.write_text(SMALL)
+    with subprocess.Popen([sys.executable, "-m", "ivrflow", "studio", str(flow), "--no-browser"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None and process.stderr is not None
+        url = process.stdout.readline().split()[1]
+        Events(url)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0
+        assert process.stderr.read() == "Ctrl-C stops\n"

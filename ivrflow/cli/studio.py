@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -38,10 +39,8 @@ def studio(paths: tuple[str, ...], host: str, port: int, no_browser: bool, edito
       ivrflow studio examples/ --port 8765 --no-browser
       ivrflow studio main.ivr --editor 'vscode://file/{path}:{line}:{column}'
     """
-    import uvicorn
-
     from ..loader import LoadError, read_source
-    from ..studio.app import LOOPBACK_HOSTS, create_app
+    from ..studio.app import LOOPBACK_HOSTS, create_app, serve
 
     files = _flow_files(paths)
     for file in files:
@@ -69,6 +68,6 @@ def studio(paths: tuple[str, ...], host: str, port: int, no_browser: bool, edito
         import webbrowser
 
         webbrowser.open(url)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
-    uvicorn.Server(config).run(sockets=[listening])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises the Ctrl-C it caught, once it has stopped
+        serve(app, listening)
     return ExitStatus.OK

@@ -9,6 +9,7 @@ import contextlib
 import json
 import mimetypes
 import re
+import socket
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,19 @@ def create_app(paths: Iterable[Path | str], *, editor_url: str | None = None, wa
     if hosts is not None:
         app.add_middleware(_KnownHosts, hosts=tuple(hosts))
     return app
+
+
+def serve(app: Starlette, listening: socket.socket) -> None:
+    """Run the studio with uvicorn on a bound socket until Ctrl-C. The pages'
+    event streams end as the server starts to stop, so that it need not cut them."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            app.state.workspace.close()
+            await super().shutdown(sockets)
+
+    Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)).run(sockets=[listening])
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
