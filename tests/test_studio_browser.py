@@ -171,6 +171,9 @@ def test_the_page_lists_the_files_shows_the_diagram_and_a_nodes_details(page: Dr
     assert "on exhausted\ntransfer \"200\"" in details
     assert "selected" in _classes(page, "node-main")
 
+    loaded = page.execute_script("return performance.getEntriesByType('resource').map((entry) => entry.name)")
+    assert loaded and all(url.startswith(page.current_url.split("#")[0]) for url in loaded), "offline: nothing else"
+
     page.find_element(By.CSS_SELECTOR, '#files button[data-file="f1"]').click()
     _wait(page, lambda d: not d.execute_script("return !!document.getElementById('node-tech')"),
           "the second file's diagram never replaced the first")
@@ -255,6 +258,9 @@ def test_a_broken_file_shows_its_error_and_a_stale_diagram_until_it_is_fixed(pag
     assert link.get_attribute("href").endswith(f"support.ivr:{line}:21")
     assert "is-stale" in _classes(page, "diagram")
     assert "node" in _classes(page, "node-main"), "the last good diagram stays"
+    page.find_element(By.ID, "node-main").click()
+    source = _wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#details .source a.loc"), "no editor link")
+    assert source[0].get_attribute("href").startswith("vscode://file/")
     assert page.find_elements(By.CSS_SELECTOR, "#files .has-errors"), "the file list marks the file"
 
     (tmp_path / "support.ivr").write_text(SUPPORT, encoding="utf-8")
