@@ -7,7 +7,7 @@ MERMAID := tests/mermaid/node_modules/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 AT     := "2026-11-23 10:00"
 
-.PHONY: setup system-packages demo test test-fast fuzz bench lint clean
+.PHONY: setup system-packages browser demo test test-fast fuzz bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ system-packages:
 	fi
 
 setup: $(STAMP) system-packages
+
+# Chromium and its WebDriver run the studio's page in a real browser (tests only;
+# tests/test_studio_browser.py drives them with Selenium).
+browser:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # Mermaid's own parser, to prove the .mmd output renders (tests only).
 $(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
@@ -137,7 +148,7 @@ demo: setup
 	curl -s -X POST http://127.0.0.1:$$ot/_emulator/call \
 	     -d '{"number": "+14155550100", "inputs": [], "caller": "+442079012345"}' && echo
 
-test: setup $(MERMAID)
+test: setup browser $(MERMAID)
 	$(BIN)/python -m pytest
 
 # The suite without the end-to-end tests (emulators, servers, browsers): under a minute, for the edit loop.

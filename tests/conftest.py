@@ -40,6 +40,7 @@ END_TO_END = frozenset({
     "test_serve_many", "test_mediaservice_runtime", "test_mediaservice_deploy", "test_determinism",
     "test_render_mermaid", "test_attacks", "test_sessions", "test_telphin_deploy", "test_telphin_safety",
     "test_comm100_deploy", "test_comm100_second_edition", "test_portsip_second_edition",
+    "test_studio_browser",
 })
 
 
