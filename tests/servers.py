@@ -52,6 +52,16 @@ def serve_app(app: object, **options: Any) -> Iterator[str]:
         sock.close()
 
 
+def stop(process: subprocess.Popen[Any]) -> None:
+    """End a server started for a test: asked to stop, killed after 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -78,12 +88,7 @@ def ivrflow_serve(flow: Path, *args: str, env: dict[str, str] | None = None) -> 
             wait_until_healthy(url, process, log)
             yield url, log
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 @contextlib.contextmanager

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium import webdriver  # a dev dependency: missing, the suite fails rather than skips
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from .conftest import EXAMPLES
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from .servers import stop
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -44,7 +44,7 @@ def _without_test(text: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Driver]:
-    assert CHROMIUM and CHROMEDRIVER, "chromium and chromium-driver are not installed: `make setup` installs them"
+    assert CHROMIUM and CHROMEDRIVER, "chromium and chromium-driver are not installed: `make test` installs them"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -101,12 +101,7 @@ def studio(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
     yield start
     for process in processes:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _wait(driver: Driver, condition: Callable[[Driver], Any], message: str, timeout: float = 10) -> Any:
