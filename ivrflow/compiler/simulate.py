@@ -107,6 +107,11 @@ class CallRecord:
     def send(self, event: Input) -> None:
         self._send(event)
 
+    def reply(self, event: Answer | LookupResult) -> None:
+        """The routing service's or a web service's answer given by hand
+        (the studio's buttons), where a script's would be taken at once."""
+        self._send(event)
+
     def _send(self, event: Event) -> None:
         before = self.call
         call, effects = step(self.flow, before, event, self.line)

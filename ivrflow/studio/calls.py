@@ -19,6 +19,7 @@ from .. import simulation
 from ..compiler import ir
 from ..compiler.graph import CALL
 from ..compiler.machine import (
+    TRANSFER_REASONS,
     Answer,
     AskService,
     Keys,
@@ -90,10 +91,10 @@ def send(call: SimulatedCall, text: str) -> None:
     try:
         if word == "hangup":
             call.hung_up = True
-        elif word in ("no-answer", "busy", "failed"):
+        elif (reason := next((r for r in TRANSFER_REASONS if r == word), None)) is not None:
             if status != "ringing":
                 raise BadInput(f"`{word}` is how a ringing transfer ends, and no transfer with `else` rings")
-            record.send(TransferFailed(word))  # type: ignore[arg-type]
+            record.send(TransferFailed(reason))
             call.steps.append(f"transfer-fails {word}")
         elif word.startswith("answer:"):
             _answer(call, word[len("answer:"):].strip())
@@ -126,7 +127,7 @@ def _answer(call: SimulatedCall, text: str) -> None:
     problem = answer_problem(call.flow, record.call.node, url, action)
     if problem is not None:
         raise BadInput(problem)
-    record.send(Answer(action))  # type: ignore[arg-type]  # Answer is internal to CallRecord's inputs
+    record.reply(Answer(action))
     call.steps.append(f"answer {ir.written(action)}")
 
 
@@ -139,7 +140,7 @@ def _lookup(call: SimulatedCall, text: str) -> None:
         answer = parse_lookup_answer(text)
     except ValueError as error:
         raise BadInput(f"lookup: {error}; write lookup:NAME=VALUE,… or lookup:error") from None
-    record.send(LookupResult(answer))  # type: ignore[arg-type]
+    record.reply(LookupResult(answer))
     if answer is None:
         call.steps.append(f"answer {name} error")
     else:

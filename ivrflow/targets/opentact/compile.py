@@ -172,8 +172,9 @@ class _Compiler(TargetCompiler):
                                   "(POST) points at `ivrflow serve`, which answers each step with call-flow XML "
                                   "from the machine")
         legacy = self.dialect.legacy
-        if legacy and flow.header is not None and flow.header.get("languages") is not None:
-            self.warn(flow.header.get("languages").span,  # type: ignore[union-attr]
+        languages = flow.header.get("languages") if flow.header is not None else None
+        if legacy and languages is not None:
+            self.warn(languages.span,
                       "the legacy dialect's <Say> has no `lang`: every language's text is spoken in the "
                       "platform's default voice")
         for node in flow.definitions:
@@ -359,9 +360,9 @@ class _Compiler(TargetCompiler):
             query["event"] = event
         return self.callback_url("/opentact/xml", query, span)
 
-    def event(self, parent: ET.Element, menu: ir.Menu, event: str, copy: int,
+    def event(self, parent: ET.Element, menu: ir.Menu, event: ir.MenuEvent, copy: int,
               path: frozenset[tuple[str, int]]) -> None:
-        handler = menu.on(event)  # type: ignore[arg-type]
+        handler = menu.on(event)
         if handler is not None:
             self.actions(parent, handler.actions, menu, copy, path, event)
         elif event == "exhausted":

@@ -55,6 +55,9 @@ BODY_FIELDS = {name: ((str, int), False) for name in ("uuid", "from", "to", "tn"
 MAX_ENTRY = 64
 XML_TYPE = "application/xml"
 
+#: A menu's events whose handler may end in an `ask` the runtime answers.
+_ASK_EVENTS: tuple[ir.MenuEvent, ...] = ("invalid", "timeout")
+
 
 def routes(context: Webhooks) -> list[Route]:
     """`/xml` for every flow the server runs; the URL's `flow` picks it."""
@@ -105,8 +108,9 @@ def routes(context: Webhooks) -> list[Route]:
             copy = _copy(query, node)
             event = str(query.get("event", ""))
             handler = next((p.actions for p in node.presses if f"press {p.key}" == event), None)
-            if handler is None and event in ("invalid", "timeout"):
-                found = node.on(event)  # type: ignore[arg-type]
+            handled = next((e for e in _ASK_EVENTS if e == event), None)
+            if handler is None and handled is not None:
+                found = node.on(handled)
                 handler = found.actions if found is not None else None
             if handler is None or not isinstance(handler.terminal, ir.Ask):
                 raise HTTPProblem(404, "unknown_ask", f"no `ask` on `{event}` in menu `{name}`")
