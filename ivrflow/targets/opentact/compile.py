@@ -142,15 +142,14 @@ class _Compiler(TargetCompiler):
                 self.warn(header.max_duration.span, "Opentact's call-flow XML has no limit on a call's length: "
                                                     "`max-duration` is not kept")
         start = flow.node(flow.start or "")
-        if served_url is not None:
-            pass
-        elif isinstance(start, ir.Menu):
-            self.menu(root, start, 0, frozenset())
-        elif isinstance(start, ir.Route):
-            self.route(root, start, start.name_span)
+        xml = b""  # a served flow has no static XML: its call_flow_url answers every step
         if served_url is None:
+            if isinstance(start, ir.Menu):
+                self.menu(root, start, 0, frozenset())
+            elif isinstance(start, ir.Route):
+                self.route(root, start, start.name_span)
             self.check_the_rest()
-        xml = to_bytes(root) if served_url is None else b""
+            xml = to_bytes(root)
         label = header.label if header is not None and header.label else flow.name
         product = self.env.get("product") or self.placeholder("product")
         numbers = tuple(self.env.get("numbers") or ())
