@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 from ivrflow.compiler import ir
-from ivrflow.compiler.machine import Keys, Line, Silence
+from ivrflow.compiler.machine import Keys, Line, Outcome, Silence
 from ivrflow.compiler.simulate import run_call
 from ivrflow.config import Environment
 from ivrflow.deploy.http import Stats
@@ -185,18 +185,23 @@ def test_a_30_menu_flow_under_a_tight_rate_limit_paces_itself(comm100: tuple[Com
 # --- calls on the deployed voicebot ----------------------------------------------------------------
 
 def expected(flow: ir.Flow, inputs: tuple[str, ...]) -> dict[str, Any]:
-    """What the machine says, in Comm100's words: transfers dialled through
-    the template, voicemail as a transfer to the box's number."""
+    """What the machine says of a call on a Monday at 10:00, in Comm100's words."""
     record, _ = run_call(flow, [Silence() if i == "silence" else Keys(i) for i in inputs],
                          Line(dt.datetime(2026, 11, 23, 10, 0), None))
-    outcome = record.outcome
+    return in_comm100_words(record.outcome, waiting="menu")
+
+
+def in_comm100_words(outcome: Outcome, *, waiting: str) -> dict[str, Any]:
+    """An outcome as the emulator reports it: transfers dialled through the
+    template, voicemail as a transfer to the box's number, a waiting call's
+    node under the key `waiting`."""
     if outcome.action == "voicemail":
         return {"action": "transfer", "target": TEMPLATE.replace("{ext}", VOICEMAIL[outcome.target or "default"])}
     if outcome.action == "transfer" and not str(outcome.target).startswith("+"):
         return {"action": "transfer", "target": TEMPLATE.replace("{ext}", str(outcome.target))}
     if outcome.action == "waiting":
-        return {"action": "waiting", "menu": outcome.target}
-    return outcome.to_dict()
+        return {"action": "waiting", waiting: outcome.target}
+    return dict(outcome.to_dict())
 
 
 def approximated(flow: ir.Flow, wanted: Any, inputs: tuple[str, ...]) -> bool:

@@ -31,7 +31,7 @@ from .conftest import EXAMPLE_FLOWS
 from .flows import flow_of
 from .servers import serve_app
 from .test_comm100 import SECOND
-from .test_comm100_deploy import TEMPLATE, VOICEMAIL, deploy, environment
+from .test_comm100_deploy import TEMPLATE, deploy, environment, in_comm100_words
 
 #: Keys (5 and 7 of one-key ranges), a wrong key, silence, a transfer that is not answered, and account
 #: numbers: valid (with and without the end key), too short, blocked, one whose
@@ -64,17 +64,6 @@ def machine_call(flow: ir.Flow, inputs: tuple[str, ...], caller: str | None) -> 
     except MisplacedInput:
         return None
     return record
-
-
-def expected(record: CallRecord) -> dict[str, Any]:
-    outcome = record.outcome
-    if outcome.action == "voicemail":
-        return {"action": "transfer", "target": TEMPLATE.replace("{ext}", VOICEMAIL[outcome.target or "default"])}
-    if outcome.action == "transfer" and not str(outcome.target).startswith("+"):
-        return {"action": "transfer", "target": TEMPLATE.replace("{ext}", str(outcome.target))}
-    if outcome.action == "waiting":
-        return {"action": "waiting", "node": outcome.target}
-    return dict(outcome.to_dict())
 
 
 def wrong(node: ir.Node | None, keys: str) -> bool:
@@ -146,7 +135,7 @@ def test_every_call_on_the_second_edition_ends_as_the_machine_says(deployed: Any
             got = {"action": "waiting", "node": node_of[place[call.action]]}
         record = machine_call(flow, inputs, caller)
         assert record is not None
-        want = expected(record)
+        want = in_comm100_words(record.outcome, waiting="node")
         ends.add(f"{want['action']} {want.get('target', '')}")
         if got != want:
             mismatches.append((inputs, caller, want, got))
