@@ -16,7 +16,7 @@ import threading
 import time
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -494,32 +494,50 @@ def test_a_recording_that_appears_clears_its_error_without_holding_the_diagram_b
         assert httpx.get(url + "api/files/f0").json()["diagnostics"][0]["code"] == "IVR112"
 
 
-@pytest.mark.slow
-def test_a_diagram_that_takes_long_comes_after_the_diagnostics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _watching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              edit: Callable[[Path, list[dict]], Awaitable[None]]) -> list[dict]:
+    """The documents a workspace publishes, in order, while it watches a
+    copy of SMALL that `edit(flow, published)` changes."""
     from ivrflow.studio import workspace
 
-    monkeypatch.setattr(workspace, "SLOW_DRAWING_SECONDS", 0.0)  # every diagram "takes long"
     flow = tmp_path / "small.ivr"
     flow.write_text(SMALL)
     files = workspace.Workspace([flow])
     published: list[dict] = []
     monkeypatch.setattr(files, "publish", lambda state: published.append(files.document(state.id)))
 
-    async def edit() -> None:
+    async def run() -> None:
         stop = asyncio.Event()
         watching = asyncio.create_task(files.watch(stop))
         await asyncio.sleep(0.5)
-        flow.write_text(SMALL.replace("Hello.", "Hi.").replace("press 1 -> transfer", "press 1 -> goto nowhere,"))
-        await asyncio.sleep(0.5)
-        flow.write_text(SMALL.replace("Hello.", "Hi."))
-        for _ in range(100):
-            if len(published) >= 3:
-                break
-            await asyncio.sleep(0.05)
+        await edit(flow, published)
         stop.set()
         await watching
 
-    asyncio.run(edit())
+    asyncio.run(run())
+    return published
+
+
+async def _published(published: list[dict], count: int) -> None:
+    """Wait (up to 5 s) until `count` documents have been published."""
+    for _ in range(100):
+        if len(published) >= count:
+            return
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_diagram_that_takes_long_comes_after_the_diagnostics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivrflow.studio import workspace
+
+    monkeypatch.setattr(workspace, "SLOW_DRAWING_SECONDS", 0.0)  # every diagram "takes long"
+    async def edit(flow: Path, published: list[dict]) -> None:
+        flow.write_text(SMALL.replace("Hello.", "Hi.").replace("press 1 -> transfer", "press 1 -> goto nowhere,"))
+        await asyncio.sleep(0.5)
+        flow.write_text(SMALL.replace("Hello.", "Hi."))
+        await _published(published, 3)
+
+    published = _watching(tmp_path, monkeypatch, edit)
     broken, checked, drawn = published[:3]
     assert (broken["version"], broken["stale"], broken["drawing"]) == (2, True, False)  # errors: nothing to draw
     assert (checked["version"], checked["stale"], checked["drawing"]) == (3, False, True)
@@ -558,31 +576,14 @@ def test_a_newer_version_stops_the_drawing_of_an_older_one(tmp_path: Path, monke
         return real(source, fmt, cancelled)
 
     monkeypatch.setattr(view, "run_dot", graphviz)
-    flow = tmp_path / "small.ivr"
-    flow.write_text(SMALL)
-    files = workspace.Workspace([flow])
-    published: list[dict] = []
-    monkeypatch.setattr(files, "publish", lambda state: published.append(files.document(state.id)))
-
-    async def edit() -> None:
-        stop = asyncio.Event()
-        watching = asyncio.create_task(files.watch(stop))
-        await asyncio.sleep(0.5)
+    async def edit(flow: Path, published: list[dict]) -> None:
         flow.write_text(SMALL.replace("Hello.", "Slow."))
-        for _ in range(100):
-            if published:
-                break
-            await asyncio.sleep(0.05)
+        await _published(published, 1)
         flow.write_text(SMALL.replace("Hello.", "Fast."))
-        for _ in range(100):
-            if len(published) >= 3:
-                break
-            await asyncio.sleep(0.05)
-        stop.set()
-        await watching
+        await _published(published, 3)
 
     began = time.monotonic()
-    asyncio.run(edit())
+    published = _watching(tmp_path, monkeypatch, edit)
     assert time.monotonic() - began < 10 and len(stopped) == 1
     assert [(d["version"], d["drawing"]) for d in published] == [(2, True), (3, True), (4, False)]
     assert "Fast." in published[2]["svg"] and "Slow." not in published[2]["svg"]
