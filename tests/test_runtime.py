@@ -373,15 +373,15 @@ def test_simulate_via_a_live_server_prints_the_offline_json(capsys: pytest.Captu
 
 
 def test_callbacks_are_routed_as_by_starlettes_router() -> None:
-    """The runtime's router goes straight to the route of a fixed path; every
-    request must end where Starlette's own router sends it, answered alike."""
-    from starlette.routing import Router
+    """The runtime's app goes straight to the endpoint of a fixed path; every
+    request must end where Starlette's own app sends it, answered alike."""
+    from ivrflow.runtime.app import RuntimeApp
 
     flows = [flow_of(EXAMPLES / "quickstart.ivr"), flow_of(EXAMPLES / "support.ivr")]
     ours = create_app(flows, MemoryStore(), Credentials(token=TOKEN), webhooks=targets.webhooks())
-    plain = create_app(flows, MemoryStore(), Credentials(token=TOKEN), webhooks=targets.webhooks())
-    plain.router = Router(plain.routes)
-    assert type(ours.router) is not Router
+    twin = create_app(flows, MemoryStore(), Credentials(token=TOKEN), webhooks=targets.webhooks())
+    plain = Starlette(routes=twin.routes, exception_handlers=twin.exception_handlers)
+    assert isinstance(ours, RuntimeApp) and not isinstance(plain, RuntimeApp)
     paths = ["/healthz", "/healthz/", "/nowhere", "/mediaservice", "/mediaservice/", "/portsip/action",
              "/telphin/interactive", "/mediaservice/quickstart/nowhere", "/mediaservice/nosuch/newCall",
              "/mediaservice/newCall/", "/mediaservice//newCall", "/MEDIASERVICE/newCall"]
@@ -418,3 +418,31 @@ def test_serve_sets_its_startup_heap_aside_from_the_garbage_collector() -> None:
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_a_callback_that_fails_is_a_logged_500_json_error_on_either_way_in(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in an endpoint (not the caller's fault) is answered with a JSON
+    500 that says nothing of the bug, and logged with its traceback: both for
+    a fixed path (the short way) and one with a path parameter (Starlette's)."""
+    def broken(context: object) -> list[Route]:
+        async def fails(request: Request) -> JSONResponse:
+            raise RuntimeError("the endpoint's bug")
+        return [Route("/fixed", fails, methods=["POST"]), Route("/{name}/param", fails, methods=["POST"])]
+
+    app = create_app(flow_of(EXAMPLES / "quickstart.ivr"), MemoryStore(), Credentials(token=TOKEN),
+                     webhooks={"broken": broken})
+
+    async def post(path: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                     base_url="http://runtime") as client:
+            return await client.post(path, json={})
+    for path in ("/broken/fixed", "/broken/x/param"):
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, "ivrflow.runtime"):
+            response = asyncio.run(post(path))
+        assert response.status_code == 500, path
+        assert response.json() == {"error": {"code": "internal",
+                                             "message": "the server could not handle this callback"}}
+        assert "bug" not in response.text
+        failed = [r for r in caplog.records if r.name == "ivrflow.runtime" and r.exc_info]
+        assert [r.getMessage() for r in failed] == [f"POST {path} failed"], path
