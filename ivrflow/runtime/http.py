@@ -80,10 +80,19 @@ class HTTPProblem(Exception):
 Fields = Mapping[str, tuple[tuple[type, ...], bool]]
 
 
+#: Where `read_body` keeps a request's body (an ASGI scope may carry extension
+#: keys): a callback handled again (`sessions.retried`) reads it from there.
+BODY_SCOPE_KEY = "ivrflow.body"
+
+
 async def read_body(request: Request) -> bytes:
     """The body, at most MAX_BODY_BYTES (413 beyond) and read within
-    BODY_READ_TIMEOUT_S (408 after). A client that disconnects raises
-    starlette's ClientDisconnect (the app logs it quietly)."""
+    BODY_READ_TIMEOUT_S (408 after), kept for a second read of the same
+    request. A client that disconnects raises starlette's ClientDisconnect
+    (the app logs it quietly)."""
+    kept = request.scope.get(BODY_SCOPE_KEY)
+    if kept is not None:
+        return cast(bytes, kept)
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
         raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
@@ -106,7 +115,8 @@ async def read_body(request: Request) -> bytes:
             raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            body = request.scope[BODY_SCOPE_KEY] = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return body
 
 
 async def _within(step: Awaitable[T], deadline: float) -> T:

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message
 
 from ..compiler.machine import Call
 from .http import HTTPProblem, ascii_json
@@ -345,28 +344,15 @@ def _sha1(script: str) -> str:
 
 def retried(endpoint: Callable[[Request], Awaitable[Response]],
             attempts: int = 3) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint, handled again from the same request body while its
-    write meets a SessionConflict (another server changed the call since it
-    was read; the store then reads it afresh). The last conflict is the 503."""
+    """The endpoint, handled again for the same request (its body is kept:
+    `http.read_body`) while its write meets a SessionConflict (another
+    server changed the call since it was read; the store then reads it
+    afresh). The last conflict is the 503."""
 
     async def handle(request: Request) -> Response:
-        received: list[Message] = []
-
-        async def record() -> Message:
-            message = await request.receive()
-            received.append(message)
-            return message
-
-        def replaying() -> Callable[[], Awaitable[Message]]:
-            replay = iter(list(received))
-
-            async def receive() -> Message:
-                return next(replay, None) or await request.receive()
-            return receive
-
         for attempt in range(attempts):
             try:
-                return await endpoint(Request(request.scope, record if attempt == 0 else replaying()))
+                return await endpoint(request)
             except SessionConflict:
                 if attempt == attempts - 1:
                     raise
