@@ -30,12 +30,14 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that masks registered secrets in every record."""
+    """A logging filter that masks registered secrets in every record, once:
+    a record filtered at its logger is not scanned again at the handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
+        if _secrets and not getattr(record, "ivrflow_redacted", False):
             message = record.getMessage()
             record.msg, record.args = redact(message), None
+            record.ivrflow_redacted = True
         return True
 
 
