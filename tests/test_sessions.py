@@ -362,3 +362,14 @@ def test_json_responses_are_what_starlette_renders(value: Any) -> None:
     from ivrflow.runtime.http import JSONResponse
 
     assert JSONResponse({"value": value}).body == responses.JSONResponse({"value": value}).body
+
+
+@pytest.mark.parametrize(("status", "headers"), [(200, None), (404, {}), (200, {"X-Ivrflow-Path": "[]", "X-A": "b"}),
+                                                 (204, None), (200, {"Content-Type": "text/plain"})])
+def test_json_responses_have_the_headers_starlette_gives(status: int, headers: dict[str, str] | None) -> None:
+    from starlette import responses
+
+    from ivrflow.runtime.http import JSONResponse
+
+    ours = JSONResponse({"value": "é"}, status_code=status, headers=headers)
+    assert ours.raw_headers == responses.JSONResponse({"value": "é"}, status_code=status, headers=headers).raw_headers

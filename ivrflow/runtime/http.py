@@ -63,6 +63,17 @@ class JSONResponse(responses.JSONResponse):
         except TypeError:
             return super().render(content)
 
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        """Starlette's headers (the given ones, then length and type) without its checks for a
+        body-less status or a given length or type: a callback's answer always has a JSON body."""
+        if self.status_code < 200 or self.status_code in (204, 304) or \
+                (headers and any(name.lower() in ("content-length", "content-type") for name in headers)):
+            super().init_headers(headers)
+            return
+        self.raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                            for name, value in (headers or {}).items()]
+        self.raw_headers += ((b"content-length", b"%d" % len(self.body)), (b"content-type", b"application/json"))
+
 
 class HTTPProblem(Exception):
     """An error the client caused: a status and a JSON body saying what."""
