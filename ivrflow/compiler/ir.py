@@ -9,6 +9,7 @@ Values that could not be understood (`5sec`, `25:00`) are kept with a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Union
@@ -347,7 +348,7 @@ class Press:
     @property
     def length(self) -> int:
         """How many keys an entry it takes has."""
-        return len(self.key.partition("-")[0]) if self.kind == "range" else len(self.key)
+        return key_length(self.key)
 
     def matches(self, entry: str) -> bool:
         return key_matches(self.key, entry)
@@ -356,12 +357,19 @@ class Press:
 _PATTERN_DIGITS = {"X": "0123456789", "N": "23456789", "Z": "123456789"}
 
 
+@functools.lru_cache(maxsize=4096)  # a flow's few keys, asked for on every key a caller presses
 def key_kind(key: str) -> Literal["key", "range", "pattern"]:
     if "-" in key:
         return "range"
     if any(ch in _PATTERN_DIGITS for ch in key):
         return "pattern"
     return "key"
+
+
+@functools.lru_cache(maxsize=4096)
+def key_length(key: str) -> int:
+    """How many keys an entry that `key` takes has."""
+    return len(key.partition("-")[0]) if key_kind(key) == "range" else len(key)
 
 
 def key_matches(key: str, entry: str) -> bool:

@@ -363,7 +363,9 @@ class _Run:
         # a plain prompt plays as it is in any language: in its own, else the flow's
         language = form.language if isinstance(form, ir.Variant) else prompt.language or self.flow.language
         if form.kind == "say":
-            text = values.fill(form.value, _Variables(self.state(), self.line))
+            text = form.value
+            if "{" in text:  # the variables are gathered only for a text that inserts some
+                text = values.fill(text, _Variables(self.state(), self.line))
             self.effects.append(Play(name, fully, language, text=text))
         else:
             self.effects.append(Play(name, fully, language, file=form.value))

@@ -251,15 +251,19 @@ def is_uploaded_name(flow: str, name: str) -> bool:
 
 # --- text to speech ---------------------------------------------------------------------
 
+#: POLLY_VOICES' languages and voices by their lower-case spelling (every spoken phrase looks one up).
+_POLLY_LANGUAGES = {language.lower(): language for language in POLLY_VOICES}
+_POLLY_VOICE_NAMES = {voice.lower(): voice for voices in POLLY_VOICES.values() for voice in voices}
+
+
 def polly_language(code: str) -> str | None:
     """Polly's spelling of a language code (`en-us` → `en-US`), None if Polly has no voice for it."""
-    return next((known for known in POLLY_VOICES if known.lower() == code.lower()), None)
+    return _POLLY_LANGUAGES.get(code.lower())
 
 
 def polly_voice(name: str) -> str | None:
     """Polly's spelling of a voice (`joanna` → `Joanna`), None if unknown."""
-    return next((voice for voices in POLLY_VOICES.values() for voice in voices if voice.lower() == name.lower()),
-                None)
+    return _POLLY_VOICE_NAMES.get(name.lower())
 
 
 def voice_problem(language: str, voice: str | None) -> str | None:
