@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -214,6 +215,9 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
 _VERSION_CHARS = 16  # a stored value is VERSION (hex) followed by the session's JSON
+#: Versions only need to differ (they are never shown): a generator seeded once from os.urandom, not a
+#: system call per write.
+_versions = random.Random(os.urandom(16))
 
 
 class RedisStore:
@@ -291,7 +295,7 @@ class RedisStore:
     async def put(self, session: Session) -> None:
         text = check(session)
         expected = session.version or ""
-        version = os.urandom(_VERSION_CHARS // 2).hex()
+        version = f"{_versions.getrandbits(_VERSION_CHARS * 4):0{_VERSION_CHARS}x}"
         written = await self._command("EVALSHA", self._script, 1, self._key(session.id), expected, version + text,
                                       self.ttl_s)
         if not written:
