@@ -557,12 +557,14 @@ def main() -> int:
 
 @contextlib.contextmanager
 def _redis(binary: str, port: int) -> Iterator[int]:
-    """redis-server on `port`; yields its pid (its CPU is measured too)."""
+    """redis-server on `port`, pinned to the load generator's core; yields its pid (its CPU is measured too)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from tests.servers import redis_process
 
     with redis_process(binary, port) as process:
+        if pinned(1):  # beside the load generator, which leaves room on its core: the server's core is its own
+            os.sched_setaffinity(process.pid, {1})
         yield process.pid
 
 
@@ -607,7 +609,7 @@ def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]])
         store_cpu = median([r.store_cpu_us for r, _ in pairs])
         if store_cpu:
             print(f"  {store} {concurrency} calls, think {think} ms: redis-server used {store_cpu:.0f} us of CPU per "
-                  "callback besides the server's (not pinned: it shares the two cores)")
+                  "callback besides the server's (on the load generator's core)")
     for sample in sorted(samples):
         print(f"  error: {sample}")
     return 1 if failed else 0

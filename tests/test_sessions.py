@@ -373,3 +373,12 @@ def test_json_responses_have_the_headers_starlette_gives(status: int, headers: d
 
     ours = JSONResponse({"value": "é"}, status_code=status, headers=headers)
     assert ours.raw_headers == responses.JSONResponse({"value": "é"}, status_code=status, headers=headers).raw_headers
+
+
+def test_a_stored_session_keeps_every_field_but_its_version() -> None:
+    """Session.dumps names its fields by hand: a field added to Session and
+    not to dumps would be lost between callbacks."""
+    from dataclasses import fields
+
+    stored = json.loads(Session("s-1", Call(), started="2026-11-23T10:00:00").dumps())
+    assert set(stored) == {f.name for f in fields(Session)} - {"version"}

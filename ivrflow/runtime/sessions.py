@@ -13,7 +13,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -63,9 +63,13 @@ class Session:
         return dt.datetime.fromisoformat(self.started)
 
     def dumps(self) -> str:
-        # By hand: dataclasses.asdict deep-copies, and was a sixth of a callback's time.
+        # By hand: dataclasses.asdict deep-copies, and was a sixth of a callback's time (a dict display is
+        # three times faster than one made field by field). Every field but `version`.
         # ASCII only, so that any string the platform sent (a lone surrogate too) can be stored.
-        return ascii_json({**vars_of(self), "call": self.call.to_dict()})
+        return ascii_json({"id": self.id, "call": self.call.to_dict(), "caller": self.caller, "called": self.called,
+                           "started": self.started, "reply_id": self.reply_id, "connection_id": self.connection_id,
+                           "api_base": self.api_base, "pending": self.pending, "transfer": self.transfer,
+                           "path": self.path})
 
     def copy(self) -> Session:
         """A copy sharing nothing a callback changes, for stores that keep
@@ -80,13 +84,6 @@ class Session:
         data = json.loads(text)
         data["call"] = Call.from_dict(data.pop("call"))
         return cls(**data)
-
-
-_SESSION_FIELDS = tuple(f.name for f in fields(Session) if f.name not in ("call", "version"))
-
-
-def vars_of(session: Session) -> dict[str, Any]:
-    return {name: getattr(session, name) for name in _SESSION_FIELDS}
 
 
 def check_id(session_id: str) -> None:
