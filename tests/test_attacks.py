@@ -7,6 +7,7 @@ clients that go away."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -428,6 +429,49 @@ def test_headers_trickled_slowly_are_cut_off(portsip: tuple[PortSip, str], monke
     with _raw(portsip[1]) as client:  # headers beyond 16 KiB
         client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 100_000 + b"\r\n\r\n")
         assert client.recv(100).startswith(b"HTTP/1.1 400")
+
+
+def _answer(client: socket.socket) -> bytes:
+    """What the server sends until it closes the connection or stops for 2 s."""
+    client.settimeout(2)
+    answer = b""
+    with contextlib.suppress(TimeoutError, OSError):
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("pieces", [2, 12])
+def test_headers_over_the_bound_are_refused_however_they_are_cut(portsip: tuple[PortSip, str],
+                                                                  pieces: int) -> None:
+    """20 KiB of headers sent in pieces each under the 16 KiB bound: in two
+    pieces the headers complete in the second; twelve pieces never end them
+    (endless headers), and the server cuts the client off without waiting
+    for the header deadline."""
+    from ivrflow.runtime.protocol import MAX_HEADER_BYTES
+
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * (MAX_HEADER_BYTES + 4096)
+    if pieces == 2:
+        head += b"\r\n\r\n"
+    size = -(-len(head) // pieces)
+    with _raw(portsip[1]) as client:
+        for start in range(0, len(head), size):
+            try:
+                client.sendall(head[start:start + size])
+            except OSError:  # cut off mid-way: what the bound is for
+                break
+            time.sleep(0.05)  # each piece read on its own
+        assert _answer(client).startswith(b"HTTP/1.1 400")
+
+
+def test_headers_under_the_bound_pass_with_a_large_body_in_the_same_piece(portsip: tuple[PortSip, str]) -> None:
+    """Only header bytes count toward the bound: a 60 KiB body that comes in
+    the same piece as the headers is read, not refused as headers."""
+    body = json.dumps({"sessionId": "s-large-body", "padding": "p" * 60_000}).encode()
+    with _raw(portsip[1]) as client:
+        client.sendall(_request_head("/mediaservice/newCall", len(body)) + body)
+        answer = _answer(client)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
 
 
 def test_headers_trickled_on_a_kept_alive_connection_get_their_own_deadline(

@@ -29,9 +29,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     its headers began (`_headers_since`, None once they are complete), and
     one timer per connection at a time checks it, due at the earliest moment
     the current request's headers can be late; when it fires early (a later
-    request began after it was set) it sets itself again for that request."""
+    request began after it was set) it sets itself again for that request.
 
-    _header_bytes = 0
+    The size bound costs no Python call per header line (those were most of
+    this class's cost): the pieces received while a request's headers are
+    incomplete are counted as they come (a client sending endless headers is
+    cut off once they pass the bound, give or take the end of a previous
+    request in the same piece), and the headers are measured one by one only
+    when the pieces they came in add up to more than the bound."""
+
+    _header_bytes = 0  # received in earlier pieces since the current request's headers began
+    _piece = 0  # the size of the piece being parsed
     _headers_since: float | None = None
     _headers_due: asyncio.TimerHandle | None = None
 
@@ -46,25 +54,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._headers_due = None
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        self._piece = len(data)
+        super().data_received(data)
+        if self._headers_since is None or self.transport.is_closing():
+            return
+        self._header_bytes += len(data)  # the headers are still incomplete
+        if self._header_bytes > MAX_HEADER_BYTES:
+            log.warning("%s: the request's headers are larger than %d bytes; connection closed", self._client(),
+                        MAX_HEADER_BYTES)
+            self.send_400_response(f"the request's headers are larger than {MAX_HEADER_BYTES} bytes")
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
         self._headers_begin()
 
-    def on_url(self, url: bytes) -> None:
-        self._header_bytes += len(url)
-        if self._header_bytes > MAX_HEADER_BYTES:
-            raise HeadersTooLarge(f"the request's headers are larger than {MAX_HEADER_BYTES} bytes")
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value)
-        if self._header_bytes > MAX_HEADER_BYTES:
-            raise HeadersTooLarge(f"the request's headers are larger than {MAX_HEADER_BYTES} bytes")
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
         self._headers_since = None
+        if self._header_bytes + self._piece > MAX_HEADER_BYTES and \
+                len(self.url) + sum(len(name) + len(value) for name, value in self.headers) > MAX_HEADER_BYTES:
+            raise HeadersTooLarge(f"the request's headers are larger than {MAX_HEADER_BYTES} bytes")
         super().on_headers_complete()
 
     def _headers_begin(self) -> None:
@@ -80,6 +90,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.loop.time() < due:
             self._headers_due = self.loop.call_at(due, self._check_headers)
         elif not self.transport.is_closing():
-            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-            log.info("%s: no complete request headers within %g s; connection closed", client, HEADER_TIMEOUT_S)
+            log.info("%s: no complete request headers within %g s; connection closed", self._client(),
+                     HEADER_TIMEOUT_S)
             self.transport.close()
+
+    def _client(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
