@@ -127,6 +127,52 @@ async def answer(request):
 
 app = Starlette(routes=[Mount("/mediaservice", routes=[Route("/{name}", answer, methods=["POST"])])])
 '''
+#: `--bare asgi`: the same work as BARE with no framework at all (a plain ASGI
+#: callable), the floor of what a Python callback server on uvicorn costs.
+#: Without the bank scenario's lookup.
+BARE_ASGI = '''
+import hmac, json, os
+
+TOKEN = os.environ["IVRFLOW_CALLBACK_TOKEN"].encode()
+FIELDS = {"sessionId": (str,), "callingParty": (str, int), "calledParty": (str, int), "dtmfBuffer": (str, int),
+          "dtmfParams": (dict,), "replyId": (str,)}
+
+async def answer(send, status, content):
+    body = json.dumps(content, separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["method"] != "POST":
+        return await answer(send, 200, {})
+    headers = dict(scope["headers"])
+    scheme, _, value = headers.get(b"authorization", b"").partition(b" ")
+    if scheme.lower() != b"bearer" or not hmac.compare_digest(value, TOKEN):
+        return await answer(send, 401, {"error": {"code": "unauthorized"}})
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if len(body) > 65536:
+            return await answer(send, 413, {"error": {"code": "body_too_large"}})
+        if not message.get("more_body"):
+            break
+    data = json.loads(body)
+    if not isinstance(data, dict) or any(data.get(k) is not None and not isinstance(data[k], t)
+                                         for k, t in FIELDS.items()):
+        return await answer(send, 422, {"error": {"code": "wrong_type"}})
+    await answer(send, 200, {"sessionId": data["sessionId"], "phrases": [{"format": "awstts", "bargeIn": "current",
+                 "awsTTSParameters": {"Text": "For more press 2. To leave press 1.", "VoiceId": "Joanna",
+                 "OutputFormat": "pcm", "LanguageCode": "en-US"}}],
+                 "dtmf": {"maxDigits": 1, "firstTimeout": 5, "betweenTimeout": 3}})
+'''
+BARES = {"starlette": BARE, "asgi": BARE_ASGI}
 #: The bank scenario's lookup service: answers after 5 ms, as a bank's service on the same network might.
 LOOKUP = '''
 import asyncio, json
@@ -385,7 +431,7 @@ def generate(base: str, concurrency: int, seconds: float, think_ms: int, flow: s
                       "samples": sorted(set(errors))[:5], "responses": warm + responses, "load_busy": busy}))
 
 
-def app_cost(stores: list[str], concurrency: int, rounds: int, calls: int = 1000) -> int:
+def app_cost(stores: list[str], concurrency: int, rounds: int, calls: int = 1000, bare: str = BARE) -> int:
     """`--scenario app`: CPU µs per callback of the bare app and of ivrflow's
     (per store), called in-process, interleaved; medians over the rounds."""
     from ivrflow import targets
@@ -400,7 +446,7 @@ def app_cost(stores: list[str], concurrency: int, rounds: int, calls: int = 1000
     assert flow is not None
     os.environ["IVRFLOW_CALLBACK_TOKEN"] = TOKEN
     namespace: dict[str, object] = {}
-    exec(BARE, namespace)  # the bare app, from its source above
+    exec(bare, namespace)  # the bare app, from its source above
     script = SCRIPTS["support"]
     headers = [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/json")]
 
@@ -486,6 +532,8 @@ def main() -> int:
     parser.add_argument("--concurrency", help="concurrent calls, comma-separated")
     parser.add_argument("--think", help="pause between a call's callbacks in ms, comma-separated")
     parser.add_argument("--stores", help="memory,redis")
+    parser.add_argument("--bare", choices=sorted(BARES), default="starlette",
+                        help="the bare endpoint: on Starlette (the default), or a plain ASGI callable (no lookup)")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--flow", choices=sorted(SCRIPTS), default="support", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -495,7 +543,7 @@ def main() -> int:
     if args.scenario == "app":
         scenario = SCENARIOS["saturate"]
         return app_cost((args.stores or scenario.stores).split(","), int(args.concurrency or 50),
-                        args.rounds or 5)
+                        args.rounds or 5, bare=BARES[args.bare])
     scenario = SCENARIOS[args.scenario]
     seconds = args.seconds or scenario.seconds
     rounds = args.rounds or scenario.rounds
@@ -506,7 +554,9 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ivrflow-bench-"))
     flow_file = workdir / "bench.ivr"
     flow_file.write_text(FLOW)
-    (workdir / "bare.py").write_text(BARE)
+    if args.bare == "asgi" and scenario.flow == "bank":
+        parser.error("--bare asgi makes no lookup: it runs the support calls only")
+    (workdir / "bare.py").write_text(BARES[args.bare])
     env = {"IVRFLOW_CALLBACK_TOKEN": TOKEN, "PYTHONPATH": str(workdir)}
     specs = {"memory": "memory"}
     redis_pid: int | None = None
