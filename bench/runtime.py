@@ -7,9 +7,11 @@ Starlette endpoint (same uvicorn, same route shape; it checks the bearer
 token, parses and checks the JSON body and answers a JSON command of the same
 kind, but runs no flow and keeps no session) are started once, each as a
 process pinned to the first core. A load generator, started afresh for every
-measurement and pinned to the second core, drives scripted calls: a call is
-five callbacks (newCall, getIvrCommand ×3 through two menus, then
-sessionCompleted).
+measurement and pinned to the second core (with redis-server, if any), drives
+scripted calls: a call is five callbacks (newCall, getIvrCommand ×3 through
+two menus, then sessionCompleted). `--bare asgi` makes the bare endpoint a
+plain ASGI callable doing the same work without Starlette: the floor of a
+Python callback server under uvicorn.
 
 The machine is shared and noisy, so runs are paired and interleaved: in
 every round each ivrflow run is measured right next to a bare run (the order
@@ -23,6 +25,7 @@ saturated and latency is mostly queueing (concurrency / throughput).
     python bench/runtime.py --seconds 5 --rounds 5 --concurrency 50,200 --think 0,250 --stores memory
     python bench/runtime.py --scenario app     # no HTTP server: CPU per callback of the apps alone
     python bench/runtime.py --scenario bank    # examples/bank.ivr, its lookup answered in 5 ms: 50 and 200 calls
+    python bench/runtime.py --bare asgi        # against a bare endpoint without a framework
 
 `--scenario bank` serves a copy of examples/bank.ivr (and common.ivr, the
 branch open at all hours) whose lookup goes to a local service (uvicorn, its
