@@ -121,8 +121,8 @@ class RuntimeApp(Starlette):
                 route = _resolve(self.router.routes, scope)
                 if route is not None and (method, path) not in self._fixed and \
                         (inspect.isfunction(route.endpoint) or inspect.ismethod(route.endpoint)):
-                    del scope["type"], scope["method"], scope["path"]
-                    scope["path_params"] = {}
+                    for key in ("type", "method", "path", "path_params"):  # the request's own
+                        scope.pop(key, None)
                     self._fixed[method, path] = (route.endpoint, scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -133,6 +133,7 @@ class RuntimeApp(Starlette):
         endpoint, matched = fixed
         scope["app"] = self
         scope.update(matched)
+        scope["path_params"] = {}  # a request's own (the table's scope is shared)
         request = Request(scope, receive, send)
         try:
             response = await endpoint(request)
