@@ -446,3 +446,27 @@ def test_a_callback_that_fails_is_a_logged_500_json_error_on_either_way_in(caplo
         assert "bug" not in response.text
         failed = [r for r in caplog.records if r.name == "ivrflow.runtime" and r.exc_info]
         assert [r.getMessage() for r in failed] == [f"POST {path} failed"], path
+
+
+def test_middleware_of_the_app_is_never_skipped_by_the_short_way() -> None:
+    """RuntimeApp calls a fixed path's endpoint directly; an app given
+    middleware must still run it for every request."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    from ivrflow.runtime.app import RuntimeApp
+
+    async def marked(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["x-middleware"] = "ran"
+        return response
+
+    async def fixed(request: Request) -> JSONResponse:
+        return JSONResponse({})
+    app = RuntimeApp(routes=[Route("/fixed", fixed)], exception_handlers={},
+                     middleware=[Middleware(BaseHTTPMiddleware, dispatch=marked)])
+
+    async def get() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://runtime") as client:
+            return await client.get("/fixed")
+    assert asyncio.run(get()).headers.get("x-middleware") == "ran"

@@ -115,7 +115,8 @@ class RuntimeApp(Starlette):
         # Most specific first, as Starlette picks a handler by the exception's class hierarchy.
         self._handlers = sorted(exception_handlers.items(), key=lambda item: -len(item[0].__mro__))
         self._fixed: dict[tuple[str, str], tuple[Callable[[Request], Awaitable[Response]], dict[str, Any]]] = {}
-        for path, methods in _fixed_paths(self.router.routes, ""):
+        # An app with middleware of its own takes Starlette's way for every request (the short way would skip it).
+        for path, methods in _fixed_paths(self.router.routes, "") if not self.user_middleware else []:
             for method in methods:
                 scope: dict[str, Any] = {"type": "http", "method": method, "path": path, "root_path": ""}
                 route = _resolve(self.router.routes, scope)
