@@ -728,3 +728,29 @@ def test_a_body_in_pieces_is_read_whole_within_one_deadline_for_all_of_them(monk
         return len(armed)
     assert asyncio.run(timers_armed([(0, piece(b"{}", False))])) == 0  # the usual callback: its body is there
     assert asyncio.run(timers_armed([(0.01, piece(b"{}", False))])) >= 1
+
+
+#: Bodies a callback may send, parsed by parse_json's fast way (orjson) or its exact one: each must give
+#: the standard library's values, of the same types (a large integer stays an integer).
+PARSED_ALIKE = [
+    b'{"sessionId": "s", "dtmfBuffer": "12#", "dtmfParams": {"dtmfMatch": "1", "reason": "maxDigits"}}',
+    b'{"callingParty": 18446744073709551615, "calledParty": -9223372036854775808}',
+    b'{"callingParty": 18446744073709551616, "calledParty": 123456789012345678901234567890}',
+    b'{"n": [0, -0, -0.0, 1.5e10, 2E-5, 0.1, 123456789.12345678, 1.7976931348623157e308, 5e-324]}',
+    b'{"s": "\\ud83d\\ude00 \xf0\x9f\x98\x80 \\u00e9 \\n\\t\\"\\\\ \\/", "a": 1, "a": 2}',
+    b' [ {"x": [[[[]]]], "y": {}}, true, false, null, "" ] ',
+    b'"a phone number +4912345678901234567890 in a string"',
+    b'12345678901234567890123',
+]
+
+
+@pytest.mark.parametrize("body", PARSED_ALIKE)
+def test_parse_json_gives_the_standard_librarys_values_of_the_same_types(body: bytes) -> None:
+    def typed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [typed(item) for item in value]
+        return (type(value).__name__, repr(value))
+
+    assert typed(http.parse_json(body)) == typed(json.loads(body))

@@ -366,13 +366,23 @@ def test_json_responses_are_what_starlette_renders(value: Any) -> None:
 
 @pytest.mark.parametrize(("status", "headers"), [(200, None), (404, {}), (200, {"X-Ivrflow-Path": "[]", "X-A": "b"}),
                                                  (204, None), (200, {"Content-Type": "text/plain"})])
-def test_json_responses_have_the_headers_starlette_gives(status: int, headers: dict[str, str] | None) -> None:
+def test_json_responses_send_what_starlette_sends(status: int, headers: dict[str, str] | None) -> None:
     from starlette import responses
 
     from ivrflow.runtime.http import JSONResponse
 
+    def sent(response: responses.Response) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+
+        async def send(message: Any) -> None:
+            messages.append(message)
+        asyncio.run(response({"type": "http"}, None, send))  # type: ignore[arg-type]
+        return messages
+
     ours = JSONResponse({"value": "é"}, status_code=status, headers=headers)
-    assert ours.raw_headers == responses.JSONResponse({"value": "é"}, status_code=status, headers=headers).raw_headers
+    theirs = responses.JSONResponse({"value": "é"}, status_code=status, headers=headers)
+    assert ours.raw_headers == theirs.raw_headers
+    assert sent(ours) == sent(theirs)
 
 
 def test_a_stored_session_keeps_every_field_but_its_version() -> None:

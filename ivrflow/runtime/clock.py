@@ -13,9 +13,10 @@ from starlette.requests import Request
 
 from ..compiler import values
 from .core import Runtime
-from .http import HTTPProblem
+from .http import HTTPProblem, header
 
 CLOCK_HEADER = "X-Ivrflow-Clock"
+_CLOCK_NAME = CLOCK_HEADER.lower().encode()
 #: Longer values are not a date and time; refused before they are parsed.
 MAX_CLOCK_CHARS = 64
 #: Years a test clock may name: any zone's conversion of them stays within
@@ -26,10 +27,10 @@ YEARS = (1900, 9998)
 def call_time(request: Request, runtime: Runtime) -> dt.datetime:
     """The time of the call: the header's, when the runtime honours it and
     the request has one, else the runtime's clock."""
-    header = request.headers.get(CLOCK_HEADER)
-    if header is None or not runtime.accept_test_clock:
+    value = header(request, _CLOCK_NAME)
+    if value is None or not runtime.accept_test_clock:
         return runtime.clock()
-    return parse_clock(header)
+    return parse_clock(value)
 
 
 def parse_clock(text: str) -> dt.datetime:

@@ -25,6 +25,8 @@ API_TOKEN_LIFETIME_S = 300
 #: protocol.GuardedHttpToolsProtocol (h11's own size limit is set too, for a
 #: server run with http="h11"); bodies by http.read_body.
 LIMIT_CONCURRENCY = 2048
+#: A log line: when, how bad, where from, what.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SERVER_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "limit_concurrency": LIMIT_CONCURRENCY,
                                   "h11_max_incomplete_event_size": 16 * 1024, "timeout_graceful_shutdown": 10}
 
@@ -97,10 +99,22 @@ def run(flows: Sequence[ir.Flow], serve: ServeSettings, webhooks: Mapping[str, W
     store = open_store(sessions)
     app = create_app(flows, store, serve.credentials, webhooks=webhooks, settings=serve.values,
                      secret=serve.secret, api_token=serve.api_token, accept_test_clock=serve.credentials.insecure)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    quiet_log_records()
     redact.install_log_filter("", "uvicorn", "uvicorn.error", "uvicorn.access", "ivrflow.runtime")
     settle_heap()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **server_options())
+
+
+def quiet_log_records() -> None:
+    """Log records without what LOG_FORMAT never shows: the caller's file
+    and line (a walk up the stack), the thread, the process id (a system
+    call) and the process name. The Python logging HOWTO's "Optimization"
+    names these switches; they took a quarter of each record's cost."""
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def settle_heap() -> None:
