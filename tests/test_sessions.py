@@ -365,7 +365,8 @@ def test_json_responses_are_what_starlette_renders(value: Any) -> None:
 
 
 @pytest.mark.parametrize(("status", "headers"), [(200, None), (404, {}), (200, {"X-Ivrflow-Path": "[]", "X-A": "b"}),
-                                                 (204, None), (200, {"Content-Type": "text/plain"})])
+                                                 (204, None), (200, {"Content-Type": "text/plain"}),
+                                                 (201, {"Content-Length": "99"})])
 def test_json_responses_send_what_starlette_sends(status: int, headers: dict[str, str] | None) -> None:
     from starlette import responses
 

@@ -67,13 +67,12 @@ class JSONResponse(responses.JSONResponse):
     def __init__(self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None,
                  media_type: str | None = None, background: BackgroundTask | None = None):
         raw = []
+        given = False  # a length or type: Starlette's way keeps it
         for name, value in (headers or {}).items():
             key = name.lower().encode("latin-1")
-            if key == b"content-length" or key == b"content-type":
-                raw = None
-                break
             raw.append((key, value.encode("latin-1")))
-        if raw is None or media_type is not None or background is not None or status_code < 200 or \
+            given = given or key == b"content-length" or key == b"content-type"
+        if given or media_type is not None or background is not None or status_code < 200 or \
                 status_code in (204, 304):
             super().__init__(content, status_code, headers, media_type, background)
             return

@@ -111,7 +111,7 @@ def quiet_log_records() -> None:
     and line (a walk up the stack), the thread, the process id (a system
     call) and the process name. The Python logging HOWTO's "Optimization"
     names these switches; they took a quarter of each record's cost."""
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
