@@ -27,7 +27,7 @@ from ivrflow.runtime.app import create_app
 from ivrflow.runtime.http import Credentials
 from ivrflow.runtime.sessions import MemoryStore
 from ivrflow.targets.mediaservice.emulator import Platform, drive_call, platform_app
-from ivrflow.targets.mediaservice.protocol import POLLY_VOICES
+from ivrflow.targets.mediaservice.protocol import PATH_HEADER, POLLY_VOICES, TRACE_HEADER, WAITING_HEADER
 
 from .conftest import EXAMPLES
 from .servers import serve_app
@@ -118,9 +118,9 @@ def _start(url: str, session: str) -> None:
 
 def _event_after(url: str, body: dict[str, Any]) -> str:
     """The path step the request with `body` produced."""
-    response = httpx.post(f"{url}/mediaservice/getIvrCommand", headers=HEADERS, json=body)
+    response = httpx.post(f"{url}/mediaservice/getIvrCommand", headers={**HEADERS, TRACE_HEADER: "1"}, json=body)
     assert response.status_code == 200, response.text
-    return json.loads(response.headers["x-ivrflow-path"])[0]["event"]
+    return json.loads(response.headers[PATH_HEADER])[0]["event"]
 
 
 @pytest.mark.parametrize(("params", "buffer", "event"), [
@@ -145,6 +145,22 @@ def test_the_seed_request_sample_is_a_key_press(tmp_path: Path, params: dict[str
         body = {"sessionId": "s-seed", "sessionReferenceId": None, "ivrServer": None, "dtmfBuffer": buffer,
                 "dtmfParams": params, "replyId": None, "siteId": "siteA"}
         assert _event_after(url, body) == event
+
+
+def test_only_a_callback_that_asks_for_the_trace_gets_the_path_and_the_waiting_menu(tmp_path: Path) -> None:
+    """A platform's callbacks carry no X-Ivrflow-Trace: their answers carry none of ivrflow's own headers."""
+    def answered(url: str, session: str, extra: dict[str, str]) -> list[httpx.Response]:
+        httpx.post(f"{url}/mediaservice/newCall", headers={**HEADERS, **extra}, json={"sessionId": session})
+        return [httpx.post(f"{url}/mediaservice/getIvrCommand", headers={**HEADERS, **extra}, json=body)
+                for body in ({"sessionId": session}, {"sessionId": session, "dtmfBuffer": "1"})]
+
+    with serve_app(server(flow_from(EXTENSIONS, tmp_path))) as url:
+        plain = answered(url, "s-plain", {})
+        traced = answered(url, "s-traced", {TRACE_HEADER: "1"})
+    assert [r.json() for r in plain] == [{**r.json(), "sessionId": "s-plain"} for r in traced]
+    assert not any(r.headers.get(PATH_HEADER) or r.headers.get(WAITING_HEADER) for r in plain)
+    assert traced[0].headers[WAITING_HEADER] == "main"
+    assert [step["event"] for step in json.loads(traced[1].headers[PATH_HEADER])] == ["press 1"]
 
 
 @pytest.mark.parametrize("params", [{"dtmfMatch": ["1"]}, {"dtmfMatch": "1; drop"}, {"dtmfMatch": True}])

@@ -45,7 +45,7 @@ from ivrflow.runtime.http import Credentials
 from ivrflow.runtime.sessions import MemoryStore
 from ivrflow.targets.capabilities import unsupported
 from ivrflow.targets.mediaservice.emulator import Platform, Transcript, drive_call, platform_app
-from ivrflow.targets.mediaservice.protocol import POLLY_VOICES, polly_language
+from ivrflow.targets.mediaservice.protocol import PATH_HEADER, POLLY_VOICES, TRACE_HEADER, polly_language
 from ivrflow.targets.mediaservice.target import TARGET
 
 from .bank_service import BankService, balance_of
@@ -323,7 +323,7 @@ def test_an_entry_ended_by_the_end_key_costs_no_inter_digit_wait(emulator: tuple
     steps: list[dict[str, Any]] = []
 
     async def run(url: str) -> None:
-        headers = {"Authorization": f"Bearer {TOKEN}", "X-Ivrflow-Clock": OPEN}
+        headers = {"Authorization": f"Bearer {TOKEN}", "X-Ivrflow-Clock": OPEN, TRACE_HEADER: "1"}
         async with httpx.AsyncClient(base_url=url + "/mediaservice", headers=headers) as client:
             await client.post("/newCall", json={"sessionId": "s-quick", "calledParty": "ivr", "callingParty": CALLER})
             await client.post("/getIvrCommand", json={"sessionId": "s-quick"})
@@ -331,7 +331,7 @@ def test_an_entry_ended_by_the_end_key_costs_no_inter_digit_wait(emulator: tuple
                 response = await client.post("/getIvrCommand", json={"sessionId": "s-quick", "dtmfBuffer": None,
                                                                       "dtmfParams": sample})
                 assert "dtmf" in response.json()  # still collecting: no transfer
-                steps.extend(json.loads(response.headers["x-ivrflow-path"]))
+                steps.extend(json.loads(response.headers[PATH_HEADER]))
 
     with serve_app(runtime(flow, api)) as url:
         asyncio.run(run(url))

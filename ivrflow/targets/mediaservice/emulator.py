@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ...compiler.machine import Outcome
-from .protocol import TERMINATION_REASON, Settings, outcome_of_uri
+from .protocol import PATH_HEADER, TERMINATION_REASON, TRACE_HEADER, WAITING_HEADER, Settings, outcome_of_uri
 
 #: A call that has not ended after this many callbacks is stuck (a bug).
 MAX_CALLBACKS = 1000
@@ -204,7 +204,7 @@ async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platfo
     settings = settings or Settings(domain=platform.domain)
     targets = itertools.cycle([c.rstrip("/") for c in callbacks])
     session = str(uuid.uuid4())
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {TRACE_HEADER: "1", **({"Authorization": f"Bearer {token}"} if token else {})}
     transcript = Transcript(Outcome("waiting"))
     pending = list(inputs)
 
@@ -215,10 +215,10 @@ async def drive_call(client: httpx.AsyncClient, callbacks: Sequence[str], platfo
         response = await client.post(f"{next(targets)}/{name}", json=payload, headers={**headers, **(extra or {})})
         if response.status_code != 200:
             raise CallFailed(f"{name} → {response.status_code}: {response.text}")
-        steps = response.headers.get("x-ivrflow-path")
+        steps = response.headers.get(PATH_HEADER)
         if steps:
             transcript.path.extend(json.loads(steps))
-        transcript.waiting = response.headers.get("x-ivrflow-waiting") or transcript.waiting
+        transcript.waiting = response.headers.get(WAITING_HEADER) or transcript.waiting
         body = response.json()
         if not isinstance(body, dict):
             raise CallFailed(f"{name} answered {body!r}")

@@ -31,6 +31,13 @@ from ...compiler.machine import (
     handler_transfer,
 )
 
+#: ivrflow's own headers, not the platform's: a callback that carries
+#: TRACE_HEADER (as the emulator's do) is answered with the steps of the call's
+#: path since the previous answer (PATH_HEADER, JSON) and the menu a command
+#: that collects keys belongs to (WAITING_HEADER).
+TRACE_HEADER = "X-Ivrflow-Trace"
+PATH_HEADER = "X-Ivrflow-Path"
+WAITING_HEADER = "X-Ivrflow-Waiting"
 #: ASSUMPTION: the newCall `action` that sends the call into the IVR (the
 #: documents collapse the list of four values; "ivr" is PLATFORMS.md's guess).
 NEWCALL_IVR_ACTION = "ivr"

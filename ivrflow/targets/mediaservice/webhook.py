@@ -11,8 +11,11 @@
     sessionCompleted → the session is removed
     callNotify, recordingReady, getCallIdentifier, alarm → acknowledged and logged
 
-Each response carries `X-Ivrflow-Path`: the steps of the call's path since the
-previous response, as JSON, so a driver can show the same path as `simulate`.
+A request that carries `X-Ivrflow-Trace` (the emulator's and `simulate --via`'s
+do) gets in its response `X-Ivrflow-Path`: the steps of the call's path since
+the previous response, as JSON, so a driver can show the same path as
+`simulate`; and `X-Ivrflow-Waiting`: the menu a command that collects keys
+belongs to. A platform's requests get neither: they would only cost time.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from ...compiler import ir
 from ...compiler.machine import MachineError, TransferFailed
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
-from ...runtime.http import Credentials, HTTPProblem, JSONResponse, ascii_json, read_json, text
+from ...runtime.http import Credentials, HTTPProblem, JSONResponse, ascii_json, header, read_json, text
 from ...runtime.sessions import Session, check_fields, retried
 from ...runtime.webhooks import Webhooks
 from .protocol import (
     CALLEVENT_IVR_ACTION,
     NEWCALL_IVR_ACTION,
+    PATH_HEADER,
     SPLIT_WAIT_S,
+    TRACE_HEADER,
+    WAITING_HEADER,
     Settings,
     api_origin,
     commands,
@@ -50,8 +56,7 @@ from .protocol import (
 
 log = logging.getLogger("ivrflow.runtime")
 STR, NUM = (str,), (str, int, float)
-PATH_HEADER = "X-Ivrflow-Path"
-WAITING_HEADER = "X-Ivrflow-Waiting"  # the menu a command that collects keys belongs to
+_TRACE_NAME = TRACE_HEADER.lower().encode()
 
 
 CALLBACKS = ("newCall", "getIvrCommand", "callEvent", "callAnswered", "callNotify", "sessionCompleted",
@@ -84,15 +89,16 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
     for warning in warnings:
         log.warning("%s", warning)
 
-    async def reply(session: Session, body: dict[str, Any], *, keep: bool = True) -> Response:
+    async def reply(request: Request, session: Session, body: dict[str, Any], *, keep: bool = True) -> Response:
         """Store the session (unless it is over) and answer, reporting the new
-        steps of its path in a header."""
+        steps of its path in a header when the request asks for them."""
         headers = {}
-        if session.path:
-            headers[PATH_HEADER] = ascii_json(session.path)
-            session.path = []
-        if "dtmf" in body and session.call.node:
-            headers[WAITING_HEADER] = session.call.node
+        if header(request, _TRACE_NAME) is not None:
+            if session.path:
+                headers[PATH_HEADER] = ascii_json(session.path)
+            if "dtmf" in body and session.call.node:
+                headers[WAITING_HEADER] = session.call.node
+        session.path = []
         if keep:
             await store.put(session)
         return JSONResponse(body, headers=headers)
@@ -141,7 +147,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         effects = await runtime.start(session)
         plan(session, effects)
         log.info("session %s: new call from %s", session.id, session.caller or "a withheld number")
-        return await reply(session, leave_ivr(session) or {"action": NEWCALL_IVR_ACTION})
+        return await reply(request, session, leave_ivr(session) or {"action": NEWCALL_IVR_ACTION})
 
     async def get_ivr_command(request: Request) -> Response:
         credentials.check(request)
@@ -174,7 +180,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         body = {"sessionId": session.id, **command}
         if session.reply_id:
             body["replyId"] = session.reply_id
-        return await reply(session, body)
+        return await reply(request, session, body)
 
     def site_base(session: Session, url: str | None) -> str | None:
         """A callback's `siteBaseUrl` if the server may call it; else None, logged."""
@@ -212,7 +218,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         event = data["event"]
         if event == "callerConnectionSplit" and session.transfer:
             log.info("session %s: transferred to %s", session.id, session.transfer)
-            return await reply(session, connect(session))
+            return await reply(request, session, connect(session))
         reason = transfer_failure(event, data.get("sipResponseCode")) if session.call.status == "ringing" else None
         if reason is not None:
             log.info("session %s: the transfer to %s failed (%s); its else runs", session.id, session.transfer,
@@ -222,12 +228,12 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
             except MachineError as error:
                 raise HTTPProblem(409, "call_over", str(error)) from None
             plan(session, effects)
-            return await reply(session, leave_ivr(session) or {"action": CALLEVENT_IVR_ACTION})
+            return await reply(request, session, leave_ivr(session) or {"action": CALLEVENT_IVR_ACTION})
         if event in ("callingPartyDrop", "callingPartyFailure"):
             log.info("session %s: the caller hung up", session.id)
             await store.delete(session.id)
-            return await reply(session, {"action": "drop", "dropCode": "dropNoMsg"}, keep=False)
-        return await reply(session, {"action": "drop", "dropCode": "dropNoMsg"})
+            return await reply(request, session, {"action": "drop", "dropCode": "dropNoMsg"}, keep=False)
+        return await reply(request, session, {"action": "drop", "dropCode": "dropNoMsg"})
 
     async def call_answered(request: Request) -> Response:
         credentials.check(request)
