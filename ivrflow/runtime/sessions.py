@@ -168,27 +168,25 @@ class MemoryStore:
     async def put(self, session: Session) -> None:
         # A copy, as Redis would: a callback that fails half-way leaves the stored session as it was.
         size = len(session.id) + len(check(session))
+        now = time.monotonic()
         self._remove(session.id)
-        self._items[session.id] = (time.monotonic() + self.ttl_s, session.copy(), size)
+        self._items[session.id] = (now + self.ttl_s, session.copy(), size)
         self.bytes += size
         while len(self._items) > self.limit or self.bytes > self.max_bytes:
             self._remove(next(iter(self._items)))
-        self._expire_some()
+        self._expire_some(now)
 
     def _remove(self, session_id: str) -> None:
         item = self._items.pop(session_id, None)
         if item is not None:
             self.bytes -= item[2]
 
-    def _expire_some(self) -> None:
-        now = time.monotonic()
+    def _expire_some(self, now: float) -> None:
         for _ in range(2):  # amortized: look at the two oldest on every write
-            if not self._items:
+            oldest = next(iter(self._items.items()), None)
+            if oldest is None or oldest[1][0] >= now:
                 return
-            key, (deadline, _, _) = next(iter(self._items.items()))
-            if deadline >= now:
-                return
-            self._remove(key)
+            self._remove(oldest[0])
 
     async def delete(self, session_id: str) -> None:
         self._remove(session_id)
