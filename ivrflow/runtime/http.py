@@ -9,7 +9,7 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Awaitable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass
 from types import CoroutineType
 from typing import Any, Generic, TypeVar, cast
@@ -131,12 +131,21 @@ async def read_body(request: Request) -> bytes:
     length = header(request, b"content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
         raise HTTPProblem(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
-    deadline = asyncio.get_running_loop().time() + BODY_READ_TIMEOUT_S
+    deadline: float | None = None
+
+    def due() -> float:
+        """The deadline, from the first wait for the body: the clock is read only when the body
+        has not all arrived (under load, reading it cost a tenth of the body's reading)."""
+        nonlocal deadline
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + BODY_READ_TIMEOUT_S
+        return deadline
+
     chunks: list[bytes] = []
     size = 0
     while True:  # what request.stream() does, without an async generator per request
         try:
-            message = await _within(request.receive(), deadline)
+            message = await _within(request.receive(), due)
         except TimeoutError:
             raise HTTPProblem(408, "body_timeout",
                               f"the body was not sent within {BODY_READ_TIMEOUT_S:g} s") from None
@@ -154,19 +163,20 @@ async def read_body(request: Request) -> bytes:
             return body
 
 
-async def _within(step: Awaitable[T], deadline: float) -> T:
-    """`await step`, cancelled when the loop's clock passes `deadline`
-    (TimeoutError). A coroutine that finishes without waiting (a receive()
-    whose body has arrived, as it nearly always has) is run with no timer:
-    asyncio.timeout's timer was a tenth of the runtime's own cost per callback."""
+async def _within(step: Awaitable[T], due: Callable[[], float]) -> T:
+    """`await step`, cancelled when the loop's clock passes the deadline
+    `due()` gives (TimeoutError). A coroutine that finishes without waiting
+    (a receive() whose body has arrived, as it nearly always has) is run with
+    no timer and no deadline: asyncio.timeout's timer was a tenth of the
+    runtime's own cost per callback."""
     if not isinstance(step, CoroutineType):  # (an ABC's isinstance costs more than the rest)
-        async with asyncio.timeout_at(deadline):
+        async with asyncio.timeout_at(due()):
             return await step
     try:
         waiting = step.send(None)
     except StopIteration as done:
         return cast(T, done.value)
-    async with asyncio.timeout_at(deadline):
+    async with asyncio.timeout_at(due()):
         return await _Resumed(step, waiting)
 
 
