@@ -25,6 +25,14 @@ API_TOKEN_LIFETIME_S = 300
 #: protocol.GuardedHttpToolsProtocol (h11's own size limit is set too, for a
 #: server run with http="h11"); bodies by http.read_body.
 LIMIT_CONCURRENCY = 2048
+#: The garbage collector's thresholds while serving (Python's are 700, 10,
+#: 10). Hundreds of callbacks in flight keep thousands of young objects
+#: alive: at Python's thresholds each collection found them still alive and
+#: moved them on, to be walked again by the next generation's collections.
+#: Collecting young objects after 10,000 allocations instead of 700 lets
+#: most die first; it cut a tenth of the CPU per callback at 200 calls in
+#: flight (bench/runtime.py, docs/performance.md), with p99 no worse.
+GC_THRESHOLDS = (10_000, 20, 20)
 #: A log line: when, how bad, where from, what.
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SERVER_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "limit_concurrency": LIMIT_CONCURRENCY,
@@ -123,11 +131,13 @@ def settle_heap() -> None:
     process) is set aside from the garbage collector, so that its full
     collections, which every callback in flight waits for, walk only what
     callbacks made. Without this they took tens of milliseconds: the slowest
-    1% of callbacks under load."""
+    1% of callbacks under load. Then collections are made rarer
+    (GC_THRESHOLDS)."""
     import gc
 
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def server_options() -> dict[str, Any]:
