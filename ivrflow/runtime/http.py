@@ -135,7 +135,7 @@ async def read_body(request: Request) -> bytes:
 
     def due() -> float:
         """The deadline, from the first wait for the body: the clock is read only when the body
-        has not all arrived (under load, reading it cost a tenth of the body's reading)."""
+        has not all arrived (under load, reading it was a quarter of the cost of reading the body)."""
         nonlocal deadline
         if deadline is None:
             deadline = asyncio.get_running_loop().time() + BODY_READ_TIMEOUT_S
