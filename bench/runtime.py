@@ -82,19 +82,29 @@ menu second {
     on invalid -> hangup
 }
 """
+#: What both bare endpoints share: the token, the fields they check and the command they answer.
+BARE_SHARED = '''
+import hmac, json, os
+
+TOKEN = os.environ["IVRFLOW_CALLBACK_TOKEN"].encode()
+FIELDS = {"sessionId": (str,), "callingParty": (str, int), "calledParty": (str, int), "dtmfBuffer": (str, int),
+          "dtmfParams": (dict,), "replyId": (str,)}
+
+def command(session_id, text="For more press 2. To leave press 1."):
+    return {"sessionId": session_id, "phrases": [{"format": "awstts", "bargeIn": "current",
+            "awsTTSParameters": {"Text": text, "VoiceId": "Joanna", "OutputFormat": "pcm", "LanguageCode": "en-US"}}],
+            "dtmf": {"maxDigits": 1, "firstTimeout": 5, "betweenTimeout": 3}}
+'''
 #: The bare endpoint: what any callback server must do (bearer check, JSON
 #: body read and checked, JSON answer; in the bank scenario, the lookup), with
 #: no flow and no sessions.
-BARE = '''
-import asyncio, hmac, json, os
+BARE = BARE_SHARED + '''
+import asyncio
 import httpx
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-TOKEN = os.environ["IVRFLOW_CALLBACK_TOKEN"].encode()
-FIELDS = {"sessionId": (str,), "callingParty": (str, int), "calledParty": (str, int), "dtmfBuffer": (str, int),
-          "dtmfParams": (dict,), "replyId": (str,)}
 LOOKUP = os.environ.get("BENCH_LOOKUP_URL")  # the bank scenario: an entry ended by "#" is looked up, as ivrflow does
 client = None
 
@@ -123,23 +133,14 @@ async def answer(request):
             text = f"Your balance is {answer.json()['variables']['balance']} dollars."
         except (TimeoutError, httpx.HTTPError, ValueError, KeyError, TypeError):
             pass
-    return JSONResponse({"sessionId": data["sessionId"], "phrases": [{"format": "awstts", "bargeIn": "current",
-                         "awsTTSParameters": {"Text": text, "VoiceId": "Joanna",
-                         "OutputFormat": "pcm", "LanguageCode": "en-US"}}],
-                         "dtmf": {"maxDigits": 1, "firstTimeout": 5, "betweenTimeout": 3}})
+    return JSONResponse(command(data["sessionId"], text))
 
 app = Starlette(routes=[Mount("/mediaservice", routes=[Route("/{name}", answer, methods=["POST"])])])
 '''
 #: `--bare asgi`: the same work as BARE with no framework at all (a plain ASGI
 #: callable), the floor of what a Python callback server on uvicorn costs.
 #: Without the bank scenario's lookup.
-BARE_ASGI = '''
-import hmac, json, os
-
-TOKEN = os.environ["IVRFLOW_CALLBACK_TOKEN"].encode()
-FIELDS = {"sessionId": (str,), "callingParty": (str, int), "calledParty": (str, int), "dtmfBuffer": (str, int),
-          "dtmfParams": (dict,), "replyId": (str,)}
-
+BARE_ASGI = BARE_SHARED + '''
 async def answer(send, status, content):
     body = json.dumps(content, separators=(",", ":")).encode()
     await send({"type": "http.response.start", "status": status,
@@ -170,10 +171,7 @@ async def app(scope, receive, send):
     if not isinstance(data, dict) or any(data.get(k) is not None and not isinstance(data[k], t)
                                          for k, t in FIELDS.items()):
         return await answer(send, 422, {"error": {"code": "wrong_type"}})
-    await answer(send, 200, {"sessionId": data["sessionId"], "phrases": [{"format": "awstts", "bargeIn": "current",
-                 "awsTTSParameters": {"Text": "For more press 2. To leave press 1.", "VoiceId": "Joanna",
-                 "OutputFormat": "pcm", "LanguageCode": "en-US"}}],
-                 "dtmf": {"maxDigits": 1, "firstTimeout": 5, "betweenTimeout": 3}})
+    await answer(send, 200, command(data["sessionId"]))
 '''
 BARES = {"starlette": BARE, "asgi": BARE_ASGI}
 #: The bank scenario's lookup service: answers after 5 ms, as a bank's service on the same network might.
