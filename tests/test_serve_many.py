@@ -143,3 +143,19 @@ def test_deploy_refuses_callback_urls_the_server_could_not_verify(
     assert main(["compile", "quickstart.ivr", "--target", "portsip", "--env", "pbx", "-o", "out"]) == 0
     assert "sig=" in (tmp_path / "out" / "plan.json").read_text()
     assert "callers dial 7000 (receptionist `main`)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("level", ["info", "warning", "debug"])
+def test_serve_log_level_decides_which_lines_the_server_writes(level: str) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with ivrflow_serve(EXAMPLES / "quickstart.ivr", "--log-level", level,
+                       env={"IVRFLOW_CALLBACK_TOKEN": TOKEN}) as (url, log):
+        assert httpx.post(f"{url}/mediaservice/newCall", json={"sessionId": "c1", "callingParty": "+4420"},
+                          headers=headers).status_code == 200
+        assert httpx.post(f"{url}/mediaservice/sessionCompleted", json={"sessionId": "c1"},
+                          headers=headers).status_code == 200
+        assert httpx.post(f"{url}/mediaservice/newCall", json={"sessionId": "c2"}).status_code == 401
+        text = log.read_text()
+    assert "session c1: new call from +4420" in text if level != "warning" else "new call" not in text
+    assert ("session c1: completed" in text) == (level == "debug")
+    assert "401 unauthorized" in text  # refusals are logged at every level

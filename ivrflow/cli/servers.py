@@ -9,6 +9,9 @@ import click
 
 from . import ExitStatus, _config_option, _environment, _flow_files, _load_one, _target, _Usage, cli
 
+#: What `serve --log-level` takes: levels logging and uvicorn both name so.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 class _ServeCommand(click.Command):
     """serve --help lists what each registered target's platform calls."""
@@ -31,7 +34,11 @@ class _ServeCommand(click.Command):
                                                          "SIP domain and the platform's API base URL.")
 @_config_option
 @click.option("--insecure", is_flag=True, help="Accept callbacks without a credential (a local trial only).")
-def serve(paths: tuple[str, ...], host: str, port: int, sessions: str, env_name: str | None, insecure: bool) -> int:
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True,
+              help="info: a line for each call and what it does (a new call, a route taken, a transfer, a hang-up) "
+                   "and every refused callback; warning: refusals and problems only; debug: also each call's end.")
+def serve(paths: tuple[str, ...], host: str, port: int, sessions: str, env_name: str | None, insecure: bool,
+          log_level: str) -> int:
     """Answer live calls: the runtime server for platform callbacks.
 
     FLOW... are flow files or directories (searched for *.ivr): one server
@@ -76,7 +83,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, sessions: str, env_name:
                    f"{host}:{port} can drive calls", err=True)
     names = ", ".join(sorted(seen))
     click.echo(f"serving {names} on http://{host}:{port} (sessions: {sessions.split('@')[-1]})", err=True)
-    serving.run(flows, settings, targets.webhooks(), sessions, host, port)
+    serving.run(flows, settings, targets.webhooks(), sessions, host, port, log_level=log_level)
     return ExitStatus.OK
 
 

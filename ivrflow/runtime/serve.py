@@ -98,7 +98,7 @@ def signer(private_key: str, domain: str) -> Callable[[], str]:
 
 
 def run(flows: Sequence[ir.Flow], serve: ServeSettings, webhooks: Mapping[str, WebhookFactory], sessions: str,
-        host: str, port: int) -> None:
+        host: str, port: int, *, log_level: str = "info") -> None:
     import uvicorn
 
     from .app import create_app
@@ -107,11 +107,11 @@ def run(flows: Sequence[ir.Flow], serve: ServeSettings, webhooks: Mapping[str, W
     store = open_store(sessions)
     app = create_app(flows, store, serve.credentials, webhooks=webhooks, settings=serve.values,
                      secret=serve.secret, api_token=serve.api_token, accept_test_clock=serve.credentials.insecure)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)  # a name logging and uvicorn both know
     quiet_log_records()
     redact.install_log_filter("", "uvicorn", "uvicorn.error", "uvicorn.access", "ivrflow.runtime")
     settle_heap()
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **server_options())
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **server_options())
 
 
 def quiet_log_records() -> None:
