@@ -26,6 +26,18 @@ saturated and latency is mostly queueing (concurrency / throughput).
     python bench/runtime.py --scenario app     # no HTTP server: CPU per callback of the apps alone
     python bench/runtime.py --scenario bank    # examples/bank.ivr, its lookup answered in 5 ms: 50 and 200 calls
     python bench/runtime.py --bare asgi        # against a bare endpoint without a framework
+    python bench/runtime.py --together --rounds 7 --stores memory   # both loaded at once: the precise ratio
+    python bench/runtime.py --together --log-level warning          # ivrflow without its line per call
+
+Even paired, a ratio moves by a tenth between rounds: the two runs of a
+pair are seconds apart and the machine's speed changes in between (a bare
+endpoint compared with itself moved between 0.79x and 1.14x). `--together` loads both servers
+at the same time instead, each with its own load generator: they share the
+first core, so each gets half of it, and the ratio of their throughputs is
+the ratio of their costs per callback, measured under the same conditions
+at the same moment (a bare endpoint against itself: 0.97x-1.04x in every
+round). Latency in that mode is that of a server with half a core: read
+the p99 goal from the default mode.
 
 `--scenario bank` serves a copy of examples/bank.ivr (and common.ivr, the
 branch open at all hours) whose lookup goes to a local service (uvicorn, its
@@ -47,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import json
@@ -535,6 +548,12 @@ def main() -> int:
     parser.add_argument("--stores", help="memory,redis")
     parser.add_argument("--bare", choices=sorted(BARES), default="starlette",
                         help="the bare endpoint: on Starlette (the default), or a plain ASGI callable (no lookup)")
+    parser.add_argument("--together", action="store_true",
+                        help="load ivrflow and the bare endpoint at the same time on one shared core (the precise "
+                             "ratio; latency is then not comparable)")
+    parser.add_argument("--log-level", default="info", choices=["info", "warning"],
+                        help="ivrflow serve's --log-level (info, its default, logs a line per call; the bare "
+                             "endpoint logs nothing)")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--flow", choices=sorted(SCRIPTS), default="support", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -588,22 +607,30 @@ def main() -> int:
             port = free_port()
             pid = stack.enter_context(process([*pinned(0), sys.executable, "-m", "ivrflow", "serve",
                                                str(flow_file), "--port", str(port), "--sessions",
-                                               specs[store]], f"http://127.0.0.1:{port}/healthz", env))
+                                               specs[store], "--log-level", args.log_level],
+                                              f"http://127.0.0.1:{port}/healthz", env))
             servers[store] = (f"http://127.0.0.1:{port}", pid)
 
         runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]] = {}
         for round_ in range(rounds):
             for store in stores:
                 for concurrency, think in levels:
-                    order = ["bare", store] if round_ % 2 == 0 else [store, "bare"]
-                    measured = {name: measure(*servers[name], concurrency, seconds, think,
-                                              redis_pid if name == "redis" else None, scenario.flow)
-                                for name in order if name in servers}
+                    order = [name for name in (["bare", store] if round_ % 2 == 0 else [store, "bare"])
+                                if name in servers]
+
+                    def run(name: str, concurrency: int = concurrency, think: int = think) -> Result:
+                        return measure(*servers[name], concurrency, seconds, think,
+                                       redis_pid if name == "redis" else None, scenario.flow)
+                    if args.together:  # both at the same moment, one load generator each
+                        with concurrent.futures.ThreadPoolExecutor(len(order)) as pool:
+                            measured = dict(zip(order, pool.map(run, order), strict=True))
+                    else:
+                        measured = {name: run(name) for name in order}
                     runs.setdefault((store, concurrency, think), []).append((measured[store], measured.get("bare")))
                     print(f"round {round_ + 1}/{rounds}: {store} {concurrency} calls, think {think} ms: "
-                          + ", ".join(f"{name} {measured[name].rate:.0f}/s" for name in order if name in measured),
+                          + ", ".join(f"{name} {measured[name].rate:.0f}/s" for name in order),
                           file=sys.stderr)
-    return report(runs)
+    return report(runs, together=args.together)
 
 
 @contextlib.contextmanager
@@ -619,7 +646,7 @@ def _redis(binary: str, port: int) -> Iterator[int]:
         yield process.pid
 
 
-def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]]) -> int:
+def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]], together: bool = False) -> int:
     """The table of medians over the rounds; 1 when any callback failed.
 
     `ratio` is ivrflow's callbacks/s over its bare twin's, pair by pair.
@@ -661,6 +688,9 @@ def report(runs: dict[tuple[str, int, int], list[tuple[Result, Result | None]]])
         if store_cpu:
             print(f"  {store} {concurrency} calls, think {think} ms: redis-server used {store_cpu:.0f} us of CPU per "
                   "callback besides the server's (on the load generator's core)")
+    if together:
+        print("  (--together: the servers were loaded at once, each on half of one core; their latency is not "
+              "the p99 goal's)")
     for sample in sorted(samples):
         print(f"  error: {sample}")
     return 1 if failed else 0
