@@ -31,13 +31,13 @@ saturated and latency is mostly queueing (concurrency / throughput).
 
 Even paired, a ratio moves by a tenth between rounds: the two runs of a
 pair are seconds apart and the machine's speed changes in between (a bare
-endpoint compared with itself moved between 0.79x and 1.14x). `--together` loads both servers
-at the same time instead, each with its own load generator: they share the
-first core, so each gets half of it, and the ratio of their throughputs is
-the ratio of their costs per callback, measured under the same conditions
-at the same moment (a bare endpoint against itself: 0.97x-1.04x in every
-round). Latency in that mode is that of a server with half a core: read
-the p99 goal from the default mode.
+endpoint compared with itself moved between 0.79x and 1.14x). `--together`
+loads both servers at the same time instead, each with its own load
+generator: they share the first core, so each gets half of it, and the
+ratio of their throughputs is the ratio of their costs per callback,
+measured under the same conditions at the same moment (a bare endpoint
+against itself: 0.97x-1.04x in every round). Latency in that mode is that
+of a server with half a core: read the p99 goal from the default mode.
 
 `--scenario bank` serves a copy of examples/bank.ivr (and common.ivr, the
 branch open at all hours) whose lookup goes to a local service (uvicorn, its
