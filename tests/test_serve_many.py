@@ -4,6 +4,7 @@ callers dial; callback URLs the server could not verify are never deployed."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,17 @@ def test_serve_log_level_decides_which_lines_the_server_writes(level: str) -> No
         assert httpx.post(f"{url}/mediaservice/sessionCompleted", json={"sessionId": "c1"},
                           headers=headers).status_code == 200
         assert httpx.post(f"{url}/mediaservice/newCall", json={"sessionId": "c2"}).status_code == 401
+        # A caller "number" that is a secret is masked in the call's line, as in every other line.
+        assert httpx.post(f"{url}/mediaservice/newCall", json={"sessionId": "c3", "callingParty": TOKEN},
+                          headers=headers).status_code == 200
         text = log.read_text()
-    assert "session c1: new call from +4420" in text if level != "warning" else "new call" not in text
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+    if level == "warning":
+        assert "new call" not in text
+    else:  # the call lines (written directly by serve) look like every line logging writes
+        assert re.search(stamp + r"INFO ivrflow\.runtime: session c1: new call from \+4420$", text, re.M), text
+        assert re.search(stamp + r"INFO ivrflow\.runtime: session c3: new call from \*\*\*$", text, re.M), text
+    assert TOKEN not in text
     assert ("session c1: completed" in text) == (level == "debug")
-    assert "401 unauthorized" in text  # refusals are logged at every level
+    # refusals are logged at every level
+    assert re.search(stamp + r"WARNING ivrflow\.runtime: POST /mediaservice/newCall -> 401 unauthorized", text, re.M)

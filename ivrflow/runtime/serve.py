@@ -12,6 +12,8 @@ from typing import Any
 from .. import redact
 from ..compiler import ir
 from ..config import CALLBACK_TOKEN_VARIABLE, Environment, is_secret
+from . import calllog
+from .calllog import FORMAT as LOG_FORMAT
 from .http import Credentials
 from .webhooks import WebhookFactory
 
@@ -33,8 +35,6 @@ LIMIT_CONCURRENCY = 2048
 #: most die first; it cut a tenth of the CPU per callback at 200 calls in
 #: flight (bench/runtime.py, docs/performance.md), with p99 no worse.
 GC_THRESHOLDS = (10_000, 20, 20)
-#: A log line: when, how bad, where from, what.
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SERVER_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "limit_concurrency": LIMIT_CONCURRENCY,
                                   "h11_max_incomplete_event_size": 16 * 1024, "timeout_graceful_shutdown": 10}
 
@@ -107,11 +107,20 @@ def run(flows: Sequence[ir.Flow], serve: ServeSettings, webhooks: Mapping[str, W
     store = open_store(sessions)
     app = create_app(flows, store, serve.credentials, webhooks=webhooks, settings=serve.values,
                      secret=serve.secret, api_token=serve.api_token, accept_test_clock=serve.credentials.insecure)
-    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)  # a name logging and uvicorn both know
-    quiet_log_records()
-    redact.install_log_filter("", "uvicorn", "uvicorn.error", "uvicorn.access", "ivrflow.runtime")
+    configure_logging(log_level)
     settle_heap()
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **server_options())
+
+
+def configure_logging(log_level: str) -> None:
+    """Lines of LOG_FORMAT to stderr from `log_level` up (a level name
+    uvicorn knows too), secrets masked; a call's lines are written there
+    directly (calllog). Logging configured before is left as it is."""
+    handler = logging.StreamHandler()
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, handlers=[handler])
+    quiet_log_records()
+    redact.install_log_filter("", "uvicorn", "uvicorn.error", "uvicorn.access", "ivrflow.runtime")
+    calllog.write_to(handler)
 
 
 def quiet_log_records() -> None:

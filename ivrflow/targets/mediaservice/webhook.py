@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from ...compiler import ir
 from ...compiler.machine import MachineError, TransferFailed
+from ...runtime import calllog
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
 from ...runtime.http import Credentials, HTTPProblem, JSONResponse, ascii_json, header, read_json, text
@@ -146,7 +147,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         check_fields(session)  # over-long fields: 422 before the flow runs
         effects = await runtime.start(session)
         plan(session, effects)
-        log.info("session %s: new call from %s", session.id, session.caller or "a withheld number")
+        calllog.line("session %s: new call from %s", session.id, session.caller or "a withheld number")
         return await reply(request, session, leave_ivr(session) or {"action": NEWCALL_IVR_ACTION})
 
     async def get_ivr_command(request: Request) -> Response:
@@ -217,11 +218,11 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         session = await load(data["sessionId"])
         event = data["event"]
         if event == "callerConnectionSplit" and session.transfer:
-            log.info("session %s: transferred to %s", session.id, session.transfer)
+            calllog.line("session %s: transferred to %s", session.id, session.transfer)
             return await reply(request, session, connect(session))
         reason = transfer_failure(event, data.get("sipResponseCode")) if session.call.status == "ringing" else None
         if reason is not None:
-            log.info("session %s: the transfer to %s failed (%s); its else runs", session.id, session.transfer,
+            calllog.line("session %s: the transfer to %s failed (%s); its else runs", session.id, session.transfer,
                      reason)
             try:
                 effects = await runtime.advance(session, TransferFailed(reason))
@@ -230,7 +231,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
             plan(session, effects)
             return await reply(request, session, leave_ivr(session) or {"action": CALLEVENT_IVR_ACTION})
         if event in ("callingPartyDrop", "callingPartyFailure"):
-            log.info("session %s: the caller hung up", session.id)
+            calllog.line("session %s: the caller hung up", session.id)
             await store.delete(session.id)
             return await reply(request, session, {"action": "drop", "dropCode": "dropNoMsg"}, keep=False)
         return await reply(request, session, {"action": "drop", "dropCode": "dropNoMsg"})
@@ -258,7 +259,7 @@ def flow_routes(runtime: Runtime, credentials: Credentials, values: Mapping[str,
         async def endpoint(request: Request) -> Response:
             credentials.check(request)
             data = await read_json(request, {field: (STR, True) for field in required})
-            log.info("session %s: %s %s", data.get("sessionId", "-"), name,
+            calllog.line("session %s: %s %s", data.get("sessionId", "-"), name,
                      data.get("event") or data.get("type") or "")
             if name == "getCallIdentifier":
                 return JSONResponse({"sessionId": data.get("sessionId")})

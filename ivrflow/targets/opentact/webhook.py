@@ -16,7 +16,6 @@ show a token in the URL's query). Opentact adds the call's `from`, `tn`,
 
 from __future__ import annotations
 
-import logging
 from typing import Any, NoReturn
 
 from starlette.requests import Request
@@ -37,7 +36,7 @@ from ...compiler.machine import (
     branch_index,
     step,
 )
-from ...runtime import ask
+from ...runtime import ask, calllog
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
 from ...runtime.http import HTTPProblem, read_json
@@ -48,7 +47,6 @@ from . import served
 from .compile import fragment
 from .dialect import DEFAULT_DIALECT, DIALECTS
 
-log = logging.getLogger("ivrflow.runtime")
 #: The fields of a POSTed call object ivrflow reads.
 BODY_FIELDS = {name: ((str, int), False) for name in ("uuid", "from", "to", "tn", "call", "dtmf")}
 #: The longest entry a request may report (a collect takes at most 32 keys).
@@ -93,7 +91,7 @@ def routes(context: Webhooks) -> list[Route]:
                 branch = node.branches[branch_index(flow, node, Line(call_time(request, runtime), caller))]
             except (MachineError, NeedsClock) as error:
                 raise HTTPProblem(409, "no_branch", str(error)) from None
-            log.info("call %s: route %s took %s", fields.get("call", "-"), name, ir.branch_event(branch))
+            calllog.line("call %s: route %s took %s", fields.get("call", "-"), name, ir.branch_event(branch))
             return Response(fragment(flow, base, name, branch=branch.actions), media_type=XML_TYPE)
         if kind == "menu" and isinstance(node, ir.Menu):
             return Response(fragment(flow, base, name, _copy(query, node)), media_type=XML_TYPE)
@@ -168,7 +166,7 @@ async def _served(runtime: Runtime, request: Request, fields: dict[str, Any], qu
         await store.put(session)
     else:
         await store.delete(session.id)
-    log.info("call %s: %s at %s", session.id, session.call.status, session.call.node or "-")
+    calllog.line("call %s: %s at %s", session.id, session.call.status, session.call.node or "-")
     return Response(document, media_type=XML_TYPE)
 
 

@@ -17,7 +17,6 @@ one is missing, as after a redeploy).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,7 +26,7 @@ from starlette.routing import Route
 
 from ...compiler import ir
 from ...compiler.machine import Call, Keys, Line, MachineError, NeedsClock, Visited, branch_index, step
-from ...runtime import ask
+from ...runtime import ask, calllog
 from ...runtime.clock import call_time
 from ...runtime.core import Runtime
 from ...runtime.directory import API_TIMEOUT_S, Lookup, retry_pause
@@ -38,7 +37,6 @@ from .client import PortSipApi, prefix
 from .compile import ivr_name
 from .routing import Dest, destination, event_destination, spoken, voicemail_key
 
-log = logging.getLogger("ivrflow.runtime")
 #: The fields of an action URL's JSON body ivrflow reads (PortSIP sends numbers as strings or numbers).
 BODY_FIELDS = {name: ((str, int), False) for name in ("session_id", "from", "to", "input")}
 
@@ -122,7 +120,7 @@ class _FlowAction:
                                                     call=Call(language=self.language or flow.language))]
             except (MachineError, NeedsClock) as error:
                 raise HTTPProblem(409, "no_branch", str(error)) from None
-            log.info("call %s: route %s took %s", fields.get("session_id", "-"), name, ir.branch_event(branch))
+            calllog.line("call %s: route %s took %s", fields.get("session_id", "-"), name, ir.branch_event(branch))
             return await self.answer(await self.decide(branch.actions, None, 0, fields))
         if kind == "menu" and isinstance(node, ir.Menu):
             entry = str(fields.get("input") or "")

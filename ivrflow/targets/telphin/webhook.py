@@ -19,7 +19,6 @@ Context ids are looked up in Telphin by the marker in their description
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 from xml.sax.saxutils import escape
@@ -38,7 +37,7 @@ from ...compiler.machine import (
     branch_index,
     lookup_answer_problem,
 )
-from ...runtime import ask, lookup
+from ...runtime import ask, calllog, lookup
 from ...runtime.clock import call_time
 from ...runtime.directory import API_TIMEOUT_S, Lookup, retry_pause
 from ...runtime.http import HTTPProblem, read_form
@@ -55,7 +54,6 @@ from .compile import (
     parse_manifest,
 )
 
-log = logging.getLogger("ivrflow.runtime")
 #: ASSUMPTION: the element that transfers a call answered by call_interactive
 #: (the documents list <SimpleTransfer> but its attributes were cut off); the
 #: destination is its text.
@@ -140,7 +138,7 @@ def routes(context: Webhooks) -> list[Route]:
                                      call_state(fields, language or flow.language))
             except (MachineError, NeedsClock) as error:
                 raise HTTPProblem(409, "no_branch", str(error)) from None
-            log.info("call %s: route %s took branch %s", fields.get("CallID", "-"), node_name, index)
+            calllog.line("call %s: route %s took branch %s", fields.get("CallID", "-"), node_name, index)
             return jump(await directory.context(Where(f"{node_name}/{index}", language=language).key()))
         if query.get("kind") == "ask" and isinstance(node, ir.Menu):
             url = _ask_url(node, str(query.get("event", "")))
