@@ -7,8 +7,8 @@ process's logging itself, hands over the stream handler it installed
 in the same format, redacted and only at the levels that would let the
 record through. One such line per call went through logging's records,
 filters, handlers and formatter at about a tenth of a saturated server's
-throughput; written directly it costs nothing measurable
-(docs/performance.md, "The line per call, written directly").
+throughput; written directly, about a fiftieth (docs/performance.md, "The
+line per call, written directly").
 Every other record (warnings, refusals, errors) still goes through logging.
 """
 
@@ -29,12 +29,11 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 class _Direct:
     """Writes INFO lines of `log` to a StreamHandler's stream, as its formatter would."""
 
-    def __init__(self, handler: logging.StreamHandler) -> None:
-        formatter = handler.formatter or logging.Formatter()
+    def __init__(self, handler: logging.StreamHandler, formatter: logging.Formatter) -> None:
         self.handler = handler
         self.converter = formatter.converter
         self.time_format = formatter.default_time_format
-        self.msec_format = formatter.default_msec_format or "%s"
+        self.msec_format = formatter.default_msec_format or ""  # never empty: _alike
         self.prefix = f" {logging.getLevelName(logging.INFO)} {log.name}: "
         self.second = -1
         self.second_text = ""
@@ -44,8 +43,7 @@ class _Direct:
         second = int(now)
         if second != self.second:
             self.second, self.second_text = second, time.strftime(self.time_format, self.converter(second))
-        return self.msec_format % (self.second_text, int((now - second) * 1000)) if "%" in self.msec_format \
-            else self.second_text
+        return self.msec_format % (self.second_text, int((now - second) * 1000))
 
     def write(self, text: str) -> None:
         handler = self.handler
@@ -77,13 +75,15 @@ def write_to(handler: logging.StreamHandler | None) -> bool:
     default time format, and the only filters on the way redact. Otherwise,
     or with None, lines go through logging (False)."""
     global _direct
-    _direct = _Direct(handler) if handler is not None and _alike(handler) else None
+    formatter = handler.formatter if handler is not None else None
+    _direct = _Direct(handler, formatter) if handler is not None and formatter is not None and \
+        _alike(handler, formatter) else None
     return _direct is not None
 
 
-def _alike(handler: logging.StreamHandler) -> bool:
-    formatter = handler.formatter
-    if type(formatter) is not logging.Formatter or formatter._fmt != FORMAT or formatter.datefmt is not None:
+def _alike(handler: logging.StreamHandler, formatter: logging.Formatter) -> bool:
+    if type(formatter) is not logging.Formatter or formatter._fmt != FORMAT or formatter.datefmt is not None \
+            or not formatter.default_msec_format:
         return False
     handlers: list[logging.Handler] = []
     logger: logging.Logger | None = log
