@@ -203,6 +203,23 @@ def test_numbers_of_thousands_of_digits_are_invalid_values_not_crashes() -> None
     assert caller_matches(f"{a}-{b}", "+" + "1" * 4999 + "2") and not caller_matches("a-b", "12")
 
 
+def test_a_long_handler_going_round_stops_after_a_bounded_amount_of_work() -> None:
+    """make fuzz found a 30 kB handler (hundreds of plays and sets) that
+    `goto`s its own route: the machine went round it MAX_MOVES times, 45 s
+    for one step. IVR122 reports the loop; the machine, run on such a flow
+    anyway (the fuzzer does), stops once the route comes round again after
+    MAX_ACTIONS actions."""
+    from ivrflow.compiler import machine as m
+
+    actions = ", ".join(["play p", 'set x = "{x}"'] * 300)
+    source = (f'flow f {{\n    start r0\n}}\nprompt p say "hi {{x}}"\n'
+              f"route r0 {{\n    otherwise -> {actions}, goto r0\n}}\n")
+    result = check_source(source, "loop.ivr")
+    assert "IVR122" in {d.code for d in result.diagnostics} and result.flow is not None
+    with pytest.raises(m.MachineError, match=r"went round `r0` again after 10,000 actions"):
+        m.step(result.flow, m.Call(), m.Start())
+
+
 def test_a_chain_of_hundreds_of_routes_is_walked_without_recursion() -> None:
     """A clean flow: 900 routes, each `goto`ing the next, then a menu (the
     machine's guard stops at MAX_MOVES = 1000 moves in one step)."""
