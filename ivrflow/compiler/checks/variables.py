@@ -421,7 +421,8 @@ class _Flowing:
         if found is None:
             prompt = self.flow.prompt(name)
             uses = prompt_uses(prompt) if prompt is not None else ()
-            self.played[name] = found = tuple((u.name, u.where, self.index.get(u.name)) for u in uses)
+            # once per variable: a text saying `{x}` 30,000 times is one read of `x` at each play
+            self.played[name] = found = tuple(dict.fromkeys((u.name, u.where, self.index.get(u.name)) for u in uses))
         for variable, where, bit in found:
             if bit is not None and not state >> bit & 1:
                 reads.append((Use(variable, span, where), 1 << bit))
