@@ -161,8 +161,9 @@ def test_200_concurrent_calls_complete_with_the_right_outcomes(emulator: Emulato
     app = runtime_app(flow, api=api)
 
     async def run(url: str) -> list[Any]:
-        # Idle connections are dropped well before uvicorn's 5 s keep-alive ends them: reusing one as the
-        # server closes it is a client's race (a ReadError), which a loaded test machine hits.
+        # Reusing a connection just as the server's keep-alive ends it is a client's race (a ReadError).
+        # Server and client share this process, so on a loaded machine the client may read a response
+        # seconds after it was sent: the server keeps connections far longer than the client does.
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=2)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             calls = [drive_call(client, [url + "/mediaservice"], platform, api,
@@ -170,7 +171,7 @@ def test_200_concurrent_calls_complete_with_the_right_outcomes(emulator: Emulato
                      for i in range(200)]
             return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=120)
 
-    with serve_app(app) as url:
+    with serve_app(app, timeout_keep_alive=60) as url:
         results = asyncio.run(run(url))
         health = httpx.get(url + "/healthz").json()
     errors = [r for r in results if isinstance(r, BaseException)]
