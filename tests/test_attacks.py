@@ -502,6 +502,18 @@ def test_headers_trickled_on_a_kept_alive_connection_get_their_own_deadline(
     assert closed and 0.45 < time.monotonic() - started < 1.5
 
 
+def test_an_idle_kept_alive_connection_outlasts_a_clients_pool(portsip: tuple[PortSip, str]) -> None:
+    """A platform's client reuses a pooled connection after seconds idle: the
+    server must not close it first (uvicorn's default closed it after 5 s, and
+    a callback written as it closed got a reset instead of an answer)."""
+    with _raw(portsip[1]) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(5.5)
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+
+
 def test_the_header_deadline_sets_no_timer_per_request() -> None:
     """A kept-alive connection's requests share one pending timer (uvicorn's
     own keep-alive timer aside), instead of setting and cancelling one each."""

@@ -20,8 +20,19 @@ from .webhooks import WebhookFactory
 #: ASSUMPTION: claims of the RS256 JWT that signs calls to the platform's API
 #: (PLATFORMS.md §3: the key pair is yours; the claims are not documented).
 API_TOKEN_LIFETIME_S = 300
+#: How long an idle kept-alive connection stays open. A platform's HTTP client
+#: reuses a pooled connection for as long as its own idle limit allows; when the
+#: server closes first, a callback written just as it closes is refused (the
+#: client reads a reset, and few clients send a POST again). uvicorn's default,
+#: 5 s, is shorter than most clients' limits, and a loaded client reads a
+#: response late, so it reuses a connection later than its own clock says:
+#: 200 calls over two servers on a loaded 2-core machine, with a client that
+#: kept connections 2 s, failed a callback in 4 runs of 18 with 5 s here and
+#: in none of 20 with 60 s. The server must outlast its clients, as behind a
+#: load balancer: 75 s is nginx's default, above balancers' common 60 s.
+KEEP_ALIVE_S = 75
 #: uvicorn's limits for the runtime server (its defaults bound no concurrency):
-#: idle kept-alive connections close after 5 s; beyond LIMIT_CONCURRENCY open
+#: idle kept-alive connections close after KEEP_ALIVE_S; beyond LIMIT_CONCURRENCY open
 #: connections or requests new requests get 503 (bench/runtime.py runs 1,000
 #: concurrent calls); request headers are bounded in size and time by
 #: protocol.GuardedHttpToolsProtocol (h11's own size limit is set too, for a
@@ -35,7 +46,7 @@ LIMIT_CONCURRENCY = 2048
 #: most die first; it cut a tenth of the CPU per callback at 200 calls in
 #: flight (bench/runtime.py, docs/performance.md), with p99 no worse.
 GC_THRESHOLDS = (10_000, 20, 20)
-SERVER_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "limit_concurrency": LIMIT_CONCURRENCY,
+SERVER_OPTIONS: dict[str, Any] = {"timeout_keep_alive": KEEP_ALIVE_S, "limit_concurrency": LIMIT_CONCURRENCY,
                                   "h11_max_incomplete_event_size": 16 * 1024, "timeout_graceful_shutdown": 10}
 
 
