@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,24 @@ import httpx
 import uvicorn
 
 from .conftest import ROOT
+
+#: One TLS context for all the clients of a test: httpx builds one per client
+#: otherwise (0.1 s each on a loaded machine).
+_TLS = ssl.create_default_context()
+
+
+def call_client() -> httpx.AsyncClient:
+    """A client for one of many calls run at once; each call has its own, as
+    the platform's call legs do. A pool shared by hundreds of calls failed in
+    two ways on a loaded 2-core machine: it closes idle connections to make
+    room (at max_connections) and expired ones, several in a pass, yielding
+    between them, and a connection just handed to a waiting request still
+    counts as idle, so that request could be written on it and then lose it
+    (a ReadError); unbounded instead, every pass polls each of its hundreds
+    of idle connections, and 2,000 callbacks took 50 s (a 408: a request's
+    body came 10 s after its headers). A call's requests follow one another,
+    so its own pool holds one connection per server and has neither race."""
+    return httpx.AsyncClient(timeout=60, verify=_TLS)
 
 
 def free_port() -> int:
@@ -84,11 +103,18 @@ def ivrflow_serve(flow: Path, *args: str, env: dict[str, str] | None = None) -> 
             [sys.executable, "-m", "ivrflow", "serve", str(flow), "--port", str(port), *args],
             cwd=ROOT, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
+        failed = False
         try:
             wait_until_healthy(url, process, log)
             yield url, log
+        except BaseException:
+            failed = True
+            raise
         finally:
             stop(process)
+            if failed:  # pytest shows it with the failure: what the server said, in CI too
+                lines = log.read_text(errors="replace").splitlines()
+                print(f"--- the last {min(len(lines), 30)} lines of `ivrflow serve` on {url}:", *lines[-30:], sep="\n")
 
 
 @contextlib.contextmanager

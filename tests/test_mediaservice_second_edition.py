@@ -50,7 +50,7 @@ from ivrflow.targets.mediaservice.target import TARGET
 
 from .bank_service import BankService, balance_of
 from .conftest import EXAMPLES, ROOT
-from .servers import free_port, ivrflow_serve, redis_server, serve_app
+from .servers import call_client, free_port, ivrflow_serve, redis_server, serve_app
 
 pytestmark = pytest.mark.slow  # end to end: emulator, runtime and lookup service over real HTTP
 
@@ -430,12 +430,14 @@ def _concurrent_calls(platform: Platform, api: str, tmp_path: Path,
     accounts = [str(20_000_000 + 7919 * number) for number in range(CALLS)]
 
     async def run(urls: list[str]) -> list[Transcript]:
-        # idle connections are dropped before the servers close them (uvicorn: after 5 s)
-        limits = httpx.Limits(max_connections=CALLS, keepalive_expiry=2)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            return list(await asyncio.gather(*(
-                drive_call(client, urls, platform, api, ["1", account + "#"], token=TOKEN, caller=CALLER,
-                           called="ivr", clock=OPEN) for account in accounts)))
+        async def call(account: str) -> Transcript:
+            async with call_client() as client:
+                return await drive_call(client, urls, platform, api, ["1", account + "#"], token=TOKEN,
+                                        caller=CALLER, called="ivr", clock=OPEN)
+
+        async with asyncio.TaskGroup() as calls:  # a failing call cancels the others, closing their connections
+            tasks = [calls.create_task(call(account)) for account in accounts]
+        return [task.result() for task in tasks]
 
     with redis_server() as redis_url:
         env = {"IVRFLOW_CALLBACK_TOKEN": TOKEN}

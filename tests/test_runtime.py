@@ -27,12 +27,13 @@ from ivrflow.compiler.simulate import run_call
 from ivrflow.loader import load
 from ivrflow.runtime.app import create_app
 from ivrflow.runtime.http import Credentials
+from ivrflow.runtime.serve import server_options
 from ivrflow.runtime.sessions import MemoryStore, Session, open_store
 from ivrflow.targets.mediaservice.emulator import Platform, drive_call, platform_app
 from ivrflow.targets.mediaservice.protocol import prompt_files
 
 from .conftest import EXAMPLES, PLATFORM_FLOWS
-from .servers import ivrflow_serve, redis_server, serve_app
+from .servers import call_client, ivrflow_serve, redis_server, serve_app
 
 TOKEN = "test-callback-token-7c1"
 FLOWS = PLATFORM_FLOWS
@@ -161,17 +162,15 @@ def test_200_concurrent_calls_complete_with_the_right_outcomes(emulator: Emulato
     app = runtime_app(flow, api=api)
 
     async def run(url: str) -> list[Any]:
-        # Reusing a connection just as the server's keep-alive ends it is a client's race (a ReadError).
-        # Server and client share this process, so on a loaded machine the client may read a response
-        # seconds after it was sent: the server keeps connections far longer than the client does.
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=2)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            calls = [drive_call(client, [url + "/mediaservice"], platform, api,
-                                SCRIPTS[i % len(SCRIPTS)][0], token=TOKEN, clock="2026-11-23T10:00:00")
-                     for i in range(200)]
-            return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=120)
+        async def call(i: int) -> Any:
+            async with call_client() as client:
+                return await drive_call(client, [url + "/mediaservice"], platform, api,
+                                        SCRIPTS[i % len(SCRIPTS)][0], token=TOKEN, clock="2026-11-23T10:00:00")
 
-    with serve_app(app, timeout_keep_alive=60) as url:
+        calls = [call(i) for i in range(200)]
+        return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=120)
+
+    with serve_app(app, **server_options()) as url:
         results = asyncio.run(run(url))
         health = httpx.get(url + "/healthz").json()
     errors = [r for r in results if isinstance(r, BaseException)]
