@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import socket
@@ -22,9 +23,12 @@ import uvicorn
 
 from .conftest import ROOT
 
-#: One TLS context for all the clients of a test: httpx builds one per client
-#: otherwise (0.1 s each on a loaded machine).
-_TLS = ssl.create_default_context()
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for all the clients of a test: httpx builds one per
+    client otherwise (0.1 s each on a loaded machine)."""
+    return ssl.create_default_context()
 
 
 def call_client() -> httpx.AsyncClient:
@@ -38,7 +42,7 @@ def call_client() -> httpx.AsyncClient:
     of idle connections, and 2,000 callbacks took 50 s (a 408: a request's
     body came 10 s after its headers). A call's requests follow one another,
     so its own pool holds one connection per server and has neither race."""
-    return httpx.AsyncClient(timeout=60, verify=_TLS)
+    return httpx.AsyncClient(timeout=60, verify=_tls())
 
 
 def free_port() -> int:
